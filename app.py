@@ -1,0 +1,48 @@
+"""Diffusion Studio: a browser studio for diffusion image generation. `python app.py --help` for options."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from engine.catalog import load_catalog
+from engine.hub import decide_demo
+from engine.settings import load_settings
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Diffusion Studio web app")
+    parser.add_argument("--host", help="interface to listen on (default 127.0.0.1; 0.0.0.0 on a Space)")
+    parser.add_argument("--port", type=int, help="port (default 7860)")
+    parser.add_argument("--demo", action="store_true", default=None,
+                        help="serve tiny random-weight models built in code (no downloads)")
+    parser.add_argument("--outputs", help="folder for saved PNGs ('off' to keep nothing on disk)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    settings = load_settings().with_overrides(host=args.host, port=args.port, demo=args.demo)
+    if args.outputs is not None:
+        off = args.outputs.strip().lower() in {"", "off", "none"}
+        settings = replace(settings, outputs_dir=None if off else Path(args.outputs))
+    catalog = load_catalog()
+    demo, online, reason = decide_demo(settings.demo, catalog)
+
+    from engine.studio import Studio
+    from ui.layout import build_app
+    from ui.theme import CSS, THEME
+
+    studio = Studio(settings, demo=demo, online=online, catalog=catalog)
+    threading.Thread(target=studio.warm_up, name="warm-up", daemon=True).start()
+    app = build_app(studio, reason)
+    allowed = [str(studio.outputs.scratch)] + ([str(settings.outputs_dir)] if settings.outputs_dir else [])
+    app.queue(default_concurrency_limit=1, max_size=64).launch(
+        server_name=settings.host, server_port=settings.port, theme=THEME, css=CSS, allowed_paths=allowed,
+        show_error=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Engine overhead: the same generation through the engine (previews every step) and through the bare pipeline.
+
+Runs both side by side in one process, alternating, and prints the median ratio (target <= 1.05), plus the preview
+cost as a fraction of one denoising step for each previewer. Uses the demo models by default (CPU, offline).
+Usage: python bench/bench_txt2img.py [--model ID] [--size 512] [--steps 20] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from engine.conditioning import encode  # noqa: E402
+from engine.previews import LinearPreviewer, TaesdPreviewer, fit_movq_projection, measure  # noqa: E402
+from engine.schedulers import make_scheduler  # noqa: E402
+from engine.settings import Settings  # noqa: E402
+from engine.studio import Studio  # noqa: E402
+from engine.types import Preview, Result, Txt2ImgRequest  # noqa: E402
+
+
+def engine_run(studio: Studio, request: Txt2ImgRequest) -> tuple[float, int]:
+    start = time.perf_counter()
+    previews = 0
+    for event in studio.txt2img(request):
+        previews += isinstance(event, Preview)
+        if isinstance(event, Result):
+            event.item.image.load()
+    return time.perf_counter() - start, previews
+
+
+def bare_run(studio: Studio, request: Txt2ImgRequest) -> float:
+    """What a script using diffusers directly would do: Compel embeddings, one pipeline call, save the PNG."""
+    start = time.perf_counter()
+    model, _ = studio.load(request.model)
+    pipe = model.pipe
+    pipe.scheduler = make_scheduler(request.scheduler, pipe.scheduler)
+    generator = torch.Generator("cpu").manual_seed(request.seed)
+    kwargs = encode(model, request.prompt, request.negative_prompt, generator=generator).kwargs
+    image = pipe(**kwargs, width=request.width, height=request.height, num_inference_steps=request.steps,
+                 guidance_scale=request.guidance_scale, generator=generator).images[0]
+    image.save(Path(tempfile.gettempdir()) / "bench-bare.png")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="stable-diffusion-v1-5/stable-diffusion-v1-5")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--real", action="store_true", help="use the real models instead of the demo ones")
+    args = parser.parse_args()
+
+    settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
+    studio = Studio(settings, demo=not args.real, online=args.real)
+    request = Txt2ImgRequest(prompt="a flowing (red silk)1.3 evening dress, studio light", negative_prompt="blurry",
+                             model=args.model, width=args.size, height=args.size, steps=args.steps, seed=5,
+                             scheduler="Euler", preview_every=1)
+    engine_run(studio, request)  # warm: load the model, build the previewer
+    bare_run(studio, request)
+    engine_times, bare_times = [], []
+    for _ in range(args.repeats):
+        seconds, previews = engine_run(studio, request)
+        engine_times.append(seconds)
+        bare_times.append(bare_run(studio, request))
+    engine_s, bare_s = statistics.median(engine_times), statistics.median(bare_times)
+    print(f"device: {studio.placement.device} {studio.placement.dtype_name}; model {args.model}"
+          f"{' (demo)' if not args.real else ''}; {args.size}x{args.size}, {args.steps} steps, {args.repeats} repeats")
+    print(f"engine (previews every step, {previews} previews): {engine_s:.3f} s   bare diffusers: {bare_s:.3f} s")
+    print(f"ratio engine/bare: {engine_s / bare_s:.3f}   (target <= 1.05)")
+
+    model, _ = studio.load(args.model)
+    step_s = bare_s / args.steps
+    latents = torch.randn(1, 4, args.size // 8, args.size // 8, device=studio.placement.device,
+                          dtype=studio.placement.dtype)
+    family = studio.family(model.family)
+    previewers = {"engine's choice": studio._previewer(model)}
+    if family.preview_rgb:
+        previewers["linear projection"] = LinearPreviewer(family.preview_rgb, family.preview_bias)
+    if model.family == "kandinsky22":
+        start = time.perf_counter()
+        fit_movq_projection(model.pipe.movq)
+        print(f"Kandinsky MoVQ projection calibration (once per model load): {time.perf_counter() - start:.3f} s")
+    if model.family in ("sd15", "sdxl"):
+        from engine.demo_models import build_tiny_taesd
+
+        taesd = build_tiny_taesd().to(studio.placement.device, studio.placement.dtype)
+        previewers["TAESD-shaped (tiny demo weights)"] = TaesdPreviewer(taesd)
+    for name, previewer in previewers.items():
+        cost = measure(previewer, latents)
+        print(f"preview cost, {name} ({getattr(previewer, 'name', '?')}): {cost * 1000:.1f} ms = "
+              f"{cost / step_s:.1%} of a denoising step ({step_s * 1000:.0f} ms)")
+
+
+if __name__ == "__main__":
+    main()

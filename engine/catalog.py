@@ -1,0 +1,147 @@
+"""The model catalog and style presets, read once from `presets/*.json` and validated."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.types import InputError
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+FAMILIES = ("sd15", "sdxl", "kandinsky22")
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """What a model family needs: size rules, aspect presets and preview decoders."""
+
+    name: str
+    label: str
+    multiple: int
+    min_side: int
+    max_side: int
+    default_aspect: str
+    aspect_ratios: dict[str, tuple[int, int]]
+    preview_rgb: tuple[tuple[float, float, float], ...] | None
+    preview_bias: tuple[float, float, float] | None
+    taesd: str | None
+
+    @property
+    def default_size(self) -> tuple[int, int]:
+        return self.aspect_ratios[self.default_aspect]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of the catalog, or a model the user typed in (then `family` may be unknown)."""
+
+    name: str
+    id: str
+    family: str | None
+    steps: int = 25
+    guidance_scale: float = 7.0
+    scheduler: str = "DPM++ 2M Karras"
+    prior: str | None = None
+    demo: str | None = None
+    custom: bool = False
+
+
+@dataclass(frozen=True)
+class Style:
+    """A style preset: a prompt template with `{prompt}`, a negative prompt and suggested settings."""
+
+    name: str
+    category: str
+    prompt: str
+    negative_prompt: str
+    guidance_scale: float | None = None
+    steps: int | None = None
+    aspect_ratio: str | None = None
+
+    def apply(self, prompt: str) -> str:
+        """The prompt with this style's template around it."""
+        if not prompt.strip():
+            return self.prompt.replace("{prompt}", "").strip(" ,")
+        return self.prompt.replace("{prompt}", prompt.strip())
+
+
+@dataclass(frozen=True)
+class Catalog:
+    families: dict[str, FamilySpec]
+    models: tuple[ModelSpec, ...]
+    styles: tuple[Style, ...] = field(default_factory=tuple)
+
+    def find(self, model: str) -> ModelSpec | None:
+        """The catalog entry whose name or id is `model`, or None."""
+        key = model.strip()
+        for spec in self.models:
+            if key in (spec.name, spec.id):
+                return spec
+        return None
+
+    def resolve(self, model: str) -> ModelSpec:
+        """A catalog entry, or a custom spec for a Hub id, local folder or single-file checkpoint."""
+        key = model.strip()
+        if not key:
+            raise InputError("No model was chosen. Pick one from the list or type a Hub id or a local path.")
+        return self.find(key) or ModelSpec(name=key, id=key, family=guess_family(key), custom=True)
+
+    def style(self, name: str) -> Style | None:
+        """The style preset called `name` (None for '', 'None' or an unknown name)."""
+        for style in self.styles:
+            if style.name == name and style.name != "None":
+                return style
+        return None
+
+
+def guess_family(source: str) -> str | None:
+    """A best guess of a custom model's family from its name; None when only loading can tell."""
+    lowered = source.lower()
+    if "kandinsky" in lowered:
+        return "kandinsky22"
+    if "xl" in lowered:
+        return "sdxl"
+    return None
+
+
+def _family(name: str, raw: dict) -> FamilySpec:
+    ratios = {k: (int(v[0]), int(v[1])) for k, v in raw["aspect_ratios"].items()}
+    multiple = int(raw["multiple"])
+    for label, (w, h) in ratios.items():
+        if w % multiple or h % multiple:
+            raise ValueError(f"presets/models.json: {name} aspect '{label}' {w}x{h} is not a multiple of {multiple}.")
+    if raw["default_aspect"] not in ratios:
+        raise ValueError(f"presets/models.json: {name} default_aspect is not one of its aspect_ratios.")
+    rgb = raw.get("preview_rgb")
+    bias = raw.get("preview_bias")
+    return FamilySpec(
+        name=name,
+        label=raw["label"],
+        multiple=multiple,
+        min_side=int(raw["min_side"]),
+        max_side=int(raw["max_side"]),
+        default_aspect=raw["default_aspect"],
+        aspect_ratios=ratios,
+        preview_rgb=tuple(tuple(float(x) for x in row) for row in rgb) if rgb else None,
+        preview_bias=tuple(float(x) for x in bias) if bias else None,
+        taesd=raw.get("taesd"),
+    )
+
+
+def load_catalog(presets_dir: Path = PRESETS_DIR) -> Catalog:
+    """Read and validate `models.json` and `styles.json`; raises ValueError naming the bad entry."""
+    raw = json.loads((presets_dir / "models.json").read_text(encoding="utf-8"))
+    families = {name: _family(name, spec) for name, spec in raw["families"].items()}
+    models = []
+    for entry in raw["models"]:
+        if entry["family"] not in families:
+            raise ValueError(f"presets/models.json: model '{entry['name']}' has unknown family '{entry['family']}'.")
+        models.append(ModelSpec(**entry))
+    styles = []
+    for entry in json.loads((presets_dir / "styles.json").read_text(encoding="utf-8")):
+        style = Style(**entry)
+        if "{prompt}" not in style.prompt:
+            raise ValueError(f"presets/styles.json: style '{style.name}' has no {{prompt}} placeholder.")
+        styles.append(style)
+    return Catalog(families=families, models=tuple(models), styles=tuple(styles))

@@ -1,0 +1,344 @@
+"""Tiny random-weight pipelines built in code, saved to a local folder for `--demo` and the tests.
+
+They have the shapes of the real families where it matters to the app (8x VAE/MoVQ downsampling,
+77-token CLIP tokenizers, SDXL's two text encoders and time ids, Kandinsky's prior + decoder),
+but a few thousand times fewer weights, so they build, load and run in seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    AutoencoderTiny,
+    DDPMScheduler,
+    DiffusionPipeline,
+    EulerDiscreteScheduler,
+    KandinskyV22Pipeline,
+    KandinskyV22PriorPipeline,
+    PNDMScheduler,
+    PriorTransformer,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+    UNet2DConditionModel,
+    UnCLIPScheduler,
+    VQModel,
+)
+from transformers import (
+    CLIPImageProcessor,
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    CLIPTokenizer,
+    CLIPVisionConfig,
+    CLIPVisionModelWithProjection,
+)
+from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+DEMO_VERSION = "1"
+MARKER_NAME = ".demo-complete"
+
+_BOS = "<|startoftext|>"
+_EOS = "<|endoftext|>"
+_HIDDEN = 32  # width of every tiny text/vision encoder and of the CLIP image embedding
+_VAE_CHANNELS = (8, 16, 32, 32)  # 4 blocks -> 8x downsampling; 8 channels at full resolution
+_MOVQ_CHANNELS = (32, 32, 32, 32)  # SpatialNorm hard-codes 32 groups, so 32 is the floor
+# The schedulers' configs as the real checkpoints ship them (keys a class does not know are ignored).
+_SD15_SCHEDULER = {
+    "_class_name": "PNDMScheduler",
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000,
+    "steps_offset": 1,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "clip_sample": False,
+    "trained_betas": None,
+}
+_SDXL_SCHEDULER = {
+    **_SD15_SCHEDULER,
+    "_class_name": "EulerDiscreteScheduler",
+    "interpolation_type": "linear",
+    "prediction_type": "epsilon",
+    "sample_max_value": 1.0,
+    "timestep_spacing": "leading",
+    "use_karras_sigmas": False,
+}
+_KANDINSKY_DECODER_SCHEDULER = {
+    "_class_name": "DDPMScheduler",
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "linear",
+    "num_train_timesteps": 1000,
+    "steps_offset": 1,
+    "clip_sample": False,
+    "clip_sample_range": 1.0,
+    "dynamic_thresholding_ratio": 0.995,
+    "prediction_type": "epsilon",
+    "sample_max_value": 1.0,
+    "thresholding": False,
+    "timestep_spacing": "leading",
+    "trained_betas": None,
+    "variance_type": "fixed_small",
+}
+
+
+def build_clip_tokenizer() -> CLIPTokenizer:
+    """Return a byte-level CLIP tokenizer (no merges, 514 tokens, 77-token context) built offline."""
+    symbols = list(bytes_to_unicode().values())
+    tokens = symbols + [s + "</w>" for s in symbols] + [_BOS, _EOS]
+    vocab = {token: index for index, token in enumerate(tokens)}
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77, pad_token=_EOS)
+
+
+def _text_config(tokenizer: CLIPTokenizer, projection_dim: int = _HIDDEN) -> CLIPTextConfig:
+    """Return a 5-layer, 32-wide CLIP text config whose special ids match `tokenizer`."""
+    return CLIPTextConfig(
+        hidden_size=_HIDDEN,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=5,
+        max_position_embeddings=tokenizer.model_max_length,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        projection_dim=projection_dim,
+    )
+
+
+def _autoencoder_kl(sample_size: int, scaling_factor: float, force_upcast: bool) -> AutoencoderKL:
+    """Return a 4-block AutoencoderKL (8x downsampling, 4 latent channels) with few channels."""
+    blocks = len(_VAE_CHANNELS)
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * blocks,
+        up_block_types=("UpDecoderBlock2D",) * blocks,
+        block_out_channels=_VAE_CHANNELS,
+        layers_per_block=1,
+        norm_num_groups=8,
+        latent_channels=4,
+        sample_size=sample_size,
+        scaling_factor=scaling_factor,
+        force_upcast=force_upcast,
+    )
+
+
+def build_sd15_pipeline(seed: int = 0) -> StableDiffusionPipeline:
+    """Return an SD1.5-shaped pipeline with random weights (512x512 by default)."""
+    tokenizer = build_clip_tokenizer()
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=64,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=_HIDDEN,
+    )
+    torch.manual_seed(seed)
+    vae = _autoencoder_kl(sample_size=512, scaling_factor=0.18215, force_upcast=False)
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(_text_config(tokenizer))
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=PNDMScheduler.from_config(_SD15_SCHEDULER),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def build_sdxl_pipeline(seed: int = 0) -> StableDiffusionXLPipeline:
+    """Return an SDXL-shaped pipeline with random weights (1024x1024 by default)."""
+    tokenizer = build_clip_tokenizer()
+    tokenizer_2 = build_clip_tokenizer()
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=128,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=6 * 8 + _HIDDEN,  # 6 time ids x 8 + pooled text
+        cross_attention_dim=2 * _HIDDEN,  # both encoders' hidden states, concatenated
+    )
+    torch.manual_seed(seed)
+    vae = _autoencoder_kl(sample_size=1024, scaling_factor=0.13025, force_upcast=True)
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(_text_config(tokenizer))
+    torch.manual_seed(seed)
+    text_encoder_2 = CLIPTextModelWithProjection(_text_config(tokenizer_2))
+    scheduler = EulerDiscreteScheduler.from_config(_SDXL_SCHEDULER)
+    return StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer_2,
+        unet=unet,
+        scheduler=scheduler,
+    )
+
+
+def build_kandinsky_prior_pipeline(seed: int = 0) -> KandinskyV22PriorPipeline:
+    """Return a Kandinsky 2.2 prior pipeline (text -> 32-wide CLIP image embedding) with random weights."""
+    tokenizer = build_clip_tokenizer()
+    torch.manual_seed(seed)
+    prior = PriorTransformer(num_attention_heads=2, attention_head_dim=12, embedding_dim=_HIDDEN, num_layers=1)
+    # clip_std starts at zero, which would scale every predicted embedding to zero.
+    prior.clip_std = torch.nn.Parameter(torch.ones(prior.clip_std.shape))
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModelWithProjection(_text_config(tokenizer))
+    torch.manual_seed(seed)
+    image_encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=_HIDDEN,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=5,
+            num_channels=3,
+            image_size=224,
+            patch_size=14,
+            projection_dim=_HIDDEN,
+        )
+    )
+    image_processor = CLIPImageProcessor(
+        crop_size=224,
+        size=224,
+        do_center_crop=True,
+        do_normalize=True,
+        do_resize=True,
+        image_mean=[0.48145466, 0.4578275, 0.40821073],
+        image_std=[0.26862954, 0.26130258, 0.27577711],
+        resample=3,
+    )
+    scheduler = UnCLIPScheduler(
+        variance_type="fixed_small_log",
+        prediction_type="sample",
+        num_train_timesteps=1000,
+        clip_sample=True,
+        clip_sample_range=10.0,
+    )
+    return KandinskyV22PriorPipeline(
+        prior=prior,
+        image_encoder=image_encoder,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        image_processor=image_processor,
+    )
+
+
+def build_kandinsky_decoder_pipeline(seed: int = 0) -> KandinskyV22Pipeline:
+    """Return a Kandinsky 2.2 decoder pipeline (image embedding -> image) with random weights."""
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        in_channels=4,
+        out_channels=8,  # epsilon and learned variance, like the real decoder
+        sample_size=64,
+        addition_embed_type="image",
+        down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
+        up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"),
+        mid_block_type="UNetMidBlock2DSimpleCrossAttn",
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        encoder_hid_dim=_HIDDEN,
+        encoder_hid_dim_type="image_proj",
+        cross_attention_dim=_HIDDEN,
+        attention_head_dim=4,
+        resnet_time_scale_shift="scale_shift",
+        class_embed_type=None,
+    )
+    torch.manual_seed(seed)
+    movq = VQModel(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3 + ("AttnDownEncoderBlock2D",),
+        up_block_types=("AttnUpDecoderBlock2D",) + ("UpDecoderBlock2D",) * 3,
+        block_out_channels=_MOVQ_CHANNELS,
+        layers_per_block=1,
+        norm_num_groups=32,
+        norm_type="spatial",
+        latent_channels=4,
+        num_vq_embeddings=12,
+        vq_embed_dim=4,
+        sample_size=64,
+    )
+    scheduler = DDPMScheduler.from_config(_KANDINSKY_DECODER_SCHEDULER)
+    return KandinskyV22Pipeline(unet=unet, scheduler=scheduler, movq=movq)
+
+
+def build_tiny_taesd() -> AutoencoderTiny:
+    """Return a random AutoencoderTiny (4 latent channels, 8x upsampling decoder) for preview tests."""
+    torch.manual_seed(0)
+    return AutoencoderTiny(
+        encoder_block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        num_encoder_blocks=(1, 1, 1, 1),
+        num_decoder_blocks=(1, 1, 1, 1),
+        latent_channels=4,
+    )
+
+
+_BUILDERS: dict[str, Callable[[int], DiffusionPipeline]] = {
+    "sd15": build_sd15_pipeline,
+    "sdxl": build_sdxl_pipeline,
+    "kandinsky22-prior": build_kandinsky_prior_pipeline,
+    "kandinsky22-decoder": build_kandinsky_decoder_pipeline,
+}
+
+
+def _is_complete(folder: Path) -> bool:
+    """Return whether `folder` holds a finished save (its marker is written last)."""
+    return (folder / MARKER_NAME).is_file()
+
+
+def _build_into(target: Path, build: Callable[[int], DiffusionPipeline]) -> None:
+    """Build and save one pipeline into a temp folder next to `target`, then move it into place."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        build(0).save_pretrained(staging, safe_serialization=True)
+        (staging / MARKER_NAME).write_text(f"{DEMO_VERSION}\n")
+        if target.exists() and not _is_complete(target):
+            shutil.rmtree(target, ignore_errors=True)  # left behind by something other than this function
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not _is_complete(target):  # another process won the race only if its folder is complete
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def ensure_demo_models(root: Path) -> dict[str, Path]:
+    """Build and save each demo pipeline under `root/DEMO_VERSION/<name>` unless already there; return the folders."""
+    base = Path(root) / DEMO_VERSION
+    base.mkdir(parents=True, exist_ok=True)
+    folders = {}
+    for name, build in _BUILDERS.items():
+        target = base / name
+        if not _is_complete(target):
+            _build_into(target, build)
+        folders[name] = target
+    return folders

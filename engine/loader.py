@@ -1,0 +1,162 @@
+"""Load pipelines from a Hub id, a local diffusers folder, a single-file checkpoint or the built-in demo models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.catalog import ModelSpec
+from engine.devices import Placement
+from engine.types import ModelError
+
+KANDINSKY_PRIOR = "kandinsky-community/kandinsky-2-2-prior"
+_CLASS_FAMILY = {
+    "StableDiffusionPipeline": "sd15",
+    "StableDiffusionXLPipeline": "sdxl",
+    "KandinskyV22Pipeline": "kandinsky22",
+    "KandinskyV22CombinedPipeline": "kandinsky22",
+}
+
+
+@dataclass
+class LoadedModel:
+    """A ready pipeline (and Kandinsky's prior) on its device."""
+
+    spec: ModelSpec
+    family: str
+    pipe: Any
+    prior: Any | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def modules(self) -> list[torch.nn.Module]:
+        """Every torch module this model holds (shared ones appear once)."""
+        found: dict[int, torch.nn.Module] = {}
+        for pipe in (self.pipe, self.prior):
+            if pipe is None:
+                continue
+            for value in pipe.components.values():
+                if isinstance(value, torch.nn.Module):
+                    found.setdefault(id(value), value)
+        return list(found.values())
+
+
+def module_bytes(modules: list[torch.nn.Module]) -> int:
+    """Bytes held by the parameters and buffers of `modules`, each tensor counted once."""
+    seen: set[int] = set()
+    total = 0
+    for module in modules:
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            if id(tensor) not in seen:
+                seen.add(id(tensor))
+                total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def explain_load_error(exc: BaseException, source: str) -> ModelError:
+    """Turn a Hub/IO/config error into a sentence that says what to do."""
+    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, OfflineModeIsEnabled,
+                                        RepositoryNotFoundError)
+
+    if isinstance(exc, ModelError):
+        return exc
+    from huggingface_hub import constants
+
+    chain = [exc]
+    while chain[-1].__cause__ or chain[-1].__context__:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    hub_errors = [e for e in chain if isinstance(e, (GatedRepoError, RepositoryNotFoundError, LocalEntryNotFoundError,
+                                                     OfflineModeIsEnabled))]
+    if hub_errors:
+        exc = hub_errors[0]
+    elif constants.HF_HUB_OFFLINE and isinstance(exc, OSError):
+        exc = OfflineModeIsEnabled(str(exc))
+    if isinstance(exc, GatedRepoError):
+        return ModelError(f"Model '{source}' is gated on the Hugging Face Hub: accept its licence on its page and log in (`hf auth login`), then try again.")
+    if isinstance(exc, RepositoryNotFoundError):
+        return ModelError(f"Model '{source}' was not found on the Hugging Face Hub. Check the spelling (owner/name) or pick a model from the list.")
+    if isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled)) or "connect" in str(exc).lower():
+        return ModelError(f"Model '{source}' could not be downloaded: the Hugging Face Hub cannot be reached and it is not in the local cache. Connect to the internet, download it once, or use the demo models (`--demo`).")
+    if isinstance(exc, FileNotFoundError):
+        return ModelError(f"Model '{source}' is incomplete: {exc}. Download it again or point to a complete diffusers folder.")
+    return ModelError(f"Model '{source}' could not be loaded ({type(exc).__name__}: {exc}). Check that it is a Stable Diffusion 1.x/2.x, SDXL or Kandinsky 2.2 model in diffusers format or a single-file .safetensors checkpoint.")
+
+
+def _family_of(pipe_class: str, source: str) -> str:
+    family = _CLASS_FAMILY.get(pipe_class)
+    if family is None:
+        supported = ", ".join(sorted(_CLASS_FAMILY))
+        raise ModelError(f"Model '{source}' is a {pipe_class}, which Text to image cannot run yet. Supported pipelines: {supported}.")
+    return family
+
+
+def _single_file_family(path: Path) -> str:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        keys = list(handle.keys())
+    if any(k.startswith("conditioner.embedders.1") for k in keys):
+        return "sdxl"
+    if any(k.startswith("model.diffusion_model") for k in keys):
+        return "sd15"
+    raise ModelError(f"'{path.name}' does not look like a Stable Diffusion 1.x or SDXL checkpoint (no UNet weights found).")
+
+
+def _finish(pipe: Any, placement: Placement) -> Any:
+    pipe.to(placement.device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def load_model(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | None = None) -> LoadedModel:
+    """Load `spec` onto `placement`; raises ModelError with a sentence the user can act on."""
+    try:
+        return _load(spec, placement, demo_paths)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every loader failure becomes one clear sentence
+        raise explain_load_error(exc, spec.id) from exc
+
+
+def _load(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | None) -> LoadedModel:
+    import diffusers
+
+    dtype = placement.dtype
+    if demo_paths is not None and spec.demo:
+        if spec.family == "kandinsky22":
+            prior = diffusers.KandinskyV22PriorPipeline.from_pretrained(demo_paths["kandinsky22-prior"], torch_dtype=dtype)
+            pipe = diffusers.KandinskyV22Pipeline.from_pretrained(demo_paths["kandinsky22-decoder"], torch_dtype=dtype)
+            return LoadedModel(spec, "kandinsky22", _finish(pipe, placement), _finish(prior, placement))
+        pipe = diffusers.DiffusionPipeline.from_pretrained(demo_paths[spec.demo], torch_dtype=dtype)
+        return LoadedModel(spec, _family_of(type(pipe).__name__, spec.id), _finish(pipe, placement))
+
+    path = Path(spec.id).expanduser()
+    if path.suffix in {".ckpt", ".pt", ".pth", ".bin"}:
+        raise ModelError(f"'{path.name}' is a pickle checkpoint, which can run code when loaded. Convert it to .safetensors or use a diffusers folder.")
+    if path.suffix == ".safetensors":
+        if not path.is_file():
+            raise ModelError(f"Checkpoint file '{spec.id}' does not exist. Check the path.")
+        family = _single_file_family(path)
+        cls = diffusers.StableDiffusionXLPipeline if family == "sdxl" else diffusers.StableDiffusionPipeline
+        pipe = cls.from_single_file(str(path), torch_dtype=dtype)
+        return LoadedModel(spec, family, _finish(pipe, placement))
+    if spec.id.startswith((".", "/", "~")) or path.exists():
+        if not path.exists():
+            raise ModelError(f"'{spec.id}' does not exist on this machine. Check the path, or type a Hub id such as owner/name.")
+        if not (path / "model_index.json").is_file():
+            raise ModelError(f"Folder '{spec.id}' is not a diffusers model folder (no model_index.json). Point to the folder that contains model_index.json.")
+
+    config = diffusers.DiffusionPipeline.load_config(spec.id)
+    family = _family_of(config.get("_class_name", "?"), spec.id)
+    kwargs: dict[str, Any] = {"torch_dtype": dtype}
+    if family == "sd15":
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+    if family == "kandinsky22":
+        prior_id = spec.prior or KANDINSKY_PRIOR
+        prior = diffusers.KandinskyV22PriorPipeline.from_pretrained(prior_id, torch_dtype=dtype)
+        pipe = diffusers.KandinskyV22Pipeline.from_pretrained(spec.id, torch_dtype=dtype)
+        return LoadedModel(spec, family, _finish(pipe, placement), _finish(prior, placement))
+    pipe = diffusers.DiffusionPipeline.from_pretrained(spec.id, **kwargs)
+    return LoadedModel(spec, family, _finish(pipe, placement))

@@ -1,0 +1,41 @@
+"""Write finished PNGs (recipe embedded) to the outputs folder, or to a temporary folder when saving is off."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from PIL import Image
+
+from engine.recipe import png_bytes
+from engine.types import Recipe
+
+_lock = threading.Lock()
+
+
+class OutputWriter:
+    """Names files `<outputs>/<YYYY-MM-DD>/<NNNNN>-<seed>.png` so nothing is overwritten."""
+
+    def __init__(self, outputs_dir: Path | None) -> None:
+        self.outputs_dir = outputs_dir
+        self.scratch = Path(tempfile.mkdtemp(prefix="studio-"))  # files the page shows when saving is off
+
+    @property
+    def saving(self) -> bool:
+        return self.outputs_dir is not None
+
+    def write(self, image: Image.Image, recipe: Recipe) -> Path:
+        """Save `image` as a PNG carrying `recipe`; returns its path."""
+        data = png_bytes(image, recipe)
+        folder = (self.outputs_dir / datetime.now().strftime("%Y-%m-%d")) if self.outputs_dir else self.scratch
+        with _lock:
+            folder.mkdir(parents=True, exist_ok=True)
+            number = len(list(folder.glob("*.png")))
+            path = folder / f"{number:05d}-{recipe.seed}.png"
+            while path.exists():
+                number += 1
+                path = folder / f"{number:05d}-{recipe.seed}.png"
+            path.write_bytes(data)
+        return path

@@ -1,0 +1,467 @@
+"""Recipes in PNG metadata: A1111 `parameters` text plus a JSON `studio_recipe` chunk, written and read back."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import struct
+import typing
+import warnings
+import zlib
+from dataclasses import asdict, dataclass, fields
+from io import BytesIO
+from pathlib import Path
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from engine.types import InputError, Recipe
+
+PARAMETERS_KEY = "parameters"
+RECIPE_KEY = "studio_recipe"
+VERSION_PREFIX = "studio-"
+PNG_COMPRESS_LEVEL = 3
+
+# Our scheduler name -> A1111 (Sampler, Schedule type). "Uniform" is explicit for DPM++ 2M because
+# A1111 >= 1.9 runs DPM++ 2M with Karras sigmas when the schedule type is left on Automatic.
+A1111_SAMPLERS: dict[str, tuple[str, str | None]] = {
+    "Euler": ("Euler", None),
+    "Euler a": ("Euler a", None),
+    "DPM++ 2M": ("DPM++ 2M", "Uniform"),
+    "DPM++ 2M Karras": ("DPM++ 2M", "Karras"),
+    "DPM++ SDE Karras": ("DPM++ SDE", "Karras"),
+    "DDIM": ("DDIM", None),
+    "UniPC": ("UniPC", None),
+    "Default": ("Default", None),
+}
+
+_OURS_BY_LOWER = {name.lower(): name for name in A1111_SAMPLERS}
+# A1111 samplers we lack, by base name (schedule suffix removed) -> the base of our closest one.
+_CLOSEST_BASE = {
+    "dpm++ 2m sde": "dpm++ 2m",
+    "dpm++ 2m sde heun": "dpm++ 2m",
+    "dpm++ 3m sde": "dpm++ 2m",
+    "ddim cfg++": "ddim",
+}
+_AUTOMATIC_KARRAS = {"dpm++ 2m", "dpm++ sde"}  # A1111 >= 1.9 defaults these to Karras
+_PLAIN_SCHEDULES = {"", "uniform", "ddim"}
+_OLD_STYLE_SUFFIXES = ("karras", "exponential")
+
+# A1111's own pattern for one `Key: value` pair; a value with commas is JSON-quoted.
+_PARAM_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
+_NEGATIVE_PREFIX = "Negative prompt:"
+_SILENT_KEYS = {"model hash", "vae hash", "vae", "lora hashes", "ti hashes", "hashes", "version"}
+_HANDLED_KEYS = {"steps", "sampler", "schedule type", "cfg scale", "seed", "size", "model", "style"}
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
+_MAX_TEXT_BYTES = 4 * 1024 * 1024
+_COMFYUI_KEYS = {"prompt", "workflow"}
+_WANTED_KEYS = {PARAMETERS_KEY, RECIPE_KEY}
+_DROP_HINT = "Drop a PNG saved by this app, AUTOMATIC1111 or ComfyUI."
+
+_FIELD_TYPES: dict[str, object] = typing.get_type_hints(Recipe)
+_TYPE_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
+
+
+@dataclass(frozen=True)
+class LoadedRecipe:
+    """Settings read from an image: `fields` are keyed like `Recipe`, possibly partial.
+
+    From A1111 text, `model` is the checkpoint's short name, not a full model id.
+    """
+
+    fields: dict[str, object]
+    source: str  # "studio" (JSON chunk) or "a1111" (parameters text only)
+    notes: tuple[str, ...] = ()
+
+
+# ---- writing ---------------------------------------------------------------------------
+
+
+def to_parameters_text(recipe: Recipe) -> str:
+    """The AUTOMATIC1111 `parameters` text for a recipe: prompt, negative line, `Key: value` line."""
+    lines = [recipe.prompt]
+    if recipe.negative_prompt:
+        lines.append(f"{_NEGATIVE_PREFIX} {recipe.negative_prompt}")
+    sampler, schedule = A1111_SAMPLERS.get(recipe.scheduler, (recipe.scheduler, None))
+    pairs: list[tuple[str, object]] = [("Steps", recipe.steps), ("Sampler", sampler)]
+    if schedule:
+        pairs.append(("Schedule type", schedule))
+    pairs += [
+        ("CFG scale", _format_number(recipe.guidance_scale)),
+        ("Seed", recipe.seed),
+        ("Size", f"{recipe.width}x{recipe.height}"),
+    ]
+    if recipe.model:
+        pairs.append(("Model", short_model_name(recipe.model)))
+    if recipe.style:
+        pairs.append(("Style", recipe.style))
+    if recipe.app_version:
+        pairs.append(("Version", VERSION_PREFIX + recipe.app_version))
+    lines.append(", ".join(f"{key}: {_quote(str(value))}" for key, value in pairs))
+    return "\n".join(lines)
+
+
+def short_model_name(model: str) -> str:
+    """A checkpoint's display name: the last part of a hub id or path, without a weights extension."""
+    name = re.split(r"[/\\]", model.rstrip("/\\"))[-1]
+    stem, dot, ext = name.rpartition(".")
+    return stem if dot and ext.lower() in {"safetensors", "ckpt", "pt", "pth", "bin"} else name
+
+
+def png_bytes(image: Image.Image, recipe: Recipe) -> bytes:
+    """The image encoded as PNG, carrying both the `parameters` text and the JSON recipe."""
+    info = PngInfo()
+    info.add_text(PARAMETERS_KEY, to_parameters_text(recipe))  # tEXt, or iTXt when not Latin-1
+    info.add_text(RECIPE_KEY, json.dumps(asdict(recipe), ensure_ascii=True))
+    if image.mode not in {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}:
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    buffer = BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
+def save_png(image: Image.Image, recipe: Recipe, path: Path) -> Path:
+    """Write the PNG with its recipe to `path` (creating folders; never leaves a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(png_bytes(image, recipe))
+    os.replace(partial, path)
+    return path
+
+
+def _format_number(value: float) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _quote(value: str) -> str:
+    if any(char in value for char in ',:"\n\r'):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+# ---- parsing A1111 text ----------------------------------------------------------------
+
+
+def parse_parameters_text(text: str) -> tuple[dict[str, object], list[str]]:
+    """Recipe fields (keyed like `Recipe`) found in A1111 `parameters` text, and notes on what was not used."""
+    if not text.strip():
+        return {}, []
+    lines = text.strip().split("\n")
+    settings_line = lines[-1] if len(_PARAM_RE.findall(lines[-1])) >= 3 else None
+    if settings_line is not None:
+        lines = lines[:-1]
+    prompt, negative = _split_prompts(lines)
+    result: dict[str, object] = {"prompt": prompt}
+    if settings_line is None:
+        if negative:
+            result["negative_prompt"] = negative
+        return result, ["The parameters text has no settings line: only the prompts were read."]
+    result["negative_prompt"] = negative
+    settings = _parse_settings_line(settings_line)
+    notes = _apply_settings(settings, result)
+    return result, notes
+
+
+def _split_prompts(lines: list[str]) -> tuple[str, str]:
+    prompt: list[str] = []
+    negative: list[str] = []
+    for line in lines:
+        if not negative and line.startswith(_NEGATIVE_PREFIX):
+            negative.append(line[len(_NEGATIVE_PREFIX) :])
+        elif negative:
+            negative.append(line)
+        else:
+            prompt.append(line)
+    return "\n".join(prompt).strip(), "\n".join(negative).strip()
+
+
+def _parse_settings_line(line: str) -> dict[str, tuple[str, str]]:
+    """Settings keyed by lower-case key -> (key as written, unquoted value); the first of a key wins."""
+    settings: dict[str, tuple[str, str]] = {}
+    for key, value in _PARAM_RE.findall(line):
+        key, value = key.strip(), value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        settings.setdefault(key.lower(), (key, str(value)))
+    return settings
+
+
+def _apply_settings(settings: dict[str, tuple[str, str]], result: dict[str, object]) -> list[str]:
+    notes: list[str] = []
+    for key, name, kind in (("steps", "steps", int), ("cfg scale", "guidance_scale", float), ("seed", "seed", int)):
+        if key in settings:
+            _set_number(result, name, kind, *settings[key], notes)
+    if "size" in settings:
+        match = _SIZE_RE.match(settings["size"][1])
+        if match:
+            result["width"], result["height"] = int(match[1]), int(match[2])
+        else:
+            notes.append(f"Size {settings['size'][1]!r} is not WIDTHxHEIGHT: ignored.")
+    if "sampler" in settings:
+        schedule = settings.get("schedule type", ("", None))[1]
+        result["scheduler"], note = scheduler_from_a1111(settings["sampler"][1], schedule)
+        notes += [note] if note else []
+    if "model" in settings:
+        result["model"] = settings["model"][1]
+    if "style" in settings:
+        result["style"] = settings["style"][1]
+    version = settings.get("version", ("", ""))[1]
+    if version.startswith(VERSION_PREFIX):
+        result["app_version"] = version[len(VERSION_PREFIX) :]
+    unused = [key for low, (key, _) in settings.items() if low not in _HANDLED_KEYS | _SILENT_KEYS]
+    if unused:
+        notes.append(f"Settings this app does not use were ignored: {', '.join(unused)}.")
+    return notes
+
+
+def _set_number(result: dict[str, object], name: str, kind: type, key: str, value: str, notes: list[str]) -> None:
+    number = _coerce(_parse_number(value), kind)
+    if number is None:
+        notes.append(f"{key} {value!r} is not {_TYPE_WORDS[kind]}: ignored.")
+    else:
+        result[name] = number
+
+
+def _parse_number(text: str) -> int | float | None:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def scheduler_from_a1111(sampler: str, schedule: str | None) -> tuple[str, str | None]:
+    """Our scheduler name for an A1111 sampler and schedule type (None: the old single-name style), plus a note when inexact."""
+    base = sampler.strip().lower()
+    sched = (schedule or "").strip().lower()
+    for suffix in _OLD_STYLE_SUFFIXES:
+        if base.endswith(" " + suffix):
+            base = base[: -len(suffix) - 1]
+            sched = sched if sched not in {"", "automatic"} else suffix
+    if sched == "automatic":
+        sched = "karras" if base in _AUTOMATIC_KARRAS else ""
+    karras = sched == "karras"
+    wanted = f"{base} karras" if karras else base
+    if wanted in _OURS_BY_LOWER and (karras or sched in _PLAIN_SCHEDULES):
+        return _OURS_BY_LOWER[wanted], None
+    target = base if base in _OURS_BY_LOWER or f"{base} karras" in _OURS_BY_LOWER else _CLOSEST_BASE.get(base)
+    ours = _closest_ours(target, karras) if target else "Default"
+    shown_schedule = (schedule or "").strip()
+    label = sampler.strip() + (f" (schedule type {shown_schedule})" if shown_schedule.lower() not in {"", "automatic"} else "")
+    return ours, f"Sampler '{label}' is not available: using {ours}."
+
+
+def _closest_ours(base: str, karras: bool) -> str:
+    for candidate in ((f"{base} karras", base) if karras else (base, f"{base} karras")):
+        if candidate in _OURS_BY_LOWER:
+            return _OURS_BY_LOWER[candidate]
+    return "Default"
+
+
+# ---- reading images --------------------------------------------------------------------
+
+
+def read_recipe(data: bytes | str | Path) -> LoadedRecipe:
+    """The recipe stored in an image (bytes, or a path as str or Path), without decoding its pixels."""
+    raw = _read_bytes(data)
+    if not raw:
+        raise InputError(f"The file is empty. {_DROP_HINT}")
+    texts = _png_texts(raw) if raw.startswith(_PNG_SIGNATURE) else _other_image_texts(raw)
+    return _recipe_from_texts(texts)
+
+
+def _read_bytes(data: bytes | str | Path) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    try:
+        return Path(data).read_bytes()
+    except OSError as err:
+        raise InputError(f"The file {str(data)!r} could not be read ({err.strerror or err}). {_DROP_HINT}") from err
+
+
+def _unreadable(reason: str) -> InputError:
+    return InputError(f"The file is not a readable PNG image ({reason}). {_DROP_HINT}")
+
+
+def _png_texts(raw: bytes) -> dict[str, str | None]:
+    """Text chunks of interest (None: present but undecodable), checking every chunk up to IEND."""
+    view = memoryview(raw)
+    texts: dict[str, str | None] = {}
+    pos = len(_PNG_SIGNATURE)
+    while True:
+        if pos + 8 > len(raw):
+            raise _unreadable("the file is truncated")
+        length, kind = struct.unpack_from(">I4s", raw, pos)
+        end = pos + 12 + length
+        if length > 0x7FFFFFFF or end > len(raw):
+            raise _unreadable("the file is truncated")
+        body = view[pos + 8 : end - 4]
+        if zlib.crc32(body, zlib.crc32(kind)) != struct.unpack_from(">I", raw, end - 4)[0]:
+            raise _unreadable(f"its {kind.decode('latin-1')!r} chunk is damaged")
+        if pos == len(_PNG_SIGNATURE) and kind != b"IHDR":
+            raise _unreadable("it has no IHDR header")
+        if kind == b"IEND":
+            return texts
+        if kind in _TEXT_CHUNKS:
+            key, value = _decode_text_chunk(kind, bytes(body))
+            if key is not None and key not in texts:
+                texts[key] = value
+        pos = end
+
+
+def _decode_text_chunk(kind: bytes, body: bytes) -> tuple[str | None, str | None]:
+    """(key, value) of a tEXt/zTXt/iTXt chunk; value None for keys we skip or cannot decode."""
+    raw_key, sep, rest = body.partition(b"\0")
+    if not sep or not raw_key:
+        return None, None
+    key = raw_key.decode("latin-1")
+    if key not in _WANTED_KEYS:
+        return key, None
+    try:
+        if kind == b"tEXt":
+            return key, rest.decode("latin-1")
+        if kind == b"zTXt":
+            return key, _inflate(rest[1:]).decode("latin-1")
+        compressed, parts = rest[:1] == b"\1", rest[2:].split(b"\0", 2)  # language tag, translated key, text
+        if len(parts) != 3:
+            return key, None
+        return key, (_inflate(parts[2]) if compressed else parts[2]).decode("utf-8")
+    except (zlib.error, ValueError, UnicodeDecodeError):
+        return key, None
+
+
+def _inflate(data: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, _MAX_TEXT_BYTES)
+    if False:
+        raise ValueError("text chunk too large")
+    return out
+
+
+def _other_image_texts(raw: bytes) -> dict[str, str | None]:
+    """The A1111 parameters of a JPEG or WebP (EXIF UserComment, as A1111 and Civitai store them)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(BytesIO(raw))
+    except Image.DecompressionBombError as err:
+        raise _unreadable("its dimensions are too large to open safely") from err
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as err:
+        raise _unreadable("the data is not an image or is damaged") from err
+    with image:
+        if image.format not in {"JPEG", "WEBP", "MPO"}:
+            raise _unreadable(f"it is a {image.format} image")
+        comment = _exif_user_comment(image)
+    if not comment:
+        raise InputError(f"The {image.format} image has no generation settings in its metadata. {_DROP_HINT}")
+    return {PARAMETERS_KEY: comment}
+
+
+def _exif_user_comment(image: Image.Image) -> str | None:
+    try:
+        value = image.getexif().get_ifd(0x8769).get(0x9286)  # Exif IFD, UserComment
+    except Exception:  # Pillow's EXIF parser raises assorted types on malformed data; treat as absent
+        return None
+    if isinstance(value, str):
+        return value.strip("\0").strip() or None
+    if not isinstance(value, bytes):
+        return None
+    prefix, body = value[:8], value[8:]
+    if prefix == b"UNICODE\0":
+        # piexif (used by A1111) writes UTF-16 big-endian; some tools write little-endian or a BOM
+        little = body[:2] not in (b"\xff\xfe", b"\xfe\xff") and body[1:2] == b"\0" and body[:1] != b"\0"
+        encoding = "utf-16" if body[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le" if little else "utf-16-be"
+        text = body.decode(encoding, errors="replace")
+    elif prefix in (b"ASCII\0\0\0", b"\0" * 8):
+        text = body.decode("latin-1")
+    else:
+        text = value.decode("utf-8", errors="replace")
+    return text.strip("\0").strip() or None
+
+
+def _recipe_from_texts(texts: dict[str, str | None]) -> LoadedRecipe:
+    params_text = texts.get(PARAMETERS_KEY)
+    params, params_notes = parse_parameters_text(params_text) if params_text and params_text.strip() else ({}, [])
+    if RECIPE_KEY in texts:
+        try:
+            studio, notes = _fields_from_json(texts[RECIPE_KEY])
+        except ValueError as err:
+            if not params:
+                raise InputError(
+                    f"The image's studio recipe is damaged ({err}) and it has no A1111 parameters to fall back on. "
+                    "Set the values by hand, or drop another image."
+                ) from err
+            fallback = f"The image's studio recipe is damaged ({err}): settings were read from its A1111 parameters."
+            return LoadedRecipe(params, "a1111", (fallback, *params_notes))
+        missing = {name: value for name, value in params.items() if name not in studio}
+        return LoadedRecipe({**studio, **missing}, "studio", tuple(notes))
+    if params:
+        return LoadedRecipe(params, "a1111", tuple(params_notes))
+    if _COMFYUI_KEYS & texts.keys():
+        raise InputError(
+            "The image holds a ComfyUI workflow but no AUTOMATIC1111 'parameters' text, which this app needs. "
+            "Save it from ComfyUI with a node that writes A1111 parameters, or drop another image."
+        )
+    raise InputError(f"The image has no generation settings in its metadata. {_DROP_HINT}")
+
+
+def _fields_from_json(text: str | None) -> tuple[dict[str, object], list[str]]:
+    """Known, well-typed Recipe fields from the JSON chunk; ValueError when it is unusable."""
+    if text is None:
+        raise ValueError("its text cannot be decoded")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"invalid JSON: {err.msg} at line {err.lineno} column {err.colno}") from err
+    if not isinstance(data, dict):
+        raise ValueError("it is not a JSON object")
+    result: dict[str, object] = {}
+    notes: list[str] = []
+    for name, kind in _FIELD_TYPES.items():
+        if name not in data:
+            continue
+        value = _coerce(data[name], kind)
+        if value is None:
+            shown = repr(data[name])[:40]
+            notes.append(f"The recipe's {name} value {shown} is not {_TYPE_WORDS.get(kind, kind)}: ignored.")
+        else:
+            result[name] = value
+    if not result:
+        raise ValueError("it holds no recipe settings")
+    return result, notes
+
+
+def _coerce(value: object, kind: object) -> object | None:
+    """`value` as `kind` (an int-valued float may become an int, an int a float), or None if it does not fit."""
+    if kind is bool:
+        return value if isinstance(value, bool) else None
+    if isinstance(value, bool) or value is None:
+        return None
+    if kind is int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value if isinstance(value, int) else None
+    if kind is float:
+        if not isinstance(value, (int, float)):
+            return None
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return number if math.isfinite(number) else None
+    if kind is str:
+        return value if isinstance(value, str) else None
+    return value  # a field type this module does not know: passed through as stored

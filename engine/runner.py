@@ -1,0 +1,86 @@
+"""Run blocking pipeline work in a worker thread and stream its events; closing the stream cancels the work."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Callable, Iterator
+
+from engine.types import Event, Failed, Finished, Preview, StudioError
+
+
+class Cancelled(Exception):
+    """Raised inside the worker (from a step callback) to stop a run at the end of the current step."""
+
+
+class RunContext:
+    """Given to the worker: emit events and check for cancellation."""
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self._events: queue.Queue[Event | None] = queue.Queue()
+        self.cancel = cancel
+        self.started = time.perf_counter()
+
+    def emit(self, event: Event) -> None:
+        self._events.put(event)
+
+    def check(self) -> None:
+        """Raise Cancelled if the run was cancelled (called once per denoising step)."""
+        if self.cancel.is_set():
+            raise Cancelled()
+
+
+def stream(work: Callable[[RunContext], None], explain: Callable[[BaseException], Failed],
+           cancel: threading.Event | None = None, coalesce_previews: bool = True) -> Iterator[Event]:
+    """Yield `work`'s events as they come, keeping only the newest pending preview; always ends with Finished.
+
+    Closing this generator (a cancelled Gradio job, a closed tab) sets `cancel`, so the worker stops within one step.
+    """
+    cancel = cancel or threading.Event()
+    context = RunContext(cancel)
+    outcome: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            work(context)
+        except BaseException as exc:  # noqa: BLE001 - reported to the consumer below
+            outcome["error"] = exc
+        finally:
+            context._events.put(None)
+
+    worker = threading.Thread(target=target, name="studio-run", daemon=True)
+    worker.start()
+    try:
+        done = False
+        while not done:
+            batch = [context._events.get()]
+            while True:  # drain what piled up while the consumer was busy
+                try:
+                    batch.append(context._events.get_nowait())
+                except queue.Empty:
+                    break
+            if None in batch:
+                done = True
+                batch = batch[: batch.index(None)]
+            newest_preview = max((i for i, e in enumerate(batch) if isinstance(e, Preview)), default=-1)
+            for index, event in enumerate(batch):
+                if coalesce_previews and isinstance(event, Preview) and index != newest_preview:
+                    continue  # a stale preview: a newer one is already here
+                yield event
+        worker.join()
+        error = outcome.get("error")
+        cancelled = isinstance(error, Cancelled) or (error is not None and cancel.is_set())
+        if error is not None and not cancelled:
+            yield explain(error)
+        yield Finished(cancelled=cancelled, seconds=time.perf_counter() - context.started)
+    finally:
+        cancel.set()
+
+
+def explain_error(exc: BaseException) -> Failed:
+    """A Failed event for errors users can cause; anything else says it is a bug and how to report it."""
+    if isinstance(exc, StudioError):
+        return Failed(exc.message, exc.kind)  # type: ignore[arg-type]
+    return Failed(f"Something went wrong inside the engine ({type(exc).__name__}: {exc}). "
+                  "Try again; if it repeats, report it with the recipe of this run.", "internal")

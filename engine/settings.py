@@ -1,0 +1,81 @@
+"""Settings read once from environment variables (and CLI flags via `Settings.with_overrides`), typed and clamped."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+APP_NAME = "Diffusion Studio"
+APP_VERSION = "0.1.0"
+
+
+def _int(name: str, default: int, low: int, high: int) -> int:
+    try:
+        value = int(os.environ.get(name, default))
+    except ValueError:
+        value = default
+    return max(low, min(high, value))
+
+
+def _float(name: str, default: float, low: float, high: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        value = default
+    return max(low, min(high, value))
+
+
+def _flag(name: str) -> bool | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return None
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; every field has a safe default."""
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    demo: bool | None = None  # None: decide at start-up (offline and nothing cached -> demo)
+    outputs_dir: Path | None = Path("outputs")
+    cache_dir: Path = Path.home() / ".cache" / "diffusion-studio"
+    memory_budget_gb: float = 0.0  # 0: automatic (most of the free device memory)
+    device: str = ""  # "" = automatic: cuda, mps or cpu
+    dtype: str = ""  # "" = automatic: float16 on GPUs, float32 on CPU
+    preview_every: int = 1
+    max_pixels: int = 2048 * 2048
+    max_batch: int = 8
+    max_steps: int = 150
+    on_space: bool = False
+
+    def with_overrides(self, **changes: object) -> "Settings":
+        """A copy with the given fields replaced (CLI flags win over env vars)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_settings() -> Settings:
+    """Read STUDIO_* environment variables once."""
+    on_space = bool(os.environ.get("SPACE_ID"))
+    outputs_env = os.environ.get("STUDIO_OUTPUTS")
+    if outputs_env is not None:
+        outputs: Path | None = Path(outputs_env) if outputs_env.strip() not in {"", "off", "0", "none"} else None
+    else:
+        outputs = None if on_space else Path("outputs")
+    return Settings(
+        host=os.environ.get("STUDIO_HOST", "0.0.0.0" if on_space else "127.0.0.1"),
+        port=_int("STUDIO_PORT", 7860, 1, 65535),
+        demo=_flag("STUDIO_DEMO"),
+        outputs_dir=outputs,
+        cache_dir=Path(os.environ.get("STUDIO_CACHE_DIR", Path.home() / ".cache" / "diffusion-studio")),
+        memory_budget_gb=_float("STUDIO_MEMORY_BUDGET_GB", 0.0, 0.0, 4096.0),
+        device=os.environ.get("STUDIO_DEVICE", "").strip().lower(),
+        dtype=os.environ.get("STUDIO_DTYPE", "").strip().lower(),
+        preview_every=_int("STUDIO_PREVIEW_EVERY", 1, 1, 50),
+        max_pixels=_int("STUDIO_MAX_PIXELS", 2048 * 2048, 64 * 64, 4096 * 4096),
+        max_batch=_int("STUDIO_MAX_BATCH", 8, 1, 64),
+        max_steps=_int("STUDIO_MAX_STEPS", 150, 1, 1000),
+        on_space=on_space,
+    )

@@ -1,0 +1,268 @@
+"""The engine's front door: `Studio` turns typed requests into streams of typed events."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from engine.catalog import Catalog, FamilySpec, ModelSpec, load_catalog
+from engine.outputs import OutputWriter
+from engine.prompts import TokenCount, count_tokens, prepare_prompt
+from engine.runner import RunContext, stream
+from engine.settings import APP_VERSION, Settings
+from engine.types import (Event, Failed, GeneratedImage, InputError, Notice, OutOfMemory, Preview, Progress, Recipe,
+                          Result, Txt2ImgRequest)
+from engine.validation import check_common, fit_size
+
+
+class Studio:
+    """Loads and caches pipelines and runs generation requests; usable from a script, a test or the web UI."""
+
+    def __init__(self, settings: Settings, *, demo: bool = False, online: bool = True,
+                 catalog: Catalog | None = None) -> None:
+        self.settings = settings
+        self.demo = demo
+        self.online = online
+        self.catalog = catalog or load_catalog()
+        self.outputs = OutputWriter(settings.outputs_dir)
+        self._device_lock = threading.Lock()  # one pipeline run on the device at a time
+        self._cache: Any = None
+        self._placement: Any = None
+        self._demo_paths: dict[str, Path] | None = None
+        self._tokenizers: dict[str, Any] = {}
+        self._setup_lock = threading.Lock()
+
+    # ---- lazy heavy state (torch is imported on first use, not at start-up) ----
+
+    @property
+    def placement(self) -> Any:
+        """Device and dtype in use (imports torch on first call)."""
+        with self._setup_lock:
+            if self._placement is None:
+                from engine.devices import pick_placement
+
+                self._placement = pick_placement(self.settings.device, self.settings.dtype)
+            return self._placement
+
+    @property
+    def cache(self) -> Any:
+        """The pipeline cache, created with the memory budget on first use."""
+        placement = self.placement
+        with self._setup_lock:
+            if self._cache is None:
+                from engine.cache import PipelineCache
+                from engine.devices import device_memory_bytes
+
+                budget = int(self.settings.memory_budget_gb * 2**30) or int(device_memory_bytes(placement.device) * 0.6)
+                self._cache = PipelineCache(budget)
+            return self._cache
+
+    def demo_paths(self) -> dict[str, Path]:
+        """Folders of the built-in tiny demo models (built on first use)."""
+        with self._setup_lock:
+            if self._demo_paths is None:
+                from engine.demo_models import ensure_demo_models
+
+                self._demo_paths = ensure_demo_models(self.settings.cache_dir / "demo-models")
+            return self._demo_paths
+
+    def warm_up(self) -> None:
+        """Import the heavy stack and build demo models in the background, so the first click is quick."""
+        import compel  # noqa: F401
+        import diffusers  # noqa: F401
+
+        self.cache
+        if self.demo:
+            self.demo_paths()
+
+    # ---- models ----
+
+    def family(self, name: str) -> FamilySpec:
+        return self.catalog.families[name]
+
+    def model_label(self, spec: ModelSpec) -> str:
+        return f"{spec.name} (demo: tiny random weights)" if self.demo and spec.demo else spec.name
+
+    def load(self, model: str, task: str = "txt2img") -> tuple[Any, bool]:
+        """The loaded model for `model` (catalog name/id, Hub id, folder or .safetensors) and whether it was cached."""
+        from engine.cache import CacheKey
+        from engine.loader import load_model
+
+        spec = self.catalog.resolve(model)
+        placement = self.placement
+        demo_paths = self.demo_paths() if self.demo and spec.demo else None
+        source = f"demo:{spec.demo}" if demo_paths else spec.id
+        key = CacheKey(source, task, placement.dtype_name, placement.device)
+        return self.cache.get(key, lambda: load_model(spec, placement, demo_paths))
+
+    def is_loaded(self, model: str) -> bool:
+        from engine.cache import CacheKey
+
+        spec = self.catalog.resolve(model)
+        source = f"demo:{spec.demo}" if self.demo and spec.demo else spec.id
+        placement = self.placement
+        return CacheKey(source, "txt2img", placement.dtype_name, placement.device) in self.cache
+
+    # ---- prompts ----
+
+    def count_tokens(self, text: str, model: str) -> TokenCount:
+        """Token count of `text` for `model`'s tokenizer (estimated when it is not available offline)."""
+        return count_tokens(text, self._tokenizer(model))
+
+    def _tokenizer(self, model: str) -> Any:
+        spec = self.catalog.find(model)
+        key = spec.id if spec else model
+        if key in self._tokenizers:
+            return self._tokenizers[key]
+        tokenizer = None
+        try:
+            if self.demo and spec and spec.demo:
+                from engine.demo_models import build_clip_tokenizer
+
+                tokenizer = build_clip_tokenizer()
+            elif spec and spec.family != "kandinsky22":
+                from transformers import CLIPTokenizer
+
+                tokenizer = CLIPTokenizer.from_pretrained(spec.id, subfolder="tokenizer", local_files_only=True)
+        except Exception:  # noqa: BLE001 - not cached locally: the count is estimated instead
+            tokenizer = None
+        self._tokenizers[key] = tokenizer
+        return tokenizer
+
+    # ---- generation ----
+
+    def txt2img(self, request: Txt2ImgRequest, cancel: threading.Event | None = None,
+                coalesce_previews: bool = True) -> Iterator[Event]:
+        """Stream events for `request`: notices, progress, previews, one Result per image, then Finished."""
+        return stream(lambda ctx: self._txt2img(request, ctx), self._explain, cancel, coalesce_previews)
+
+    def _explain(self, exc: BaseException) -> Failed:
+        from engine.devices import is_out_of_memory
+        from engine.runner import explain_error
+
+        if is_out_of_memory(exc):
+            self.cache.clear()
+            return explain_error(OutOfMemory(
+                "Out of memory while generating. The model cache was cleared to free memory; "
+                "try a smaller size, fewer images per batch, or one model at a time."))
+        return explain_error(exc)
+
+    def _txt2img(self, request: Txt2ImgRequest, ctx: RunContext) -> None:
+        import torch
+
+        from engine.conditioning import encode
+
+        check_common(request, self.settings)
+        if not request.prompt.strip():
+            raise InputError("The prompt is empty. Describe the image you want, e.g. 'a linen summer dress, studio light'.")
+        spec = self.catalog.resolve(request.model)
+        style = self.catalog.style(request.style)
+        prompt = prepare_prompt(style.apply(request.prompt) if style else request.prompt)
+        negative = prepare_prompt(request.negative_prompt)
+        for note in prompt.notes + negative.notes:
+            ctx.emit(Notice(note))
+
+        if spec.family:  # known before loading: reject a bad size at once
+            fit_size(request.width, request.height, self.family(spec.family), self.settings)
+        cached = self.is_loaded(request.model)
+        if not cached:
+            ctx.emit(Notice(f"Loading {self.model_label(spec)}… (first use; later runs start at once)"))
+            ctx.emit(Progress(0, 0, time.perf_counter() - ctx.started, None, "Loading model"))
+        model, _ = self.load(request.model)
+        ctx.check()
+        family = self.family(model.family)
+        width, height, size_notes = fit_size(request.width, request.height, family, self.settings)
+        for note in size_notes:
+            ctx.emit(Notice(note))
+
+        base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
+        previewer = self._previewer(model)
+        conditioning = None
+        with self._device_lock:
+            for index in range(request.batch_count):
+                seed = (base_seed + index) % 2**32
+                generator = torch.Generator("cpu").manual_seed(seed)
+                if conditioning is None or model.family == "kandinsky22":
+                    conditioning = encode(model, prompt.text, negative.text, generator=generator,
+                                          prior_callback=lambda *a: self._prior_step(ctx, *a))
+                    if index == 0:
+                        for note in conditioning.notes:
+                            ctx.emit(Notice(note))
+                started = time.perf_counter()
+                image = self._denoise(model, conditioning.kwargs, request, width, height, generator, previewer,
+                                      ctx, index)
+                recipe = Recipe(prompt=prompt.text, negative_prompt=negative.text, model=spec.id, width=width,
+                                height=height, steps=request.steps, guidance_scale=request.guidance_scale,
+                                scheduler=request.scheduler, seed=seed, style=request.style if style else "",
+                                family=model.family, app_version=APP_VERSION)
+                path = self.outputs.write(image, recipe)
+                ctx.emit(Result(GeneratedImage(image, recipe, path), index, request.batch_count,
+                                time.perf_counter() - started))
+
+    def _prior_step(self, ctx: RunContext, pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
+        ctx.check()
+        return kwargs
+
+    def _denoise(self, model: Any, conditioning: dict, request: Txt2ImgRequest, width: int, height: int,
+                 generator: Any, previewer: Any, ctx: RunContext, index: int) -> Any:
+        from engine.schedulers import make_scheduler
+
+        pipe = model.pipe
+        components = dict(pipe.components, scheduler=make_scheduler(request.scheduler, pipe.scheduler))
+        if model.family == "sd15":
+            components["requires_safety_checker"] = False
+        run = type(pipe)(**components)  # a fresh pipeline object per run: no shared scheduler or flag state
+        run.set_progress_bar_config(disable=True)
+        every = max(1, request.preview_every)
+        total = request.steps
+        step_started = time.perf_counter()
+
+        def on_step(_pipe: Any, step: int, _timestep: Any, kwargs: dict) -> dict:
+            ctx.check()
+            now = time.perf_counter()
+            done = step + 1
+            per_step = (now - step_started) / done
+            ctx.emit(Progress(done, total, now - ctx.started, per_step * (total - done), "Denoising",
+                              index, request.batch_count))
+            if done < total and done % every == 0:
+                ctx.emit(Preview(previewer(kwargs["latents"]), done, total, index))
+            return kwargs
+
+        output = run(**conditioning, width=width, height=height, num_inference_steps=request.steps,
+                     guidance_scale=request.guidance_scale, generator=generator,
+                     callback_on_step_end=on_step, callback_on_step_end_tensor_inputs=["latents"])
+        return output.images[0]
+
+    def _previewer(self, model: Any) -> Any:
+        """The cheapest good previewer for `model`, built once per loaded model."""
+        from engine.previews import LinearPreviewer, TaesdPreviewer, fit_movq_projection
+
+        if "previewer" in model.extras:
+            return model.extras["previewer"]
+        family = self.family(model.family)
+        previewer: Any = None
+        if model.family == "kandinsky22":
+            previewer = fit_movq_projection(model.pipe.movq)
+        elif family.taesd and not self.demo:
+            taesd = self._load_taesd(family.taesd)
+            previewer = TaesdPreviewer(taesd) if taesd is not None else None
+        if previewer is None:
+            previewer = LinearPreviewer(family.preview_rgb, family.preview_bias)
+        model.extras["previewer"] = previewer
+        return previewer
+
+    def _load_taesd(self, repo: str) -> Any:
+        """TAESD weights from the local Hub cache (or a download when online); None when unavailable."""
+        from diffusers import AutoencoderTiny
+
+        placement = self.placement
+        for local_only in (True, False) if self.online else (True,):
+            try:
+                taesd = AutoencoderTiny.from_pretrained(repo, torch_dtype=placement.dtype, local_files_only=local_only)
+                return taesd.to(placement.device)
+            except Exception:  # noqa: BLE001 - fall back to the linear projection
+                continue
+        return None

@@ -1,0 +1,136 @@
+"""Typed requests in, typed events out: the contract between the UI and the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Union
+
+from PIL import Image
+
+Family = Literal["sd15", "sdxl", "kandinsky22"]
+
+
+@dataclass(frozen=True)
+class Txt2ImgRequest:
+    """Everything needed to generate images from text. `seed=-1` picks a random seed."""
+
+    prompt: str
+    negative_prompt: str = ""
+    model: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    width: int = 512
+    height: int = 512
+    steps: int = 25
+    guidance_scale: float = 7.0
+    scheduler: str = "DPM++ 2M Karras"
+    seed: int = -1
+    batch_count: int = 1
+    preview_every: int = 1
+    style: str = ""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What produced one image: enough to reproduce it, stored in its PNG."""
+
+    prompt: str
+    negative_prompt: str
+    model: str
+    width: int
+    height: int
+    steps: int
+    guidance_scale: float
+    scheduler: str
+    seed: int
+    style: str = ""
+    family: str = ""
+    task: str = "txt2img"
+    app_version: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A denoising step finished (or a stage such as loading is under way when `total == 0`)."""
+
+    step: int
+    total: int
+    elapsed: float
+    eta: float | None
+    message: str = ""
+    image_index: int = 0
+    image_count: int = 1
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A cheap decode of the intermediate latents."""
+
+    image: Image.Image
+    step: int
+    total: int
+    image_index: int = 0
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    image: Image.Image
+    recipe: Recipe
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """One finished image (a batch yields one Result per image)."""
+
+    item: GeneratedImage
+    image_index: int = 0
+    image_count: int = 1
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should read that is not an error (a translated prompt, a loading model)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The run stopped with an error the user can act on."""
+
+    message: str
+    kind: Literal["input", "model", "memory", "cancelled", "internal"] = "internal"
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The run is over (after results, a cancel or an error)."""
+
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+Event = Union[Progress, Preview, Result, Notice, Failed, Finished]
+
+
+class StudioError(Exception):
+    """An error with a message meant for the user; `kind` matches `Failed.kind`."""
+
+    kind: str = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InputError(StudioError):
+    kind = "input"
+
+
+class ModelError(StudioError):
+    kind = "model"
+
+
+class OutOfMemory(StudioError):
+    kind = "memory"

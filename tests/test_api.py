@@ -1,0 +1,50 @@
+"""The Gradio app served in-process and driven through its public API with gradio_client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from engine.recipe import read_recipe
+from engine.studio import Studio
+from ui.layout import build_app
+
+
+@pytest.fixture(scope="module")
+def client(studio: Studio):
+    app = build_app(studio)
+    app.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                       allowed_paths=[str(studio.outputs.scratch), str(studio.settings.outputs_dir)])
+    try:
+        yield Client(app.local_url, verbose=False)
+    finally:
+        app.close()
+
+
+def test_txt2img_endpoint_needs_only_a_prompt(client: Client) -> None:
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/txt2img"]
+    names = [p["parameter_name"] for p in info["parameters"]]
+    for required in ("prompt", "negative_prompt", "model", "seed", "steps", "guidance_scale", "width", "height"):
+        assert required in names
+    assert all(p["parameter_has_default"] for p in info["parameters"] if p["parameter_name"] != "prompt")
+    image, status, gallery, seed = client.predict(prompt="a linen dress", steps=2, width=256, height=256,
+                                                  api_name="/txt2img")
+    assert Path(image).is_file() and "Done: 1 image" in status
+    assert read_recipe(image).fields["prompt"] == "a linen dress"  # the PNG keeps its recipe through the API
+    assert len(gallery) == 1 and isinstance(seed, (int, float))
+
+
+def test_txt2img_streams_previews(client: Client) -> None:
+    job = client.submit(prompt="a (wool)1.2 coat", steps=6, seed=3, width=256, height=256, api_name="/txt2img")
+    outputs = list(job)
+    statuses = [o[1] for o in outputs]
+    assert any("Step 3/6" in s for s in statuses)
+    assert len({o[0] for o in outputs if o[0]}) >= 3  # several distinct preview frames, then the final image
+
+
+def test_invalid_size_gives_a_message(client: Client) -> None:
+    image, status, gallery, seed = client.predict(prompt="a dress", width=500, height=256, steps=2,
+                                                  api_name="/txt2img")
+    assert "not a multiple of 8" in status and image is None

@@ -1,0 +1,124 @@
+"""End to end in a real browser: `app.py --demo` served, driven by Playwright in Debian's headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium).")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = dict(os.environ, STUDIO_CACHE_DIR=str(cache_dir), STUDIO_OUTPUTS=str(tmp_path_factory.mktemp("out")),
+               HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "app.py", "--demo", "--port", str(port)], cwd=ROOT, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"app.py exited early:\n{log.read_text()}")
+            time.sleep(0.3)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(server: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1100})
+        page.goto(server, wait_until="domcontentloaded")
+        page.wait_for_selector("#t2i-generate", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def _set_number(page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def _status(page) -> str:
+    return page.locator("#t2i-status").inner_text()
+
+
+def _shot(page, name: str) -> None:
+    folder = os.environ.get("STUDIO_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def test_generate_shows_previews_then_a_result_in_the_gallery(page) -> None:
+    page.locator("#t2i-prompt textarea").fill("a flowing (red silk)1.3 evening dress, pattern--")
+    page.wait_for_function("document.querySelector('#t2i-prompt-tokens').innerText.includes('tokens')")
+    _set_number(page, "t2i-steps", 12)
+    _set_number(page, "t2i-width", 256)
+    _set_number(page, "t2i-height", 256)
+    page.locator("#t2i-generate").click()
+    frames: set[str] = set()
+    deadline = time.time() + 180
+    while time.time() < deadline and page.locator("#t2i-gallery img").count() == 0:
+        for img in page.locator("#t2i-image img").all():
+            src = img.get_attribute("src")
+            if src:
+                frames.add(src)
+        time.sleep(0.05)
+    _shot(page, "txt2img-done")
+    assert page.locator("#t2i-gallery img").count() >= 1, _status(page)
+    assert len(frames) >= 3, f"expected at least two preview frames and the final image, saw {len(frames)}"
+    assert "Done: 1 image" in _status(page)
+
+
+def test_cancel_a_long_run(page) -> None:
+    _set_number(page, "t2i-steps", 150)
+    page.locator("#t2i-generate").click()
+    page.wait_for_function("document.querySelector('#t2i-status').innerText.includes('Step 2/150')", timeout=120_000)
+    page.locator("#t2i-cancel").click()
+    page.wait_for_function("document.querySelector('#t2i-status').innerText.includes('Cancelled')", timeout=10_000)
+    _shot(page, "txt2img-cancelled")
+    _set_number(page, "t2i-steps", 2)  # the app keeps serving: the next run completes
+    before = page.locator("#t2i-gallery img").count()
+    page.locator("#t2i-generate").click()
+    page.wait_for_function(f"document.querySelectorAll('#t2i-gallery img').length > {before}", timeout=120_000)
+
+
+def test_invalid_size_shows_a_clear_error(page) -> None:
+    _set_number(page, "t2i-width", 64)
+    page.locator("#t2i-generate").click()
+    page.wait_for_function("document.querySelector('#t2i-status [class=studio-error]') !== null", timeout=60_000)
+    _shot(page, "txt2img-error")
+    assert "outside what Stable Diffusion" in _status(page)
+    _set_number(page, "t2i-width", 256)

@@ -1,0 +1,31 @@
+"""Assemble the page: header, demo banner and one tab per module."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from engine.settings import APP_NAME, APP_VERSION
+from engine.studio import Studio
+from ui.txt2img import build_txt2img_tab
+
+HEADER = f"""<div class="studio-header"><h1>{APP_NAME}</h1>
+<p>Explore prompts and images with Stable Diffusion 1.5, SDXL and Kandinsky 2.2 — live previews, prompt weighting,
+and the recipe saved in every PNG.</p></div>"""
+
+DEMO_BANNER = ("<div class='studio-banner'><b>Demo mode:</b> the models are tiny, randomly initialised copies built on "
+               "this machine, so images are abstract noise. Everything else works as with real models. "
+               "{reason}</div>")
+
+
+def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
+    """The whole page; tabs are added here as they are built."""
+    with gr.Blocks(title=APP_NAME, fill_width=True) as app:
+        gr.HTML(HEADER)
+        if studio.demo:
+            gr.HTML(DEMO_BANNER.format(reason=demo_reason), elem_id="demo-banner")
+        with gr.Tabs():
+            with gr.Tab("Text to image", id="txt2img"):
+                build_txt2img_tab(studio)
+        gr.HTML(f"<div style='opacity:.6;font-size:.8em;text-align:center'>{APP_NAME} {APP_VERSION} · "
+                f"outputs: {studio.outputs.outputs_dir or 'not saved (hosted)'}</div>")
+    return app

@@ -1,0 +1,56 @@
+"""Render engine events as the small HTML status panel every tab shows (progress bar, notices, errors)."""
+
+from __future__ import annotations
+
+import html
+
+from engine.types import Failed, Finished, Notice, Progress
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "…"
+    return f"{value:.1f} s" if value < 60 else f"{int(value // 60)} min {int(value % 60)} s"
+
+
+def _notes(notices: list[str]) -> str:
+    return "".join(f'<div class="studio-note">{html.escape(n)}</div>' for n in notices[-4:])
+
+
+def idle(message: str = "Ready.", notices: list[str] | None = None) -> str:
+    return (f'<div class="studio-status" data-state="idle"><span class="studio-label">{html.escape(message)}</span>'
+            f'{_notes(notices or [])}</div>')
+
+
+def progress(event: Progress, notices: list[str]) -> str:
+    """A progress bar with step i/N, elapsed time and ETA."""
+    if event.total == 0:
+        label = f"{event.message}… {_seconds(event.elapsed)}"
+        fraction = 0.0
+    else:
+        batch = f"Image {event.image_index + 1}/{event.image_count} · " if event.image_count > 1 else ""
+        fraction = (event.image_index + event.step / event.total) / event.image_count
+        label = (f"{batch}Step {event.step}/{event.total} · {_seconds(event.elapsed)} elapsed · "
+                 f"ETA {_seconds(event.eta)}")
+    return (f'<div class="studio-status" data-state="running">'
+            f'<div class="studio-bar"><div class="studio-fill" style="width:{fraction * 100:.1f}%"></div></div>'
+            f'<span class="studio-label">{html.escape(label)}</span>{_notes(notices)}</div>')
+
+
+def failed(event: Failed, notices: list[str]) -> str:
+    """The error sentence in a red box."""
+    return (f'<div class="studio-status" data-state="error"><span class="studio-error">{html.escape(event.message)}</span>'
+            f'{_notes(notices)}</div>')
+
+
+def finished(event: Finished, notices: list[str], images: int) -> str:
+    if event.cancelled:
+        text = f"Cancelled after {_seconds(event.seconds)}. Ready for the next run."
+    else:
+        text = f"Done: {images} image{'s' if images != 1 else ''} in {_seconds(event.seconds)}."
+    return (f'<div class="studio-status" data-state="{"cancelled" if event.cancelled else "done"}">'
+            f'<span class="studio-label">{html.escape(text)}</span>{_notes(notices)}</div>')
+
+
+def notice_text(event: Notice) -> str:
+    return event.message
