@@ -160,3 +160,12 @@ def _load(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | N
         return LoadedModel(spec, family, _finish(pipe, placement), _finish(prior, placement))
     pipe = diffusers.DiffusionPipeline.from_pretrained(spec.id, **kwargs)
     return LoadedModel(spec, family, _finish(pipe, placement))
+
+
+def derive_img2img(base: LoadedModel) -> LoadedModel:
+    """An image-to-image pipeline sharing every module of `base` (no weights loaded or copied)."""
+    from diffusers import AutoPipelineForImage2Image
+
+    pipe = AutoPipelineForImage2Image.from_pipe(base.pipe)  # the Auto* variant keeps the base's dtype
+    pipe.set_progress_bar_config(disable=True)
+    return LoadedModel(base.spec, base.family, pipe, base.prior)

@@ -1,4 +1,4 @@
-"""Recipes in PNG metadata: A1111 `parameters` text plus a JSON `studio_recipe` chunk, written and read back."""
+"""Recipes in PNG metadata: A1111 `parameters` text plus a JSON `studio_recipe` chunk, both ways."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import struct
 import typing
 import warnings
 import zlib
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from io import BytesIO
 from pathlib import Path
 
@@ -49,8 +50,8 @@ _AUTOMATIC_KARRAS = {"dpm++ 2m", "dpm++ sde"}  # A1111 >= 1.9 defaults these to 
 _PLAIN_SCHEDULES = {"", "uniform", "ddim"}
 _OLD_STYLE_SUFFIXES = ("karras", "exponential")
 
-# A1111's own pattern for one `Key: value` pair; a value with commas is JSON-quoted.
-_PARAM_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+# One `Key: value` pair as A1111 writes it; a value with commas is JSON-quoted.
+_PAIR_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
 _NEGATIVE_PREFIX = "Negative prompt:"
 _SILENT_KEYS = {"model hash", "vae hash", "vae", "lora hashes", "ti hashes", "hashes", "version"}
@@ -84,25 +85,34 @@ class LoadedRecipe:
 
 def to_parameters_text(recipe: Recipe) -> str:
     """The AUTOMATIC1111 `parameters` text for a recipe: prompt, negative line, `Key: value` line."""
-    lines = [recipe.prompt]
-    if recipe.negative_prompt:
-        lines.append(f"{_NEGATIVE_PREFIX} {recipe.negative_prompt}")
-    sampler, schedule = A1111_SAMPLERS.get(recipe.scheduler, (recipe.scheduler, None))
-    pairs: list[tuple[str, object]] = [("Steps", recipe.steps), ("Sampler", sampler)]
-    if schedule:
-        pairs.append(("Schedule type", schedule))
-    pairs += [
-        ("CFG scale", _format_number(recipe.guidance_scale)),
-        ("Seed", recipe.seed),
-        ("Size", f"{recipe.width}x{recipe.height}"),
-    ]
-    if recipe.model:
-        pairs.append(("Model", short_model_name(recipe.model)))
-    if recipe.style:
-        pairs.append(("Style", recipe.style))
-    if recipe.app_version:
-        pairs.append(("Version", VERSION_PREFIX + recipe.app_version))
-    lines.append(", ".join(f"{key}: {_quote(str(value))}" for key, value in pairs))
+    return parameters_from_fields(asdict(recipe))
+
+
+def parameters_from_fields(fields: Mapping[str, object]) -> str:
+    """The A1111 `parameters` text for recipe fields that may be partial (such as `LoadedRecipe.fields`)."""
+    lines = [str(fields.get("prompt") or "")]
+    if fields.get("negative_prompt"):
+        lines.append(f"{_NEGATIVE_PREFIX} {fields['negative_prompt']}")
+    pairs: list[tuple[str, object]] = []
+    if fields.get("steps") is not None:
+        pairs.append(("Steps", fields["steps"]))
+    if fields.get("scheduler"):
+        sampler, schedule = A1111_SAMPLERS.get(str(fields["scheduler"]), (fields["scheduler"], None))
+        pairs += [("Sampler", sampler)] + ([("Schedule type", schedule)] if schedule else [])
+    if isinstance(fields.get("guidance_scale"), (int, float)):
+        pairs.append(("CFG scale", _format_number(fields["guidance_scale"])))
+    if fields.get("seed") is not None:
+        pairs.append(("Seed", fields["seed"]))
+    if fields.get("width") is not None and fields.get("height") is not None:
+        pairs.append(("Size", f"{fields['width']}x{fields['height']}"))
+    if fields.get("model"):
+        pairs.append(("Model", short_model_name(str(fields["model"]))))
+    if fields.get("style"):
+        pairs.append(("Style", fields["style"]))
+    if fields.get("app_version"):
+        pairs.append(("Version", f"{VERSION_PREFIX}{fields['app_version']}"))
+    if pairs:
+        lines.append(", ".join(f"{key}: {_quote(str(value))}" for key, value in pairs))
     return "\n".join(lines)
 
 
@@ -150,11 +160,11 @@ def _quote(value: str) -> str:
 
 
 def parse_parameters_text(text: str) -> tuple[dict[str, object], list[str]]:
-    """Recipe fields (keyed like `Recipe`) found in A1111 `parameters` text, and notes on what was not used."""
+    """Recipe fields (keyed like `Recipe`) in A1111 `parameters` text, and notes on what was not used."""
     if not text.strip():
         return {}, []
     lines = text.strip().split("\n")
-    settings_line = lines[-1] if len(_PARAM_RE.findall(lines[-1])) >= 3 else None
+    settings_line = lines[-1] if len(_find_pairs(lines[-1])) >= 3 else None
     if settings_line is not None:
         lines = lines[:-1]
     prompt, negative = _split_prompts(lines)
@@ -185,7 +195,7 @@ def _split_prompts(lines: list[str]) -> tuple[str, str]:
 def _parse_settings_line(line: str) -> dict[str, tuple[str, str]]:
     """Settings keyed by lower-case key -> (key as written, unquoted value); the first of a key wins."""
     settings: dict[str, tuple[str, str]] = {}
-    for key, value in _PARAM_RE.findall(line):
+    for key, value in _find_pairs(line):
         key, value = key.strip(), value.strip()
         if len(value) >= 2 and value[0] == value[-1] == '"':
             try:
@@ -196,9 +206,27 @@ def _parse_settings_line(line: str) -> dict[str, tuple[str, str]]:
     return settings
 
 
+def _find_pairs(line: str) -> list[tuple[str, str]]:
+    """`(key, raw value)` pairs, tried only after commas (a regex `findall` is quadratic on long lines)."""
+    pairs: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(line):
+        match = _PAIR_RE.match(line, pos)
+        if match:
+            pairs.append((match[1], match[2]))
+            pos = match.end()
+            continue
+        comma = line.find(",", pos)
+        if comma < 0:
+            break
+        pos = comma + 1
+    return pairs
+
+
 def _apply_settings(settings: dict[str, tuple[str, str]], result: dict[str, object]) -> list[str]:
     notes: list[str] = []
-    for key, name, kind in (("steps", "steps", int), ("cfg scale", "guidance_scale", float), ("seed", "seed", int)):
+    numbers = (("steps", "steps", int), ("cfg scale", "guidance_scale", float), ("seed", "seed", int))
+    for key, name, kind in numbers:
         if key in settings:
             _set_number(result, name, kind, *settings[key], notes)
     if "size" in settings:
@@ -224,7 +252,9 @@ def _apply_settings(settings: dict[str, tuple[str, str]], result: dict[str, obje
     return notes
 
 
-def _set_number(result: dict[str, object], name: str, kind: type, key: str, value: str, notes: list[str]) -> None:
+def _set_number(
+    result: dict[str, object], name: str, kind: type, key: str, value: str, notes: list[str]
+) -> None:
     number = _coerce(_parse_number(value), kind)
     if number is None:
         notes.append(f"{key} {value!r} is not {_TYPE_WORDS[kind]}: ignored.")
@@ -244,7 +274,7 @@ def _parse_number(text: str) -> int | float | None:
 
 
 def scheduler_from_a1111(sampler: str, schedule: str | None) -> tuple[str, str | None]:
-    """Our scheduler name for an A1111 sampler and schedule type (None: the old single-name style), plus a note when inexact."""
+    """Our scheduler for an A1111 sampler and schedule type (None: old one-name style); a note if inexact."""
     base = sampler.strip().lower()
     sched = (schedule or "").strip().lower()
     for suffix in _OLD_STYLE_SUFFIXES:
@@ -259,8 +289,9 @@ def scheduler_from_a1111(sampler: str, schedule: str | None) -> tuple[str, str |
         return _OURS_BY_LOWER[wanted], None
     target = base if base in _OURS_BY_LOWER or f"{base} karras" in _OURS_BY_LOWER else _CLOSEST_BASE.get(base)
     ours = _closest_ours(target, karras) if target else "Default"
-    shown_schedule = (schedule or "").strip()
-    label = sampler.strip() + (f" (schedule type {shown_schedule})" if shown_schedule.lower() not in {"", "automatic"} else "")
+    label = sampler.strip()
+    if (schedule or "").strip().lower() not in {"", "automatic"}:
+        label += f" (schedule type {schedule.strip()})"
     return ours, f"Sampler '{label}' is not available: using {ours}."
 
 
@@ -289,7 +320,8 @@ def _read_bytes(data: bytes | str | Path) -> bytes:
     try:
         return Path(data).read_bytes()
     except OSError as err:
-        raise InputError(f"The file {str(data)!r} could not be read ({err.strerror or err}). {_DROP_HINT}") from err
+        reason = err.strerror or err
+        raise InputError(f"The file {str(data)!r} could not be read ({reason}). {_DROP_HINT}") from err
 
 
 def _unreadable(reason: str) -> InputError:
@@ -335,7 +367,8 @@ def _decode_text_chunk(kind: bytes, body: bytes) -> tuple[str | None, str | None
             return key, rest.decode("latin-1")
         if kind == b"zTXt":
             return key, _inflate(rest[1:]).decode("latin-1")
-        compressed, parts = rest[:1] == b"\1", rest[2:].split(b"\0", 2)  # language tag, translated key, text
+        compressed = rest[:1] == b"\1"
+        parts = rest[2:].split(b"\0", 2)  # language tag, translated key, text
         if len(parts) != 3:
             return key, None
         return key, (_inflate(parts[2]) if compressed else parts[2]).decode("utf-8")
@@ -346,7 +379,7 @@ def _decode_text_chunk(kind: bytes, body: bytes) -> tuple[str | None, str | None
 def _inflate(data: bytes) -> bytes:
     inflater = zlib.decompressobj()
     out = inflater.decompress(data, _MAX_TEXT_BYTES)
-    if False:
+    if inflater.unconsumed_tail:
         raise ValueError("text chunk too large")
     return out
 
@@ -381,10 +414,7 @@ def _exif_user_comment(image: Image.Image) -> str | None:
         return None
     prefix, body = value[:8], value[8:]
     if prefix == b"UNICODE\0":
-        # piexif (used by A1111) writes UTF-16 big-endian; some tools write little-endian or a BOM
-        little = body[:2] not in (b"\xff\xfe", b"\xfe\xff") and body[1:2] == b"\0" and body[:1] != b"\0"
-        encoding = "utf-16" if body[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le" if little else "utf-16-be"
-        text = body.decode(encoding, errors="replace")
+        text = _decode_utf16(body)
     elif prefix in (b"ASCII\0\0\0", b"\0" * 8):
         text = body.decode("latin-1")
     else:
@@ -392,19 +422,27 @@ def _exif_user_comment(image: Image.Image) -> str | None:
     return text.strip("\0").strip() or None
 
 
+def _decode_utf16(body: bytes) -> str:
+    """piexif (used by A1111) writes big-endian UTF-16; some tools write little-endian or start with a BOM."""
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return body.decode("utf-16", errors="replace")
+    little = body[:1] != b"\0" and body[1:2] == b"\0"
+    return body.decode("utf-16-le" if little else "utf-16-be", errors="replace")
+
+
 def _recipe_from_texts(texts: dict[str, str | None]) -> LoadedRecipe:
     params_text = texts.get(PARAMETERS_KEY)
-    params, params_notes = parse_parameters_text(params_text) if params_text and params_text.strip() else ({}, [])
+    params, params_notes = parse_parameters_text(params_text) if params_text else ({}, [])
     if RECIPE_KEY in texts:
         try:
             studio, notes = _fields_from_json(texts[RECIPE_KEY])
         except ValueError as err:
             if not params:
                 raise InputError(
-                    f"The image's studio recipe is damaged ({err}) and it has no A1111 parameters to fall back on. "
-                    "Set the values by hand, or drop another image."
+                    f"The image's studio recipe is damaged ({err}) and it has no A1111 parameters to fall "
+                    "back on. Set the values by hand, or drop another image."
                 ) from err
-            fallback = f"The image's studio recipe is damaged ({err}): settings were read from its A1111 parameters."
+            fallback = f"The image's studio recipe is damaged ({err}): settings came from its A1111 text."
             return LoadedRecipe(params, "a1111", (fallback, *params_notes))
         missing = {name: value for name, value in params.items() if name not in studio}
         return LoadedRecipe({**studio, **missing}, "studio", tuple(notes))
@@ -412,7 +450,8 @@ def _recipe_from_texts(texts: dict[str, str | None]) -> LoadedRecipe:
         return LoadedRecipe(params, "a1111", tuple(params_notes))
     if _COMFYUI_KEYS & texts.keys():
         raise InputError(
-            "The image holds a ComfyUI workflow but no AUTOMATIC1111 'parameters' text, which this app needs. "
+            "The image holds a ComfyUI workflow but no AUTOMATIC1111 'parameters' text, which this app "
+            "needs. "
             "Save it from ComfyUI with a node that writes A1111 parameters, or drop another image."
         )
     raise InputError(f"The image has no generation settings in its metadata. {_DROP_HINT}")
@@ -426,6 +465,8 @@ def _fields_from_json(text: str | None) -> tuple[dict[str, object], list[str]]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"invalid JSON: {err.msg} at line {err.lineno} column {err.colno}") from err
+    except RecursionError as err:
+        raise ValueError("its JSON is nested too deeply") from err
     if not isinstance(data, dict):
         raise ValueError("it is not a JSON object")
     result: dict[str, object] = {}
@@ -436,7 +477,8 @@ def _fields_from_json(text: str | None) -> tuple[dict[str, object], list[str]]:
         value = _coerce(data[name], kind)
         if value is None:
             shown = repr(data[name])[:40]
-            notes.append(f"The recipe's {name} value {shown} is not {_TYPE_WORDS.get(kind, kind)}: ignored.")
+            wanted = _TYPE_WORDS.get(kind, kind)
+            notes.append(f"The recipe's {name} value {shown} is not {wanted}: ignored.")
         else:
             result[name] = value
     if not result:
@@ -445,7 +487,7 @@ def _fields_from_json(text: str | None) -> tuple[dict[str, object], list[str]]:
 
 
 def _coerce(value: object, kind: object) -> object | None:
-    """`value` as `kind` (an int-valued float may become an int, an int a float), or None if it does not fit."""
+    """`value` as `kind` (an int-valued float may become an int, an int a float); None if it does not fit."""
     if kind is bool:
         return value if isinstance(value, bool) else None
     if isinstance(value, bool) or value is None:

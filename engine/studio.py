@@ -6,7 +6,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from engine.catalog import Catalog, FamilySpec, ModelSpec, load_catalog
 from engine.outputs import OutputWriter
@@ -86,25 +86,27 @@ class Studio:
     def model_label(self, spec: ModelSpec) -> str:
         return f"{spec.name} (demo: tiny random weights)" if self.demo and spec.demo else spec.name
 
-    def load(self, model: str, task: str = "txt2img") -> tuple[Any, bool]:
-        """The loaded model for `model` (catalog name/id, Hub id, folder or .safetensors) and whether it was cached."""
+    def _key(self, spec: ModelSpec, task: str = "txt2img") -> Any:
         from engine.cache import CacheKey
+
+        source = f"demo:{spec.demo}" if self.demo and spec.demo else spec.id
+        return CacheKey(source, task, self.placement.dtype_name, self.placement.device)
+
+    def load(self, model: str) -> tuple[Any, bool]:
+        """The loaded base pipeline for `model` (catalog name/id, Hub id, folder or .safetensors) and whether it was cached."""
         from engine.loader import load_model
 
         spec = self.catalog.resolve(model)
-        placement = self.placement
         demo_paths = self.demo_paths() if self.demo and spec.demo else None
-        source = f"demo:{spec.demo}" if demo_paths else spec.id
-        key = CacheKey(source, task, placement.dtype_name, placement.device)
-        return self.cache.get(key, lambda: load_model(spec, placement, demo_paths))
+        return self.cache.get(self._key(spec), lambda: load_model(spec, self.placement, demo_paths))
+
+    def load_for_task(self, model: str, task: str, build: Callable[[Any], Any]) -> tuple[Any, bool]:
+        """A pipeline for `task` built by `build(base)` from `model`'s base pipeline, sharing its modules."""
+        base, _ = self.load(model)
+        return self.cache.derive(self._key(self.catalog.resolve(model)), task, base, build)
 
     def is_loaded(self, model: str) -> bool:
-        from engine.cache import CacheKey
-
-        spec = self.catalog.resolve(model)
-        source = f"demo:{spec.demo}" if self.demo and spec.demo else spec.id
-        placement = self.placement
-        return CacheKey(source, "txt2img", placement.dtype_name, placement.device) in self.cache
+        return self._key(self.catalog.resolve(model)) in self.cache
 
     # ---- prompts ----
 

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import struct
+import time
 import zlib
 from dataclasses import asdict, replace
 from io import BytesIO
@@ -19,6 +20,7 @@ from engine.recipe import (
     A1111_SAMPLERS,
     PARAMETERS_KEY,
     RECIPE_KEY,
+    parameters_from_fields,
     parse_parameters_text,
     png_bytes,
     read_recipe,
@@ -27,6 +29,7 @@ from engine.recipe import (
     short_model_name,
     to_parameters_text,
 )
+from engine.schedulers import SCHEDULER_NAMES
 from engine.types import InputError, Recipe
 
 BASIC = Recipe(
@@ -190,6 +193,10 @@ def test_parameters_text_round_trip(recipe: Recipe) -> None:
     assert fields == expected
 
 
+def test_every_engine_scheduler_has_an_a1111_name() -> None:
+    assert set(A1111_SAMPLERS) == set(SCHEDULER_NAMES)
+
+
 @pytest.mark.parametrize("scheduler", list(A1111_SAMPLERS))
 def test_every_scheduler_maps_back(scheduler: str) -> None:
     fields, notes = parse_parameters_text(to_parameters_text(replace(BASIC, scheduler=scheduler)))
@@ -243,8 +250,18 @@ def test_a1111_sampler_names_map_exactly(sampler: str, schedule: str | None, exp
             "DPM++ 2M",
             "Sampler 'DPM++ 2M (schedule type Exponential)' is not available: using DPM++ 2M.",
         ),
-        ("DPM++ SDE", None, "DPM++ SDE Karras", "Sampler 'DPM++ SDE' is not available: using DPM++ SDE Karras."),
-        ("Euler a", "Karras", "Euler a", "Sampler 'Euler a (schedule type Karras)' is not available: using Euler a."),
+        (
+            "DPM++ SDE",
+            None,
+            "DPM++ SDE Karras",
+            "Sampler 'DPM++ SDE' is not available: using DPM++ SDE Karras.",
+        ),
+        (
+            "Euler a",
+            "Karras",
+            "Euler a",
+            "Sampler 'Euler a (schedule type Karras)' is not available: using Euler a.",
+        ),
     ],
 )
 def test_unknown_a1111_samplers_map_to_the_closest_with_a_note(
@@ -267,7 +284,8 @@ def test_a1111_text_with_quoted_values_and_extra_keys_parses() -> None:
         "model": "dreamshaper_8",
     }
     assert notes == [
-        "Settings this app does not use were ignored: Denoising strength, Hires upscale, Hires steps, Hires upscaler."
+        "Settings this app does not use were ignored: "
+        "Denoising strength, Hires upscale, Hires steps, Hires upscaler."
     ]
 
 
@@ -282,7 +300,8 @@ def test_quoted_style_and_unknown_sampler_in_a1111_text() -> None:
 
 
 def test_bad_numbers_in_a1111_text_are_noted_not_fatal() -> None:
-    fields, notes = parse_parameters_text("cat\nSteps: many, Sampler: Euler, CFG scale: 7.5, Seed: 12.5, Size: big")
+    text = "cat\nSteps: many, Sampler: Euler, CFG scale: 7.5, Seed: 12.5, Size: big"
+    fields, notes = parse_parameters_text(text)
     assert fields["scheduler"] == "Euler" and fields["guidance_scale"] == 7.5
     assert "steps" not in fields and "seed" not in fields and "width" not in fields
     assert notes == [
@@ -290,6 +309,27 @@ def test_bad_numbers_in_a1111_text_are_noted_not_fatal() -> None:
         "Seed '12.5' is not a whole number: ignored.",
         "Size 'big' is not WIDTHxHEIGHT: ignored.",
     ]
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("line", ["x" * 300_000, "word " * 60_000, ("key run" * 5_000 + ",") * 40])
+def test_long_lines_parse_in_linear_time(line: str) -> None:
+    started = time.perf_counter()
+    fields, _ = parse_parameters_text("prompt\n" + line)
+    assert time.perf_counter() - started < 1.0
+    assert fields["prompt"] == "prompt\n" + line.strip()
+
+
+def test_parameters_from_partial_fields_round_trips() -> None:
+    fields, _ = parse_parameters_text(A1111_TEXT)
+    text = parameters_from_fields(fields)
+    assert text.split("\n")[-1] == (
+        "Steps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 987654321, "
+        "Size: 832x1216, Model: dreamshaper_8"
+    )
+    assert parse_parameters_text(text) == (fields, [])
+    assert parameters_from_fields({"prompt": "cat", "seed": 3, "width": 64}) == "cat\nSeed: 3"
+    assert parameters_from_fields({"prompt": "just a cat"}) == "just a cat"
 
 
 def test_a1111_version_is_not_taken_for_ours() -> None:
@@ -424,39 +464,35 @@ def _damaged_crc_png() -> bytes:
     return bytes(data)
 
 
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        (b"", "The file is empty. " + DROP_HINT),
-        (random.Random(0).randbytes(2048), "The file is not a readable PNG image (the data is not an image or is damaged). " + DROP_HINT),
-        (b"\x89PNG\r\n\x1a\n", "The file is not a readable PNG image (the file is truncated). " + DROP_HINT),
-        (_truncated_png(), "The file is not a readable PNG image (the file is truncated). " + DROP_HINT),
-        (png_bytes(tiny_image(), BASIC)[:60], "The file is not a readable PNG image (the file is truncated). " + DROP_HINT),
-        (_damaged_crc_png(), "The file is not a readable PNG image (its 'tEXt' chunk is damaged). " + DROP_HINT),
-        (_jpeg(), "The JPEG image has no generation settings in its metadata. " + DROP_HINT),
-        (_gif(), "The file is not a readable PNG image (it is a GIF image). " + DROP_HINT),
-        (png_with_text(), "The image has no generation settings in its metadata. " + DROP_HINT),
-        (png_with_text(Software="paint", parameters="   "), "The image has no generation settings in its metadata."),
-        (png_with_text(prompt="{}", workflow="{}"), "ComfyUI workflow but no AUTOMATIC1111 'parameters' text"),
-    ],
-    ids=[
-        "empty",
-        "random",
-        "signature-only",
-        "truncated-pixels",
-        "truncated-header",
-        "bad-crc",
-        "jpeg",
-        "gif",
-        "no-metadata",
-        "blank-parameters",
-        "comfyui-graph-only",
-    ],
-)
+def _not_png(reason: str) -> str:
+    return f"The file is not a readable PNG image ({reason}). {DROP_HINT}"
+
+
+NO_SETTINGS = "The image has no generation settings in its metadata. " + DROP_HINT
+UNUSABLE_FILES = {
+    "empty": (b"", "The file is empty. " + DROP_HINT),
+    "random": (random.Random(0).randbytes(2048), _not_png("the data is not an image or is damaged")),
+    "signature-only": (b"\x89PNG\r\n\x1a\n", _not_png("the file is truncated")),
+    "truncated-pixels": (_truncated_png(), _not_png("the file is truncated")),
+    "truncated-header": (png_bytes(tiny_image(), BASIC)[:60], _not_png("the file is truncated")),
+    "bad-crc": (_damaged_crc_png(), _not_png("its 'tEXt' chunk is damaged")),
+    "jpeg": (_jpeg(), "The JPEG image has no generation settings in its metadata. " + DROP_HINT),
+    "gif": (_gif(), _not_png("it is a GIF image")),
+    "no-metadata": (png_with_text(), NO_SETTINGS),
+    "blank-parameters": (png_with_text(Software="paint", parameters="   "), NO_SETTINGS),
+    "comfyui-graph-only": (
+        png_with_text(prompt="{}", workflow="{}"),
+        "The image holds a ComfyUI workflow but no AUTOMATIC1111 'parameters' text, which this app needs. "
+        "Save it from ComfyUI with a node that writes A1111 parameters, or drop another image.",
+    ),
+}
+
+
+@pytest.mark.parametrize(("data", "message"), UNUSABLE_FILES.values(), ids=UNUSABLE_FILES.keys())
 def test_unusable_files_raise_input_error_that_says_what_to_do(data: bytes, message: str) -> None:
     with pytest.raises(InputError) as caught:
         read_recipe(data)
-    assert message in caught.value.message
+    assert caught.value.message == message
     assert caught.value.kind == "input"
 
 
@@ -504,11 +540,11 @@ def test_malformed_json_falls_back_to_parameters(bad_json: str) -> None:
     assert loaded.source == "a1111"
     assert loaded.fields["seed"] == 987654321
     assert loaded.notes[0].startswith("The image's studio recipe is damaged (")
-    assert loaded.notes[0].endswith("): settings were read from its A1111 parameters.")
+    assert loaded.notes[0].endswith("): settings came from its A1111 text.")
 
 
 def test_malformed_json_without_parameters_raises() -> None:
-    with pytest.raises(InputError, match=r"studio recipe is damaged \(invalid JSON: .*\) and it has no A1111"):
+    with pytest.raises(InputError, match=r"recipe is damaged \(invalid JSON: .*\) and it has no A1111"):
         read_recipe(png_with_text(studio_recipe='{"prompt": '))
 
 

@@ -19,9 +19,8 @@ CSS = """
 .studio-status[data-state=error] { background: #fff1f2; border-color: #fda4af; }
 .studio-error { color: #be123c; font-weight: 600; }
 .studio-note { margin-top: 4px; color: var(--body-text-color-subdued); font-size: 0.9em; }
-.studio-note::before { content: "ⓘ "; }
+.studio-note::before { content: "› "; }
 .studio-tokens { font-size: 0.82em; margin-top: -6px !important; opacity: 0.8; }
 .studio-tokens .warn { color: #b45309; }
 .studio-tokens .bad { color: #be123c; }
-.studio-seed-buttons button { min-width: 42px !important; max-width: 52px; }
 """

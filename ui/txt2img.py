@@ -75,7 +75,7 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
             prompt = gr.Textbox(label="Prompt", lines=3, elem_id="t2i-prompt",
                                 placeholder="a flowing (red silk)1.3 evening dress, studio light, fabric detail")
             prompt_tokens = gr.HTML(_token_line(studio, "", first.id), elem_id="t2i-prompt-tokens")
-            negative_prompt = gr.Textbox(label="Negative prompt", lines=2, elem_id="t2i-negative",
+            negative_prompt = gr.Textbox("", label="Negative prompt", lines=2, elem_id="t2i-negative",
                                          placeholder="blurry, lowres, watermark")
             negative_tokens = gr.HTML(_token_line(studio, "", first.id))
             with gr.Accordion("Prompt weighting syntax", open=False):
@@ -96,8 +96,8 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
                 batch_count = gr.Slider(1, studio.settings.max_batch, value=1, step=1, label="Batch count")
             with gr.Row(equal_height=True):
                 seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)", scale=4, elem_id="t2i-seed")
-                random_seed = gr.Button("🎲", scale=0, min_width=44, elem_classes="studio-seed-buttons")
-                reuse_seed = gr.Button("♻️", scale=0, min_width=44, elem_classes="studio-seed-buttons")
+                random_seed = gr.Button("Random", scale=1, min_width=70, size="sm")
+                reuse_seed = gr.Button("Reuse last", scale=1, min_width=90, size="sm")
             with gr.Accordion("Advanced", open=False):
                 preview_every = gr.Slider(1, 10, value=studio.settings.preview_every, step=1,
                                           label="Preview every N steps")
@@ -111,8 +111,8 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
             progress = gr.HTML(status.idle(), elem_id="t2i-status")
             image = gr.Image(label="Result", format="png", interactive=False, height=520,
                              elem_id="t2i-image", buttons=["download", "fullscreen"])
-            gallery = gr.Gallery(label="This session", format="png", columns=4, height=260,
-                                 elem_id="t2i-gallery", buttons=["download"], allow_preview=True)
+            gallery = gr.Gallery(label="This session", format="png", columns=5, height=240, fit_columns=False,
+                                 object_fit="contain", elem_id="t2i-gallery", buttons=["download"])
             with gr.Row():
                 recipe_text = gr.Textbox(label="Recipe of the selected image", lines=4, interactive=False,
                                          scale=5, buttons=["copy"])
@@ -153,11 +153,13 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
                 caption = f"seed {event.item.recipe.seed} · {event.item.recipe.width}×{event.item.recipe.height}"
                 gallery_items = [(str(event.item.path), caption)] + gallery_items
             elif isinstance(event, Failed):
-                yield shown, status.failed(event, notices), gallery_items, gallery_items, seed_used
+                yield gr.skip() if shown is None else shown, status.failed(event, notices), gallery_items, \
+                    gallery_items, seed_used
                 return
             elif isinstance(event, Finished):
                 html_status = status.finished(event, notices, made)
-            yield shown, html_status or gr.skip(), gallery_items, gallery_items, seed_used
+            yield (gr.skip() if shown is None else shown), html_status or gr.skip(), gallery_items, gallery_items, \
+                seed_used
 
     run = generate.click(txt2img, [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height,
                                    scheduler, batch_count, style, preview_every, history],

@@ -1,0 +1,104 @@
+"""Pipeline cache (budget, LRU, sharing), previewers and the start-up demo decision."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.cache import CacheKey, PipelineCache
+from engine.catalog import load_catalog
+from engine.hub import decide_demo
+from engine.loader import LoadedModel, derive_img2img, module_bytes
+from engine.previews import LinearPreviewer, TaesdPreviewer, fit_movq_projection
+from engine.studio import Studio
+
+SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+KANDINSKY = "kandinsky-community/kandinsky-2-2-decoder"
+
+
+class _Fake(LoadedModel):
+    def __init__(self, megabytes: int) -> None:
+        self.module = torch.nn.Linear(megabytes * 2**20 // 4, 1, bias=False)
+
+    def modules(self) -> list[torch.nn.Module]:
+        return [self.module]
+
+
+def _key(name: str) -> CacheKey:
+    return CacheKey(name, "txt2img", "float32", "cpu")
+
+
+def test_cache_evicts_the_least_recently_used_to_stay_in_budget() -> None:
+    cache = PipelineCache(budget_bytes=25 * 2**20)
+    cache.get(_key("a"), lambda: _Fake(10))
+    cache.get(_key("b"), lambda: _Fake(10))
+    cache.get(_key("a"), lambda: pytest.fail("a is cached"))  # a is now the most recent
+    cache.get(_key("c"), lambda: _Fake(10))
+    assert _key("b") not in cache and _key("a") in cache and _key("c") in cache
+    assert cache.used_bytes <= cache.budget_bytes
+    assert cache.evictions == [_key("b")]
+
+
+def test_a_model_bigger_than_the_budget_still_loads_alone() -> None:
+    cache = PipelineCache(budget_bytes=5 * 2**20)
+    cache.get(_key("a"), lambda: _Fake(2))
+    value, hit = cache.get(_key("big"), lambda: _Fake(8))
+    assert not hit and list(cache.sizes()) == [_key("big")]
+
+
+def test_derived_pipeline_shares_the_base_modules(studio: Studio) -> None:
+    base, _ = studio.load(SD)
+    used = studio.cache.used_bytes
+    img2img, hit = studio.load_for_task(SD, "img2img", derive_img2img)
+    assert not hit and type(img2img.pipe).__name__ == "StableDiffusionImg2ImgPipeline"
+    for name in ("unet", "vae", "text_encoder", "tokenizer"):
+        assert getattr(img2img.pipe, name) is getattr(base.pipe, name), name
+    assert img2img.pipe.unet.dtype == base.pipe.unet.dtype
+    assert studio.cache.used_bytes == used  # nothing new was loaded
+    again, hit = studio.load_for_task(SD, "img2img", lambda b: pytest.fail("should be cached"))
+    assert hit and again is img2img
+
+
+def test_module_bytes_counts_shared_tensors_once() -> None:
+    layer = torch.nn.Linear(100, 100)
+    assert module_bytes([layer, layer]) == module_bytes([layer]) == (100 * 100 + 100) * 4
+
+
+def test_linear_previewer_maps_latents_to_colours() -> None:
+    previewer = LinearPreviewer([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]])
+    latents = torch.zeros(1, 4, 8, 8)
+    latents[0, 0] = 1.0  # full red
+    image = np.asarray(previewer(latents))
+    assert image.shape[:2] == (384, 384)
+    assert tuple(image[10, 10]) == (255, 127, 127)
+
+
+def test_taesd_previewer_decodes_at_full_size() -> None:
+    from engine.demo_models import build_tiny_taesd
+
+    image = TaesdPreviewer(build_tiny_taesd())(torch.randn(1, 4, 16, 24))
+    assert image.size == (192, 128)
+
+
+def test_movq_projection_is_fitted_to_the_decoder(studio: Studio) -> None:
+    model, _ = studio.load(KANDINSKY)
+    previewer = fit_movq_projection(model.pipe.movq, size=128)
+    assert previewer.matrix.shape == (4, 3) and torch.isfinite(previewer.matrix).all()
+    chart = torch.rand(1, 3, 128, 128) * 2 - 1
+    latents = model.pipe.movq.encode(chart).latents
+    image = np.asarray(previewer(latents).resize((16, 16)), dtype=np.float32)
+    target = np.asarray(((chart[0].permute(1, 2, 0) + 1) * 127.5).numpy(), dtype=np.float32)
+    fitted_error = np.abs(image - target[::8, ::8]).mean()
+    assert fitted_error < np.abs(128.0 - target).mean() + 1  # no worse than a flat grey guess
+
+
+def test_demo_is_chosen_offline_with_nothing_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog = load_catalog()
+    monkeypatch.setattr("engine.hub.hub_reachable", lambda timeout=1.5: False)
+    monkeypatch.setattr("engine.hub.cached_models", lambda catalog: [])
+    demo, online, reason = decide_demo(None, catalog)
+    assert demo and not online and "cannot be reached" in reason
+    monkeypatch.setattr("engine.hub.cached_models", lambda catalog: [SD])
+    assert decide_demo(None, catalog)[0] is False
+    assert decide_demo(True, catalog)[0] is True
