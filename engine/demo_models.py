@@ -47,8 +47,9 @@ MARKER_NAME = ".demo-complete"
 _BOS = "<|startoftext|>"
 _EOS = "<|endoftext|>"
 _HIDDEN = 32  # width of every tiny text/vision encoder and of the CLIP image embedding
-_VAE_CHANNELS = (8, 16, 32, 32)  # 4 blocks -> 8x downsampling; 8 channels at full resolution
-_MOVQ_CHANNELS = (32, 32, 32, 32)  # SpatialNorm hard-codes 32 groups, so 32 is the floor
+# 4 blocks -> 8x downsampling, like the real VAE and MoVQ. Full-resolution layers dominate CPU time.
+_VAE_CHANNELS = (8, 8, 16, 32)
+_MOVQ_CHANNELS = (32, 32, 32, 32)  # SpatialNorm hard-codes 32 groups, so 32 channels is the floor
 # The schedulers' configs as the real checkpoints ship them (keys a class does not know are ignored).
 _SD15_SCHEDULER = {
     "_class_name": "PNDMScheduler",
@@ -277,7 +278,7 @@ def build_kandinsky_decoder_pipeline(seed: int = 0) -> KandinskyV22Pipeline:
         down_block_types=("DownEncoderBlock2D",) * 3 + ("AttnDownEncoderBlock2D",),
         up_block_types=("AttnUpDecoderBlock2D",) + ("UpDecoderBlock2D",) * 3,
         block_out_channels=_MOVQ_CHANNELS,
-        layers_per_block=1,
+        layers_per_block=0,  # one resnet per decoder block (layers + 1); equal widths make 0 valid
         norm_num_groups=32,
         norm_type="spatial",
         latent_channels=4,
@@ -317,6 +318,7 @@ def _is_complete(folder: Path) -> bool:
 def _build_into(target: Path, build: Callable[[int], DiffusionPipeline]) -> None:
     """Build and save one pipeline into a temp folder next to `target`, then move it into place."""
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp creates 0700
     try:
         build(0).save_pretrained(staging, safe_serialization=True)
         (staging / MARKER_NAME).write_text(f"{DEMO_VERSION}\n")

@@ -126,10 +126,10 @@ def _load(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | N
     dtype = placement.dtype
     if demo_paths is not None and spec.demo:
         if spec.family == "kandinsky22":
-            prior = diffusers.KandinskyV22PriorPipeline.from_pretrained(demo_paths["kandinsky22-prior"], torch_dtype=dtype)
-            pipe = diffusers.KandinskyV22Pipeline.from_pretrained(demo_paths["kandinsky22-decoder"], torch_dtype=dtype)
+            prior = diffusers.KandinskyV22PriorPipeline.from_pretrained(demo_paths["kandinsky22-prior"], dtype=dtype)
+            pipe = diffusers.KandinskyV22Pipeline.from_pretrained(demo_paths["kandinsky22-decoder"], dtype=dtype)
             return LoadedModel(spec, "kandinsky22", _finish(pipe, placement), _finish(prior, placement))
-        pipe = diffusers.DiffusionPipeline.from_pretrained(demo_paths[spec.demo], torch_dtype=dtype)
+        pipe = diffusers.DiffusionPipeline.from_pretrained(demo_paths[spec.demo], dtype=dtype)
         return LoadedModel(spec, _family_of(type(pipe).__name__, spec.id), _finish(pipe, placement))
 
     path = Path(spec.id).expanduser()
@@ -140,7 +140,7 @@ def _load(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | N
             raise ModelError(f"Checkpoint file '{spec.id}' does not exist. Check the path.")
         family = _single_file_family(path)
         cls = diffusers.StableDiffusionXLPipeline if family == "sdxl" else diffusers.StableDiffusionPipeline
-        pipe = cls.from_single_file(str(path), torch_dtype=dtype)
+        pipe = cls.from_single_file(str(path), dtype=dtype)
         return LoadedModel(spec, family, _finish(pipe, placement))
     if spec.id.startswith((".", "/", "~")) or path.exists():
         if not path.exists():
@@ -150,13 +150,13 @@ def _load(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | N
 
     config = diffusers.DiffusionPipeline.load_config(spec.id)
     family = _family_of(config.get("_class_name", "?"), spec.id)
-    kwargs: dict[str, Any] = {"torch_dtype": dtype}
+    kwargs: dict[str, Any] = {"dtype": dtype}
     if family == "sd15":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     if family == "kandinsky22":
         prior_id = spec.prior or KANDINSKY_PRIOR
-        prior = diffusers.KandinskyV22PriorPipeline.from_pretrained(prior_id, torch_dtype=dtype)
-        pipe = diffusers.KandinskyV22Pipeline.from_pretrained(spec.id, torch_dtype=dtype)
+        prior = diffusers.KandinskyV22PriorPipeline.from_pretrained(prior_id, dtype=dtype)
+        pipe = diffusers.KandinskyV22Pipeline.from_pretrained(spec.id, dtype=dtype)
         return LoadedModel(spec, family, _finish(pipe, placement), _finish(prior, placement))
     pipe = diffusers.DiffusionPipeline.from_pretrained(spec.id, **kwargs)
     return LoadedModel(spec, family, _finish(pipe, placement))

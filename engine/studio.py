@@ -263,7 +263,7 @@ class Studio:
         placement = self.placement
         for local_only in (True, False) if self.online else (True,):
             try:
-                taesd = AutoencoderTiny.from_pretrained(repo, torch_dtype=placement.dtype, local_files_only=local_only)
+                taesd = AutoencoderTiny.from_pretrained(repo, dtype=placement.dtype, local_files_only=local_only)
                 return taesd.to(placement.device)
             except Exception:  # noqa: BLE001 - fall back to the linear projection
                 continue

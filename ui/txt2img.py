@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import uuid
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -15,6 +16,7 @@ from engine.studio import Studio
 from engine.types import Failed, Finished, InputError, Notice, Preview, Progress, Result, StudioError, Txt2ImgRequest
 from engine.zerogpu import gpu_task
 from ui import status
+from ui.runs import ActiveRuns
 
 CUSTOM_ASPECT = "Custom"
 SYNTAX_HELP = """
@@ -65,6 +67,7 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
     model_choices = [(studio.model_label(m), m.id) for m in catalog.models]
     style_names = [s.name for s in catalog.styles]
 
+    runs = ActiveRuns()
     history = gr.State([])
     last_seed = gr.State(-1)
     selected = gr.State(None)
@@ -125,20 +128,28 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
     def txt2img(prompt: str, negative_prompt: str = "", model: str = first.id, seed: int = -1,
                 steps: int = first.steps, guidance_scale: float = first.guidance_scale, width: int = width0,
                 height: int = height0, scheduler: str = first.scheduler, batch_count: int = 1, style: str = "None",
-                preview_every: int = 1, history: list | None = None) -> Iterator[tuple]:
+                preview_every: int = 1, history: list | None = None,
+                request: gr.Request | None = None) -> Iterator[tuple]:
         """Generate images from a prompt, streaming live previews; returns the last image, status, gallery."""
-        gallery_items = list(history or [])
+        job = Txt2ImgRequest(prompt=prompt or "", negative_prompt=negative_prompt or "", model=model or first.id,
+                             width=int(width), height=int(height), steps=int(steps),
+                             guidance_scale=float(guidance_scale), scheduler=scheduler or "Default",
+                             seed=int(seed if seed is not None else -1), batch_count=int(batch_count),
+                             preview_every=int(preview_every), style=style or "None")
+        session = getattr(request, "session_hash", None) or uuid.uuid4().hex
+        flag = runs.start(session)
+        try:
+            yield from _updates(job, list(history or []), flag)
+        finally:
+            runs.finish(session, flag)
+
+    def _updates(job: Txt2ImgRequest, gallery_items: list, flag: Any) -> Iterator[tuple]:
+        """Engine events -> (image, status, gallery, history, last seed) updates."""
         notices: list[str] = []
-        shown: Any = None
-        made = 0
-        request = Txt2ImgRequest(prompt=prompt or "", negative_prompt=negative_prompt or "", model=model or first.id,
-                                 width=int(width), height=int(height), steps=int(steps),
-                                 guidance_scale=float(guidance_scale), scheduler=scheduler or "Default",
-                                 seed=int(seed if seed is not None else -1), batch_count=int(batch_count),
-                                 preview_every=int(preview_every), style=style or "None")
-        seed_used = request.seed
-        for event in studio.txt2img(request):
-            html_status = None
+        shown: Any = gallery_items[0][0] if gallery_items else None  # keep the last result until a preview comes
+        html_status = status.idle("Starting…")
+        made, failed, seed_used = 0, False, job.seed
+        for event in studio.txt2img(job, cancel=flag):
             if isinstance(event, Notice):
                 notices.append(event.message)
                 continue
@@ -149,28 +160,32 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
             elif isinstance(event, Result):
                 made += 1
                 shown = str(event.item.path)
-                seed_used = event.item.recipe.seed if event.image_index == 0 else seed_used
+                if event.image_index == 0:
+                    seed_used = event.item.recipe.seed
                 caption = f"seed {event.item.recipe.seed} · {event.item.recipe.width}×{event.item.recipe.height}"
                 gallery_items = [(str(event.item.path), caption)] + gallery_items
             elif isinstance(event, Failed):
-                yield gr.skip() if shown is None else shown, status.failed(event, notices), gallery_items, \
-                    gallery_items, seed_used
-                return
-            elif isinstance(event, Finished):
+                failed = True
+                html_status = status.failed(event, notices)
+            elif isinstance(event, Finished) and not failed:  # after an error, the error stays on screen
                 html_status = status.finished(event, notices, made)
-            yield (gr.skip() if shown is None else shown), html_status or gr.skip(), gallery_items, gallery_items, \
-                seed_used
+            yield shown, html_status, gallery_items, gallery_items, seed_used
 
     run = generate.click(txt2img, [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height,
                                    scheduler, batch_count, style, preview_every, history],
                          [image, progress, gallery, history, last_seed], api_name="txt2img",
-                         concurrency_id="gpu", concurrency_limit=1, show_progress="hidden")
+                         concurrency_id="gpu", concurrency_limit=1, show_progress="hidden",
+                         trigger_mode="always_last")  # a click during a run (or its cancel) runs right after it
     prompt.submit(txt2img, [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height,
                             scheduler, batch_count, style, preview_every, history],
                   [image, progress, gallery, history, last_seed], api_visibility="private",
                   concurrency_id="gpu", show_progress="hidden")
-    cancel.click(lambda: status.idle("Cancelled. Ready for the next run."), None, progress, cancels=[run],
-                 api_visibility="private", queue=False)
+    def stop(request: gr.Request) -> Any:
+        if not runs.cancel(request.session_hash or "api"):
+            return status.idle("Nothing to cancel.")
+        return gr.skip()  # the run itself reports "Cancelled after …" within one step
+
+    cancel.click(stop, None, progress, api_visibility="private", queue=False)
 
     def count(text: str, model_id: str) -> str:
         return _token_line(studio, text or "", model_id or first.id)
@@ -229,12 +244,16 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
             loaded = read_recipe(path)
         except StudioError as exc:
             return (*[gr.skip()] * (len(settings_outputs) - 1), status.failed(Failed(exc.message, "input"), []))
-        f = loaded.fields
+        f = dict(loaded.fields)
+        origin = "this app" if loaded.source == "studio" else "AUTOMATIC1111 parameters"
+        notes = [f"Settings restored from the PNG ({origin})."] + list(loaded.notes)
+        named = str(f.get("model") or "")
+        if named and not (catalog.find(named) or "/" in named or named.endswith(".safetensors")):
+            notes.append(f"The PNG names the model '{named}', which is not in the catalog: the current model was kept.")
+            f["model"] = None
         values = [f.get("prompt"), f.get("negative_prompt"), f.get("model"), f.get("width"), f.get("height"),
                   f.get("steps"), f.get("guidance_scale"), f.get("scheduler"), f.get("seed")]
         values = [gr.skip() if v is None else v for v in values]
-        origin = "this app" if loaded.source == "studio" else "AUTOMATIC1111 parameters"
-        notes = [f"Settings restored from the PNG ({origin})."] + list(loaded.notes)
         return (*values, "None", CUSTOM_ASPECT, status.idle("Settings restored.", notes))
 
     recipe_file.upload(restore, recipe_file, settings_outputs, api_visibility="private")
