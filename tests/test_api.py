@@ -45,6 +45,8 @@ def test_txt2img_streams_previews(client: Client) -> None:
 
 
 def test_invalid_size_gives_a_message(client: Client) -> None:
+    _, _, before = client.predict(prompt="a dress", steps=1, width=256, height=256, api_name="/txt2img")
     image, status, gallery = client.predict(prompt="a dress", width=500, height=256, steps=2,
                                             api_name="/txt2img")
-    assert "not a multiple of 8" in status and image is None
+    assert "not a multiple of 8" in status and "use 496 or 504" in status
+    assert len(gallery) == len(before)  # nothing was generated; the session's last result stays shown
