@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from concurrent.futures import Executor
 from typing import Callable, Iterator
 
 from engine.types import Event, Failed, Finished, Preview, StudioError
@@ -32,10 +33,12 @@ class RunContext:
 
 
 def stream(work: Callable[[RunContext], None], explain: Callable[[BaseException], Failed],
-           cancel: threading.Event | None = None, coalesce_previews: bool = True) -> Iterator[Event]:
+           cancel: threading.Event | None = None, coalesce_previews: bool = True,
+           executor: Executor | None = None) -> Iterator[Event]:
     """Yield `work`'s events as they come, keeping only the newest pending preview; always ends with Finished.
 
-    Closing this generator (a cancelled Gradio job, a closed tab) sets `cancel`, so the worker stops within one step.
+    `work` runs on `executor` (the studio's one device thread) or a new thread. Closing this generator (a cancelled
+    Gradio job, a closed tab) sets `cancel`, so the worker stops within one step.
     """
     cancel = cancel or threading.Event()
     context = RunContext(cancel)
@@ -43,14 +46,17 @@ def stream(work: Callable[[RunContext], None], explain: Callable[[BaseException]
 
     def target() -> None:
         try:
+            context.check()  # cancelled while waiting for the device
             work(context)
         except BaseException as exc:  # noqa: BLE001 - reported to the consumer below
             outcome["error"] = exc
         finally:
             context._events.put(None)
 
-    worker = threading.Thread(target=target, name="studio-run", daemon=True)
-    worker.start()
+    if executor is not None:
+        executor.submit(target)
+    else:
+        threading.Thread(target=target, name="studio-run", daemon=True).start()
     try:
         done = False
         while not done:
@@ -68,7 +74,6 @@ def stream(work: Callable[[RunContext], None], explain: Callable[[BaseException]
                 if coalesce_previews and isinstance(event, Preview) and index != newest_preview:
                     continue  # a stale preview: a newer one is already here
                 yield event
-        worker.join()
         error = outcome.get("error")
         cancelled = isinstance(error, Cancelled) or (error is not None and cancel.is_set())
         if error is not None and not cancelled:

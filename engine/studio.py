@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -28,7 +29,9 @@ class Studio:
         self.online = online
         self.catalog = catalog or load_catalog()
         self.outputs = OutputWriter(settings.outputs_dir)
-        self._device_lock = threading.Lock()  # one pipeline run on the device at a time
+        # Every pipeline call runs on this one thread: runs are serialised on the device, and the CPU's OpenMP
+        # thread team is reused instead of a new team per run competing with the previous one's.
+        self.device_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-device")
         self._cache: Any = None
         self._placement: Any = None
         self._demo_paths: dict[str, Path] | None = None
@@ -139,7 +142,8 @@ class Studio:
     def txt2img(self, request: Txt2ImgRequest, cancel: threading.Event | None = None,
                 coalesce_previews: bool = True) -> Iterator[Event]:
         """Stream events for `request`: notices, progress, previews, one Result per image, then Finished."""
-        return stream(lambda ctx: self._txt2img(request, ctx), self._explain, cancel, coalesce_previews)
+        return stream(lambda ctx: self._txt2img(request, ctx), self._explain, cancel, coalesce_previews,
+                      self.device_thread)
 
     def _explain(self, exc: BaseException) -> Failed:
         from engine.devices import is_out_of_memory
@@ -183,26 +187,25 @@ class Studio:
         base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
         previewer = self._previewer(model)
         conditioning = None
-        with self._device_lock:
-            for index in range(request.batch_count):
-                seed = (base_seed + index) % 2**32
-                generator = torch.Generator("cpu").manual_seed(seed)
-                if conditioning is None or model.family == "kandinsky22":
-                    conditioning = encode(model, prompt.text, negative.text, generator=generator,
-                                          prior_callback=lambda *a: self._prior_step(ctx, *a))
-                    if index == 0:
-                        for note in conditioning.notes:
-                            ctx.emit(Notice(note))
-                started = time.perf_counter()
-                image = self._denoise(model, conditioning.kwargs, request, width, height, generator, previewer,
-                                      ctx, index)
-                recipe = Recipe(prompt=prompt.text, negative_prompt=negative.text, model=spec.id, width=width,
-                                height=height, steps=request.steps, guidance_scale=request.guidance_scale,
-                                scheduler=request.scheduler, seed=seed, style=request.style if style else "",
-                                family=model.family, app_version=APP_VERSION)
-                path = self.outputs.write(image, recipe)
-                ctx.emit(Result(GeneratedImage(image, recipe, path), index, request.batch_count,
-                                time.perf_counter() - started))
+        for index in range(request.batch_count):
+            seed = (base_seed + index) % 2**32
+            generator = torch.Generator("cpu").manual_seed(seed)
+            if conditioning is None or model.family == "kandinsky22":
+                conditioning = encode(model, prompt.text, negative.text, generator=generator,
+                                      prior_callback=lambda *a: self._prior_step(ctx, *a))
+                if index == 0:
+                    for note in conditioning.notes:
+                        ctx.emit(Notice(note))
+            started = time.perf_counter()
+            image = self._denoise(model, conditioning.kwargs, request, width, height, generator, previewer,
+                                  ctx, index)
+            recipe = Recipe(prompt=prompt.text, negative_prompt=negative.text, model=spec.id, width=width,
+                            height=height, steps=request.steps, guidance_scale=request.guidance_scale,
+                            scheduler=request.scheduler, seed=seed, style=request.style if style else "",
+                            family=model.family, app_version=APP_VERSION)
+            path = self.outputs.write(image, recipe)
+            ctx.emit(Result(GeneratedImage(image, recipe, path), index, request.batch_count,
+                            time.perf_counter() - started))
 
     def _prior_step(self, ctx: RunContext, pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
         ctx.check()
