@@ -29,11 +29,16 @@ def main(argv: list[str] | None = None) -> None:
         off = args.outputs.strip().lower() in {"", "off", "none"}
         settings = replace(settings, outputs_dir=None if off else Path(args.outputs))
     catalog = load_catalog()
-    demo, online, reason = decide_demo(settings.demo, catalog)
+    decision: list[tuple[bool, bool, str]] = []
+    probe = threading.Thread(target=lambda: decision.append(decide_demo(settings.demo, catalog)), daemon=True)
+    probe.start()  # the Hub check overlaps the slow gradio import below
 
     from engine.studio import Studio
     from ui.layout import build_app
     from ui.theme import CSS, THEME
+
+    probe.join()
+    demo, online, reason = decision[0]
 
     studio = Studio(settings, demo=demo, online=online, catalog=catalog)
     threading.Thread(target=studio.warm_up, name="warm-up", daemon=True).start()

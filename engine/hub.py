@@ -34,9 +34,11 @@ def cached_models(catalog: Catalog) -> list[str]:
 
 def decide_demo(requested: bool | None, catalog: Catalog) -> tuple[bool, bool, str]:
     """(demo, online, reason): demo when asked for, or when the Hub is unreachable and nothing is cached."""
+    if requested:
+        return True, False, "Started with --demo."
     online = hub_reachable()
     if requested is not None:
-        return requested, online, "Started with --demo." if requested else ""
+        return False, online, ""
     if online or cached_models(catalog):
         return False, online, ""
     return True, online, ("The Hugging Face Hub cannot be reached and no model is cached, so the demo models "
