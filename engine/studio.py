@@ -113,15 +113,25 @@ class Studio:
 
     # ---- prompts ----
 
-    def count_tokens(self, text: str, model: str) -> TokenCount:
-        """Token count of `text` for `model`'s tokenizer (estimated when it is not available offline)."""
+    def count_tokens(self, text: str, model: str, wait: bool = False) -> TokenCount:
+        """Token count of `text` for `model`'s tokenizer; estimated while it loads (unless `wait`) or when offline."""
+        spec = self.catalog.find(model)
+        if wait and self._tokenizers.get(spec.id if spec else model) is None:
+            self._load_tokenizer(spec.id if spec else model, spec)
         return count_tokens(text, self._tokenizer(model))
 
     def _tokenizer(self, model: str) -> Any:
+        """The model's tokenizer if already at hand; otherwise None (an estimate) while it loads in the background."""
         spec = self.catalog.find(model)
         key = spec.id if spec else model
-        if key in self._tokenizers:
-            return self._tokenizers[key]
+        with self._setup_lock:
+            if key in self._tokenizers:
+                return self._tokenizers[key]
+            self._tokenizers[key] = None  # loading: keystrokes meanwhile get an estimate, never a wait
+        threading.Thread(target=self._load_tokenizer, args=(key, spec), daemon=True).start()
+        return None
+
+    def _load_tokenizer(self, key: str, spec: ModelSpec | None) -> None:
         tokenizer = None
         try:
             if self.demo and spec and spec.demo:
@@ -132,10 +142,10 @@ class Studio:
                 from transformers import CLIPTokenizer
 
                 tokenizer = CLIPTokenizer.from_pretrained(spec.id, subfolder="tokenizer", local_files_only=True)
-        except Exception:  # noqa: BLE001 - not cached locally: the count is estimated instead
+        except Exception:  # noqa: BLE001 - not cached locally: counts stay estimated
             tokenizer = None
-        self._tokenizers[key] = tokenizer
-        return tokenizer
+        with self._setup_lock:
+            self._tokenizers[key] = tokenizer
 
     # ---- generation ----
 

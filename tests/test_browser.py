@@ -31,7 +31,8 @@ def server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):
         pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium).")
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    env = dict(os.environ, STUDIO_CACHE_DIR=str(cache_dir), STUDIO_OUTPUTS=str(tmp_path_factory.mktemp("out")),
+    outputs = tmp_path_factory.mktemp("out")
+    env = dict(os.environ, STUDIO_CACHE_DIR=str(cache_dir), STUDIO_OUTPUTS=str(outputs),
                HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, "app.py", "--demo", "--port", str(port)], cwd=ROOT, env=env,
@@ -46,19 +47,19 @@ def server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory):
             if process.poll() is not None:
                 pytest.fail(f"app.py exited early:\n{log.read_text()}")
             time.sleep(0.3)
-    yield url
+    yield url, outputs
     process.terminate()
     process.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
-def page(server: str):
+def page(server: tuple[str, Path]):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1100})
-        page.goto(server, wait_until="domcontentloaded")
+        page.goto(server[0], wait_until="domcontentloaded")
         page.wait_for_selector("#t2i-generate", timeout=60_000)
         yield page
         browser.close()
@@ -122,3 +123,31 @@ def test_invalid_size_shows_a_clear_error(page) -> None:
     _shot(page, "txt2img-error")
     assert "outside what Stable Diffusion" in _status(page)
     _set_number(page, "t2i-width", 256)
+
+
+def test_dropping_a_png_restores_its_settings(page, server: tuple[str, Path], tmp_path: Path) -> None:
+    from PIL import Image
+
+    from engine.recipe import png_bytes
+    from engine.types import Recipe
+
+    made = Recipe(prompt="a restored (tweed)1.2 jacket", negative_prompt="blurry", width=384, height=512,
+                  model="stable-diffusion-v1-5/stable-diffusion-v1-5", steps=17, guidance_scale=6.5,
+                  scheduler="Euler a", seed=4242)
+    saved = tmp_path / "recipe.png"
+    saved.write_bytes(png_bytes(Image.new("RGB", (384, 512), "teal"), made))
+    recipe = {"prompt": made.prompt, "steps": made.steps, "seed": made.seed}
+    page.locator("#t2i-prompt textarea").fill("something else")
+    _set_number(page, "t2i-steps", 40)
+    page.locator("#t2i-recipe-file input[type=file]").set_input_files(str(saved))
+    page.wait_for_function("document.querySelector('#t2i-status').innerText.includes('Settings restored')",
+                           timeout=30_000)
+    assert page.locator("#t2i-prompt textarea").input_value() == recipe["prompt"]
+    assert page.locator("#t2i-steps input[type=number]").input_value() == str(recipe["steps"])
+    assert page.locator("#t2i-seed input").input_value() == str(recipe["seed"])
+    corrupt = tmp_path / "broken.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(200))
+    page.locator("#t2i-recipe-file input[type=file]").set_input_files(str(corrupt))
+    page.wait_for_function("document.querySelector('#t2i-status [class=studio-error]') !== null", timeout=30_000)
+    _shot(page, "txt2img-restore-error")
+    assert "PNG" in _status(page)

@@ -142,7 +142,8 @@ def test_a1111_prompt_is_translated_with_a_notice(studio: Studio) -> None:
 
 def test_long_prompt_over_77_tokens_works(studio: Studio) -> None:
     long_prompt = ", ".join(["flowing red silk evening dress with lace trim"] * 6)  # > 77 byte-level tokens
-    assert studio.count_tokens(long_prompt, SD).chunks > 1
+    count = studio.count_tokens(long_prompt, SD, wait=True)
+    assert count.exact and count.chunks > 1
     events = run(studio, model=SD, width=256, height=256, steps=1, prompt=long_prompt)
     assert len(events.get("Result", [])) == 1, events.get("Failed")
 

@@ -107,8 +107,8 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
             with gr.Row():
                 generate = gr.Button("Generate", variant="primary", elem_id="t2i-generate", scale=3)
                 cancel = gr.Button("Cancel", variant="stop", elem_id="t2i-cancel", scale=1)
-            with gr.Accordion("Restore settings from a PNG", open=False):
-                recipe_file = gr.File(label="Drop a PNG made by this app, AUTOMATIC1111 or Civitai",
+            with gr.Accordion("Restore settings from a PNG", open=True):
+                recipe_file = gr.File(label="Drop a PNG made by this app, AUTOMATIC1111 or Civitai", height=110,
                                       file_types=[".png"], type="filepath", elem_id="t2i-recipe-file")
         with gr.Column(scale=7, min_width=420):
             progress = gr.HTML(status.idle(), elem_id="t2i-status")
@@ -256,7 +256,8 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
         values = [gr.skip() if v is None else v for v in values]
         return (*values, "None", CUSTOM_ASPECT, status.idle("Settings restored.", notes))
 
-    recipe_file.upload(restore, recipe_file, settings_outputs, api_visibility="private")
+    recipe_file.upload(lambda path: (*restore(path), None), recipe_file, [*settings_outputs, recipe_file],
+                       api_visibility="private")  # emptied again, ready for the next drop
 
     def on_select(items: list, evt: gr.SelectData) -> tuple[str, str | None]:
         try:
