@@ -61,7 +61,7 @@ def free_memory() -> None:
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for CUDA/MPS/CPU allocation failures."""
-    if isinstance(exc, torch.OutOfMemoryError):
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return True
     text = str(exc).lower()
-    return isinstance(exc, (RuntimeError, MemoryError)) and ("out of memory" in text or "can't allocate" in text or isinstance(exc, MemoryError))
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate" in text)
