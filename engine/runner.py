@@ -69,10 +69,11 @@ def stream(work: Callable[[RunContext], None], explain: Callable[[BaseException]
             if None in batch:
                 done = True
                 batch = batch[: batch.index(None)]
-            newest_preview = max((i for i, e in enumerate(batch) if isinstance(e, Preview)), default=-1)
+            newest = {_preview_slot(e): i for i, e in enumerate(batch) if _preview_slot(e) is not None}
             for index, event in enumerate(batch):
-                if coalesce_previews and isinstance(event, Preview) and index != newest_preview:
-                    continue  # a stale preview: a newer one is already here
+                slot = _preview_slot(event)
+                if coalesce_previews and slot is not None and newest[slot] != index:
+                    continue  # a stale preview: a newer one for the same image is already here
                 yield event
         error = outcome.get("error")
         cancelled = isinstance(error, Cancelled) or (error is not None and cancel.is_set())
@@ -81,6 +82,16 @@ def stream(work: Callable[[RunContext], None], explain: Callable[[BaseException]
         yield Finished(cancelled=cancelled, seconds=time.perf_counter() - context.started)
     finally:
         cancel.set()
+
+
+def _preview_slot(event: Event) -> tuple[int, int] | None:
+    """Which image a preview belongs to ((row, column) for a comparison cell), or None for other events."""
+    if isinstance(event, Preview):
+        return (-1, -1)
+    inner = getattr(event, "event", None)
+    if isinstance(inner, Preview):
+        return (event.row, event.column)  # type: ignore[attr-defined]
+    return None
 
 
 def explain_error(exc: BaseException) -> Failed:

@@ -14,7 +14,7 @@ from engine.outputs import OutputWriter
 from engine.prompts import TokenCount, count_tokens, prepare_prompt
 from engine.runner import RunContext, stream
 from engine.settings import APP_VERSION, Settings
-from engine.types import (Event, Failed, GeneratedImage, InputError, Notice, OutOfMemory, Preview, Progress, Recipe,
+from engine.types import (CompareRequest, Event, Failed, GeneratedImage, InputError, Notice, OutOfMemory, Preview, Progress, Recipe,
                           Result, Txt2ImgRequest)
 from engine.validation import check_common, fit_size
 
@@ -153,6 +153,14 @@ class Studio:
                 coalesce_previews: bool = True) -> Iterator[Event]:
         """Stream events for `request`: notices, progress, previews, one Result per image, then Finished."""
         return stream(lambda ctx: self._txt2img(request, ctx), self._explain, cancel, coalesce_previews,
+                      self.device_thread)
+
+    def compare(self, request: CompareRequest, cancel: threading.Event | None = None,
+                coalesce_previews: bool = True) -> Iterator[Event]:
+        """Stream `Cell` events for a comparison: each cell's notices, previews and result, in order."""
+        from engine.compare import run_compare
+
+        return stream(lambda ctx: run_compare(self, request, ctx), self._explain, cancel, coalesce_previews,
                       self.device_thread)
 
     def _explain(self, exc: BaseException) -> Failed:

@@ -134,3 +134,41 @@ class ModelError(StudioError):
 
 class OutOfMemory(StudioError):
     kind = "memory"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A model is ready: how long loading took (0 when it was cached) and the memory it holds."""
+
+    model: str
+    seconds: float
+    cached: bool
+    bytes: int
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    """One prompt (or a few prompt variants, one per row) run on several models with the same seed."""
+
+    prompt: str
+    negative_prompt: str = ""
+    models: tuple[str, ...] = ("stable-diffusion-v1-5/stable-diffusion-v1-5",
+                               "stabilityai/stable-diffusion-xl-base-1.0",
+                               "kandinsky-community/kandinsky-2-2-decoder")
+    seed: int = -1
+    steps: int = 25
+    guidance_scale: float = 6.0
+    aspect_ratio: str = "1:1 square"
+    forced_size: tuple[int, int] | None = None  # one size for every column instead of each family's native one
+    scheduler: str = "Per model"
+    variants: tuple[str, ...] = ()  # prompt matrix rows; empty: one row with `prompt`
+    preview_every: int = 1
+
+
+@dataclass(frozen=True)
+class Cell:
+    """An event of one cell (row = prompt variant, column = model) of a comparison."""
+
+    row: int
+    column: int
+    event: Event
