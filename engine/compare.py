@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import secrets
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.grid import GridCell, make_grid, save_grid
 from engine.runner import Cancelled, RunContext
-from engine.types import (Cell, CompareRequest, Event, Failed, InputError, Loaded, Notice, StudioError,
+from engine.settings import APP_VERSION
+from engine.types import (Cell, CompareRequest, Event, Failed, InputError, Loaded, Notice, Recipe, StudioError,
                           Txt2ImgRequest)
 
 if TYPE_CHECKING:
@@ -93,3 +96,20 @@ def _run_cell(studio: Studio, request: CompareRequest, prompt: str, model: str, 
                          height=height, steps=request.steps, guidance_scale=request.guidance_scale,
                          scheduler=scheduler, seed=seed, preview_every=request.preview_every)
     studio._txt2img(sub, cell)
+
+
+def comparison_recipe(request: CompareRequest, seed: int, labels: list[str]) -> Recipe:
+    """The recipe shared by every cell, for the exported grid's metadata."""
+    return Recipe(prompt=" | ".join(check_compare(request)), negative_prompt=request.negative_prompt,
+                  model=" | ".join(labels), width=0, height=0, steps=request.steps,
+                  guidance_scale=request.guidance_scale,
+                  scheduler=request.scheduler if request.scheduler != PER_MODEL else "Default",
+                  seed=seed, task="compare", app_version=APP_VERSION)
+
+
+def export_comparison(studio: Studio, request: CompareRequest, seed: int, labels: list[str],
+                      cells: list[list[GridCell]]) -> Path:
+    """Save the labelled grid (with the shared recipe) next to the other outputs; returns its path."""
+    grid = make_grid(labels, check_compare(request), cells)
+    folder = studio.outputs.outputs_dir or studio.outputs.scratch
+    return save_grid(grid, comparison_recipe(request, seed, labels), folder)

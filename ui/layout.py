@@ -6,6 +6,7 @@ import gradio as gr
 
 from engine.settings import APP_NAME, APP_VERSION
 from engine.studio import Studio
+from ui.compare import build_compare_tab
 from ui.txt2img import build_txt2img_tab
 
 HEADER = f"""<div class="studio-header"><h1>{APP_NAME}</h1>
@@ -23,9 +24,11 @@ def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
         gr.HTML(HEADER)
         if studio.demo:
             gr.HTML(DEMO_BANNER.format(reason=demo_reason), elem_id="demo-banner")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Text to image", id="txt2img"):
-                build_txt2img_tab(studio)
+                txt2img = build_txt2img_tab(studio)
+            with gr.Tab("Compare", id="compare"):
+                build_compare_tab(studio, txt2img, tabs)
         gr.HTML(f"<div style='opacity:.6;font-size:.8em;text-align:center'>{APP_NAME} {APP_VERSION} · "
                 f"outputs: {studio.outputs.outputs_dir or 'not saved (hosted)'}</div>")
     return app

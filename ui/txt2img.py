@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import uuid
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import gradio as gr
 
@@ -34,12 +34,10 @@ Prompts in AUTOMATIC1111/Civitai syntax — `(silk:1.3)`, `((lace))`, `[denim]` 
 
 @dataclass
 class Txt2ImgTab:
-    """Handles other tabs may wire to (e.g. to send settings here)."""
+    """What other tabs wire to: `restore(png_path)` returns updates for `restore_outputs` (every setting)."""
 
-    prompt: gr.Textbox
-    negative_prompt: gr.Textbox
-    model: gr.Dropdown
-    seed: gr.Number
+    restore: Callable[[str | None], tuple]
+    restore_outputs: list[Any]
 
 
 def _token_line(studio: Studio, text: str, model: str) -> str:
@@ -271,4 +269,4 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
 
     gallery.select(on_select, history, [recipe_text, selected], api_visibility="private")
     reuse_recipe.click(restore, selected, settings_outputs, api_visibility="private")
-    return Txt2ImgTab(prompt=prompt, negative_prompt=negative_prompt, model=model, seed=seed)
+    return Txt2ImgTab(restore=restore, restore_outputs=settings_outputs)
