@@ -51,13 +51,17 @@ class PipelineCache:
         """Bytes held by each cached entry, most recently used last."""
         return {key: entry.bytes for key, entry in self._entries.items()}
 
-    def get(self, key: CacheKey, load: Callable[[], LoadedModel]) -> tuple[LoadedModel, bool]:
-        """The cached value for `key` (hit=True), or `load()`ed, stored and returned (hit=False)."""
+    def get(self, key: CacheKey, load: Callable[[], LoadedModel], estimate: int = 0) -> tuple[LoadedModel, bool]:
+        """The cached value for `key` (hit=True), or `load()`ed, stored and returned (hit=False).
+
+        Room is made before loading, from the size seen last time or `estimate` (bytes on disk), so the
+        models held at once stay within the budget while the new one loads.
+        """
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 return self._entries[key].value, True
-            self._make_room(self._sizes.get(key, 0))
+            self._make_room(self._sizes.get(key) or estimate)
             value = load()
             self.loads += 1
             size = module_bytes(value.modules())

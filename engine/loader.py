@@ -169,3 +169,16 @@ def derive_img2img(base: LoadedModel) -> LoadedModel:
     pipe = AutoPipelineForImage2Image.from_pipe(base.pipe)  # the Auto* variant keeps the base's dtype
     pipe.set_progress_bar_config(disable=True)
     return LoadedModel(base.spec, base.family, pipe, base.prior)
+
+
+def estimate_bytes(spec: ModelSpec, demo_paths: dict[str, Path] | None, dtype_bytes: int) -> int:
+    """Memory a model will take, from its weight files on disk (0 when they are not local yet)."""
+    folders: list[Path] = []
+    if demo_paths is not None and spec.demo:
+        names = ("kandinsky22-prior", "kandinsky22-decoder") if spec.family == "kandinsky22" else (spec.demo,)
+        folders = [demo_paths[n] for n in names]
+    elif Path(spec.id).expanduser().exists():
+        folders = [Path(spec.id).expanduser()]
+    files = [f for folder in folders for f in ([folder] if folder.is_file() else folder.rglob("*.safetensors"))]
+    on_disk = sum(f.stat().st_size for f in files)
+    return on_disk * dtype_bytes // 4 if on_disk else 0  # stored in float32 (demo models); cast on load

@@ -97,11 +97,12 @@ class Studio:
 
     def load(self, model: str) -> tuple[Any, bool]:
         """The loaded base pipeline for `model` (catalog name/id, Hub id, folder or .safetensors) and whether it was cached."""
-        from engine.loader import load_model
+        from engine.loader import estimate_bytes, load_model
 
         spec = self.catalog.resolve(model)
         demo_paths = self.demo_paths() if self.demo and spec.demo else None
-        return self.cache.get(self._key(spec), lambda: load_model(spec, self.placement, demo_paths))
+        estimate = estimate_bytes(spec, demo_paths, self.placement.dtype.itemsize)
+        return self.cache.get(self._key(spec), lambda: load_model(spec, self.placement, demo_paths), estimate)
 
     def load_for_task(self, model: str, task: str, build: Callable[[Any], Any]) -> tuple[Any, bool]:
         """A pipeline for `task` built by `build(base)` from `model`'s base pipeline, sharing its modules."""

@@ -94,8 +94,8 @@ def build_compare_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> Non
             with gr.Row():
                 save = gr.Button("Save comparison", elem_id="cmp-save")
                 grid_file = gr.File(label="Comparison grid (PNG with recipe)", interactive=False, elem_id="cmp-file")
-            grid_image = gr.Image(label="Comparison grid", format="png", interactive=False, visible=False,
-                                  elem_id="cmp-grid")
+            grid_image = gr.Image(label="Comparison grid", show_label=False, format="png", interactive=False,
+                                  visible=False, elem_id="cmp-grid")
 
     def on_models(chosen: list[str]) -> list[Any]:
         chosen = list(chosen or [])
@@ -155,7 +155,7 @@ def build_compare_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> Non
                     recipe = inner.item.recipe
                     shown[event.column] = str(inner.item.path)
                     column.lines = column.lines[:2] + [f"generated in {inner.seconds:.1f} s",
-                                                       f"seed {recipe.seed}", f"{recipe.width}×{recipe.height}"]
+                                                       f"seed {recipe.seed}", f"{recipe.width}x{recipe.height}"]
                     finals["seed"] = recipe.seed
                     finals["cells"][(event.row, event.column)] = (str(inner.item.path), tuple(column.lines))
                     gallery.append((str(inner.item.path), f"row {event.row + 1} · {column.label}"))

@@ -23,5 +23,5 @@ CSS = """
 .studio-tokens { font-size: 0.82em; margin-top: -6px !important; opacity: 0.8; }
 .studio-tokens .warn { color: #b45309; }
 .studio-tokens .bad { color: #be123c; }
-.cmp-head { min-height: 72px; font-size: 0.9em; line-height: 1.35; }
+.cmp-head { min-height: 118px; font-size: 0.9em; line-height: 1.35; }
 """

@@ -1,0 +1,134 @@
+"""Compare on tiny demo models: every family in one run, reproducibility, cache, grid export, a tight budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.compare import export_comparison
+from engine.grid import GridCell
+from engine.recipe import read_recipe
+from engine.settings import Settings
+from engine.studio import Studio
+from engine.types import Cell, CompareRequest, Failed, Finished, Loaded, Notice, Preview, Result
+
+SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+SDXL = "stabilityai/stable-diffusion-xl-base-1.0"
+KANDINSKY = "kandinsky-community/kandinsky-2-2-decoder"
+
+
+def cells(studio: Studio, **fields) -> tuple[dict[tuple[int, int], list], list]:
+    fields.setdefault("prompt", "a terrazzo floor with (brass inlays)1.2")
+    fields.setdefault("steps", 3)
+    fields.setdefault("seed", 21)
+    fields.setdefault("forced_size", (512, 512))
+    grouped: dict[tuple[int, int], list] = {}
+    rest = []
+    for event in studio.compare(CompareRequest(**fields), coalesce_previews=False):
+        if isinstance(event, Cell):
+            grouped.setdefault((event.row, event.column), []).append(event.event)
+        else:
+            rest.append(event)
+    return grouped, rest
+
+
+def only(events: list, kind: type) -> list:
+    return [e for e in events if isinstance(e, kind)]
+
+
+def test_three_families_each_stream_previews_and_a_final(studio: Studio) -> None:
+    grouped, rest = cells(studio)
+    assert sorted(grouped) == [(0, 0), (0, 1), (0, 2)]
+    for key, events in grouped.items():
+        assert len(only(events, Preview)) == 2, key  # steps 1 and 2 of 3
+        (result,) = only(events, Result)
+        assert result.item.recipe.seed == 21 and result.item.image.size == (512, 512)
+    assert [r.item.recipe.model for r in (only(grouped[k], Result)[0] for k in sorted(grouped))] == [SD, SDXL, KANDINSKY]
+    assert isinstance(rest[-1], Finished) and not rest[-1].cancelled
+
+
+def test_native_sizes_per_family_and_a_note_for_a_missing_ratio(studio: Studio) -> None:
+    grouped, _ = cells(studio, forced_size=None, steps=1, models=(SD, KANDINSKY), aspect_ratio="3:2 landscape")
+    assert only(grouped[(0, 0)], Result)[0].item.image.size == (768, 512)
+    assert only(grouped[(0, 1)], Result)[0].item.image.size == (1216, 832)
+    grouped, _ = cells(studio, forced_size=None, steps=1, models=(SD, KANDINSKY), aspect_ratio="21:9 cinema")
+    assert any("no '21:9 cinema' preset" in n.message for n in only(grouped[(0, 0)], Notice))
+
+
+def test_same_seed_gives_the_same_images_and_the_second_run_loads_nothing(studio: Studio) -> None:
+    first, _ = cells(studio, models=(SD, KANDINSKY))
+    loads = studio.cache.loads
+    second, _ = cells(studio, models=(SD, KANDINSKY))
+    assert studio.cache.loads == loads
+    assert all(only(second[k], Loaded)[0].cached for k in second)
+    for key in first:
+        a, b = (np.asarray(only(g[key], Result)[0].item.image) for g in (first, second))
+        assert np.array_equal(a, b)
+
+
+def test_an_unavailable_model_fails_alone(studio: Studio) -> None:
+    grouped, rest = cells(studio, models=(SD, "nobody/no-such-model", KANDINSKY), steps=1)
+    (failed,) = only(grouped[(0, 1)], Failed)
+    assert "could not be downloaded" in failed.message
+    assert only(grouped[(0, 0)], Result) and only(grouped[(0, 2)], Result)
+    assert not any(isinstance(e, Failed) for e in rest)
+
+
+def test_prompt_matrix_runs_every_row_on_every_model(studio: Studio) -> None:
+    grouped, _ = cells(studio, models=(SD, SDXL), steps=1, variants=("a paisley scarf", "a paisley blanket"))
+    assert sorted(grouped) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert only(grouped[(1, 1)], Result)[0].item.recipe.prompt == "a paisley blanket"
+
+
+@pytest.mark.parametrize("fields,words", [({"models": (SD,)}, "2 to 4"), ({"prompt": " "}, "empty"),
+                                          ({"variants": tuple("abcde")}, "at most 4")])
+def test_bad_comparisons_fail_with_a_sentence(studio: Studio, fields: dict, words: str) -> None:
+    _, rest = cells(studio, **fields)
+    (failed,) = only(rest, Failed)
+    assert words in failed.message
+
+
+def test_exported_grid_has_every_column_labels_and_the_recipe(studio: Studio) -> None:
+    grouped, _ = cells(studio, models=(SD, KANDINSKY), steps=1)
+    red, blue = Image.new("RGB", (512, 512), (255, 0, 0)), Image.new("RGB", (512, 512), (0, 0, 255))
+    request = CompareRequest(prompt="a terrazzo floor", models=(SD, KANDINSKY), steps=1, seed=21)
+    path = export_comparison(studio, request, 21, ["Stable Diffusion 1.5", "Kandinsky 2.2"],
+                             [[GridCell(red, ("seed 21",)), GridCell(blue, ("seed 21",))]])
+    grid = np.asarray(Image.open(path).convert("RGB"))
+    middle = grid.shape[0] // 2
+    row = grid[middle]
+    assert ((row == [255, 0, 0]).all(axis=1)).sum() > 300 and ((row == [0, 0, 255]).all(axis=1)).sum() > 300
+    header = grid[:40]
+    assert (header < 100).all(axis=2).sum() > 100  # dark label text above the columns
+    fields = read_recipe(path).fields
+    assert fields["seed"] == 21 and "Kandinsky 2.2" in fields["model"] and fields["task"] == "compare"
+
+
+def test_a_budget_for_one_model_still_completes_by_evicting(cache_dir, tmp_path) -> None:
+    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path, memory_budget_gb=0.0)
+    small = Studio(settings, demo=True, online=False)
+    from engine.cache import PipelineCache
+    from engine.loader import module_bytes
+
+    sizes = {model: module_bytes(small.load(model)[0].modules()) for model in (SD, SDXL)}
+
+    small._cache = cache = PipelineCache(int(max(sizes.values()) * 1.2))  # room for one model, not two
+    peaks = []
+    original_get = cache.get
+
+    def watched_get(key, load, estimate=0):
+        def measured_load():
+            held = cache.used_bytes  # what is still cached while the new model loads
+            value = load()
+            peaks.append(held + module_bytes(value.modules()))
+            return value
+        return original_get(key, measured_load, estimate)
+
+    cache.get = watched_get
+    for event in small.compare(CompareRequest(prompt="a dress", models=(SD, SDXL, SD), steps=1, seed=3,
+                                              forced_size=(512, 512))):
+        if isinstance(event, Cell):
+            assert not isinstance(event.event, Failed), event.event
+    assert len(peaks) == 3 and max(peaks) <= cache.budget_bytes
+    assert small.cache.evictions, "the first model should have been evicted to make room"
