@@ -50,3 +50,16 @@ def test_invalid_size_gives_a_message(client: Client) -> None:
                                             api_name="/txt2img")
     assert "not a multiple of 8" in status and "use 496 or 504" in status
     assert len(gallery) == len(before)  # nothing was generated; the session's last result stays shown
+
+
+def test_compare_endpoint_returns_every_column(client: Client) -> None:
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/compare"]
+    assert all(p["parameter_has_default"] for p in info["parameters"] if p["parameter_name"] != "prompt")
+    outputs = list(client.submit(prompt="a tweed jacket", steps=3, seed=8, force_size=True, width=512, height=512,
+                                 api_name="/compare"))
+    final = outputs[-1]
+    images, heads = final[:4], final[4:8]
+    assert all(Path(image).is_file() for image in images[:3]) and images[3] is None
+    assert all("seed 8" in head for head in heads[:3])
+    assert all(read_recipe(image).fields["seed"] == 8 for image in images[:3])
+    assert len({o[0] for o in outputs if o[0]}) >= 2  # the first column streamed previews before its final

@@ -151,3 +151,32 @@ def test_dropping_a_png_restores_its_settings(page, server: tuple[str, Path], tm
     page.wait_for_function("document.querySelector('#t2i-status [class=studio-error]') !== null", timeout=30_000)
     _shot(page, "txt2img-restore-error")
     assert "PNG" in _status(page)
+
+
+def test_compare_fills_three_columns_with_previews_and_finals(page) -> None:
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#cmp-prompt textarea").fill("a terrazzo floor with (brass inlays)1.2")
+    _set_number(page, "cmp-steps", 6)
+    page.locator("#cmp-run").click()
+    frames: dict[int, set[str]] = {0: set(), 1: set(), 2: set()}
+    deadline = time.time() + 300
+    while time.time() < deadline and "Done" not in page.locator("#cmp-status").inner_text():
+        for column in frames:
+            for img in page.locator(f"#cmp-image-{column} img").all():
+                if src := img.get_attribute("src"):
+                    frames[column].add(src)
+        time.sleep(0.05)
+    _shot(page, "compare-done")
+    assert "Done: 3 images" in page.locator("#cmp-status").inner_text()
+    for column in frames:
+        assert len(frames[column]) >= 2, f"column {column} showed {len(frames[column])} frames"
+        assert "generated in" in page.locator(f"#cmp-head-{column}").inner_text()
+    page.locator("#cmp-save").click()
+    page.wait_for_function("document.querySelector('#cmp-status').innerText.includes('Comparison saved')",
+                           timeout=60_000)
+    assert page.locator("#cmp-grid img").count() == 1
+    page.locator("#cmp-send-1").click()  # the SDXL column's settings go to Text to image
+    page.wait_for_function("document.querySelector('#t2i-status').innerText.includes('Settings restored')",
+                           timeout=30_000)
+    assert page.locator("#t2i-prompt textarea").input_value() == "a terrazzo floor with (brass inlays)1.2"
+    assert page.locator("#t2i-width input[type=number]").input_value() == "1024"
