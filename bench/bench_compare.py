@@ -1,0 +1,63 @@
+"""Compare: a three-model comparison (all cached) vs the sum of the three bare pipeline calls, plus load time saved.
+
+Demo models on CPU by default. Target: ratio <= 1.05. Usage: python bench/bench_compare.py [--steps 8] [--size 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_txt2img import bare_run  # noqa: E402
+
+from engine.settings import Settings  # noqa: E402
+from engine.studio import Studio  # noqa: E402
+from engine.types import CompareRequest, Txt2ImgRequest  # noqa: E402
+
+MODELS = ("stable-diffusion-v1-5/stable-diffusion-v1-5", "stabilityai/stable-diffusion-xl-base-1.0",
+          "kandinsky-community/kandinsky-2-2-decoder")
+
+
+def timed_compare(studio: Studio, request: CompareRequest) -> float:
+    start = time.perf_counter()
+    for _ in studio.compare(request):
+        pass
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
+    studio = Studio(settings, demo=True, online=False)
+    studio.demo_paths()
+    request = CompareRequest(prompt="a terrazzo floor with brass inlays", models=MODELS, seed=3, steps=args.steps,
+                             guidance_scale=6.0, forced_size=(args.size, args.size), scheduler="Euler")
+    cold = timed_compare(studio, request)  # loads all three
+    warm, bare = [], []
+    for _ in range(args.repeats):  # alternate, so drifts in machine load hit both sides alike
+        warm.append(timed_compare(studio, request))
+        total = 0.0
+        for model in MODELS:
+            single = Txt2ImgRequest(prompt=request.prompt, model=model, width=args.size, height=args.size,
+                                    steps=args.steps, guidance_scale=6.0, scheduler="Euler", seed=3)
+            total += studio.device_thread.submit(bare_run, studio, single).result()
+        bare.append(total)
+    warm_s, bare_s = sorted(warm)[len(warm) // 2], sorted(bare)[len(bare) // 2]
+    print(f"demo models on {studio.placement.device}; {args.size}x{args.size}, {args.steps} steps, 3 models")
+    print(f"comparison, all cached (previews on): {warm_s:.2f} s   sum of 3 bare pipeline calls: {bare_s:.2f} s")
+    print(f"ratio: {warm_s / bare_s:.3f}   (target <= 1.05)")
+    print(f"first comparison (loading all three): {cold:.2f} s; the cache saves {cold - warm_s:.2f} s on the next one")
+    print("memory held per model:", {k.source: f"{v / 2**20:.0f} MB" for k, v in studio.cache.sizes().items()})
+
+
+if __name__ == "__main__":
+    main()
