@@ -44,9 +44,12 @@ def main(argv: list[str] | None = None) -> None:
     threading.Thread(target=studio.warm_up, name="warm-up", daemon=True).start()
     app = build_app(studio, reason)
     allowed = [str(studio.outputs.scratch)] + ([str(settings.outputs_dir)] if settings.outputs_dir else [])
-    app.queue(default_concurrency_limit=1, max_size=64).launch(
-        server_name=settings.host, server_port=settings.port, theme=THEME, css=CSS, allowed_paths=allowed,
-        show_error=True)
+    try:
+        app.queue(default_concurrency_limit=1, max_size=64).launch(
+            server_name=settings.host, server_port=settings.port, theme=THEME, css=CSS, allowed_paths=allowed,
+            show_error=True)
+    finally:
+        studio.close()  # Ctrl+C during a run: stop it within a step instead of waiting for it to finish
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from engine.recipe import png_bytes
 from engine.types import Recipe
 
 _lock = threading.Lock()
+SCRATCH_HOURS = 24  # with saving off (a hosted Space), results are kept this long for the page, then deleted
 
 
 class OutputWriter:
@@ -22,16 +25,14 @@ class OutputWriter:
         self.outputs_dir = outputs_dir
         self.scratch = Path(tempfile.mkdtemp(prefix="studio-"))  # files the page shows when saving is off
 
-    @property
-    def saving(self) -> bool:
-        return self.outputs_dir is not None
-
     def write(self, image: Image.Image, recipe: Recipe) -> Path:
         """Save `image` as a PNG carrying `recipe`; returns its path."""
         data = png_bytes(image, recipe)
         folder = (self.outputs_dir / datetime.now().strftime("%Y-%m-%d")) if self.outputs_dir else self.scratch
         with _lock:
             folder.mkdir(parents=True, exist_ok=True)
+            if folder == self.scratch:
+                self._prune(folder)
             number = len(list(folder.glob("*.png")))
             path = folder / f"{number:05d}-{recipe.seed}.png"
             while path.exists():
@@ -39,3 +40,13 @@ class OutputWriter:
                 path = folder / f"{number:05d}-{recipe.seed}.png"
             path.write_bytes(data)
         return path
+
+    def _prune(self, folder: Path) -> None:
+        cutoff = time.time() - SCRATCH_HOURS * 3600
+        for old in folder.glob("*.png"):
+            if old.stat().st_mtime < cutoff:
+                old.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Delete the temporary folder (saved outputs stay)."""
+        shutil.rmtree(self.scratch, ignore_errors=True)

@@ -61,7 +61,7 @@ def load_settings() -> Settings:
     on_space = bool(os.environ.get("SPACE_ID"))
     outputs_env = os.environ.get("STUDIO_OUTPUTS")
     if outputs_env is not None:
-        outputs: Path | None = Path(outputs_env) if outputs_env.strip() not in {"", "off", "0", "none"} else None
+        outputs: Path | None = Path(outputs_env) if outputs_env.strip().lower() not in {"", "off", "0", "none", "false"} else None
     else:
         outputs = None if on_space else Path("outputs")
     return Settings(

@@ -6,6 +6,7 @@ import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -13,9 +14,10 @@ from engine.catalog import Catalog, FamilySpec, ModelSpec, load_catalog
 from engine.outputs import OutputWriter
 from engine.prompts import TokenCount, count_tokens, prepare_prompt
 from engine.runner import RunContext, stream
+from engine.schedulers import scheduler_for
 from engine.settings import APP_VERSION, Settings
-from engine.types import (CompareRequest, Event, Failed, GeneratedImage, InputError, Notice, OutOfMemory, Preview, Progress, Recipe,
-                          Result, Txt2ImgRequest)
+from engine.types import (CompareRequest, Event, Failed, GeneratedImage, InputError, Notice, OutOfMemory, Preview,
+                          Progress, Recipe, Result, Txt2ImgRequest)
 from engine.validation import check_common, fit_size
 
 
@@ -36,7 +38,10 @@ class Studio:
         self._placement: Any = None
         self._demo_paths: dict[str, Path] | None = None
         self._tokenizers: dict[str, Any] = {}
+        self._tokenizer_failed: dict[str, float] = {}
         self._setup_lock = threading.Lock()
+        self._demo_lock = threading.Lock()
+        self._runs: set[threading.Event] = set()
 
     # ---- lazy heavy state (torch is imported on first use, not at start-up) ----
 
@@ -65,7 +70,7 @@ class Studio:
 
     def demo_paths(self) -> dict[str, Path]:
         """Folders of the built-in tiny demo models (built on first use)."""
-        with self._setup_lock:
+        with self._demo_lock:  # its own lock: building takes seconds and must not stall the token counter
             if self._demo_paths is None:
                 from engine.demo_models import ensure_demo_models
 
@@ -101,7 +106,8 @@ class Studio:
 
         spec = self.catalog.resolve(model)
         demo_paths = self.demo_paths() if self.demo and spec.demo else None
-        estimate = estimate_bytes(spec, demo_paths, self.placement.dtype.itemsize)
+        typical = self.family(spec.family).parameters_millions * 10**6 if spec.family else 0
+        estimate = estimate_bytes(spec, demo_paths, self.placement.dtype.itemsize, typical)
         return self.cache.get(self._key(spec), lambda: load_model(spec, self.placement, demo_paths), estimate)
 
     def load_for_task(self, model: str, task: str, build: Callable[[Any], Any]) -> tuple[Any, bool]:
@@ -128,6 +134,8 @@ class Studio:
         with self._setup_lock:
             if key in self._tokenizers:
                 return self._tokenizers[key]
+            if time.monotonic() - self._tokenizer_failed.get(key, -1e9) < 60:
+                return None  # not available a moment ago: retry a minute later (it may have been downloaded)
             self._tokenizers[key] = None  # loading: keystrokes meanwhile get an estimate, never a wait
         threading.Thread(target=self._load_tokenizer, args=(key, spec), daemon=True).start()
         return None
@@ -146,23 +154,41 @@ class Studio:
         except Exception:  # noqa: BLE001 - not cached locally: counts stay estimated
             tokenizer = None
         with self._setup_lock:
-            self._tokenizers[key] = tokenizer
+            if tokenizer is None:
+                self._tokenizers.pop(key, None)
+                self._tokenizer_failed[key] = time.monotonic()
+            else:
+                self._tokenizers[key] = tokenizer
 
     # ---- generation ----
 
     def txt2img(self, request: Txt2ImgRequest, cancel: threading.Event | None = None,
                 coalesce_previews: bool = True) -> Iterator[Event]:
         """Stream events for `request`: notices, progress, previews, one Result per image, then Finished."""
-        return stream(lambda ctx: self._txt2img(request, ctx), self._explain, cancel, coalesce_previews,
-                      self.device_thread)
+        return self._stream(lambda ctx: self._txt2img(request, ctx), cancel, coalesce_previews)
 
     def compare(self, request: CompareRequest, cancel: threading.Event | None = None,
                 coalesce_previews: bool = True) -> Iterator[Event]:
         """Stream `Cell` events for a comparison: each cell's notices, previews and result, in order."""
         from engine.compare import run_compare
 
-        return stream(lambda ctx: run_compare(self, request, ctx), self._explain, cancel, coalesce_previews,
-                      self.device_thread)
+        return self._stream(lambda ctx: run_compare(self, request, ctx), cancel, coalesce_previews)
+
+    def _stream(self, work: Callable[[RunContext], None], cancel: threading.Event | None,
+                coalesce_previews: bool) -> Iterator[Event]:
+        flag = cancel or threading.Event()
+        self._runs.add(flag)
+        try:
+            yield from stream(work, self._explain, flag, coalesce_previews, self.device_thread)
+        finally:
+            self._runs.discard(flag)
+
+    def close(self) -> None:
+        """Stop every run within one step and drop queued work, so the process can exit at once."""
+        for flag in list(self._runs):
+            flag.set()
+        self.device_thread.shutdown(wait=False, cancel_futures=True)
+        self.outputs.close()
 
     def _explain(self, exc: BaseException) -> Failed:
         from engine.devices import is_out_of_memory
@@ -202,6 +228,10 @@ class Studio:
         width, height, size_notes = fit_size(request.width, request.height, family, self.settings)
         for note in size_notes:
             ctx.emit(Notice(note))
+        scheduler, scheduler_note = scheduler_for(request.scheduler, model.family)
+        if scheduler_note:
+            ctx.emit(Notice(scheduler_note))
+            request = replace(request, scheduler=scheduler)
 
         base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
         previewer = self._previewer(model)

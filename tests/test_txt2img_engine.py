@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from engine.recipe import read_recipe
+from engine.settings import Settings
 from engine.studio import Studio
 from engine.types import Failed, Finished, Notice, Preview, Progress, Result, Txt2ImgRequest
 from tests.conftest import collect
@@ -226,3 +227,30 @@ def test_an_exception_inside_the_pipeline_is_reported_and_the_next_run_works(stu
     assert failed.kind == "internal" and "boom" in failed.message
     monkeypatch.undo()
     assert len(run(studio, model=SD, width=256, height=256, steps=1)["Result"]) == 1
+
+
+def test_closing_the_studio_stops_its_runs(cache_dir, tmp_path) -> None:
+    studio = Studio(Settings(cache_dir=cache_dir, outputs_dir=None), demo=True, online=False)
+    scratch = studio.outputs.scratch
+    events = []
+    for event in studio.txt2img(Txt2ImgRequest(prompt="exit mid-run", model=SD, width=256, height=256, steps=60)):
+        events.append(event)
+        if isinstance(event, Progress) and event.step == 1 and event.total:
+            studio.close()  # what Ctrl+C on the server does
+    assert isinstance(events[-1], Finished) and events[-1].cancelled
+    assert max(e.step for e in events if isinstance(e, Progress)) <= 3
+    assert not scratch.exists()
+
+
+@pytest.mark.parametrize("scheduler", ["Euler", "Euler a", "UniPC"])
+def test_kandinsky_replaces_schedulers_its_pipeline_cannot_use(studio: Studio, scheduler: str) -> None:
+    events = run(studio, model=KANDINSKY, width=512, height=512, steps=2, scheduler=scheduler)
+    assert any(f"does not support the {scheduler} scheduler" in n.message for n in events["Notice"])
+    assert events["Result"][0].item.recipe.scheduler == "Default"
+
+
+@pytest.mark.parametrize("scheduler", ["DDIM", "DPM++ 2M", "DPM++ 2M Karras", "DPM++ SDE Karras"])
+def test_kandinsky_runs_the_schedulers_it_supports(studio: Studio, scheduler: str) -> None:
+    events = run(studio, model=KANDINSKY, width=512, height=512, steps=2, scheduler=scheduler)
+    assert events["Result"][0].item.recipe.scheduler == scheduler
+    assert not any("does not support" in n.message for n in events.get("Notice", []))

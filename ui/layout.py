@@ -20,7 +20,7 @@ DEMO_BANNER = ("<div class='studio-banner'><b>Demo mode:</b> the models are tiny
 
 def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
     """The whole page; tabs are added here as they are built."""
-    with gr.Blocks(title=APP_NAME, fill_width=True) as app:
+    with gr.Blocks(title=APP_NAME, fill_width=True, delete_cache=(3600, 24 * 3600)) as app:
         gr.HTML(HEADER)
         if studio.demo:
             gr.HTML(DEMO_BANNER.format(reason=demo_reason), elem_id="demo-banner")
