@@ -26,6 +26,7 @@ class FamilySpec:
     preview_rgb: tuple[tuple[float, float, float], ...] | None
     preview_bias: tuple[float, float, float] | None
     taesd: str | None
+    parameters_millions: int = 0  # typical size of a full pipeline, to make room before a first download
 
     @property
     def default_size(self) -> tuple[int, int]:
@@ -44,7 +45,6 @@ class ModelSpec:
     scheduler: str = "DPM++ 2M Karras"
     prior: str | None = None
     demo: str | None = None
-    custom: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class Catalog:
         key = model.strip()
         if not key:
             raise InputError("No model was chosen. Pick one from the list or type a Hub id or a local path.")
-        return self.find(key) or ModelSpec(name=key, id=key, family=guess_family(key), custom=True)
+        return self.find(key) or ModelSpec(name=key, id=key, family=guess_family(key))
 
     def style(self, name: str) -> Style | None:
         """The style preset called `name` (None for '', 'None' or an unknown name)."""
@@ -126,6 +126,7 @@ def _family(name: str, raw: dict) -> FamilySpec:
         preview_rgb=tuple(tuple(float(x) for x in row) for row in rgb) if rgb else None,
         preview_bias=tuple(float(x) for x in bias) if bias else None,
         taesd=raw.get("taesd"),
+        parameters_millions=int(raw.get("parameters_millions", 0)),
     )
 
 

@@ -17,7 +17,6 @@ _CLASS_FAMILY = {
     "StableDiffusionPipeline": "sd15",
     "StableDiffusionXLPipeline": "sdxl",
     "KandinskyV22Pipeline": "kandinsky22",
-    "KandinskyV22CombinedPipeline": "kandinsky22",
 }
 
 
@@ -171,14 +170,37 @@ def derive_img2img(base: LoadedModel) -> LoadedModel:
     return LoadedModel(base.spec, base.family, pipe, base.prior)
 
 
-def estimate_bytes(spec: ModelSpec, demo_paths: dict[str, Path] | None, dtype_bytes: int) -> int:
-    """Memory a model will take, from its weight files on disk (0 when they are not local yet)."""
+def estimate_bytes(spec: ModelSpec, demo_paths: dict[str, Path] | None, dtype_bytes: int,
+                   typical_parameters: int = 0) -> int:
+    """Memory a model will take: from its weight files on disk (a local path, the Hub cache or a demo folder),
+    else from its family's typical parameter count; 0 when nothing is known."""
     folders: list[Path] = []
     if demo_paths is not None and spec.demo:
         names = ("kandinsky22-prior", "kandinsky22-decoder") if spec.family == "kandinsky22" else (spec.demo,)
         folders = [demo_paths[n] for n in names]
     elif Path(spec.id).expanduser().exists():
         folders = [Path(spec.id).expanduser()]
+    else:
+        folders = [f for f in (_hub_snapshot(spec.id), _hub_snapshot(spec.prior)) if f is not None]
     files = [f for folder in folders for f in ([folder] if folder.is_file() else folder.rglob("*.safetensors"))]
-    on_disk = sum(f.stat().st_size for f in files)
-    return on_disk * dtype_bytes // 4 if on_disk else 0  # stored in float32 (demo models); cast on load
+    # A repo may hold fp16 and fp32 copies of a weight file: count the parameters of each weight once.
+    parameters: dict[str, int] = {}
+    for f in files:
+        half = ".fp16." in f.name
+        key = str(f.with_name(f.name.replace(".fp16.", ".")))
+        parameters[key] = max(parameters.get(key, 0), f.stat().st_size // (2 if half else 4))
+    if parameters:
+        return sum(parameters.values()) * dtype_bytes
+    return typical_parameters * dtype_bytes
+
+
+def _hub_snapshot(repo: str | None) -> Path | None:
+    """The local Hub-cache folder of `repo`, without any network access; None when it is not cached."""
+    if not repo or repo.count("/") != 1:
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached (or not a Hub id)
+        return None

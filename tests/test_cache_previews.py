@@ -9,7 +9,7 @@ import torch
 from engine.cache import CacheKey, PipelineCache
 from engine.catalog import load_catalog
 from engine.hub import decide_demo
-from engine.loader import LoadedModel, derive_img2img, module_bytes
+from engine.loader import LoadedModel, derive_img2img, estimate_bytes, module_bytes
 from engine.previews import LinearPreviewer, TaesdPreviewer, fit_movq_projection
 from engine.studio import Studio
 
@@ -45,6 +45,33 @@ def test_a_model_bigger_than_the_budget_still_loads_alone() -> None:
     cache.get(_key("a"), lambda: _Fake(2))
     value, hit = cache.get(_key("big"), lambda: _Fake(8))
     assert not hit and list(cache.sizes()) == [_key("big")]
+
+
+def test_room_is_made_before_loading_from_the_estimate() -> None:
+    cache = PipelineCache(budget_bytes=25 * 2**20)
+    cache.get(_key("a"), lambda: _Fake(10))
+    cache.get(_key("b"), lambda: _Fake(10))
+    held: list[int] = []
+    cache.get(_key("c"), lambda: held.append(cache.used_bytes) or _Fake(10), estimate=10 * 2**20)
+    assert held == [10 * 2**20]  # "a" went before "c" loaded, so the peak stayed in budget
+
+
+def test_an_uncached_hub_model_is_estimated_from_its_family() -> None:
+    catalog = load_catalog()
+    sdxl = catalog.resolve("someone/my-xl-finetune")  # not cached, offline: nothing on disk to measure
+    assert sdxl.family == "sdxl"
+    typical = catalog.families["sdxl"].parameters_millions * 10**6
+    assert estimate_bytes(sdxl, None, 2, typical) == 2 * typical
+    assert estimate_bytes(catalog.resolve("someone/unknown"), None, 2, 0) == 0
+
+
+def test_local_weights_are_measured_counting_fp16_copies_once(tmp_path) -> None:
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "model.safetensors").write_bytes(b"0" * 4000)  # 1000 float32 parameters
+    (tmp_path / "unet" / "model.fp16.safetensors").write_bytes(b"0" * 2000)  # the same 1000 in float16
+    (tmp_path / "vae.safetensors").write_bytes(b"0" * 400)
+    spec = load_catalog().resolve(str(tmp_path))
+    assert estimate_bytes(spec, None, 2) == 2 * 1100
 
 
 def test_derived_pipeline_shares_the_base_modules(studio: Studio) -> None:
@@ -102,3 +129,17 @@ def test_demo_is_chosen_offline_with_nothing_cached(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr("engine.hub.cached_models", lambda catalog: [SD])
     assert decide_demo(None, catalog)[0] is False
     assert decide_demo(True, catalog)[0] is True
+
+
+def test_placement_prefers_cuda_in_half_precision_and_honours_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.devices import pick_placement
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_placement() == pick_placement("cuda", "float16")
+    assert pick_placement().dtype == torch.float16
+    assert pick_placement(dtype="bf16").dtype == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert (pick_placement().device, pick_placement().dtype) == ("cpu", torch.float32)
+    with pytest.raises(ValueError, match="STUDIO_DTYPE"):
+        pick_placement(dtype="float8")
