@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from engine.grid import GridCell, make_grid, save_grid
 from engine.runner import Cancelled, RunContext
 from engine.settings import APP_VERSION
-from engine.types import (Cell, CompareRequest, Event, Failed, InputError, Loaded, Notice, Recipe, StudioError,
-                          Txt2ImgRequest)
+from engine.types import (Cell, CompareRequest, Event, Failed, InputError, Loaded, ModelError, Notice, Recipe,
+                          StudioError, Txt2ImgRequest)
 
 if TYPE_CHECKING:
     from engine.studio import Studio
@@ -61,17 +61,22 @@ def cell_size(studio: Studio, family_name: str, request: CompareRequest) -> tupl
 
 
 def run_compare(studio: Studio, request: CompareRequest, ctx: RunContext) -> None:
-    """Run every cell in order; a cell that fails reports its own error and the others go on."""
+    """Run every cell, model by model (each model loads once, even when only one fits in memory); a cell that
+    fails reports its own error and the others go on."""
     rows = check_compare(request)
     seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
-    for row, prompt in enumerate(rows):
-        for column, model in enumerate(request.models):
+    for column, model in enumerate(request.models):
+        for row, prompt in enumerate(rows):
             ctx.check()
             cell = CellContext(ctx, row, column)
             try:
                 _run_cell(studio, request, prompt, model, seed, cell)
             except Cancelled:
                 raise
+            except ModelError as exc:  # the model cannot load: every row of its column fails the same way
+                for failed_row in range(row, len(rows)):
+                    CellContext(ctx, failed_row, column).emit(Failed(exc.message, exc.kind))  # type: ignore[arg-type]
+                break
             except StudioError as exc:
                 cell.emit(Failed(exc.message, exc.kind))  # type: ignore[arg-type]
             except Exception as exc:  # noqa: BLE001 - one column failing must not stop the others

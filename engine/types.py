@@ -8,8 +8,6 @@ from typing import Literal, Union
 
 from PIL import Image
 
-Family = Literal["sd15", "sdxl", "kandinsky22"]
-
 
 @dataclass(frozen=True)
 class Txt2ImgRequest:

@@ -79,6 +79,13 @@ def test_prompt_matrix_runs_every_row_on_every_model(studio: Studio) -> None:
     grouped, _ = cells(studio, models=(SD, SDXL), steps=1, variants=("a paisley scarf", "a paisley blanket"))
     assert sorted(grouped) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     assert only(grouped[(1, 1)], Result)[0].item.recipe.prompt == "a paisley blanket"
+    assert list(grouped) == [(0, 0), (1, 0), (0, 1), (1, 1)]  # model by model: each loads once
+
+
+def test_a_model_that_cannot_load_fails_its_whole_column_once(studio: Studio) -> None:
+    grouped, _ = cells(studio, models=("nobody/no-such-model", SD), steps=1, variants=("a scarf", "a blanket"))
+    assert [len(only(grouped[(r, 0)], Failed)) for r in (0, 1)] == [1, 1]
+    assert only(grouped[(0, 1)], Result) and only(grouped[(1, 1)], Result)
 
 
 @pytest.mark.parametrize("fields,words", [({"models": (SD,)}, "2 to 4"), ({"prompt": " "}, "empty"),
@@ -132,3 +139,19 @@ def test_a_budget_for_one_model_still_completes_by_evicting(cache_dir, tmp_path)
             assert not isinstance(event.event, Failed), event.event
     assert len(peaks) == 3 and max(peaks) <= cache.budget_bytes
     assert small.cache.evictions, "the first model should have been evicted to make room"
+
+
+def test_a_cancelled_matrix_still_saves_with_not_run_cells(studio: Studio, tmp_path) -> None:
+    from ui.compare import grid_cells  # the Save button's logic, without a browser
+
+    image = tmp_path / "cell.png"
+    Image.new("RGB", (64, 64), "red").save(image)
+    job = CompareRequest(prompt="", models=(SD, SDXL, KANDINSKY), variants=("a scarf", "a blanket"), steps=1)
+    finals = {"request": job, "labels": ["SD", "SDXL", "Kandinsky"], "failed": [(0, 1)],
+              "cells": {(0, 0): (str(image), ("generated in 1.0 s",))}}  # cancelled during row 1 of SD
+    grid = grid_cells(finals)
+    assert [len(row) for row in grid] == [3, 3]
+    assert grid[0][0].image is not None and grid[0][1].caption == ("failed",)
+    assert grid[1][2].image is None and "not run" in grid[1][2].caption[0]
+    path = export_comparison(studio, job, 5, finals["labels"], grid)
+    assert Image.open(path).size[1] > 0

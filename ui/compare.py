@@ -9,12 +9,13 @@ from typing import Any, Iterator
 import gradio as gr
 from PIL import Image
 
-from engine.compare import MAX_MODELS, PER_MODEL, export_comparison
+from engine.compare import MAX_MODELS, PER_MODEL, check_compare, export_comparison
 from engine.grid import GridCell
 from engine.schedulers import SCHEDULER_NAMES
 from engine.studio import Studio
 from engine.types import (Cell, CompareRequest, Failed, Finished, Loaded, Notice, Preview, Progress, Result,
                           StudioError)
+from engine.zerogpu import gpu_task
 from ui import status
 from ui.runs import ActiveRuns
 from ui.txt2img import Txt2ImgTab
@@ -106,6 +107,7 @@ def build_compare_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> Non
 
     models.change(on_models, models, [*columns, *heads], show_progress="hidden", api_visibility="private")
 
+    @gpu_task(duration=300)
     def compare(prompt: str, negative_prompt: str = "", models: list[str] | None = None, seed: int = -1,
                 steps: int = 25, guidance_scale: float = 6.0, aspect_ratio: str = aspects[0],
                 scheduler: str = PER_MODEL, force_size: bool = False, width: int = 768, height: int = 768,
@@ -128,7 +130,7 @@ def build_compare_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> Non
     def _updates(job: CompareRequest, chosen: list[str], flag: Any) -> Iterator[tuple]:
         heads_state = [_Column(label_of.get(m, m)) for m in chosen]
         shown: list[Any] = [None] * MAX_MODELS
-        finals: dict[str, Any] = {"cells": {}, "labels": [h.label for h in heads_state], "seed": job.seed,
+        finals: dict[str, Any] = {"cells": {}, "failed": [], "labels": [h.label for h in heads_state], "seed": job.seed,
                                   "request": job}
         gallery: list[tuple[str, str]] = []
         html_status, failed = status.idle("Starting…"), False
@@ -162,6 +164,7 @@ def build_compare_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> Non
                 elif isinstance(inner, Failed):
                     column.lines = ["failed"]
                     column.notes.append(inner.message)
+                    finals["failed"].append((event.row, event.column))
             elif isinstance(event, Failed):
                 failed, html_status = True, status.failed(event, [])
             elif isinstance(event, Finished) and not failed:
@@ -184,11 +187,8 @@ def build_compare_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> Non
         if not finals.get("cells"):
             return gr.skip(), gr.skip(), status.idle("Run a comparison first, then save it.")
         job: CompareRequest = finals["request"]
-        rows = max(r for r, _ in finals["cells"]) + 1
-        cells = [[_grid_cell(finals["cells"].get((r, c))) for c in range(len(finals["labels"]))]
-                 for r in range(rows)]
         try:
-            path = export_comparison(studio, job, int(finals["seed"]), finals["labels"], cells)
+            path = export_comparison(studio, job, int(finals["seed"]), finals["labels"], grid_cells(finals))
         except StudioError as exc:
             return gr.skip(), gr.skip(), status.failed(Failed(exc.message, "input"), [])
         return str(path), gr.Image(value=str(path), visible=True), status.idle(f"Comparison saved: {path.name}")
@@ -204,9 +204,16 @@ def build_compare_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> Non
             lambda: gr.Tabs(selected="txt2img"), None, tabs, api_visibility="private")
 
 
-def _grid_cell(entry: tuple[str, tuple[str, ...]] | None) -> GridCell:
+def grid_cells(finals: dict) -> list[list[GridCell]]:
+    """Every cell of the grid, rows × models: an image, or a caption saying it failed or was not run."""
+    rows = len(check_compare(finals["request"]))
+    return [[_grid_cell(finals["cells"].get((r, c)), (r, c) in finals["failed"])
+             for c in range(len(finals["labels"]))] for r in range(rows)]
+
+
+def _grid_cell(entry: tuple[str, tuple[str, ...]] | None, failed: bool) -> GridCell:
     if entry is None:
-        return GridCell(None, ("failed",))
+        return GridCell(None, ("failed",) if failed else ("not run (cancelled)",))
     path, lines = entry
     with Image.open(path) as image:
         return GridCell(image.convert("RGB"), tuple(lines[-3:]))

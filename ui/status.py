@@ -50,7 +50,3 @@ def finished(event: Finished, notices: list[str], images: int) -> str:
         text = f"Done: {images} image{'s' if images != 1 else ''} in {_seconds(event.seconds)}."
     return (f'<div class="studio-status" data-state="{"cancelled" if event.cancelled else "done"}">'
             f'<span class="studio-label">{html.escape(text)}</span>{_notes(notices)}</div>')
-
-
-def notice_text(event: Notice) -> str:
-    return event.message
