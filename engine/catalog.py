@@ -67,10 +67,26 @@ class Style:
 
 
 @dataclass(frozen=True)
+class ControlSpec:
+    """A ControlNet for one family's base models (`kind` names its condition, e.g. "openpose")."""
+
+    name: str
+    id: str
+    family: str
+    kind: str
+    demo: str | None = None
+
+
+@dataclass(frozen=True)
 class Catalog:
     families: dict[str, FamilySpec]
     models: tuple[ModelSpec, ...]
     styles: tuple[Style, ...] = field(default_factory=tuple)
+    controlnets: tuple[ControlSpec, ...] = field(default_factory=tuple)
+
+    def controlnet(self, family: str | None, kind: str) -> ControlSpec | None:
+        """The `kind` ControlNet for base models of `family`, or None when the catalog has none."""
+        return next((c for c in self.controlnets if c.family == family and c.kind == kind), None)
 
     def find(self, model: str) -> ModelSpec | None:
         """The catalog entry whose name or id is `model`, or None."""
@@ -145,4 +161,8 @@ def load_catalog(presets_dir: Path = PRESETS_DIR) -> Catalog:
         if "{prompt}" not in style.prompt:
             raise ValueError(f"presets/styles.json: style '{style.name}' has no {{prompt}} placeholder.")
         styles.append(style)
-    return Catalog(families=families, models=tuple(models), styles=tuple(styles))
+    controlnets = [ControlSpec(**entry) for entry in raw.get("controlnets", [])]
+    for control in controlnets:
+        if control.family not in families:
+            raise ValueError(f"presets/models.json: ControlNet '{control.name}' has unknown family '{control.family}'.")
+    return Catalog(families=families, models=tuple(models), styles=tuple(styles), controlnets=tuple(controlnets))

@@ -17,6 +17,7 @@ import torch
 from diffusers import (
     AutoencoderKL,
     AutoencoderTiny,
+    ControlNetModel,
     DDPMScheduler,
     DiffusionPipeline,
     EulerDiscreteScheduler,
@@ -302,9 +303,33 @@ def build_tiny_taesd() -> AutoencoderTiny:
     )
 
 
-_BUILDERS: dict[str, Callable[[int], DiffusionPipeline]] = {
+def _controlnet_from(unet: UNet2DConditionModel, seed: int) -> ControlNetModel:
+    """A ControlNet shaped after `unet` whose zero convolutions are made non-zero, as if trained: the condition
+    then really changes the image (a freshly initialised ControlNet adds exactly nothing)."""
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 8, 16, 16))  # 8x, like the VAE
+    generator = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for block in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
+                      controlnet.controlnet_cond_embedding.conv_out]:
+            block.weight.copy_(torch.randn(block.weight.shape, generator=generator) * 0.05)
+    return controlnet
+
+
+def build_sd15_openpose_controlnet(seed: int = 0) -> ControlNetModel:
+    """An OpenPose-ControlNet-shaped model for the SD1.5 demo pipeline."""
+    return _controlnet_from(build_sd15_pipeline(seed).unet, seed)
+
+
+def build_sdxl_openpose_controlnet(seed: int = 0) -> ControlNetModel:
+    """An OpenPose-ControlNet-shaped model for the SDXL demo pipeline."""
+    return _controlnet_from(build_sdxl_pipeline(seed).unet, seed)
+
+
+_BUILDERS: dict[str, Callable[[int], DiffusionPipeline | ControlNetModel]] = {
     "sd15": build_sd15_pipeline,
     "sdxl": build_sdxl_pipeline,
+    "sd15-controlnet-openpose": build_sd15_openpose_controlnet,
+    "sdxl-controlnet-openpose": build_sdxl_openpose_controlnet,
     "kandinsky22-prior": build_kandinsky_prior_pipeline,
     "kandinsky22-decoder": build_kandinsky_decoder_pipeline,
 }
@@ -315,7 +340,7 @@ def _is_complete(folder: Path) -> bool:
     return (folder / MARKER_NAME).is_file()
 
 
-def _build_into(target: Path, build: Callable[[int], DiffusionPipeline]) -> None:
+def _build_into(target: Path, build: Callable[[int], DiffusionPipeline | ControlNetModel]) -> None:
     """Build and save one pipeline into a temp folder next to `target`, then move it into place."""
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     staging.chmod(0o755)  # mkdtemp creates 0700

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from engine.catalog import ModelSpec
+from engine.catalog import ControlSpec, ModelSpec
 from engine.devices import Placement
 from engine.types import ModelError
 
@@ -204,3 +204,21 @@ def _hub_snapshot(repo: str | None) -> Path | None:
         return Path(snapshot_download(repo, local_files_only=True))
     except Exception:  # noqa: BLE001 - not cached (or not a Hub id)
         return None
+
+
+def derive_controlnet(base: LoadedModel, control: ControlSpec, placement: Placement,
+                      demo_paths: dict[str, Path] | None = None) -> LoadedModel:
+    """A ControlNet pipeline that shares `base`'s UNet, VAE and text encoders; only the ControlNet is loaded."""
+    import diffusers
+
+    source = str(demo_paths[control.demo]) if demo_paths is not None and control.demo else control.id
+    try:
+        controlnet = diffusers.ControlNetModel.from_pretrained(source, dtype=placement.dtype)
+    except Exception as exc:  # noqa: BLE001 - one clear sentence
+        raise explain_load_error(exc, control.id) from exc
+    cls = (diffusers.StableDiffusionXLControlNetPipeline if base.family == "sdxl"
+           else diffusers.StableDiffusionControlNetPipeline)
+    # from_pipe casts every module to `dtype` (float32 by default), shared ones included: keep the base's dtype.
+    pipe = cls.from_pipe(base.pipe, controlnet=controlnet.to(placement.device), dtype=placement.dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return LoadedModel(base.spec, base.family, pipe)

@@ -109,11 +109,24 @@ def parameters_from_fields(fields: Mapping[str, object]) -> str:
         pairs.append(("Model", short_model_name(str(fields["model"]))))
     if fields.get("style"):
         pairs.append(("Style", fields["style"]))
+    if fields.get("control"):
+        pairs.append(("ControlNet 0", _controlnet_text(str(fields["control"]), str(fields.get("task") or ""))))
     if fields.get("app_version"):
         pairs.append(("Version", f"{VERSION_PREFIX}{fields['app_version']}"))
     if pairs:
         lines.append(", ".join(f"{key}: {_quote(str(value))}" for key, value in pairs))
     return "\n".join(lines)
+
+
+def _controlnet_text(control: str, kind: str) -> str:
+    """A1111's ControlNet extension line ("Module: openpose, Weight: 1, ...") for the control JSON."""
+    try:
+        data = json.loads(control)
+    except json.JSONDecodeError:
+        return f"Module: {kind}"
+    return (f"Module: {kind}, Weight: {_format_number(float(data.get('controlnet_scale', 1.0)))}, "
+            f"Guidance Start: {_format_number(float(data.get('guidance_start', 0.0)))}, "
+            f"Guidance End: {_format_number(float(data.get('guidance_end', 1.0)))}")
 
 
 def short_model_name(model: str) -> str:

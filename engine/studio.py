@@ -10,14 +10,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from engine.catalog import Catalog, FamilySpec, ModelSpec, load_catalog
+from engine.catalog import Catalog, ControlSpec, FamilySpec, ModelSpec, load_catalog
 from engine.outputs import OutputWriter
+from engine.pose import PoseRequest, pose_control
 from engine.prompts import TokenCount, count_tokens, prepare_prompt
 from engine.runner import RunContext, stream
 from engine.schedulers import scheduler_for
 from engine.settings import APP_VERSION, Settings
-from engine.types import (CompareRequest, Event, Failed, GeneratedImage, InputError, Notice, OutOfMemory, Preview,
-                          Progress, Recipe, Result, Txt2ImgRequest)
+from engine.types import (CompareRequest, Control, Event, Failed, GeneratedImage, InputError, Notice, OutOfMemory,
+                          Preview, Progress, Recipe, Result, Txt2ImgRequest)
 from engine.validation import check_common, fit_size
 
 
@@ -174,6 +175,11 @@ class Studio:
 
         return self._stream(lambda ctx: run_compare(self, request, ctx), cancel, coalesce_previews)
 
+    def pose(self, request: PoseRequest, cancel: threading.Event | None = None,
+             coalesce_previews: bool = True) -> Iterator[Event]:
+        """Stream events for text to image conditioned on `request.pose` through an OpenPose ControlNet."""
+        return self._stream(lambda ctx: self._txt2img(request, ctx, pose_control(request)), cancel, coalesce_previews)
+
     def _stream(self, work: Callable[[RunContext], None], cancel: threading.Event | None,
                 coalesce_previews: bool) -> Iterator[Event]:
         flag = cancel or threading.Event()
@@ -201,7 +207,7 @@ class Studio:
                 "try a smaller size, fewer images per batch, or one model at a time."))
         return explain_error(exc)
 
-    def _txt2img(self, request: Txt2ImgRequest, ctx: RunContext) -> None:
+    def _txt2img(self, request: Txt2ImgRequest, ctx: RunContext, control: Control | None = None) -> None:
         import torch
 
         from engine.conditioning import encode
@@ -216,7 +222,10 @@ class Studio:
         for note in prompt.notes + negative.notes:
             ctx.emit(Notice(note))
 
-        if spec.family:  # known before loading: reject a bad size at once
+        follow = control is not None and not (request.width and request.height)  # size follows the condition
+        if control is not None and spec.family:
+            self._control_spec(spec, spec.family, control.kind)  # a base model without that ControlNet: say so now
+        if spec.family and not follow:  # known before loading: reject a bad size at once
             fit_size(request.width, request.height, self.family(spec.family), self.settings)
         cached = self.is_loaded(request.model)
         if not cached:
@@ -225,6 +234,11 @@ class Studio:
         model, _ = self.load(request.model)
         ctx.check()
         family = self.family(model.family)
+        if control is not None:
+            model = self._with_control(model, control, ctx)
+            if follow:
+                request = replace(request, width=_side(family, control.aspect, "w"),
+                                  height=_side(family, control.aspect, "h"))
         width, height, size_notes = fit_size(request.width, request.height, family, self.settings)
         for note in size_notes:
             ctx.emit(Notice(note))
@@ -246,15 +260,44 @@ class Studio:
                     for note in conditioning.notes:
                         ctx.emit(Notice(note))
             started = time.perf_counter()
-            image = self._denoise(model, conditioning.kwargs, request, width, height, generator, previewer,
-                                  ctx, index)
+            extra = {} if control is None else {
+                "image": control.image(width, height), "controlnet_conditioning_scale": control.scale,
+                "control_guidance_start": control.start, "control_guidance_end": control.end,
+                "guess_mode": control.guess_mode}
+            image = self._denoise(model, {**conditioning.kwargs, **extra}, request, width, height, generator,
+                                  previewer, ctx, index)
             recipe = Recipe(prompt=prompt.text, negative_prompt=negative.text, model=spec.id, width=width,
                             height=height, steps=request.steps, guidance_scale=request.guidance_scale,
                             scheduler=request.scheduler, seed=seed, style=request.style if style else "",
-                            family=model.family, app_version=APP_VERSION)
+                            family=model.family, app_version=APP_VERSION,
+                            task=control.kind if control else "txt2img", control=control.recipe if control else "")
             path = self.outputs.write(image, recipe)
             ctx.emit(Result(GeneratedImage(image, recipe, path), index, request.batch_count,
                             time.perf_counter() - started))
+
+    def _with_control(self, base: Any, control: Control, ctx: RunContext) -> Any:
+        """`base`'s pipeline with the catalog's `control.kind` ControlNet, sharing the base's modules (cached)."""
+        from engine.loader import derive_controlnet
+
+        spec = self._control_spec(base.spec, base.family, control.kind)
+        key = self._key(base.spec)
+        demo_paths = self.demo_paths() if self.demo and spec.demo else None
+        if self._key(base.spec, f"controlnet-{control.kind}") not in self.cache:
+            ctx.emit(Notice(f"Adding the {spec.name} ControlNet to {self.model_label(base.spec)}… "
+                            "(the base model's modules are shared, not loaded again)"))
+        model, _ = self.cache.derive(key, f"controlnet-{control.kind}", base,
+                                     lambda b: derive_controlnet(b, spec, self.placement, demo_paths))
+        ctx.check()
+        return model
+
+    def _control_spec(self, model: ModelSpec, family: str, kind: str) -> ControlSpec:
+        spec = self.catalog.controlnet(family, kind)
+        if spec is None:
+            families = sorted({c.family for c in self.catalog.controlnets if c.kind == kind})
+            labels = " or ".join(self.family(f).label for f in families)
+            raise InputError(f"{model.name} is a {self.family(family).label} model, which has no {kind} ControlNet "
+                             f"here: choose a {labels} base model.")
+        return spec
 
     def _prior_step(self, ctx: RunContext, pipe: Any, step: int, timestep: Any, kwargs: dict) -> dict:
         ctx.check()
@@ -320,3 +363,12 @@ class Studio:
             except Exception:  # noqa: BLE001 - fall back to the linear projection
                 continue
         return None
+
+
+def _side(family: FamilySpec, aspect: float, which: str) -> int:
+    """One side of the family's native area at `aspect`, in multiples of 64 (what ControlNets were trained on)."""
+    native = family.default_size[0] * family.default_size[1]
+    width = (native * aspect) ** 0.5
+    side = width if which == "w" else width / aspect
+    low = max(family.min_side, 64)
+    return int(min(family.max_side, max(low, round(side / 64) * 64)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Union
+from typing import Callable, Literal, Union
 
 from PIL import Image
 
@@ -28,6 +28,20 @@ class Txt2ImgRequest:
 
 
 @dataclass(frozen=True)
+class Control:
+    """A ControlNet condition for a generation: `image(width, height)` draws it at the output size."""
+
+    kind: str  # which ControlNet of the catalog, e.g. "openpose"
+    image: Callable[[int, int], Image.Image]
+    aspect: float  # width / height of the condition, for an output size that follows it
+    scale: float = 1.0
+    start: float = 0.0
+    end: float = 1.0
+    guess_mode: bool = False
+    recipe: str = ""  # JSON describing the condition, stored in the PNG
+
+
+@dataclass(frozen=True)
 class Recipe:
     """What produced one image: enough to reproduce it, stored in its PNG."""
 
@@ -44,6 +58,7 @@ class Recipe:
     family: str = ""
     task: str = "txt2img"
     app_version: str = ""
+    control: str = ""  # JSON of the ControlNet condition (pose keypoints and scales) for Pose results
 
 
 @dataclass(frozen=True)
