@@ -233,6 +233,24 @@ def load_detector(source: str, online: bool) -> Any:
         ) from err
 
 
+MAX_PHOTO_PIXELS = 40_000_000
+
+
+def open_photo(path: str | Path) -> Image.Image:
+    """A reference photo as RGB; InputError for a corrupt, unsupported or oversized file."""
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_PHOTO_PIXELS:
+                raise InputError(f"The photo is {image.width}x{image.height}, over {MAX_PHOTO_PIXELS // 10**6} "
+                                 "megapixels. Use a smaller copy (a skeleton needs about 1000 pixels a side).")
+            return image.convert("RGB")
+    except InputError:
+        raise
+    except Exception as err:  # noqa: BLE001 - PIL raises many kinds for bad files (and DecompressionBombError)
+        raise InputError(f"That file could not be read as an image ({type(err).__name__}). Upload a JPEG, PNG or "
+                         "WebP photo.") from err
+
+
 def detect(detector: Any, photo: Image.Image, hands_and_face: bool = False, max_side: int = 768) -> Detection:
     """The body pose(s) in `photo`; InputError when nobody is found (the caller keeps its previous pose)."""
     import numpy as np

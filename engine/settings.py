@@ -50,6 +50,7 @@ class Settings:
     max_batch: int = 8
     max_steps: int = 150
     on_space: bool = False
+    pose_detector: str = "lllyasviel/Annotators"  # Hub id or folder with the OpenPose detector weights
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with the given fields replaced (CLI flags win over env vars)."""
@@ -78,4 +79,5 @@ def load_settings() -> Settings:
         max_batch=_int("STUDIO_MAX_BATCH", 8, 1, 64),
         max_steps=_int("STUDIO_MAX_STEPS", 150, 1, 1000),
         on_space=on_space,
+        pose_detector=os.environ.get("STUDIO_POSE_DETECTOR", "").strip() or "lllyasviel/Annotators",
     )

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 from engine.catalog import Catalog, ControlSpec, FamilySpec, ModelSpec, load_catalog
 from engine.outputs import OutputWriter
-from engine.pose import PoseRequest, pose_control
+from engine.pose import Detection, PoseRequest, pose_control
 from engine.prompts import TokenCount, count_tokens, prepare_prompt
 from engine.runner import RunContext, stream
 from engine.schedulers import scheduler_for
@@ -43,6 +43,7 @@ class Studio:
         self._setup_lock = threading.Lock()
         self._demo_lock = threading.Lock()
         self._runs: set[threading.Event] = set()
+        self._detector: Any = None
 
     # ---- lazy heavy state (torch is imported on first use, not at start-up) ----
 
@@ -179,6 +180,19 @@ class Studio:
              coalesce_previews: bool = True) -> Iterator[Event]:
         """Stream events for text to image conditioned on `request.pose` through an OpenPose ControlNet."""
         return self._stream(lambda ctx: self._txt2img(request, ctx, pose_control(request)), cancel, coalesce_previews)
+
+    def detect_pose(self, photo_path: str, hands_and_face: bool = False) -> Detection:
+        """The pose in a photo (on the device thread); InputError for a bad photo or nobody in it."""
+        from engine.pose import detect, load_detector, open_photo
+
+        photo = open_photo(photo_path)
+
+        def work() -> Detection:
+            if self._detector is None:
+                self._detector = load_detector(self.settings.pose_detector, self.online)
+            return detect(self._detector, photo, hands_and_face)
+
+        return self.device_thread.submit(work).result()
 
     def _stream(self, work: Callable[[RunContext], None], cancel: threading.Event | None,
                 coalesce_previews: bool) -> Iterator[Event]:

@@ -63,3 +63,18 @@ def test_compare_endpoint_returns_every_column(client: Client) -> None:
     assert all("seed 8" in head for head in heads[:3])
     assert all(read_recipe(image).fields["seed"] == 8 for image in images[:3])
     assert len({o[0] for o in outputs if o[0]}) >= 2  # the first column streamed previews before its final
+
+
+def test_pose_endpoint_takes_a_preset_name_or_pose_json(client: Client) -> None:
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/pose"]
+    names = [p["parameter_name"] for p in info["parameters"]]
+    for required in ("prompt", "negative_prompt", "pose", "seed", "steps", "guidance_scale", "controlnet_scale"):
+        assert required in names
+    assert all(p["parameter_has_default"] for p in info["parameters"] if p["parameter_name"] != "prompt")
+    outputs = list(client.submit(prompt="a tailored coat", pose="Seated", steps=3, seed=4, api_name="/pose"))
+    image, status = outputs[-1]
+    recipe = read_recipe(image).fields
+    assert recipe["task"] == "openpose" and recipe["seed"] == 4 and "Done" in status
+    assert len({o[0] for o in outputs if o[0]}) >= 2  # previews streamed before the result
+    bad = client.predict(prompt="a coat", pose='{"people": 1}', api_name="/pose")
+    assert "people" in bad[1]

@@ -180,3 +180,28 @@ def test_compare_fills_three_columns_with_previews_and_finals(page) -> None:
                            timeout=30_000)
     assert page.locator("#t2i-prompt textarea").input_value() == "a terrazzo floor with (brass inlays)1.2"
     assert page.locator("#t2i-width input[type=number]").input_value() == "1024"
+
+
+def test_pose_preset_generates_with_previews(page) -> None:
+    page.get_by_role("tab", name="Pose").click()
+    page.wait_for_selector("#pose-presets .thumbnail-item", timeout=60_000)  # thumbnails drawn after page load
+    page.locator("#pose-presets .thumbnail-item").nth(0).click()  # "Arms raised"
+    page.wait_for_function("document.querySelector('#pose-status').innerText.includes('Arms raised')",
+                           timeout=30_000)
+    page.locator("#pose-prompt textarea").fill("a dancer in a (pleated silk)1.2 dress")
+    _set_number(page, "pose-steps", 8)
+    page.locator("#pose-generate").click()
+    frames: set[str] = set()
+    deadline = time.time() + 240
+    while time.time() < deadline and "Done" not in page.locator("#pose-status").inner_text():
+        for img in page.locator("#pose-image img").all():
+            if src := img.get_attribute("src"):
+                frames.add(src)
+        time.sleep(0.05)
+    _shot(page, "pose-done")
+    assert "Done: 1 image" in page.locator("#pose-status").inner_text()
+    assert len(frames) >= 2, f"expected previews then the result, saw {len(frames)} frames"
+    page.get_by_text("Edit the skeleton").click()
+    page.locator("#pose-mirror").click()
+    page.wait_for_function("document.querySelector('#pose-status').innerText.includes('Pose mirrored')",
+                           timeout=30_000)

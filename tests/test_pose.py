@@ -196,3 +196,14 @@ def test_bad_pose_requests_fail_with_a_sentence(studio: Studio, fields: dict, wo
     assert "Result" not in events
     assert pytest.importorskip("re").search(words, events["Failed"][0].message)
     assert isinstance(events["Finished"][0], Finished)
+
+
+def test_corrupt_and_huge_photos_get_a_sentence(tmp_path: Path, studio: Studio) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    with pytest.raises(InputError, match="could not be read"):
+        studio.detect_pose(str(broken))
+    huge = tmp_path / "huge.png"
+    Image.new("1", (9000, 5000)).save(huge)
+    with pytest.raises(InputError, match="megapixels"):
+        studio.detect_pose(str(huge))

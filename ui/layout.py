@@ -7,6 +7,7 @@ import gradio as gr
 from engine.settings import APP_NAME, APP_VERSION
 from engine.studio import Studio
 from ui.compare import build_compare_tab
+from ui.pose import build_pose_tab
 from ui.txt2img import build_txt2img_tab
 
 HEADER = f"""<div class="studio-header"><h1>{APP_NAME}</h1>
@@ -29,6 +30,9 @@ def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
                 txt2img = build_txt2img_tab(studio)
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(studio, txt2img, tabs)
+            with gr.Tab("Pose", id="pose"):
+                pose_load, pose_load_outputs = build_pose_tab(studio, txt2img, tabs)
+        app.load(pose_load, None, pose_load_outputs, api_visibility="private", show_progress="hidden")
         gr.HTML(f"<div style='opacity:.6;font-size:.8em;text-align:center'>{APP_NAME} {APP_VERSION} · "
                 f"outputs: {studio.outputs.outputs_dir or 'not saved (hosted)'}</div>")
     return app
