@@ -35,11 +35,13 @@ def _generator() -> torch.Generator:
 
 
 def test_folders_are_versioned_and_complete(demo_paths: dict[str, Path]) -> None:
-    assert set(demo_paths) == {"sd15", "sdxl", "kandinsky22-prior", "kandinsky22-decoder"}
+    assert set(demo_paths) == {"sd15", "sdxl", "kandinsky22-prior", "kandinsky22-decoder",
+                               "sd15-controlnet-openpose", "sdxl-controlnet-openpose"}
     for name, folder in demo_paths.items():
         assert folder.name == name
         assert folder.parent.name == demo_models.DEMO_VERSION
-        assert (folder / "model_index.json").is_file()
+        is_controlnet = name.endswith("controlnet-openpose")
+        assert (folder / ("config.json" if is_controlnet else "model_index.json")).is_file()
         assert (folder / demo_models.MARKER_NAME).is_file()
 
 

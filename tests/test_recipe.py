@@ -182,7 +182,7 @@ def test_parameters_text_round_trip(recipe: Recipe) -> None:
     expected = asdict(recipe)
     expected["prompt"] = expected["prompt"].strip()
     expected["model"] = short_model_name(recipe.model)
-    for only_in_json in ("family", "task"):
+    for only_in_json in ("family", "task", "control"):
         del expected[only_in_json]
     if not recipe.model:
         del expected["model"]
