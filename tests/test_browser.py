@@ -100,7 +100,9 @@ def test_generate_shows_previews_then_a_result_in_the_gallery(page) -> None:
     _shot(page, "txt2img-done")
     assert page.locator("#t2i-gallery img").count() >= 1, _status(page)
     assert len(frames) >= 3, f"expected at least two preview frames and the final image, saw {len(frames)}"
-    assert "Done: 1 image" in _status(page)
+    # the gallery update and the final status come in two messages: wait for the second
+    page.wait_for_function("document.querySelector('#t2i-status').innerText.includes('Done: 1 image')",
+                           timeout=30_000)
 
 
 def test_cancel_a_long_run(page) -> None:
