@@ -45,6 +45,11 @@ class ModelSpec:
     scheduler: str = "DPM++ 2M Karras"
     prior: str | None = None
     demo: str | None = None
+    # Instruction editors only: default image guidance, the base model whose text encoders and VAE it may share
+    # (when the weights are identical), and the side of the square area it was trained at.
+    image_guidance_scale: float = 0.0
+    base: str | None = None
+    working_side: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,20 @@ class Catalog:
     models: tuple[ModelSpec, ...]
     styles: tuple[Style, ...] = field(default_factory=tuple)
     controlnets: tuple[ControlSpec, ...] = field(default_factory=tuple)
+    editors: tuple[ModelSpec, ...] = field(default_factory=tuple)
+
+    def resolve_editor(self, model: str) -> ModelSpec:
+        """An instruction-editing model of the catalog, or a custom spec for a Hub id or local folder."""
+        key = model.strip()
+        if not key:
+            raise InputError("No editing model was chosen. Pick one from the list or type a Hub id or a local folder.")
+        for spec in self.editors:
+            if key in (spec.name, spec.id):
+                return spec
+        family = guess_family(key)
+        side = 768 if family == "sdxl" else 512
+        return ModelSpec(name=key, id=key, family=family, steps=20, guidance_scale=7.5, scheduler="Euler a",
+                         image_guidance_scale=1.5, working_side=side)
 
     def controlnet(self, family: str | None, kind: str) -> ControlSpec | None:
         """The `kind` ControlNet for base models of `family`, or None when the catalog has none."""
@@ -165,4 +184,10 @@ def load_catalog(presets_dir: Path = PRESETS_DIR) -> Catalog:
     for control in controlnets:
         if control.family not in families:
             raise ValueError(f"presets/models.json: ControlNet '{control.name}' has unknown family '{control.family}'.")
-    return Catalog(families=families, models=tuple(models), styles=tuple(styles), controlnets=tuple(controlnets))
+    editors = [ModelSpec(**entry) for entry in raw.get("editors", [])]
+    for editor in editors:
+        if editor.family not in families or not editor.working_side % 8 == 0 < editor.working_side:
+            raise ValueError(f"presets/models.json: editor '{editor.name}' needs a known family and a working_side "
+                             "that is a positive multiple of 8.")
+    return Catalog(families=families, models=tuple(models), styles=tuple(styles), controlnets=tuple(controlnets),
+                   editors=tuple(editors))

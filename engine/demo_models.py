@@ -20,12 +20,15 @@ from diffusers import (
     ControlNetModel,
     DDPMScheduler,
     DiffusionPipeline,
+    EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     KandinskyV22Pipeline,
     KandinskyV22PriorPipeline,
     PNDMScheduler,
     PriorTransformer,
+    StableDiffusionInstructPix2PixPipeline,
     StableDiffusionPipeline,
+    StableDiffusionXLInstructPix2PixPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
     UnCLIPScheduler,
@@ -325,6 +328,42 @@ def build_sdxl_openpose_controlnet(seed: int = 0) -> ControlNetModel:
     return _controlnet_from(build_sdxl_pipeline(seed).unet, seed)
 
 
+def _eight_channel(unet: UNet2DConditionModel, seed: int) -> UNet2DConditionModel:
+    """`unet` with 8 input channels (noisy latents + the input image's latents), as InstructPix2Pix's UNet has.
+
+    Like InstructPix2Pix's own initialisation, the first four channels keep the base's weights; the image channels
+    get small random weights here (zero in the real training start) so the input image visibly steers the demo.
+    """
+    config = dict(unet.config, in_channels=8)
+    wide = UNet2DConditionModel.from_config(config)
+    wide.load_state_dict({k: v for k, v in unet.state_dict().items() if not k.startswith("conv_in.weight")},
+                         strict=False)
+    generator = torch.Generator().manual_seed(seed + 2)
+    with torch.no_grad():
+        weight = wide.conv_in.weight
+        weight[:, :4] = unet.conv_in.weight
+        weight[:, 4:] = torch.randn(weight[:, 4:].shape, generator=generator) * 0.2
+    return wide
+
+
+def build_sd15_instruct_pix2pix(seed: int = 0) -> StableDiffusionInstructPix2PixPipeline:
+    """An InstructPix2Pix-shaped pipeline whose text encoder and VAE are the SD1.5 demo's (same weights)."""
+    base = build_sd15_pipeline(seed)
+    return StableDiffusionInstructPix2PixPipeline(
+        vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer,
+        unet=_eight_channel(base.unet, seed), scheduler=EulerAncestralDiscreteScheduler.from_config(_SD15_SCHEDULER),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+
+
+def build_sdxl_instruct_pix2pix(seed: int = 0) -> StableDiffusionXLInstructPix2PixPipeline:
+    """An SDXL InstructPix2Pix-shaped pipeline whose text encoders and VAE are the SDXL demo's."""
+    base = build_sdxl_pipeline(seed)
+    return StableDiffusionXLInstructPix2PixPipeline(
+        vae=base.vae, text_encoder=base.text_encoder, text_encoder_2=base.text_encoder_2, tokenizer=base.tokenizer,
+        tokenizer_2=base.tokenizer_2, unet=_eight_channel(base.unet, seed),
+        scheduler=EulerAncestralDiscreteScheduler.from_config(_SDXL_SCHEDULER), add_watermarker=False)
+
+
 _BUILDERS: dict[str, Callable[[int], DiffusionPipeline | ControlNetModel]] = {
     "sd15": build_sd15_pipeline,
     "sdxl": build_sdxl_pipeline,
@@ -332,6 +371,8 @@ _BUILDERS: dict[str, Callable[[int], DiffusionPipeline | ControlNetModel]] = {
     "sdxl-controlnet-openpose": build_sdxl_openpose_controlnet,
     "kandinsky22-prior": build_kandinsky_prior_pipeline,
     "kandinsky22-decoder": build_kandinsky_decoder_pipeline,
+    "sd15-instruct-pix2pix": build_sd15_instruct_pix2pix,
+    "sdxl-instruct-pix2pix": build_sdxl_instruct_pix2pix,
 }
 
 

@@ -222,3 +222,63 @@ def derive_controlnet(base: LoadedModel, control: ControlSpec, placement: Placem
     pipe = cls.from_pipe(base.pipe, controlnet=controlnet.to(placement.device), dtype=placement.dtype)
     pipe.set_progress_bar_config(disable=True)
     return LoadedModel(base.spec, base.family, pipe)
+
+
+_EDITOR_CLASSES = {"StableDiffusionInstructPix2PixPipeline": "sd15", "StableDiffusionXLInstructPix2PixPipeline": "sdxl"}
+_SHAREABLE = ("text_encoder", "text_encoder_2", "vae")
+
+
+def load_editor(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | None = None) -> LoadedModel:
+    """Load an InstructPix2Pix pipeline (SD 1.x or SDXL) from a Hub id, a local folder or a demo folder."""
+    import diffusers
+
+    source = str(demo_paths[spec.demo]) if demo_paths is not None and spec.demo else spec.id
+    try:
+        path = Path(source).expanduser()
+        if source.startswith((".", "/", "~")) and not (path / "model_index.json").is_file():
+            raise ModelError(f"'{spec.id}' is not a diffusers model folder (no model_index.json). Point to the "
+                             "folder of an InstructPix2Pix model.")
+        if path.suffix in {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}:
+            raise ModelError("Editing models are loaded from a Hub id or a diffusers folder, not a single file.")
+        class_name = diffusers.DiffusionPipeline.load_config(source).get("_class_name", "?")
+        family = _EDITOR_CLASSES.get(class_name)
+        if family is None:
+            raise ModelError(f"Model '{spec.id}' is a {class_name}, not an instruction-editing model. Choose an "
+                             "InstructPix2Pix model (SD 1.5 or SDXL), e.g. timbrooks/instruct-pix2pix.")
+        kwargs: dict[str, Any] = {"dtype": placement.dtype}
+        if family == "sd15":
+            kwargs.update(safety_checker=None, requires_safety_checker=False)
+        pipe = diffusers.DiffusionPipeline.from_pretrained(source, **kwargs)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every loader failure becomes one clear sentence
+        raise explain_load_error(exc, spec.id) from exc
+    return LoadedModel(spec, family, _finish(pipe, placement))
+
+
+def share_identical(editor: LoadedModel, base: LoadedModel) -> LoadedModel:
+    """`editor` with its text encoders and VAE replaced by `base`'s where the weights are exactly equal, so they are
+    held once (InstructPix2Pix keeps SD's frozen text encoder and VAE; a checkpoint that changed them keeps its own)."""
+    shared: dict[str, Any] = {}
+    for name in _SHAREABLE:
+        own, theirs = getattr(editor.pipe, name, None), getattr(base.pipe, name, None)
+        if own is not None and theirs is not None and _same_weights(own, theirs):
+            shared[name] = theirs
+            tokenizer = name.replace("text_encoder", "tokenizer")
+            if hasattr(base.pipe, tokenizer) and name != "vae":
+                shared[tokenizer] = getattr(base.pipe, tokenizer)
+    if shared:
+        editor.pipe.register_modules(**shared)
+    editor.extras["shared"] = tuple(n for n in shared if n in _SHAREABLE)
+    return editor
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    if type(a) is not type(b):
+        return False
+    left, right = a.state_dict(), b.state_dict()
+    if left.keys() != right.keys():
+        return False
+    with torch.no_grad():
+        return all(left[k].shape == right[k].shape and left[k].dtype == right[k].dtype
+                   and torch.equal(left[k], right[k].to(left[k].device)) for k in left)

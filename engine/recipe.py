@@ -55,7 +55,8 @@ _PAIR_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
 _NEGATIVE_PREFIX = "Negative prompt:"
 _SILENT_KEYS = {"model hash", "vae hash", "vae", "lora hashes", "ti hashes", "hashes", "version"}
-_HANDLED_KEYS = {"steps", "sampler", "schedule type", "cfg scale", "seed", "size", "model", "style"}
+_HANDLED_KEYS = {"steps", "sampler", "schedule type", "cfg scale", "image cfg scale", "seed", "size", "model", "style",
+                 "parent hash"}
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
@@ -101,6 +102,8 @@ def parameters_from_fields(fields: Mapping[str, object]) -> str:
         pairs += [("Sampler", sampler)] + ([("Schedule type", schedule)] if schedule else [])
     if isinstance(fields.get("guidance_scale"), (int, float)):
         pairs.append(("CFG scale", _format_number(fields["guidance_scale"])))
+    if isinstance(fields.get("image_guidance_scale"), (int, float)) and fields["image_guidance_scale"]:
+        pairs.append(("Image CFG scale", _format_number(fields["image_guidance_scale"])))
     if fields.get("seed") is not None:
         pairs.append(("Seed", fields["seed"]))
     if fields.get("width") is not None and fields.get("height") is not None:
@@ -111,6 +114,8 @@ def parameters_from_fields(fields: Mapping[str, object]) -> str:
         pairs.append(("Style", fields["style"]))
     if fields.get("control"):
         pairs.append(("ControlNet 0", _controlnet_text(str(fields["control"]), str(fields.get("task") or ""))))
+    if fields.get("parent"):
+        pairs.append(("Parent hash", fields["parent"]))
     if fields.get("app_version"):
         pairs.append(("Version", f"{VERSION_PREFIX}{fields['app_version']}"))
     if pairs:
@@ -238,7 +243,8 @@ def _find_pairs(line: str) -> list[tuple[str, str]]:
 
 def _apply_settings(settings: dict[str, tuple[str, str]], result: dict[str, object]) -> list[str]:
     notes: list[str] = []
-    numbers = (("steps", "steps", int), ("cfg scale", "guidance_scale", float), ("seed", "seed", int))
+    numbers = (("steps", "steps", int), ("cfg scale", "guidance_scale", float), ("seed", "seed", int),
+               ("image cfg scale", "image_guidance_scale", float))
     for key, name, kind in numbers:
         if key in settings:
             _set_number(result, name, kind, *settings[key], notes)
@@ -256,6 +262,8 @@ def _apply_settings(settings: dict[str, tuple[str, str]], result: dict[str, obje
         result["model"] = settings["model"][1]
     if "style" in settings:
         result["style"] = settings["style"][1]
+    if "parent hash" in settings:
+        result["parent"] = settings["parent hash"][1]
     version = settings.get("version", ("", ""))[1]
     if version.startswith(VERSION_PREFIX):
         result["app_version"] = version[len(VERSION_PREFIX) :]

@@ -51,6 +51,7 @@ class Settings:
     max_steps: int = 150
     on_space: bool = False
     pose_detector: str = "lllyasviel/Annotators"  # Hub id or folder with the OpenPose detector weights
+    edit_max_side: int = 1024  # Edit: longest side an input image is edited at (it is resized to the model's area)
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with the given fields replaced (CLI flags win over env vars)."""
@@ -80,4 +81,5 @@ def load_settings() -> Settings:
         max_steps=_int("STUDIO_MAX_STEPS", 150, 1, 1000),
         on_space=on_space,
         pose_detector=os.environ.get("STUDIO_POSE_DETECTOR", "").strip() or "lllyasviel/Annotators",
+        edit_max_side=_int("STUDIO_EDIT_MAX_SIDE", 1024, 256, 2048) // 8 * 8,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import secrets
 import threading
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from engine.catalog import Catalog, ControlSpec, FamilySpec, ModelSpec, load_catalog
+from engine.edit import EditRequest
 from engine.outputs import OutputWriter
 from engine.pose import Detection, PoseRequest, pose_control
 from engine.prompts import TokenCount, count_tokens, prepare_prompt
@@ -120,6 +122,36 @@ class Studio:
     def is_loaded(self, model: str) -> bool:
         return self._key(self.catalog.resolve(model)) in self.cache
 
+    def load_editor(self, model: str) -> tuple[Any, bool]:
+        """The instruction-editing pipeline for `model` and whether it was cached.
+
+        When the editor's base model is already loaded, the editor's text encoders and VAE are replaced by the
+        base's where their weights are identical, so only its UNet adds memory.
+        """
+        from engine.loader import estimate_bytes, load_editor, share_identical
+
+        spec = self.catalog.resolve_editor(model)
+        demo_paths = self.demo_paths() if self.demo and spec.demo else None
+        alone = self._key(spec, "edit")
+        base_spec = self.catalog.find(spec.base) if spec.base else None
+        shared_task = f"edit:{spec.id}"
+        if alone not in self.cache and base_spec is not None and self.is_loaded(base_spec.id):
+            base, _ = self.load(base_spec.id)
+            return self.cache.derive(self._key(base_spec), shared_task, base,
+                                     lambda b: share_identical(load_editor(spec, self.placement, demo_paths), b))
+        if base_spec is not None and self._key(base_spec, shared_task) in self.cache:
+            base, _ = self.load(base_spec.id)
+            return self.cache.derive(self._key(base_spec), shared_task, base, lambda b: b)  # a hit
+        typical = self.family(spec.family).parameters_millions * 10**6 if spec.family else 0
+        estimate = estimate_bytes(spec, demo_paths, self.placement.dtype.itemsize, typical)
+        return self.cache.get(alone, lambda: load_editor(spec, self.placement, demo_paths), estimate)
+
+    def is_editor_loaded(self, model: str) -> bool:
+        spec = self.catalog.resolve_editor(model)
+        base_spec = self.catalog.find(spec.base) if spec.base else None
+        return self._key(spec, "edit") in self.cache or (
+            base_spec is not None and self._key(base_spec, f"edit:{spec.id}") in self.cache)
+
     # ---- prompts ----
 
     def count_tokens(self, text: str, model: str, wait: bool = False) -> TokenCount:
@@ -180,6 +212,13 @@ class Studio:
              coalesce_previews: bool = True) -> Iterator[Event]:
         """Stream events for text to image conditioned on `request.pose` through an OpenPose ControlNet."""
         return self._stream(lambda ctx: self._txt2img(request, ctx, pose_control(request)), cancel, coalesce_previews)
+
+    def edit(self, request: EditRequest, cancel: threading.Event | None = None,
+             coalesce_previews: bool = True) -> Iterator[Event]:
+        """Stream events for an instruction edit: notices, progress, previews, one Result per variation, Finished."""
+        from engine.edit import run_edit
+
+        return self._stream(lambda ctx: run_edit(self, request, ctx), cancel, coalesce_previews)
 
     def detect_pose(self, photo_path: str, hands_and_face: bool = False) -> Detection:
         """The pose in a photo (on the device thread); InputError for a bad photo or nobody in it."""
@@ -278,8 +317,11 @@ class Studio:
                 "image": control.image(width, height), "controlnet_conditioning_scale": control.scale,
                 "control_guidance_start": control.start, "control_guidance_end": control.end,
                 "guess_mode": control.guess_mode}
-            image = self._denoise(model, {**conditioning.kwargs, **extra}, request, width, height, generator,
-                                  previewer, ctx, index)
+            call = {**conditioning.kwargs, **extra, "width": width, "height": height,
+                    "guidance_scale": request.guidance_scale}
+            image = self._denoise(model, call, steps=request.steps, scheduler=request.scheduler, generator=generator,
+                                  previewer=previewer, ctx=ctx, index=index, count=request.batch_count,
+                                  preview_every=request.preview_every)
             recipe = Recipe(prompt=prompt.text, negative_prompt=negative.text, model=spec.id, width=width,
                             height=height, steps=request.steps, guidance_scale=request.guidance_scale,
                             scheduler=request.scheduler, seed=seed, style=request.style if style else "",
@@ -317,34 +359,38 @@ class Studio:
         ctx.check()
         return kwargs
 
-    def _denoise(self, model: Any, conditioning: dict, request: Txt2ImgRequest, width: int, height: int,
-                 generator: Any, previewer: Any, ctx: RunContext, index: int) -> Any:
+    def _denoise(self, model: Any, call: dict, *, steps: int, scheduler: str, generator: Any, previewer: Any,
+                 ctx: RunContext, index: int = 0, count: int = 1, preview_every: int = 1) -> Any:
+        """One pipeline call with `call`'s arguments, emitting progress and previews each step; the first image."""
         from engine.schedulers import make_scheduler
 
         pipe = model.pipe
-        components = dict(pipe.components, scheduler=make_scheduler(request.scheduler, pipe.scheduler))
+        components = dict(pipe.components, scheduler=make_scheduler(scheduler, pipe.scheduler))
         if model.family == "sd15":
             components["requires_safety_checker"] = False
+        if hasattr(pipe, "is_cosxl_edit"):
+            components.update(is_cosxl_edit=pipe.is_cosxl_edit, add_watermarker=False)
         run = type(pipe)(**components)  # a fresh pipeline object per run: no shared scheduler or flag state
         run.set_progress_bar_config(disable=True)
-        every = max(1, request.preview_every)
-        total = request.steps
+        every = max(1, preview_every)
         step_started = time.perf_counter()
 
         def on_step(_pipe: Any, step: int, _timestep: Any, kwargs: dict) -> dict:
-            ctx.check()
+            ctx.check()  # raises Cancelled: works for every pipeline, also those without an interrupt flag
             now = time.perf_counter()
             done = step + 1
             per_step = (now - step_started) / done
-            ctx.emit(Progress(done, total, now - ctx.started, per_step * (total - done), "Denoising",
-                              index, request.batch_count))
-            if done < total and done % every == 0:
-                ctx.emit(Preview(previewer(kwargs["latents"]), done, total, index))
+            ctx.emit(Progress(done, steps, now - ctx.started, per_step * (steps - done), "Denoising", index, count))
+            if done < steps and done % every == 0:
+                ctx.emit(Preview(previewer(kwargs["latents"]), done, steps, index))
             return kwargs
 
-        output = run(**conditioning, width=width, height=height, num_inference_steps=request.steps,
-                     guidance_scale=request.guidance_scale, generator=generator,
-                     callback_on_step_end=on_step, callback_on_step_end_tensor_inputs=["latents"])
+        if "callback_on_step_end" in inspect.signature(type(run).__call__).parameters:
+            hooks: dict[str, Any] = {"callback_on_step_end": on_step, "callback_on_step_end_tensor_inputs": ["latents"]}
+        else:  # SDXL InstructPix2Pix only has the older per-step callback
+            hooks = {"callback": lambda step, t, latents: on_step(run, step, t, {"latents": latents}),
+                     "callback_steps": 1}
+        output = run(**call, num_inference_steps=steps, generator=generator, **hooks)
         return output.images[0]
 
     def _previewer(self, model: Any) -> Any:

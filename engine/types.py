@@ -59,6 +59,8 @@ class Recipe:
     task: str = "txt2img"
     app_version: str = ""
     control: str = ""  # JSON of the ControlNet condition (pose keypoints and scales) for Pose results
+    image_guidance_scale: float = 0.0  # Edit: how closely the result follows the input image (0 = not an edit)
+    parent: str = ""  # Edit: pixel hash of the input image, linking each step of an edit chain to its parent
 
 
 @dataclass(frozen=True)
