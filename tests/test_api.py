@@ -78,3 +78,32 @@ def test_pose_endpoint_takes_a_preset_name_or_pose_json(client: Client) -> None:
     assert len({o[0] for o in outputs if o[0]}) >= 2  # previews streamed before the result
     bad = client.predict(prompt="a coat", pose='{"people": 1}', api_name="/pose")
     assert "people" in bad[1]
+
+
+def test_edit_endpoint_edits_an_uploaded_image(client: Client, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+    from PIL import Image
+
+    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/edit"]
+    names = [p["parameter_name"] for p in info["parameters"]]
+    for required in ("image", "instruction", "negative_prompt", "seed", "steps", "guidance_scale",
+                     "image_guidance_scale"):
+        assert required in names
+    assert all(p["parameter_has_default"] for p in info["parameters"] if p["parameter_name"] not in ("image", "instruction"))
+    source = tmp_path / "wide.png"
+    Image.new("RGB", (500, 300), (180, 40, 40)).save(source)
+    outputs = list(client.submit(image=handle_file(str(source)), instruction="make it blue velvet", steps=4, seed=6,
+                                 image_guidance_scale=1.8, api_name="/edit"))
+    image, status = outputs[-1]
+    recipe = read_recipe(image).fields
+    assert recipe["task"] == "edit" and recipe["seed"] == 6 and recipe["image_guidance_scale"] == 1.8
+    assert "Done: 1 image" in status
+    assert len({o[0] for o in outputs if o[0]}) >= 2  # previews streamed before the result
+    width, height = Image.open(image).size
+    assert abs(height - width * 300 / 500) <= 0.5
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(300))
+    _, message = client.predict(image=handle_file(str(broken)), instruction="make it blue", api_name="/edit")
+    assert "could not be read as an image" in message
+    _, message = client.predict(image=handle_file(str(source)), instruction="", api_name="/edit")
+    assert "instruction is empty" in message

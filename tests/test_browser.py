@@ -207,3 +207,49 @@ def test_pose_preset_generates_with_previews(page) -> None:
     page.locator("#pose-mirror").click()
     page.wait_for_function("document.querySelector('#pose-status').innerText.includes('Pose mirrored')",
                            timeout=30_000)
+
+
+def test_edit_upload_apply_chain_and_undo(page, tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    source = tmp_path / "dress.png"
+    image = Image.new("RGB", (500, 300), (235, 225, 210))
+    ImageDraw.Draw(image).rectangle((200, 40, 300, 290), fill=(170, 30, 40))
+    image.save(source)
+
+    def status() -> str:
+        return page.locator("#edit-status").inner_text()
+
+    def wait_for(text: str, timeout: int = 120_000) -> None:
+        page.wait_for_function(f"document.querySelector('#edit-status').innerText.includes({text!r})",
+                               timeout=timeout)
+
+    page.get_by_role("tab", name="Edit").click()
+    page.locator("#edit-source input[type=file]").set_input_files(str(source))
+    wait_for("Step #0: original (500x300)", 30_000)
+    page.locator("#edit-instruction textarea").fill("make the dress (red velvet)1.2")
+    _set_number(page, "edit-steps", 6)
+    page.locator("#edit-apply").click()
+    frames: set[str] = set()
+    deadline = time.time() + 180
+    while time.time() < deadline and "Done" not in status():
+        for img in page.locator("#edit-compare img").all():
+            if src := img.get_attribute("src"):
+                frames.add(src)
+        time.sleep(0.05)
+    assert "Done: 1 image" in status(), status()
+    assert len(frames) >= 3, f"expected the input, previews and the result, saw {len(frames)} frames"
+    page.locator("#edit-continue").click()
+    wait_for("Step #1 is now the input")
+    page.locator("#edit-instruction textarea").fill("add a floral pattern to the fabric")
+    page.locator("#edit-apply").click()
+    wait_for("Done: 1 image")
+    page.wait_for_function("document.querySelector('#edit-history').innerText.includes('#2')", timeout=30_000)
+    _shot(page, "edit-chained")
+    page.locator("#edit-undo").click()
+    wait_for("Back to step #1")
+    history = page.locator("#edit-history").inner_text()
+    assert "▶ #1" in history and "#2 ← #1" in history  # undone, yet kept in the history
+    page.locator("#edit-history .thumbnail-item").nth(0).click()  # go back to the original: a new branch
+    wait_for("Step #0 is the input")
+    _shot(page, "edit-undo")

@@ -7,12 +7,13 @@ import gradio as gr
 from engine.settings import APP_NAME, APP_VERSION
 from engine.studio import Studio
 from ui.compare import build_compare_tab
+from ui.edit import build_edit_tab
 from ui.pose import build_pose_tab
 from ui.txt2img import build_txt2img_tab
 
 HEADER = f"""<div class="studio-header"><h1>{APP_NAME}</h1>
 <p>Explore prompts and images with Stable Diffusion 1.5, SDXL and Kandinsky 2.2 — live previews, prompt weighting,
-and the recipe saved in every PNG.</p></div>"""
+poses, instruction editing, and the recipe saved in every PNG.</p></div>"""
 
 DEMO_BANNER = ("<div class='studio-banner'><b>Demo mode:</b> the models are tiny, randomly initialised copies built on "
                "this machine, so images are abstract noise. Everything else works as with real models. "
@@ -31,7 +32,11 @@ def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(studio, txt2img, tabs)
             with gr.Tab("Pose", id="pose"):
-                pose_load, pose_load_outputs = build_pose_tab(studio, txt2img, tabs)
+                pose_load, pose_load_outputs, (pose_send, pose_path) = build_pose_tab(studio, txt2img, tabs)
+            with gr.Tab("Edit", id="edit"):
+                edit = build_edit_tab(studio)
+        edit.wire(txt2img.send_to_edit, txt2img.pick, txt2img.send_inputs, tabs)
+        edit.wire(pose_send, lambda path: path, [pose_path], tabs)
         app.load(pose_load, None, pose_load_outputs, api_visibility="private", show_progress="hidden")
         gr.HTML(f"<div style='opacity:.6;font-size:.8em;text-align:center'>{APP_NAME} {APP_VERSION} · "
                 f"outputs: {studio.outputs.outputs_dir or 'not saved (hosted)'}</div>")

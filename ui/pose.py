@@ -14,7 +14,7 @@ from engine.pose import (Pose, PoseRequest, draw, from_json, from_rows, load_pre
                          save_preset, to_json, to_rows)
 from engine.schedulers import SCHEDULER_NAMES
 from engine.studio import Studio
-from engine.types import Failed, Finished, Notice, Preview, Progress, Result, StudioError
+from engine.types import Failed, Preview, Result, StudioError
 from engine.zerogpu import gpu_task
 from ui import status
 from ui.runs import ActiveRuns
@@ -38,9 +38,10 @@ def resolve_pose(text: str, presets: dict[str, Pose]) -> Pose | None:
     return from_json(text)
 
 
-def build_pose_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> tuple[Callable[[], tuple], list[Any]]:
-    """Build the tab inside the current gr.Tab context. Returns a page-load handler and its outputs: the preset
-    thumbnails are drawn then, because drawing needs controlnet-aux, too slow an import for start-up."""
+def build_pose_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> tuple[Callable[[], tuple], list[Any], tuple]:
+    """Build the tab inside the current gr.Tab context. Returns a page-load handler and its outputs (the preset
+    thumbnails are drawn then, because drawing needs controlnet-aux, too slow an import for start-up), and the
+    "Send to Edit" button with the state holding the last result's path."""
     presets = load_presets()
     bases = [m for m in studio.catalog.models if studio.catalog.controlnet(m.family, "openpose")]
     first = bases[0]
@@ -103,7 +104,9 @@ def build_pose_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> tuple[
                                  buttons=["download", "fullscreen"])
             overlay = gr.Image(label="Detected skeleton over the photo", format="png", interactive=False,
                                height=300, visible=False)
-            send = gr.Button("Send to Text to image", size="sm", elem_id="pose-send")
+            with gr.Row():
+                send = gr.Button("Send to Text to image", size="sm", elem_id="pose-send")
+                send_edit = gr.Button("Send to Edit", size="sm", elem_id="pose-send-edit")
             last_path = gr.State(None)
 
     pose_outputs = [pose_text, table, skeleton, progress]
@@ -198,25 +201,16 @@ def build_pose_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> tuple[
             runs.finish(session, flag)
 
     def _updates(job: PoseRequest, flag: Any) -> Iterator[tuple]:
-        notices: list[str] = []
         shown: Any = None  # (no gr.skip here: API callers would receive its update dict)
-        html_status, failed, made, path = status.idle("Starting…"), False, 0, None
+        tracker, path = status.StatusTracker(), None
         for event in studio.pose(job, cancel=flag):
-            if isinstance(event, Notice):
-                notices.append(event.message)
+            if not tracker.update(event):
                 continue
-            if isinstance(event, Progress):
-                html_status = status.progress(event, notices)
-            elif isinstance(event, Preview):
+            if isinstance(event, Preview):
                 shown = event.image
             elif isinstance(event, Result):
-                made += 1
                 shown = path = str(event.item.path)
-            elif isinstance(event, Failed):
-                failed, html_status = True, status.failed(event, notices)
-            elif isinstance(event, Finished) and not failed:
-                html_status = status.finished(event, notices, made)
-            yield shown, html_status, path
+            yield shown, tracker.html, path
 
     inputs = [prompt, negative_prompt, pose_text, photo, model, seed, steps, guidance_scale, controlnet_scale,
               guidance_start, guidance_end, guess_mode, width, height, scheduler]
@@ -238,4 +232,4 @@ def build_pose_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> tuple[
     export_button.click(on_export, pose_text, export_file, api_visibility="private")
     send.click(txt2img.restore, last_path, txt2img.restore_outputs, api_visibility="private").then(
         lambda: gr.Tabs(selected="txt2img"), None, tabs, api_visibility="private")
-    return on_load, [preset_gallery, skeleton]
+    return on_load, [preset_gallery, skeleton], (send_edit, last_path)

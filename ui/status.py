@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from engine.types import Failed, Finished, Notice, Progress
+from engine.types import Failed, Finished, Notice, Progress, Result
 
 
 def _seconds(value: float | None) -> str:
@@ -50,3 +50,28 @@ def finished(event: Finished, notices: list[str], images: int) -> str:
         text = f"Done: {images} image{'s' if images != 1 else ''} in {_seconds(event.seconds)}."
     return (f'<div class="studio-status" data-state="{"cancelled" if event.cancelled else "done"}">'
             f'<span class="studio-label">{html.escape(text)}</span>{_notes(notices)}</div>')
+
+
+class StatusTracker:
+    """Folds a run's events into the status panel: notices are kept, an error stays on screen after Finished."""
+
+    def __init__(self, message: str = "Starting…") -> None:
+        self.notices: list[str] = []
+        self.html = idle(message)
+        self.failed = False
+        self.made = 0
+
+    def update(self, event: object) -> bool:
+        """Take `event` into account; False for a notice (nothing new to show until the next event)."""
+        if isinstance(event, Notice):
+            self.notices.append(event.message)
+            return False
+        if isinstance(event, Progress):
+            self.html = progress(event, self.notices)
+        elif isinstance(event, Result):
+            self.made += 1
+        elif isinstance(event, Failed):
+            self.failed, self.html = True, failed(event, self.notices)
+        elif isinstance(event, Finished) and not self.failed:
+            self.html = finished(event, self.notices, self.made)
+        return True

@@ -24,4 +24,7 @@ CSS = """
 .studio-tokens .warn { color: #b45309; }
 .studio-tokens .bad { color: #be123c; }
 .cmp-head { min-height: 118px; font-size: 0.9em; line-height: 1.35; }
+#edit-history .grid-container, #edit-variations .grid-container {
+  grid-template-columns: repeat(auto-fill, 136px) !important; grid-template-rows: none !important;
+  grid-auto-rows: 136px !important; }
 """

@@ -13,7 +13,7 @@ from engine.prompts import prepare_prompt
 from engine.recipe import read_recipe
 from engine.schedulers import SCHEDULER_NAMES
 from engine.studio import Studio
-from engine.types import Failed, Finished, InputError, Notice, Preview, Progress, Result, StudioError, Txt2ImgRequest
+from engine.types import Failed, InputError, Preview, Result, StudioError, Txt2ImgRequest
 from engine.zerogpu import gpu_task
 from ui import status
 from ui.runs import ActiveRuns
@@ -38,6 +38,12 @@ class Txt2ImgTab:
 
     restore: Callable[[str | None], tuple]
     restore_outputs: list[Any]
+    send_to_edit: Any  # a button; its image is the selected gallery image, else the newest
+    send_inputs: list[Any]
+
+    @staticmethod
+    def pick(selected: str | None, history: list | None) -> str | None:
+        return selected or (history[0][0] if history else None)
 
 
 def _token_line(studio: Studio, text: str, model: str) -> str:
@@ -118,6 +124,7 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
                 recipe_text = gr.Textbox(label="Recipe of the selected image", lines=4, interactive=False,
                                          scale=5, buttons=["copy"])
                 reuse_recipe = gr.Button("Use these settings", scale=1)
+                send_to_edit = gr.Button("Send to Edit", scale=1, elem_id="t2i-send-edit")
 
     settings_outputs = [prompt, negative_prompt, model, width, height, steps, guidance_scale, scheduler, seed,
                         style, aspect, progress]
@@ -143,31 +150,20 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
 
     def _updates(job: Txt2ImgRequest, gallery_items: list, flag: Any) -> Iterator[tuple]:
         """Engine events -> (image, status, gallery, history, last seed) updates."""
-        notices: list[str] = []
         shown: Any = gallery_items[0][0] if gallery_items else None  # keep the last result until a preview comes
-        html_status = status.idle("Starting…")
-        made, failed, seed_used = 0, False, job.seed
+        tracker, seed_used = status.StatusTracker(), job.seed
         for event in studio.txt2img(job, cancel=flag):
-            if isinstance(event, Notice):
-                notices.append(event.message)
+            if not tracker.update(event):
                 continue
-            if isinstance(event, Progress):
-                html_status = status.progress(event, notices)
-            elif isinstance(event, Preview):
+            if isinstance(event, Preview):
                 shown = event.image
             elif isinstance(event, Result):
-                made += 1
                 shown = str(event.item.path)
                 if event.image_index == 0:
                     seed_used = event.item.recipe.seed
                 caption = f"seed {event.item.recipe.seed} · {event.item.recipe.width}×{event.item.recipe.height}"
                 gallery_items = [(str(event.item.path), caption)] + gallery_items
-            elif isinstance(event, Failed):
-                failed = True
-                html_status = status.failed(event, notices)
-            elif isinstance(event, Finished) and not failed:  # after an error, the error stays on screen
-                html_status = status.finished(event, notices, made)
-            yield shown, html_status, gallery_items, gallery_items, seed_used
+            yield shown, tracker.html, gallery_items, gallery_items, seed_used
 
     run = generate.click(txt2img, [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height,
                                    scheduler, batch_count, style, preview_every, history],
@@ -269,4 +265,5 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
 
     gallery.select(on_select, history, [recipe_text, selected], api_visibility="private")
     reuse_recipe.click(restore, selected, settings_outputs, api_visibility="private")
-    return Txt2ImgTab(restore=restore, restore_outputs=settings_outputs)
+    return Txt2ImgTab(restore=restore, restore_outputs=settings_outputs, send_to_edit=send_to_edit,
+                      send_inputs=[selected, history])
