@@ -40,6 +40,7 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_startup.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_compare.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_pose.py
+	HF_HUB_OFFLINE=1 $(PY) bench/bench_edit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
