@@ -41,13 +41,16 @@ def main(argv: list[str] | None = None) -> None:
     demo, online, reason = decision[0]
 
     studio = Studio(settings, demo=demo, online=online, catalog=catalog)
-    threading.Thread(target=studio.warm_up, name="warm-up", daemon=True).start()
     app = build_app(studio, reason)
     allowed = [str(studio.outputs.scratch)] + ([str(settings.outputs_dir)] if settings.outputs_dir else [])
     try:
         app.queue(default_concurrency_limit=1, max_size=64).launch(
             server_name=settings.host, server_port=settings.port, theme=THEME, css=CSS, allowed_paths=allowed,
-            show_error=True)
+            show_error=True, prevent_thread_lock=True)
+        # Warm up only once the page is served: importing torch/diffusers holds the GIL for seconds and would
+        # otherwise delay building and serving the page on a 2-core machine.
+        threading.Thread(target=studio.warm_up, name="warm-up", daemon=True).start()
+        app.block_thread()
     finally:
         studio.close()  # Ctrl+C during a run: stop it within a step instead of waiting for it to finish
 
