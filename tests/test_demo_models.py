@@ -36,7 +36,8 @@ def _generator() -> torch.Generator:
 
 def test_folders_are_versioned_and_complete(demo_paths: dict[str, Path]) -> None:
     assert set(demo_paths) == {"sd15", "sdxl", "kandinsky22-prior", "kandinsky22-decoder",
-                               "sd15-controlnet-openpose", "sdxl-controlnet-openpose"}
+                               "sd15-controlnet-openpose", "sdxl-controlnet-openpose",
+                               "sd15-instruct-pix2pix", "sdxl-instruct-pix2pix"}
     for name, folder in demo_paths.items():
         assert folder.name == name
         assert folder.parent.name == demo_models.DEMO_VERSION
