@@ -19,12 +19,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--demo", action="store_true", default=None,
                         help="serve tiny random-weight models built in code (no downloads)")
     parser.add_argument("--outputs", help="folder for saved PNGs ('off' to keep nothing on disk)")
+    parser.add_argument("--hosted", action="store_true", default=None,
+                        help="public server: local model paths only inside STUDIO_MODEL_DIRS (automatic on a Space)")
+    parser.add_argument("--allow-pickle", action="store_true", default=None,
+                        help="allow .ckpt/.pt checkpoints (loading a pickle can run code: trusted files only)")
+    parser.add_argument("--queue-size", type=int, help="jobs that may wait (default 64); more are told to retry")
+    parser.add_argument("--concurrency", type=int, help="generation jobs running at once (default 1)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    settings = load_settings().with_overrides(host=args.host, port=args.port, demo=args.demo)
+    settings = load_settings().with_overrides(host=args.host, port=args.port, demo=args.demo, hosted=args.hosted,
+                                              allow_pickle=args.allow_pickle, queue_size=args.queue_size,
+                                              concurrency=args.concurrency)
     if args.outputs is not None:
         off = args.outputs.strip().lower() in {"", "off", "none"}
         settings = replace(settings, outputs_dir=None if off else Path(args.outputs))
@@ -44,9 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     app = build_app(studio, reason)
     allowed = [str(studio.outputs.scratch)] + ([str(settings.outputs_dir)] if settings.outputs_dir else [])
     try:
-        app.queue(default_concurrency_limit=1, max_size=64).launch(
+        app.queue(default_concurrency_limit=1, max_size=settings.queue_size).launch(
             server_name=settings.host, server_port=settings.port, theme=THEME, css=CSS, allowed_paths=allowed,
-            show_error=True, prevent_thread_lock=True)
+            show_error=True, prevent_thread_lock=True, max_file_size=f"{settings.max_upload_mb}mb")
         # Warm up only once the page is served: importing torch/diffusers holds the GIL for seconds and would
         # otherwise delay building and serving the page on a 2-core machine.
         threading.Thread(target=studio.warm_up, name="warm-up", daemon=True).start()

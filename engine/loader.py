@@ -61,6 +61,14 @@ def explain_load_error(exc: BaseException, source: str) -> ModelError:
 
     if isinstance(exc, ModelError):
         return exc
+    if _is_local(source) and isinstance(exc, (OSError, ValueError)):
+        detail = str(exc).split("\n")[0][:300]
+        if "safetensors" in detail.lower() or "no file named" in detail.lower():
+            return ModelError(f"Model folder '{source}' is incomplete or holds only pickled weights ({detail}). "
+                              "Download it again with its .safetensors files, or point to a complete diffusers "
+                              "folder.")
+        return ModelError(f"Model '{source}' could not be loaded ({type(exc).__name__}: {detail}). Check that the "
+                          "folder is a complete diffusers model.")
     from huggingface_hub import constants
 
     chain = [exc]
@@ -83,6 +91,13 @@ def explain_load_error(exc: BaseException, source: str) -> ModelError:
     return ModelError(f"Model '{source}' could not be loaded ({type(exc).__name__}: {exc}). Check that it is a Stable Diffusion 1.x/2.x, SDXL or Kandinsky 2.2 model in diffusers format or a single-file .safetensors checkpoint.")
 
 
+def _is_local(source: str) -> bool:
+    try:
+        return source.startswith((".", "/", "~")) or Path(source).expanduser().exists()
+    except OSError:
+        return False
+
+
 def _family_of(pipe_class: str, source: str) -> str:
     family = _CLASS_FAMILY.get(pipe_class)
     if family is None:
@@ -92,10 +107,15 @@ def _family_of(pipe_class: str, source: str) -> str:
 
 
 def _single_file_family(path: Path) -> str:
-    from safetensors import safe_open
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as handle:
-        keys = list(handle.keys())
+        with safe_open(str(path), framework="pt") as handle:
+            keys = list(handle.keys())
+    else:  # an allowed pickle: torch's restricted unpickler (tensors and plain containers only)
+        data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        data = data.get("state_dict", data) if isinstance(data, dict) else {}
+        keys = [k for k in data if isinstance(k, str)]
     if any(k.startswith("conditioner.embedders.1") for k in keys):
         return "sdxl"
     if any(k.startswith("model.diffusion_model") for k in keys):
@@ -109,17 +129,19 @@ def _finish(pipe: Any, placement: Placement) -> Any:
     return pipe
 
 
-def load_model(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | None = None) -> LoadedModel:
+def load_model(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | None = None,
+               allow_pickle: bool = False) -> LoadedModel:
     """Load `spec` onto `placement`; raises ModelError with a sentence the user can act on."""
     try:
-        return _load(spec, placement, demo_paths)
+        return _load(spec, placement, demo_paths, allow_pickle)
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - every loader failure becomes one clear sentence
         raise explain_load_error(exc, spec.id) from exc
 
 
-def _load(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | None) -> LoadedModel:
+def _load(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | None,
+          allow_pickle: bool = False) -> LoadedModel:
     import diffusers
 
     dtype = placement.dtype
@@ -132,9 +154,10 @@ def _load(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | N
         return LoadedModel(spec, _family_of(type(pipe).__name__, spec.id), _finish(pipe, placement))
 
     path = Path(spec.id).expanduser()
-    if path.suffix in {".ckpt", ".pt", ".pth", ".bin"}:
-        raise ModelError(f"'{path.name}' is a pickle checkpoint, which can run code when loaded. Convert it to .safetensors or use a diffusers folder.")
-    if path.suffix == ".safetensors":
+    pickle = path.suffix.lower() in {".ckpt", ".pt", ".pth", ".bin"}
+    if pickle and not allow_pickle:
+        raise ModelError(f"'{path.name}' is a pickle checkpoint, which can run code when loaded. Convert it to .safetensors, use a diffusers folder, or start the app with --allow-pickle for a file you trust.")
+    if path.suffix == ".safetensors" or pickle:
         if not path.is_file():
             raise ModelError(f"Checkpoint file '{spec.id}' does not exist. Check the path.")
         family = _single_file_family(path)
@@ -149,7 +172,8 @@ def _load(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | N
 
     config = diffusers.DiffusionPipeline.load_config(spec.id)
     family = _family_of(config.get("_class_name", "?"), spec.id)
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    # Without the opt-in, never fall back to pickled .bin weights (loading a pickle can run code).
+    kwargs: dict[str, Any] = {"dtype": dtype, "use_safetensors": None if allow_pickle else True}
     if family == "sd15":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     if family == "kandinsky22":
@@ -228,7 +252,8 @@ _EDITOR_CLASSES = {"StableDiffusionInstructPix2PixPipeline": "sd15", "StableDiff
 _SHAREABLE = ("text_encoder", "text_encoder_2", "vae")
 
 
-def load_editor(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | None = None) -> LoadedModel:
+def load_editor(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | None = None,
+                allow_pickle: bool = False) -> LoadedModel:
     """Load an InstructPix2Pix pipeline (SD 1.x or SDXL) from a Hub id, a local folder or a demo folder."""
     import diffusers
 
@@ -245,7 +270,7 @@ def load_editor(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Pat
         if family is None:
             raise ModelError(f"Model '{spec.id}' is a {class_name}, not an instruction-editing model. Choose an "
                              "InstructPix2Pix model (SD 1.5 or SDXL), e.g. timbrooks/instruct-pix2pix.")
-        kwargs: dict[str, Any] = {"dtype": placement.dtype}
+        kwargs: dict[str, Any] = {"dtype": placement.dtype, "use_safetensors": None if allow_pickle else True}
         if family == "sd15":
             kwargs.update(safety_checker=None, requires_safety_checker=False)
         pipe = diffusers.DiffusionPipeline.from_pretrained(source, **kwargs)

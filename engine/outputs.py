@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 import threading
@@ -19,7 +20,8 @@ SCRATCH_HOURS = 24  # with saving off (a hosted Space), results are kept this lo
 
 
 class OutputWriter:
-    """Names files `<outputs>/<YYYY-MM-DD>/<NNNNN>-<seed>.png` so nothing is overwritten."""
+    """Names files `<outputs>/<YYYY-MM-DD>/<NNNNN>-<seed>.png` so nothing is overwritten (in the scratch folder,
+    `<NNNNN>-<seed>-<random>.png`)."""
 
     def __init__(self, outputs_dir: Path | None) -> None:
         self.outputs_dir = outputs_dir
@@ -34,10 +36,13 @@ class OutputWriter:
             if folder == self.scratch:
                 self._prune(folder)
             number = len(list(folder.glob("*.png")))
-            path = folder / f"{number:05d}-{recipe.seed}.png"
+            # In the shared scratch folder of a hosted server, a random part keeps names unguessable: one
+            # visitor's file URL must not lead to another visitor's images.
+            tail = f"-{secrets.token_hex(8)}" if folder == self.scratch else ""
+            path = folder / f"{number:05d}-{recipe.seed}{tail}.png"
             while path.exists():
                 number += 1
-                path = folder / f"{number:05d}-{recipe.seed}.png"
+                path = folder / f"{number:05d}-{recipe.seed}{tail}.png"
             path.write_bytes(data)
         return path
 

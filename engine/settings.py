@@ -52,6 +52,13 @@ class Settings:
     on_space: bool = False
     pose_detector: str = "lllyasviel/Annotators"  # Hub id or folder with the OpenPose detector weights
     edit_max_side: int = 1024  # Edit: longest side an input image is edited at (it is resized to the model's area)
+    # ---- serving a crowd (public demos, Spaces) ----
+    hosted: bool = False  # a public server: local model paths only inside `model_dirs`, no shared writes
+    model_dirs: tuple[Path, ...] = ()  # folders local models may be loaded from when hosted
+    allow_pickle: bool = False  # load .ckpt/.pt checkpoints (pickles can run code when loaded)
+    queue_size: int = 64  # jobs waiting at most; more get "busy, try again"
+    concurrency: int = 1  # generation jobs running at once (each on the one device)
+    max_upload_mb: int = 25  # largest upload accepted
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with the given fields replaced (CLI flags win over env vars)."""
@@ -82,4 +89,11 @@ def load_settings() -> Settings:
         on_space=on_space,
         pose_detector=os.environ.get("STUDIO_POSE_DETECTOR", "").strip() or "lllyasviel/Annotators",
         edit_max_side=_int("STUDIO_EDIT_MAX_SIDE", 1024, 256, 2048) // 8 * 8,
+        hosted=_flag("STUDIO_HOSTED") if _flag("STUDIO_HOSTED") is not None else on_space,
+        model_dirs=tuple(Path(p).expanduser() for p in os.environ.get("STUDIO_MODEL_DIRS", "").split(os.pathsep)
+                         if p.strip()),
+        allow_pickle=bool(_flag("STUDIO_ALLOW_PICKLE")),
+        queue_size=_int("STUDIO_QUEUE_SIZE", 64, 1, 10_000),
+        concurrency=_int("STUDIO_CONCURRENCY", 1, 1, 16),
+        max_upload_mb=_int("STUDIO_MAX_UPLOAD_MB", 25, 1, 1024),
     )

@@ -19,6 +19,7 @@ from engine.prompts import TokenCount, count_tokens, prepare_prompt
 from engine.runner import RunContext, stream
 from engine.schedulers import scheduler_for
 from engine.settings import APP_VERSION, Settings
+from engine.sources import check_model_source
 from engine.types import (CompareRequest, Control, Event, Failed, GeneratedImage, InputError, Notice, OutOfMemory,
                           Preview, Progress, Recipe, Result, Txt2ImgRequest)
 from engine.validation import check_common, fit_size
@@ -34,9 +35,9 @@ class Studio:
         self.online = online
         self.catalog = catalog or load_catalog()
         self.outputs = OutputWriter(settings.outputs_dir)
-        # Every pipeline call runs on this one thread: runs are serialised on the device, and the CPU's OpenMP
-        # thread team is reused instead of a new team per run competing with the previous one's.
-        self.device_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-device")
+        # Every pipeline call runs on these threads (one unless STUDIO_CONCURRENCY says more): runs are serialised
+        # on the device, and the CPU's OpenMP thread team is reused instead of a new team per run competing.
+        self.device_thread = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="studio-device")
         self._cache: Any = None
         self._placement: Any = None
         self._demo_paths: dict[str, Path] | None = None
@@ -109,10 +110,15 @@ class Studio:
         from engine.loader import estimate_bytes, load_model
 
         spec = self.catalog.resolve(model)
+        trusted = self.catalog.find(model) is not None  # the catalog's own entries; anything else was typed in
+        if not trusted:
+            check_model_source(spec.id, self.settings)  # pickles, and local paths when hosted
         demo_paths = self.demo_paths() if self.demo and spec.demo else None
         typical = self.family(spec.family).parameters_millions * 10**6 if spec.family else 0
         estimate = estimate_bytes(spec, demo_paths, self.placement.dtype.itemsize, typical)
-        return self.cache.get(self._key(spec), lambda: load_model(spec, self.placement, demo_paths), estimate)
+        allow_pickle = trusted or self.settings.allow_pickle
+        return self.cache.get(self._key(spec), lambda: load_model(spec, self.placement, demo_paths, allow_pickle),
+                              estimate)
 
     def load_for_task(self, model: str, task: str, build: Callable[[Any], Any]) -> tuple[Any, bool]:
         """A pipeline for `task` built by `build(base)` from `model`'s base pipeline, sharing its modules."""
@@ -131,6 +137,10 @@ class Studio:
         from engine.loader import estimate_bytes, load_editor, share_identical
 
         spec = self.catalog.resolve_editor(model)
+        trusted = spec in self.catalog.editors
+        if not trusted:
+            check_model_source(spec.id, self.settings)
+        allow_pickle = trusted or self.settings.allow_pickle
         demo_paths = self.demo_paths() if self.demo and spec.demo else None
         alone = self._key(spec, "edit")
         base_spec = self.catalog.find(spec.base) if spec.base else None
@@ -138,13 +148,13 @@ class Studio:
         if alone not in self.cache and base_spec is not None and self.is_loaded(base_spec.id):
             base, _ = self.load(base_spec.id)
             return self.cache.derive(self._key(base_spec), shared_task, base,
-                                     lambda b: share_identical(load_editor(spec, self.placement, demo_paths), b))
+                                     lambda b: share_identical(load_editor(spec, self.placement, demo_paths, allow_pickle), b))
         if base_spec is not None and self._key(base_spec, shared_task) in self.cache:
             base, _ = self.load(base_spec.id)
             return self.cache.derive(self._key(base_spec), shared_task, base, lambda b: b)  # a hit
         typical = self.family(spec.family).parameters_millions * 10**6 if spec.family else 0
         estimate = estimate_bytes(spec, demo_paths, self.placement.dtype.itemsize, typical)
-        return self.cache.get(alone, lambda: load_editor(spec, self.placement, demo_paths), estimate)
+        return self.cache.get(alone, lambda: load_editor(spec, self.placement, demo_paths, allow_pickle), estimate)
 
     def is_editor_loaded(self, model: str) -> bool:
         spec = self.catalog.resolve_editor(model)

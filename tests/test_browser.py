@@ -253,3 +253,54 @@ def test_edit_upload_apply_chain_and_undo(page, tmp_path: Path) -> None:
     page.locator("#edit-history .thumbnail-item").nth(0).click()  # go back to the original: a new branch
     wait_for("Step #0 is the input")
     _shot(page, "edit-undo")
+
+
+def test_visitors_queue_visibly_get_only_their_images_and_a_closed_tab_stops_its_run(page, server) -> None:
+    """Visitor A runs a long job; B waits with a visible queue position; A cancels, B's image appears only on B's
+    page. Then B starts a long job and closes the tab: A's next job starts at once instead of waiting for it."""
+    browser = page.context.browser
+    other = browser.new_context(viewport={"width": 1440, "height": 1000})
+    visitor_b = other.new_page()
+    visitor_b.goto(server[0], wait_until="domcontentloaded")
+    visitor_b.wait_for_selector("#t2i-generate", timeout=60_000)
+    page.get_by_role("tab", name="Text to image").click()
+    a_before = page.locator("#t2i-gallery img").count()
+
+    def status_of(p) -> str:
+        return p.locator("#t2i-status").inner_text()
+
+    page.locator("#t2i-prompt textarea").fill("visitor A: a long run")
+    for elem_id, value in (("t2i-steps", 150), ("t2i-width", 1024), ("t2i-height", 1024)):
+        _set_number(page, elem_id, value)
+    page.locator("#t2i-generate").click()
+    page.wait_for_function("document.querySelector('#t2i-status').innerText.includes('Step 2/150')", timeout=120_000)
+    visitor_b.locator("#t2i-prompt textarea").fill("visitor B: a quick one")
+    for elem_id, value in (("t2i-steps", 2), ("t2i-width", 256), ("t2i-height", 256)):
+        _set_number(visitor_b, elem_id, value)
+    visitor_b.locator("#t2i-generate").click()
+    visitor_b.wait_for_function("document.querySelector('#t2i-status').innerText.includes('queue: 1/1')",
+                                timeout=30_000)  # Gradio's queue position and estimate, on B's status panel
+    page.locator("#t2i-cancel").click()
+    visitor_b.wait_for_function("document.querySelector('#t2i-status').innerText.includes('Done: 1 image')",
+                                timeout=120_000)
+    page.wait_for_function("document.querySelector('#t2i-status').innerText.includes('Cancelled')", timeout=30_000)
+    assert visitor_b.locator("#t2i-gallery img").count() == 1
+    assert page.locator("#t2i-gallery img").count() == a_before  # B's image never reaches A's page
+
+    _set_number(visitor_b, "t2i-steps", 150)
+    for elem_id in ("t2i-width", "t2i-height"):
+        _set_number(visitor_b, elem_id, 1024)
+    visitor_b.locator("#t2i-generate").click()
+    visitor_b.wait_for_function("document.querySelector('#t2i-status').innerText.includes('Step 3/150')",
+                                timeout=120_000)
+    assert "min" in status_of(visitor_b)  # the abandoned run would still take minutes (its ETA)
+    visitor_b.close()  # the visitor closes the tab mid-run
+    other.close()
+    _set_number(page, "t2i-steps", 2)
+    for elem_id in ("t2i-width", "t2i-height"):
+        _set_number(page, elem_id, 256)
+    started = time.time()
+    page.locator("#t2i-generate").click()
+    page.wait_for_function("document.querySelector('#t2i-status').innerText.includes('Done: 1 image')",
+                           timeout=60_000)
+    assert time.time() - started < 45, "the closed tab's run kept the device busy"

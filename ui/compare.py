@@ -17,7 +17,7 @@ from engine.types import (Cell, CompareRequest, Failed, Finished, Loaded, Notice
                           StudioError)
 from engine.zerogpu import gpu_task
 from ui import status
-from ui.runs import ActiveRuns
+from ui.runs import ActiveRuns, gpu_event
 from ui.txt2img import Txt2ImgTab
 
 
@@ -175,7 +175,7 @@ def build_compare_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> Non
     outputs = [*images, *heads, progress, matrix, result_state]
     run = run_button.click(compare, [prompt, negative_prompt, models, seed, steps, guidance_scale, aspect_ratio,
                                      scheduler, force_size, width, height, variants], outputs, api_name="compare",
-                           concurrency_id="gpu", concurrency_limit=1, show_progress="hidden",
+                           **gpu_event(progress, studio.settings),
                            trigger_mode="always_last")
 
     def stop(request: gr.Request) -> Any:

@@ -18,7 +18,7 @@ from engine.studio import Studio
 from engine.types import Failed, Preview, Result, StudioError
 from engine.zerogpu import gpu_task
 from ui import status
-from ui.runs import ActiveRuns
+from ui.runs import ActiveRuns, gpu_event
 
 EXAMPLES = ["make the dress red velvet", "turn the walls into exposed brick", "add a floral pattern to the fabric",
             "make it a watercolour painting", "change the season to winter"]
@@ -277,11 +277,11 @@ def build_edit_tab(studio: Studio) -> EditTab:
     run_outputs = [compare, progress, variations, strip, history_state, result_id, variation_ids]
     apply.click(apply_edit, [source, instruction, negative_prompt, model, seed, steps, guidance_scale, image_guidance,
                              scheduler, seeds, image_guidance_values, history_state], run_outputs,
-                api_visibility="private", concurrency_id="gpu", concurrency_limit=1, show_progress="hidden",
+                api_visibility="private", **gpu_event(progress, studio.settings),
                 trigger_mode="always_last", preprocess=False)
     api_button.click(edit, [api_image, instruction, negative_prompt, seed, steps, guidance_scale, image_guidance,
-                            model, scheduler], [api_result, progress], api_name="edit", concurrency_id="gpu",
-                     concurrency_limit=1, show_progress="hidden", preprocess=False)
+                            model, scheduler], [api_result, progress], api_name="edit",
+                     **gpu_event(progress, studio.settings), preprocess=False)
 
     def stop(request: gr.Request) -> Any:
         return gr.skip() if runs.cancel(request.session_hash or "") else status.idle("Nothing to cancel.")

@@ -9,6 +9,7 @@ from engine.studio import Studio
 from ui.compare import build_compare_tab
 from ui.edit import build_edit_tab
 from ui.pose import build_pose_tab
+from ui.runs import ActiveRuns
 from ui.txt2img import build_txt2img_tab
 
 HEADER = f"""<div class="studio-header"><h1>{APP_NAME}</h1>
@@ -18,6 +19,10 @@ poses, instruction editing, and the recipe saved in every PNG.</p></div>"""
 DEMO_BANNER = ("<div class='studio-banner'><b>Demo mode:</b> the models are tiny, randomly initialised copies built on "
                "this machine, so images are abstract noise. Everything else works as with real models. "
                "{reason}</div>")
+
+
+def _stop_abandoned_runs(request: gr.Request) -> None:
+    ActiveRuns.cancel_everywhere(request.session_hash or "")
 
 
 def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
@@ -38,6 +43,7 @@ def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
         edit.wire(txt2img.send_to_edit, txt2img.pick, txt2img.send_inputs, tabs)
         edit.wire(pose_send, lambda path: path, [pose_path], tabs)
         app.load(pose_load, None, pose_load_outputs, api_visibility="private", show_progress="hidden")
+        app.unload(_stop_abandoned_runs)  # a closed tab stops its runs within one step; the next job starts
         gr.HTML(f"<div style='opacity:.6;font-size:.8em;text-align:center'>{APP_NAME} {APP_VERSION} · "
                 f"outputs: {studio.outputs.outputs_dir or 'not saved (hosted)'}</div>")
     return app

@@ -17,7 +17,7 @@ from engine.studio import Studio
 from engine.types import Failed, Preview, Result, StudioError
 from engine.zerogpu import gpu_task
 from ui import status
-from ui.runs import ActiveRuns
+from ui.runs import ActiveRuns, gpu_event
 from ui.txt2img import Txt2ImgTab
 
 DEFAULT_PRESET = "Runway walk"
@@ -158,6 +158,9 @@ def build_pose_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> tuple[
         return show(mirror(current(text)), "Pose mirrored.")
 
     def on_save(text: str, name: str) -> tuple:
+        if studio.settings.hosted:  # presets are files every visitor shares: no visitor writes them on a public server
+            return gr.skip(), status.idle("Saving presets is off on this shared server: use Export pose JSON to keep "
+                                          "the pose, and Import to bring it back.")
         try:
             path = save_preset(current(text), name or "")
         except StudioError as exc:
@@ -214,8 +217,8 @@ def build_pose_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> tuple[
 
     inputs = [prompt, negative_prompt, pose_text, photo, model, seed, steps, guidance_scale, controlnet_scale,
               guidance_start, guidance_end, guess_mode, width, height, scheduler]
-    generate.click(pose, inputs, [image, progress, last_path], api_name="pose", concurrency_id="gpu",
-                   concurrency_limit=1, show_progress="hidden", trigger_mode="always_last")
+    generate.click(pose, inputs, [image, progress, last_path], api_name="pose",
+                   **gpu_event(progress, studio.settings), trigger_mode="always_last")
 
     def stop(request: gr.Request) -> Any:
         return gr.skip() if runs.cancel(request.session_hash or "") else status.idle("Nothing to cancel.")
@@ -223,7 +226,7 @@ def build_pose_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> tuple[
     cancel.click(stop, None, progress, api_visibility="private", queue=False)
     preset_gallery.select(on_preset, None, pose_outputs, api_visibility="private")
     detect_button.click(on_detect, [photo, hands_face], [*pose_outputs, overlay], api_visibility="private",
-                        concurrency_id="gpu")
+                        concurrency_id="gpu", concurrency_limit=studio.settings.concurrency)
     import_file.upload(on_import, import_file, pose_outputs, api_visibility="private")
     table.input(on_edit, [table, pose_text], [pose_text, skeleton, progress], api_visibility="private",
                 show_progress="hidden")

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
+
+from engine.settings import Settings
 
 
 class ActiveRuns:
-    """Maps a Gradio session to the cancel flags of its running jobs."""
+    """Maps a Gradio session to the cancel flags of its running jobs (one instance per tab)."""
+
+    _every: list["ActiveRuns"] = []  # all tabs' instances, so a closed page stops its runs in every tab
 
     def __init__(self) -> None:
         self._flags: dict[str, list[threading.Event]] = {}
         self._lock = threading.Lock()
+        ActiveRuns._every.append(self)
+
+    @classmethod
+    def cancel_everywhere(cls, session: str) -> bool:
+        """Stop `session`'s runs in every tab (the visitor closed or reloaded the page)."""
+        return any([runs.cancel(session) for runs in cls._every])
 
     def start(self, session: str) -> threading.Event:
         """A cancel flag for a new run of `session`."""
@@ -35,3 +46,10 @@ class ActiveRuns:
                 flags.remove(flag)
             if not flags:
                 self._flags.pop(session, None)
+
+
+def gpu_event(status_panel: Any, settings: Settings) -> dict[str, Any]:
+    """Options for every generation event: one queue shared by all tabs ("gpu"), `settings.concurrency` jobs at once,
+    and Gradio's queue position and wait estimate shown on the tab's status panel while the job waits."""
+    return {"concurrency_id": "gpu", "concurrency_limit": settings.concurrency, "show_progress": "full",
+            "show_progress_on": [status_panel]}

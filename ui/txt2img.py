@@ -16,7 +16,7 @@ from engine.studio import Studio
 from engine.types import Failed, InputError, Preview, Result, StudioError, Txt2ImgRequest
 from engine.zerogpu import gpu_task
 from ui import status
-from ui.runs import ActiveRuns
+from ui.runs import ActiveRuns, gpu_event
 
 CUSTOM_ASPECT = "Custom"
 SYNTAX_HELP = """
@@ -168,12 +168,12 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
     run = generate.click(txt2img, [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height,
                                    scheduler, batch_count, style, preview_every, history],
                          [image, progress, gallery, history, last_seed], api_name="txt2img",
-                         concurrency_id="gpu", concurrency_limit=1, show_progress="hidden",
+                         **gpu_event(progress, studio.settings),
                          trigger_mode="always_last")  # a click during a run (or its cancel) runs right after it
     prompt.submit(txt2img, [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height,
                             scheduler, batch_count, style, preview_every, history],
                   [image, progress, gallery, history, last_seed], api_visibility="private",
-                  concurrency_id="gpu", show_progress="hidden")
+                  **gpu_event(progress, studio.settings))
     def stop(request: gr.Request) -> Any:
         if not runs.cancel(request.session_hash or "api"):
             return status.idle("Nothing to cancel.")
