@@ -41,27 +41,29 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated models to compare (2 to 4)")
     args = parser.parse_args()
+    models = tuple(m for m in args.models.split(",") if m)
     settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
     studio = Studio(settings, demo=True, online=False)
     studio.demo_paths()
-    request = CompareRequest(prompt="a terrazzo floor with brass inlays", models=MODELS, seed=3, steps=args.steps,
+    request = CompareRequest(prompt="a terrazzo floor with brass inlays", models=models, seed=3, steps=args.steps,
                              guidance_scale=6.0, forced_size=(args.size, args.size), scheduler="DDIM")
     cold, cold_loading = timed_compare_with_loads(studio, request)  # loads all three
     warm, bare = [], []
     for _ in range(args.repeats):  # alternate, so drifts in machine load hit both sides alike
         warm.append(timed_compare(studio, request))
         total = 0.0
-        for model in MODELS:
+        for model in models:
             single = Txt2ImgRequest(prompt=request.prompt, model=model, width=args.size, height=args.size,
                                     steps=args.steps, guidance_scale=6.0, scheduler="DDIM", seed=3)
             total += studio.device_thread.submit(bare_run, studio, single).result()
         bare.append(total)
     warm_s, bare_s = sorted(warm)[len(warm) // 2], sorted(bare)[len(bare) // 2]
-    print(f"demo models on {studio.placement.device}; {args.size}x{args.size}, {args.steps} steps, 3 models")
-    print(f"comparison, all cached (previews on): {warm_s:.2f} s   sum of 3 bare pipeline calls: {bare_s:.2f} s")
+    print(f"demo models on {studio.placement.device}; {args.size}x{args.size}, {args.steps} steps, {len(models)} models")
+    print(f"comparison, all cached (previews on): {warm_s:.2f} s   sum of {len(models)} bare pipeline calls: {bare_s:.2f} s")
     print(f"ratio: {warm_s / bare_s:.3f}   (target <= 1.05)")
-    print(f"first comparison (loading all three): {cold:.2f} s, of which loading {cold_loading:.2f} s; "
+    print(f"first comparison (loading all {'three' if len(models) == 3 else len(models)}): {cold:.2f} s, of which loading {cold_loading:.2f} s; "
           f"later comparisons load nothing (cache hits), saving those {cold_loading:.2f} s each time")
     print("memory held per model:", {k.source: f"{v / 2**20:.0f} MB" for k, v in studio.cache.sizes().items()})
 

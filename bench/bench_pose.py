@@ -54,7 +54,8 @@ def main() -> None:
     # Loaded separately: a second copy of the base model's modules next to the ControlNet pipeline.
     import diffusers
 
-    separate_base = diffusers.StableDiffusionPipeline.from_pretrained(demo_paths["sd15"])
+    # In the engine's dtype, so both sides count the same bytes per parameter (float32 on a CPU, as before).
+    separate_base = diffusers.StableDiffusionPipeline.from_pretrained(demo_paths["sd15"], dtype=studio.placement.dtype)
     separate = module_bytes(base.modules()) + module_bytes(
         [m for m in separate_base.components.values() if hasattr(m, "parameters")]) \
         + module_bytes([pose_model.pipe.controlnet])

@@ -52,6 +52,18 @@ def bare_run(studio: Studio, request: Txt2ImgRequest) -> float:
     return time.perf_counter() - start
 
 
+def _taesd(kind: str) -> torch.nn.Module:
+    """The tiny demo AutoencoderTiny, or the full-size default one (madebyollin/taesd's architecture), random weights."""
+    if kind == "full":
+        from diffusers import AutoencoderTiny
+
+        torch.manual_seed(0)
+        return AutoencoderTiny()
+    from engine.demo_models import build_tiny_taesd
+
+    return build_tiny_taesd()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="stable-diffusion-v1-5/stable-diffusion-v1-5")
@@ -59,6 +71,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--real", action="store_true", help="use the real models instead of the demo ones")
+    parser.add_argument("--taesd", choices=("tiny", "full"), default="tiny",
+                        help="AutoencoderTiny architecture (random weights) timed as the TAESD previewer: the tiny "
+                             "demo one, or the full-size default config of madebyollin/taesd")
+    parser.add_argument("--engine-previewer", choices=("auto", "taesd"), default="auto",
+                        help="auto: the engine's own choice; taesd: previews every step through the --taesd "
+                             "architecture, as the app does when the real TAESD weights are cached (SD1.5/SDXL)")
     args = parser.parse_args()
 
     settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
@@ -66,6 +84,10 @@ def main() -> None:
     request = Txt2ImgRequest(prompt="a flowing (red silk)1.3 evening dress, studio light", negative_prompt="blurry",
                              model=args.model, width=args.size, height=args.size, steps=args.steps, seed=5,
                              scheduler="Euler", preview_every=1)
+    if args.engine_previewer == "taesd":
+        loaded, _ = studio.load(args.model)
+        loaded.extras["previewer"] = TaesdPreviewer(_taesd(args.taesd).to(studio.placement.device,
+                                                                           studio.placement.dtype))
     engine_run(studio, request)  # warm: load the model, build the previewer
     studio.device_thread.submit(bare_run, studio, request).result()
     engine_times, bare_times = [], []
@@ -77,6 +99,8 @@ def main() -> None:
     print(f"device: {studio.placement.device} {studio.placement.dtype_name}; model {args.model}"
           f"{' (demo)' if not args.real else ''}; {args.size}x{args.size}, {args.steps} steps, {args.repeats} repeats")
     print(f"engine (previews every step, {previews} previews): {engine_s:.3f} s   bare diffusers: {bare_s:.3f} s")
+    if args.engine_previewer != "auto":
+        print(f"engine previewer: {args.engine_previewer} ({args.taesd} architecture)")
     print(f"ratio engine/bare: {engine_s / bare_s:.3f}   (target <= 1.05)")
 
     model, _ = studio.load(args.model)
@@ -92,10 +116,10 @@ def main() -> None:
         fit_movq_projection(model.pipe.movq)
         print(f"Kandinsky MoVQ projection calibration (once per model load): {time.perf_counter() - start:.3f} s")
     if model.family in ("sd15", "sdxl"):
-        from engine.demo_models import build_tiny_taesd
-
-        taesd = build_tiny_taesd().to(studio.placement.device, studio.placement.dtype)
-        previewers["TAESD architecture, tiny random weights (its cost relative to a tiny UNet is not the real ratio)"] = TaesdPreviewer(taesd)
+        taesd = _taesd(args.taesd).to(studio.placement.device, studio.placement.dtype)
+        label = ("TAESD architecture, tiny random weights (its cost relative to a tiny UNet is not the real ratio)"
+                 if args.taesd == "tiny" else "TAESD architecture, full size (AutoencoderTiny() default), random weights")
+        previewers[label] = TaesdPreviewer(taesd)
     for name, previewer in previewers.items():
         cost = measure(previewer, latents)
         print(f"preview cost, {name} ({getattr(previewer, 'name', '?')}): {cost * 1000:.1f} ms = "
