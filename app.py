@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
             show_error=True, prevent_thread_lock=True, max_file_size=f"{settings.max_upload_mb}mb")
         # Warm up only once the page is served: importing torch/diffusers holds the GIL for seconds and would
         # otherwise delay building and serving the page on a 2-core machine.
-        threading.Thread(target=studio.warm_up, name="warm-up", daemon=True).start()
+        studio.warm_up_in_background()
         app.block_thread()
     finally:
         studio.close()  # Ctrl+C during a run: stop it within a step instead of waiting for it to finish

@@ -7,7 +7,7 @@ with its traceback (the engine turns exceptions into `Failed` events, which the 
     python bench/bench_gpu.py all --models-dir /tmp/realsize            # everything below, in priority order
     python bench/bench_gpu.py build --models-dir /tmp/realsize
     python bench/bench_gpu.py txt2img --models-dir /tmp/realsize -- --size 512 --steps 20 --repeats 3 --taesd full
-    python bench/bench_gpu.py compare|pose --models-dir /tmp/realsize -- <that bench's options>
+    python bench/bench_gpu.py compare|pose|edit --models-dir /tmp/realsize -- <that bench's options>
     python bench/bench_gpu.py preview --models-dir /tmp/realsize --model sd15 --size 512
     python bench/bench_gpu.py pose-memory --models-dir /tmp/realsize --mode shared|separate
     python bench/bench_gpu.py smoke --models-dir /tmp/realsize
@@ -442,7 +442,7 @@ def run_all(models_dir: Path, repeats: int, budget: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("all", "info", "build", "txt2img", "compare", "pose", "preview",
-                                            "pose-memory", "smoke", "overhead"))
+                                            "pose-memory", "smoke", "overhead", "edit"))
     parser.add_argument("--models-dir", type=Path, default=Path(tempfile.gettempdir()) / "realsize")
     parser.add_argument("--only", default="", help="build: comma-separated subset of the model names")
     parser.add_argument("--model", default="sd15", choices=("sd15", "sdxl"), help="preview: which model")
@@ -467,6 +467,8 @@ def main() -> None:
         return _run_bench("bench_compare", rest)
     if args.command == "pose":
         return _run_bench("bench_pose", rest)
+    if args.command == "edit":
+        return _run_bench("bench_edit", rest)
     if args.command == "preview":
         return preview(args.models_dir, args.model, args.size, args.repeats)
     if args.command == "pose-memory":

@@ -35,7 +35,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 
 from engine.demo_models import _SD15_SCHEDULER, _SDXL_SCHEDULER, MARKER_NAME, build_clip_tokenizer  # noqa: E402
 
-NAMES = ("sd15", "sdxl", "sd15-controlnet-openpose", "sdxl-controlnet-openpose")
+NAMES = ("sd15", "sdxl", "sd15-controlnet-openpose", "sdxl-controlnet-openpose", "sd15-instruct-pix2pix")
 MARKER_TEXT = "realsize-1\n"
 
 
@@ -200,6 +200,18 @@ def build_all(root: Path, names: tuple[str, ...] = NAMES, device: str = "cpu", d
             log(f"{control_name}: {parameters(controlnet) / 1e6:.0f}M parameters; built {time.perf_counter() - start - seconds:.1f} s, "
                 f"saved ({dtype}) in {seconds:.1f} s")
             del controlnet
+        editor_name = f"{family}-instruct-pix2pix"
+        if editor_name in wanted and family == "sd15":
+            from diffusers import StableDiffusionInstructPix2PixPipeline
+
+            with torch.device(device), torch.no_grad():
+                unet = UNet2DConditionModel.from_config(dict(pipe.unet.config, in_channels=8))
+            editor = StableDiffusionInstructPix2PixPipeline(
+                vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, unet=unet,
+                scheduler=pipe.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+            seconds = _save(root / editor_name, editor, dtype)
+            log(f"{editor_name}: 8-channel UNet {parameters(unet) / 1e6:.0f}M parameters; saved ({dtype}) in {seconds:.1f} s")
+            del editor, unet
         if family in wanted:
             seconds = _save(root / family, pipe, dtype)
             log(f"{family}: saved ({dtype}) in {seconds:.1f} s")

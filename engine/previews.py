@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from engine.types import Preview
+
 PREVIEW_LONG_SIDE = 384
 
 
@@ -17,12 +19,15 @@ class Previewer(Protocol):
 
     name: str
 
+    def project(self, latents: torch.Tensor) -> torch.Tensor:
+        """(3, h, w) in -1..1 on the latents' device."""
+
     def __call__(self, latents: torch.Tensor) -> Image.Image: ...
 
 
 def _to_image(rgb: torch.Tensor, upscale_to: int = PREVIEW_LONG_SIDE) -> Image.Image:
-    """(3, h, w) in -1..1 -> PIL image whose long side is at least `upscale_to`."""
-    array = ((rgb.clamp(-1, 1) + 1) * 127.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    """(3, h, w) in -1..1 (on the CPU) -> PIL image whose long side is at least `upscale_to`."""
+    array = ((rgb.float().clamp(-1, 1) + 1) * 127.5).to(torch.uint8).permute(1, 2, 0).numpy()
     image = Image.fromarray(np.ascontiguousarray(array))
     long_side = max(image.size)
     if long_side < upscale_to:
@@ -39,28 +44,95 @@ class LinearPreviewer:
     def __init__(self, matrix: Any, bias: Any | None = None) -> None:
         self.matrix = torch.as_tensor(matrix, dtype=torch.float32)  # (C, 3)
         self.bias = torch.as_tensor(bias if bias is not None else [0.0, 0.0, 0.0], dtype=torch.float32)
+        self.upscale_to = PREVIEW_LONG_SIDE
 
     @torch.no_grad()
+    def project(self, latents: torch.Tensor) -> torch.Tensor:
+        """(3, h, w) in -1..1 on the latents' device (no copy to the CPU, so no wait for the GPU)."""
+        first = latents[0].float()  # (C, h, w)
+        matrix, bias = self.matrix.to(first.device), self.bias.to(first.device)
+        return torch.einsum("chw,cr->rhw", first, matrix) + bias[:, None, None]
+
     def __call__(self, latents: torch.Tensor) -> Image.Image:
-        first = latents[0].float().cpu()  # (C, h, w)
-        rgb = torch.einsum("chw,cr->rhw", first, self.matrix) + self.bias[:, None, None]
-        return _to_image(rgb)
+        return _to_image(self.project(latents).cpu(), self.upscale_to)
 
 
 class TaesdPreviewer:
-    """TAESD (AutoencoderTiny) decode of the pipeline's latents: full-size, sharper previews for ~10% of a step."""
+    """TAESD (AutoencoderTiny) decode of the pipeline's latents: sharp previews for a fraction of a step.
+
+    Latents larger than `max_latent` a side are average-pooled first: a preview is shown at ~400 px, so decoding
+    SDXL's 128x128 latents at full size would spend 4x the GPU time on pixels nobody sees.
+    """
 
     name = "taesd"
 
-    def __init__(self, taesd: Any) -> None:
+    def __init__(self, taesd: Any, max_latent: int = 64) -> None:
         self.taesd = taesd
         self.dtype = next(taesd.parameters()).dtype
         self.device = next(taesd.parameters()).device
+        self.max_latent = max_latent
+        self.upscale_to = 0
 
     @torch.no_grad()
+    def project(self, latents: torch.Tensor) -> torch.Tensor:
+        first = latents[:1].to(self.device, self.dtype)
+        factor = -(-max(first.shape[-2:]) // self.max_latent)  # ceil
+        if factor > 1:
+            first = torch.nn.functional.avg_pool2d(first, factor, ceil_mode=True)
+        return self.taesd.decode(first).sample[0].float()
+
     def __call__(self, latents: torch.Tensor) -> Image.Image:
-        decoded = self.taesd.decode(latents[:1].to(self.device, self.dtype)).sample[0]
-        return _to_image(decoded.float(), upscale_to=0)
+        return _to_image(self.project(latents).cpu(), self.upscale_to)
+
+
+class PreviewPump:
+    """Turns latents into Preview events at most every `min_seconds`, without stalling a GPU.
+
+    On CUDA, the projection is queued on the GPU, copied to pinned memory asynchronously and turned into an image
+    on a helper thread once the copy is done, so the denoising loop never waits for the device (a `.cpu()` per step
+    made the CPU wait and left the GPU idle while it queued the next step). One preview is in flight at most; while
+    it is, newer steps are skipped. On a CPU everything happens in line (there is no queue to stall), so every
+    eligible step gives its preview, deterministically.
+    """
+
+    def __init__(self, previewer: Any, emit: Any, min_seconds: float = 0.0) -> None:
+        self.previewer = previewer
+        self.emit = emit
+        self.min_seconds = min_seconds
+        self._last = -1e9
+        self._pending: Any = None
+        self._pool: Any = None
+
+    def offer(self, latents: torch.Tensor, step: int, total: int, index: int) -> None:
+        now = time.perf_counter()
+        if now - self._last < self.min_seconds or (self._pending is not None and not self._pending.done()):
+            return
+        self._last = now
+        rgb = self.previewer.project(latents)
+        upscale = getattr(self.previewer, "upscale_to", PREVIEW_LONG_SIDE)
+        if rgb.device.type != "cuda":
+            self.emit(Preview(_to_image(rgb.cpu(), upscale), step, total, index))
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        host = torch.empty(rgb.shape, dtype=rgb.dtype, pin_memory=True)
+        host.copy_(rgb, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        self._pool = self._pool or ThreadPoolExecutor(max_workers=1, thread_name_prefix="studio-preview")
+
+        def finish() -> None:
+            done.synchronize()  # waits on this helper thread only
+            self.emit(Preview(_to_image(host, upscale), step, total, index))
+
+        self._pending = self._pool.submit(finish)
+
+    def close(self) -> None:
+        """Wait for the preview in flight (so none arrives after the result) and stop the helper thread."""
+        if self._pending is not None:
+            self._pending.result()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
 
 def fit_movq_projection(movq: Any, size: int = 256, seed: int = 0) -> LinearPreviewer:

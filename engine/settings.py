@@ -46,6 +46,7 @@ class Settings:
     device: str = ""  # "" = automatic: cuda, mps or cpu
     dtype: str = ""  # "" = automatic: float16 on GPUs, float32 on CPU
     preview_every: int = 1
+    preview_min_seconds: float = -1.0  # least time between previews; < 0: automatic (0.2 s on CUDA, else none)
     max_pixels: int = 2048 * 2048
     max_batch: int = 8
     max_steps: int = 150
@@ -83,6 +84,7 @@ def load_settings() -> Settings:
         device=os.environ.get("STUDIO_DEVICE", "").strip().lower(),
         dtype=os.environ.get("STUDIO_DTYPE", "").strip().lower(),
         preview_every=_int("STUDIO_PREVIEW_EVERY", 1, 1, 50),
+        preview_min_seconds=_float("STUDIO_PREVIEW_MIN_SECONDS", -1.0, -1.0, 10.0),
         max_pixels=_int("STUDIO_MAX_PIXELS", 2048 * 2048, 64 * 64, 4096 * 4096),
         max_batch=_int("STUDIO_MAX_BATCH", 8, 1, 64),
         max_steps=_int("STUDIO_MAX_STEPS", 150, 1, 1000),

@@ -21,7 +21,7 @@ from engine.schedulers import scheduler_for
 from engine.settings import APP_VERSION, Settings
 from engine.sources import check_model_source
 from engine.types import (CompareRequest, Control, Event, Failed, GeneratedImage, InputError, Notice, OutOfMemory,
-                          Preview, Progress, Recipe, Result, Txt2ImgRequest)
+                          Progress, Recipe, Result, Txt2ImgRequest)
 from engine.validation import check_common, fit_size
 
 
@@ -46,6 +46,7 @@ class Studio:
         self._setup_lock = threading.Lock()
         self._demo_lock = threading.Lock()
         self._runs: set[threading.Event] = set()
+        self._imports = threading.Lock()  # heavy imports happen under it, never in two threads at once
         self._detector: Any = None
 
     # ---- lazy heavy state (torch is imported on first use, not at start-up) ----
@@ -83,13 +84,31 @@ class Studio:
             return self._demo_paths
 
     def warm_up(self) -> None:
-        """Import the heavy stack and build demo models in the background, so the first click is quick."""
-        import compel  # noqa: F401
-        import diffusers  # noqa: F401
+        """Import the heavy stack and build demo models, so the first click is quick. Run it on the device thread
+        (`warm_up_in_background`): requests queue behind it instead of importing the same modules concurrently,
+        which diffusers' lazy modules do not survive ("Failed to import diffusers.models...")."""
+        with self._imports:
+            import compel  # noqa: F401
+            import diffusers
 
+            import engine.conditioning  # noqa: F401
+            import engine.loader  # noqa: F401
+
+            for name in ("DiffusionPipeline", "StableDiffusionPipeline", "StableDiffusionXLPipeline",
+                         "StableDiffusionControlNetPipeline", "StableDiffusionXLControlNetPipeline", "ControlNetModel",
+                         "StableDiffusionInstructPix2PixPipeline", "StableDiffusionXLInstructPix2PixPipeline",
+                         "KandinskyV22Pipeline", "KandinskyV22PriorPipeline", "AutoencoderKL", "AutoencoderTiny",
+                         "UNet2DConditionModel", "EulerAncestralDiscreteScheduler"):
+                getattr(diffusers, name)  # resolve the lazy submodules now, on this one thread
+            if self.demo:
+                import engine.demo_models  # noqa: F401
         self.cache
         if self.demo:
             self.demo_paths()
+
+    def warm_up_in_background(self) -> None:
+        """Queue `warm_up` on the device thread."""
+        self.device_thread.submit(self.warm_up)
 
     # ---- models ----
 
@@ -188,11 +207,13 @@ class Studio:
         tokenizer = None
         try:
             if self.demo and spec and spec.demo:
-                from engine.demo_models import build_clip_tokenizer
+                with self._imports:
+                    from engine.demo_models import build_clip_tokenizer
 
                 tokenizer = build_clip_tokenizer()
             elif spec and spec.family != "kandinsky22":
-                from transformers import CLIPTokenizer
+                with self._imports:
+                    from transformers import CLIPTokenizer
 
                 tokenizer = CLIPTokenizer.from_pretrained(spec.id, subfolder="tokenizer", local_files_only=True)
         except Exception:  # noqa: BLE001 - not cached locally: counts stay estimated
@@ -372,6 +393,7 @@ class Studio:
     def _denoise(self, model: Any, call: dict, *, steps: int, scheduler: str, generator: Any, previewer: Any,
                  ctx: RunContext, index: int = 0, count: int = 1, preview_every: int = 1) -> Any:
         """One pipeline call with `call`'s arguments, emitting progress and previews each step; the first image."""
+        from engine.previews import PreviewPump
         from engine.schedulers import make_scheduler
 
         pipe = model.pipe
@@ -384,6 +406,7 @@ class Studio:
         run.set_progress_bar_config(disable=True)
         every = max(1, preview_every)
         step_started = time.perf_counter()
+        pump = PreviewPump(previewer, ctx.emit, self.preview_min_seconds)
 
         def on_step(_pipe: Any, step: int, _timestep: Any, kwargs: dict) -> dict:
             ctx.check()  # raises Cancelled: works for every pipeline, also those without an interrupt flag
@@ -392,7 +415,7 @@ class Studio:
             per_step = (now - step_started) / done
             ctx.emit(Progress(done, steps, now - ctx.started, per_step * (steps - done), "Denoising", index, count))
             if done < steps and done % every == 0:
-                ctx.emit(Preview(previewer(kwargs["latents"]), done, steps, index))
+                pump.offer(kwargs["latents"], done, steps, index)
             return kwargs
 
         if "callback_on_step_end" in inspect.signature(type(run).__call__).parameters:
@@ -400,8 +423,18 @@ class Studio:
         else:  # SDXL InstructPix2Pix only has the older per-step callback
             hooks = {"callback": lambda step, t, latents: on_step(run, step, t, {"latents": latents}),
                      "callback_steps": 1}
-        output = run(**call, num_inference_steps=steps, generator=generator, **hooks)
+        try:
+            output = run(**call, num_inference_steps=steps, generator=generator, **hooks)
+        finally:
+            pump.close()
         return output.images[0]
+
+    @property
+    def preview_min_seconds(self) -> float:
+        """Least time between previews: on CUDA a step can take 50 ms and 5 previews a second are plenty to watch."""
+        if self.settings.preview_min_seconds >= 0:
+            return self.settings.preview_min_seconds
+        return 0.2 if self.placement.device == "cuda" else 0.0
 
     def _previewer(self, model: Any) -> Any:
         """The cheapest good previewer for `model`, built once per loaded model."""

@@ -143,3 +143,42 @@ def test_placement_prefers_cuda_in_half_precision_and_honours_overrides(monkeypa
     assert (pick_placement().device, pick_placement().dtype) == ("cpu", torch.float32)
     with pytest.raises(ValueError, match="STUDIO_DTYPE"):
         pick_placement(dtype="float8")
+
+
+def test_the_preview_pump_spaces_previews_and_never_outlives_the_run() -> None:
+    from engine.previews import LinearPreviewer, PreviewPump
+
+    previewer = LinearPreviewer([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]])
+    seen: list = []
+    every_step = PreviewPump(previewer, seen.append, min_seconds=0.0)
+    for step in range(5):
+        every_step.offer(torch.randn(1, 4, 8, 8), step + 1, 6, 0)
+    every_step.close()
+    assert [p.step for p in seen] == [1, 2, 3, 4, 5]  # on a CPU, in line: one per offered step
+    seen.clear()
+    spaced = PreviewPump(previewer, seen.append, min_seconds=3600.0)
+    for step in range(5):
+        spaced.offer(torch.randn(1, 4, 8, 8), step + 1, 6, 0)
+    spaced.close()
+    assert [p.step for p in seen] == [1]  # then nothing until the interval has passed
+
+
+def test_taesd_previews_pool_large_latents_before_decoding() -> None:
+    from engine.demo_models import build_tiny_taesd
+    from engine.previews import TaesdPreviewer
+
+    previewer = TaesdPreviewer(build_tiny_taesd(), max_latent=32)
+    assert previewer.project(torch.randn(1, 4, 128, 96)).shape[-2:] == (256, 192)  # pooled 4x, decoded 8x
+    assert previewer.project(torch.randn(1, 4, 32, 24)).shape[-2:] == (256, 192)  # small enough: as is
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (benchmark machines only)")
+def test_cuda_previews_arrive_without_blocking_the_loop() -> None:
+    from engine.previews import LinearPreviewer, PreviewPump
+
+    seen: list = []
+    pump = PreviewPump(LinearPreviewer([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]]), seen.append, 0.0)
+    for step in range(20):
+        pump.offer(torch.randn(1, 4, 64, 64, device="cuda"), step + 1, 21, 0)
+    pump.close()
+    assert 1 <= len(seen) <= 20 and seen[0].image.size == (384, 384)
