@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    # A closed tab is noticed at the next heartbeat, which then stops its runs (app.unload): 5 s, not Gradio's 15.
+    os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "5")
     settings = load_settings().with_overrides(host=args.host, port=args.port, demo=args.demo, hosted=args.hosted,
                                               allow_pickle=args.allow_pickle, queue_size=args.queue_size,
                                               concurrency=args.concurrency)

@@ -84,7 +84,7 @@ def one_client(url: str, number: int, requests: int, args: argparse.Namespace, t
                     raise QueueError("Queue is full! Please try again.")
                 if first is None and code in (Status.PROCESSING, Status.ITERATING, Status.PROGRESS):
                     first = time.perf_counter()
-                time.sleep(0.02)
+                time.sleep(0.1)
             if job.exception() is not None:
                 raise job.exception()
             outputs = job.outputs()

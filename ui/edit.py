@@ -98,7 +98,9 @@ def build_edit_tab(studio: Studio) -> EditTab:
             negative_prompt = gr.Textbox("", label="Negative prompt", lines=1, placeholder="blurry, distorted")
             model = gr.Dropdown([(studio.model_label(m), m.id) for m in editors], value=first.id,
                                 label="Editing model", allow_custom_value=True,
-                                info="InstructPix2Pix (SD 1.5) or its SDXL version; or a Hub id / local folder.")
+                                info="InstructPix2Pix (SD 1.5) or its SDXL version; or a Hub id" + (
+                                    "." if studio.settings.hosted and not studio.settings.model_dirs
+                                    else " / local folder."))
             image_guidance = gr.Slider(0.0, 5.0, value=first.image_guidance_scale, step=0.05,
                                        label="Image guidance", info=IMAGE_GUIDANCE_INFO, elem_id="edit-image-guidance")
             guidance_scale = gr.Slider(0.0, 20.0, value=first.guidance_scale, step=0.5, label="Text guidance",

@@ -78,7 +78,9 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=360):
             model = gr.Dropdown(model_choices, value=first.id, label="Model", allow_custom_value=True,
-                                info="Or type a Hub id (owner/name), a local diffusers folder or a .safetensors file.")
+                                info="Or type a Hub id (owner/name)" + (
+                                    "." if studio.settings.hosted and not studio.settings.model_dirs
+                                    else ", a local diffusers folder or a .safetensors file."))
             prompt = gr.Textbox(label="Prompt", lines=3, elem_id="t2i-prompt",
                                 placeholder="a flowing (red silk)1.3 evening dress, studio light, fabric detail")
             prompt_tokens = gr.HTML(_token_line(studio, "", first.id), elem_id="t2i-prompt-tokens")
