@@ -126,18 +126,16 @@ class Studio:
 
     def load(self, model: str) -> tuple[Any, bool]:
         """The loaded base pipeline for `model` (catalog name/id, Hub id, folder or .safetensors) and whether it was cached."""
-        from engine.loader import estimate_bytes, load_model
+        from engine.loader import load_model
 
         spec = self.catalog.resolve(model)
         trusted = self.catalog.find(model) is not None  # the catalog's own entries; anything else was typed in
         if not trusted:
             check_model_source(spec.id, self.settings)  # pickles, and local paths when hosted
         demo_paths = self.demo_paths() if self.demo and spec.demo else None
-        typical = self.family(spec.family).parameters_millions * 10**6 if spec.family else 0
-        estimate = estimate_bytes(spec, demo_paths, self.placement.dtype.itemsize, typical)
         allow_pickle = trusted or self.settings.allow_pickle
         return self.cache.get(self._key(spec), lambda: load_model(spec, self.placement, demo_paths, allow_pickle),
-                              estimate)
+                              self._estimate(spec, demo_paths))
 
     def load_for_task(self, model: str, task: str, build: Callable[[Any], Any]) -> tuple[Any, bool]:
         """A pipeline for `task` built by `build(base)` from `model`'s base pipeline, sharing its modules."""
@@ -153,7 +151,7 @@ class Studio:
         When the editor's base model is already loaded, the editor's text encoders and VAE are replaced by the
         base's where their weights are identical, so only its UNet adds memory.
         """
-        from engine.loader import estimate_bytes, load_editor, share_identical
+        from engine.loader import load_editor, share_identical
 
         spec = self.catalog.resolve_editor(model)
         trusted = spec in self.catalog.editors
@@ -168,12 +166,16 @@ class Studio:
             base, _ = self.load(base_spec.id)
             return self.cache.derive(self._key(base_spec), shared_task, base,
                                      lambda b: share_identical(load_editor(spec, self.placement, demo_paths, allow_pickle), b))
-        if base_spec is not None and self._key(base_spec, shared_task) in self.cache:
-            base, _ = self.load(base_spec.id)
-            return self.cache.derive(self._key(base_spec), shared_task, base, lambda b: b)  # a hit
+        # (a derived entry never outlives its base, so with the base not loaded only the standalone entry can exist)
+        return self.cache.get(alone, lambda: load_editor(spec, self.placement, demo_paths, allow_pickle),
+                              self._estimate(spec, demo_paths))
+
+    def _estimate(self, spec: ModelSpec, demo_paths: dict[str, Path] | None) -> int:
+        """Bytes `spec` will take once loaded, to make room before loading it."""
+        from engine.loader import estimate_bytes
+
         typical = self.family(spec.family).parameters_millions * 10**6 if spec.family else 0
-        estimate = estimate_bytes(spec, demo_paths, self.placement.dtype.itemsize, typical)
-        return self.cache.get(alone, lambda: load_editor(spec, self.placement, demo_paths, allow_pickle), estimate)
+        return estimate_bytes(spec, demo_paths, self.placement.dtype.itemsize, typical)
 
     def is_editor_loaded(self, model: str) -> bool:
         spec = self.catalog.resolve_editor(model)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import uuid
 from typing import Any, Iterator
 
 import gradio as gr
@@ -120,12 +119,8 @@ def build_compare_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> Non
                              forced_size=(int(width), int(height)) if force_size else None,
                              scheduler=scheduler or PER_MODEL,
                              variants=tuple(v for v in (variants or "").splitlines() if v.strip()))
-        session = getattr(request, "session_hash", None) or uuid.uuid4().hex
-        flag = runs.start(session)
-        try:
+        with runs.run(request) as flag:
             yield from _updates(job, chosen, flag)
-        finally:
-            runs.finish(session, flag)
 
     def _updates(job: CompareRequest, chosen: list[str], flag: Any) -> Iterator[tuple]:
         heads_state = [_Column(label_of.get(m, m)) for m in chosen]

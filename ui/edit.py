@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -226,9 +225,7 @@ def build_edit_tab(studio: Studio) -> EditTab:
             yield gr.skip(), _error(exc), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         tracker, made = status.StatusTracker(), []
-        session = request.session_hash or uuid.uuid4().hex
-        flag = runs.start(session)
-        try:
+        with runs.run(request) as flag:
             for event in studio.edit(job, cancel=flag):
                 if not tracker.update(event):
                     continue
@@ -246,8 +243,6 @@ def build_edit_tab(studio: Studio) -> EditTab:
                                           for i in made], visible=len(made) > 1 or event.image_count > 1)
                 yield (pair, tracker.html, gallery, _strip(history) if isinstance(event, Result) else gr.skip(),
                        history, made[0] if made else gr.skip(), list(made))
-        finally:
-            runs.finish(session, flag)
 
     @gpu_task(duration=120)
     def edit(image: Any, instruction: str, negative_prompt: str = "", seed: int = -1, steps: int = first.steps,
@@ -262,9 +257,7 @@ def build_edit_tab(studio: Studio) -> EditTab:
             yield None, _error(exc)
             return
         tracker, shown = status.StatusTracker(), None
-        session = getattr(request, "session_hash", None) or uuid.uuid4().hex
-        flag = runs.start(session)
-        try:
+        with runs.run(request) as flag:
             for event in studio.edit(job, cancel=flag):
                 if not tracker.update(event):
                     continue
@@ -273,8 +266,6 @@ def build_edit_tab(studio: Studio) -> EditTab:
                 elif isinstance(event, Result):
                     shown = str(event.item.path) if event.item.path else event.item.image
                 yield shown, tracker.html
-        finally:
-            runs.finish(session, flag)
 
     run_outputs = [compare, progress, variations, strip, history_state, result_id, variation_ids]
     apply.click(apply_edit, [source, instruction, negative_prompt, model, seed, steps, guidance_scale, image_guidance,

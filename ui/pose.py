@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -196,12 +195,8 @@ def build_pose_tab(studio: Studio, txt2img: Txt2ImgTab, tabs: gr.Tabs) -> tuple[
                           guidance_start=float(guidance_start), guidance_end=float(guidance_end),
                           guess_mode=bool(guess_mode), width=int(width or 0), height=int(height or 0),
                           scheduler=scheduler or "Default")
-        session = getattr(request, "session_hash", None) or uuid.uuid4().hex
-        flag = runs.start(session)
-        try:
+        with runs.run(request) as flag:
             yield from _updates(job, flag)
-        finally:
-            runs.finish(session, flag)
 
     def _updates(job: PoseRequest, flag: Any) -> Iterator[tuple]:
         shown: Any = None  # (no gr.skip here: API callers would receive its update dict)

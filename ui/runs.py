@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+import uuid
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from engine.settings import Settings
 
@@ -37,6 +39,16 @@ class ActiveRuns:
         for flag in flags:
             flag.set()
         return bool(flags)
+
+    @contextmanager
+    def run(self, request: Any) -> Iterator[threading.Event]:
+        """The cancel flag of a run of `request`'s session (API calls without one get their own), forgotten after."""
+        session = getattr(request, "session_hash", None) or uuid.uuid4().hex
+        flag = self.start(session)
+        try:
+            yield flag
+        finally:
+            self.finish(session, flag)
 
     def finish(self, session: str, flag: threading.Event) -> None:
         """Forget a run that ended."""

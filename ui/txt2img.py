@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -143,12 +142,8 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
                              guidance_scale=float(guidance_scale), scheduler=scheduler or "Default",
                              seed=int(seed if seed is not None else -1), batch_count=int(batch_count),
                              preview_every=int(preview_every), style=style or "None")
-        session = getattr(request, "session_hash", None) or uuid.uuid4().hex
-        flag = runs.start(session)
-        try:
+        with runs.run(request) as flag:
             yield from _updates(job, list(history or []), flag)
-        finally:
-            runs.finish(session, flag)
 
     def _updates(job: Txt2ImgRequest, gallery_items: list, flag: Any) -> Iterator[tuple]:
         """Engine events -> (image, status, gallery, history, last seed) updates."""
