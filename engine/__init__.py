@@ -1,0 +1,35 @@
+"""The engine's public face: everything the UI, scripts, tests and benches use. No gradio; torch only on first use.
+
+    from engine import Studio, Settings, Txt2ImgRequest
+    studio = Studio(Settings(), demo=True)
+    for event in studio.run(Txt2ImgRequest(prompt="a linen summer dress")):
+        print(event)
+"""
+
+from engine.media.edit_history import EditHistory, EditStep, export_chain
+from engine.media.grid import GridCell
+from engine.media.images import OpenedImage, open_image, pixel_hash
+from engine.media.recipe import LoadedRecipe, parameters_from_fields, png_bytes, read_recipe, to_parameters_text
+from engine.models.catalog import Catalog, ControlSpec, ModelSpec, Style, load_catalog
+from engine.models.families import Family
+from engine.pipeline.schedulers import SCHEDULER_NAMES
+from engine.pose import Detection, Pose
+from engine.prompts import PreparedPrompt, TokenCount, prepare_prompt
+from engine.requests import (DEFAULT_EDITOR, DEFAULT_MODEL, MAX_MODELS, MAX_PROMPT_CHARS, MAX_VARIANTS, MIN_MODELS,
+                             PER_MODEL, Bound, CompareRequest, EditRequest, GenerationRequest, PoseRequest,
+                             Txt2ImgRequest, bound)
+from engine.settings import APP_NAME, APP_VERSION, Settings, load_settings
+from engine.studio import Studio
+from engine.types import (Cancelled, Cell, Event, Failed, Finished, GeneratedImage, InputError, Loaded, ModelError,
+                          Notice, OutOfMemory, Preview, Progress, Recipe, Result, StudioError)
+
+__all__ = [
+    "APP_NAME", "APP_VERSION", "Bound", "Cancelled", "Catalog", "Cell", "CompareRequest", "ControlSpec",
+    "DEFAULT_EDITOR", "DEFAULT_MODEL", "Detection", "EditHistory", "EditRequest", "EditStep", "Event", "Failed",
+    "Family", "Finished", "GeneratedImage", "GenerationRequest", "GridCell", "InputError", "LoadedRecipe", "Loaded",
+    "MAX_MODELS", "MAX_PROMPT_CHARS", "MAX_VARIANTS", "MIN_MODELS", "ModelError", "ModelSpec", "Notice",
+    "OpenedImage", "OutOfMemory", "PER_MODEL", "Pose", "PoseRequest", "PreparedPrompt", "Preview", "Progress",
+    "Recipe", "Result", "SCHEDULER_NAMES", "Settings", "Studio", "StudioError", "Style", "TokenCount",
+    "Txt2ImgRequest", "bound", "export_chain", "load_catalog", "load_settings", "open_image", "parameters_from_fields",
+    "pixel_hash", "png_bytes", "prepare_prompt", "read_recipe", "to_parameters_text",
+]

@@ -8,11 +8,7 @@ import time
 from concurrent.futures import Executor
 from typing import Callable, Iterator
 
-from engine.types import Event, Failed, Finished, Preview, StudioError
-
-
-class Cancelled(Exception):
-    """Raised inside the worker (from a step callback) to stop a run at the end of the current step."""
+from engine.types import Cancelled, Event, Failed, Finished, Preview
 
 
 class RunContext:
@@ -92,11 +88,3 @@ def _preview_slot(event: Event) -> tuple[int, int] | None:
     if isinstance(inner, Preview):
         return (event.row, event.column)  # type: ignore[attr-defined]
     return None
-
-
-def explain_error(exc: BaseException) -> Failed:
-    """A Failed event for errors users can cause; anything else says it is a bug and how to report it."""
-    if isinstance(exc, StudioError):
-        return Failed(exc.message, exc.kind)  # type: ignore[arg-type]
-    return Failed(f"Something went wrong inside the engine ({type(exc).__name__}: {exc}). "
-                  "Try again; if it repeats, report it with the recipe of this run.", "internal")

@@ -1,44 +1,14 @@
-"""Typed requests in, typed events out: the contract between the UI and the engine."""
+"""Typed events out of the engine, the recipe stored with each image, and the errors users can act on."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Union
+from typing import Literal, Union
 
 from PIL import Image
 
-
-@dataclass(frozen=True)
-class Txt2ImgRequest:
-    """Everything needed to generate images from text. `seed=-1` picks a random seed."""
-
-    prompt: str
-    negative_prompt: str = ""
-    model: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-    width: int = 512
-    height: int = 512
-    steps: int = 25
-    guidance_scale: float = 7.0
-    scheduler: str = "DPM++ 2M Karras"
-    seed: int = -1
-    batch_count: int = 1
-    preview_every: int = 1
-    style: str = ""
-
-
-@dataclass(frozen=True)
-class Control:
-    """A ControlNet condition for a generation: `image(width, height)` draws it at the output size."""
-
-    kind: str  # which ControlNet of the catalog, e.g. "openpose"
-    image: Callable[[int, int], Image.Image]
-    aspect: float  # width / height of the condition, for an output size that follows it
-    scale: float = 1.0
-    start: float = 0.0
-    end: float = 1.0
-    guess_mode: bool = False
-    recipe: str = ""  # JSON describing the condition, stored in the PNG
+FailureKind = Literal["input", "model", "memory", "cancelled", "internal"]
 
 
 @dataclass(frozen=True)
@@ -115,7 +85,7 @@ class Failed:
     """The run stopped with an error the user can act on."""
 
     message: str
-    kind: Literal["input", "model", "memory", "cancelled", "internal"] = "internal"
+    kind: FailureKind = "internal"
 
 
 @dataclass(frozen=True)
@@ -126,13 +96,10 @@ class Finished:
     seconds: float = 0.0
 
 
-Event = Union[Progress, Preview, Result, Notice, Failed, Finished]
-
-
 class StudioError(Exception):
     """An error with a message meant for the user; `kind` matches `Failed.kind`."""
 
-    kind: str = "internal"
+    kind: FailureKind = "internal"
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -140,15 +107,19 @@ class StudioError(Exception):
 
 
 class InputError(StudioError):
-    kind = "input"
+    kind: FailureKind = "input"
 
 
 class ModelError(StudioError):
-    kind = "model"
+    kind: FailureKind = "model"
 
 
 class OutOfMemory(StudioError):
-    kind = "memory"
+    kind: FailureKind = "memory"
+
+
+class Cancelled(Exception):
+    """Raised inside a run (from a step callback) to stop it at the end of the current step."""
 
 
 @dataclass(frozen=True)
@@ -162,28 +133,21 @@ class Loaded:
 
 
 @dataclass(frozen=True)
-class CompareRequest:
-    """One prompt (or a few prompt variants, one per row) run on several models with the same seed."""
-
-    prompt: str
-    negative_prompt: str = ""
-    models: tuple[str, ...] = ("stable-diffusion-v1-5/stable-diffusion-v1-5",
-                               "stabilityai/stable-diffusion-xl-base-1.0",
-                               "kandinsky-community/kandinsky-2-2-decoder")
-    seed: int = -1
-    steps: int = 25
-    guidance_scale: float = 6.0
-    aspect_ratio: str = "1:1 square"
-    forced_size: tuple[int, int] | None = None  # one size for every column instead of each family's native one
-    scheduler: str = "Per model"
-    variants: tuple[str, ...] = ()  # prompt matrix rows; empty: one row with `prompt`
-    preview_every: int = 1
-
-
-@dataclass(frozen=True)
 class Cell:
     """An event of one cell (row = prompt variant, column = model) of a comparison."""
 
     row: int
     column: int
-    event: Event
+    event: "Event"
+
+
+Event = Union[Progress, Preview, Result, Notice, Failed, Finished, Loaded, Cell]
+
+
+def failure(exc: BaseException) -> Failed:
+    """A Failed event for `exc`: its sentence for errors users can cause; anything else says it is a bug and how to
+    report it."""
+    if isinstance(exc, StudioError):
+        return Failed(exc.message, exc.kind)
+    return Failed(f"Something went wrong inside the engine ({type(exc).__name__}: {str(exc)[:300]}). Try again; if it "
+                  "repeats, report it with the recipe of this run.", "internal")

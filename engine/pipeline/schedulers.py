@@ -18,19 +18,6 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     "UniPC": ("UniPCMultistepScheduler", {}),
 }
 SCHEDULER_NAMES: tuple[str, ...] = tuple(SCHEDULERS)
-# Kandinsky 2.2's decoder pipeline never calls `scale_model_input` (the Euler ones need it: images come out wrong)
-# and passes a `generator` to `step()` (UniPC's does not take one: it fails).
-KANDINSKY_UNSUPPORTED = frozenset({"Euler", "Euler a", "UniPC"})
-
-
-def scheduler_for(name: str, family: str) -> tuple[str, str | None]:
-    """The scheduler to use for `family` and a note when the requested one had to be replaced."""
-    if family == "kandinsky22" and name in KANDINSKY_UNSUPPORTED:
-        return "Default", (f"Kandinsky 2.2's pipeline does not support the {name} scheduler; "
-                           "its own (DDPM) scheduler was used. DDIM and the DPM++ ones also work.")
-    return name, None
-
-
 def make_scheduler(name: str, base: Any) -> Any:
     """A new scheduler called `name`, built from the model's own scheduler config `base`."""
     if name not in SCHEDULERS:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from engine.types import InputError
 
-from engine.types import Control, InputError, ModelError, Txt2ImgRequest
-
-POSES_DIR = Path(__file__).resolve().parent.parent / "presets" / "poses"
+POSES_DIR = Path(__file__).resolve().parents[2] / "presets" / "poses"
 KEYPOINT_NAMES = ("nose", "neck", "right shoulder", "right elbow", "right wrist", "left shoulder", "left elbow",
                   "left wrist", "right hip", "right knee", "right ankle", "left hip", "left knee", "left ankle",
                   "right eye", "left eye", "right ear", "left ear")
@@ -25,7 +23,6 @@ KEYPOINT_NAMES = ("nose", "neck", "right shoulder", "right elbow", "right wrist"
 MIRROR_PAIRS = ((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (14, 15), (16, 17))
 MAX_PEOPLE = 10
 MAX_JSON_BYTES = 1_000_000
-DEFAULT_DETECTOR = "lllyasviel/Annotators"
 
 Point = tuple[float, float] | None
 
@@ -42,28 +39,6 @@ class Pose:
     @property
     def aspect(self) -> float:
         return self.width / self.height
-
-
-@dataclass(frozen=True)
-class PoseRequest(Txt2ImgRequest):
-    """Text to image conditioned on a pose through an OpenPose ControlNet. Size 0 follows the pose's aspect."""
-
-    pose: Pose | None = None
-    width: int = 0
-    height: int = 0
-    controlnet_scale: float = 1.0
-    guidance_start: float = 0.0
-    guidance_end: float = 1.0
-    guess_mode: bool = False
-
-
-@dataclass(frozen=True)
-class Detection:
-    """A detected pose, and the skeleton drawn over the photo."""
-
-    pose: Pose
-    overlay: Image.Image
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 # ---- JSON ----------------------------------------------------------------------------------
@@ -190,96 +165,3 @@ def save_preset(pose: Pose, name: str, folder: Path = POSES_DIR) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(to_json(replace(pose, name=name.strip())) + "\n", encoding="utf-8")
     return path
-
-
-# ---- drawing -------------------------------------------------------------------------------
-
-
-def draw(pose: Pose, width: int | None = None, height: int | None = None,
-         background: Image.Image | None = None) -> Image.Image:
-    """The ControlNet conditioning image: the skeleton in OpenPose's colours on black (or over `background`)."""
-    import numpy as np
-    from controlnet_aux.open_pose.body import Keypoint
-    from controlnet_aux.open_pose.util import draw_bodypose
-
-    width, height = width or pose.width, height or pose.height
-    canvas = np.zeros((height, width, 3), dtype=np.uint8)
-    for person in pose.people:
-        canvas = draw_bodypose(canvas, [Keypoint(p[0], p[1]) if p else None for p in person])
-    skeleton = Image.fromarray(canvas)
-    if background is None:
-        return skeleton
-    photo = background.convert("RGB").resize((width, height))
-    mask = Image.fromarray(((canvas.max(axis=2) > 0) * 255).astype("uint8"))
-    return Image.composite(skeleton, Image.blend(photo, Image.new("RGB", photo.size), 0.35), mask)
-
-
-# ---- detection -----------------------------------------------------------------------------
-
-
-def load_detector(source: str, online: bool) -> Any:
-    """controlnet-aux's OpenPose detector from a local folder or a Hub id; ModelError with what to do otherwise."""
-    from controlnet_aux import OpenposeDetector
-
-    try:
-        if Path(source).expanduser().is_dir():
-            return OpenposeDetector.from_pretrained(str(Path(source).expanduser()))
-        return OpenposeDetector.from_pretrained(source, local_files_only=not online)
-    except Exception as err:  # noqa: BLE001 - any failure means no detector; presets and editing still work
-        raise ModelError(
-            f"Pose detection needs the OpenPose weights ({source}), which could not be loaded "
-            f"({type(err).__name__}). Connect to the internet once, or set STUDIO_POSE_DETECTOR to a folder holding "
-            "body_pose_model.pth, hand_pose_model.pth and facenet.pth. Presets and the skeleton editor still work."
-        ) from err
-
-
-MAX_PHOTO_PIXELS = 40_000_000
-
-
-def open_photo(path: str | Path) -> Image.Image:
-    """A reference photo as RGB; InputError for a corrupt, unsupported or oversized file."""
-    try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_PHOTO_PIXELS:
-                raise InputError(f"The photo is {image.width}x{image.height}, over {MAX_PHOTO_PIXELS // 10**6} "
-                                 "megapixels. Use a smaller copy (a skeleton needs about 1000 pixels a side).")
-            return image.convert("RGB")
-    except InputError:
-        raise
-    except Exception as err:  # noqa: BLE001 - PIL raises many kinds for bad files (and DecompressionBombError)
-        raise InputError(f"That file could not be read as an image ({type(err).__name__}). Upload a JPEG, PNG or "
-                         "WebP photo.") from err
-
-
-def detect(detector: Any, photo: Image.Image, hands_and_face: bool = False, max_side: int = 768) -> Detection:
-    """The body pose(s) in `photo`; InputError when nobody is found (the caller keeps its previous pose)."""
-    import numpy as np
-
-    image = photo.convert("RGB")
-    image.thumbnail((max_side, max_side))  # detection cost grows with pixels; 768 is plenty for a skeleton
-    found = detector.detect_poses(np.asarray(image), include_hand=hands_and_face, include_face=hands_and_face)
-    people = tuple(tuple((k.x, k.y) if k is not None else None for k in result.body.keypoints)
-                   for result in found if sum(k is not None for k in result.body.keypoints) >= 4)
-    if not people:
-        raise InputError("No person was found in that photo; the previous pose is kept. Try a photo where the whole "
-                         "body is visible, or start from a preset.")
-    pose = clamp(Pose(image.width, image.height, people[:MAX_PEOPLE], "detected"))
-    notes = ("Hands and face were detected but only the body skeleton conditions generation.",) if hands_and_face else ()
-    return Detection(pose, draw(pose, background=image), notes)
-
-
-def pose_control(request: PoseRequest) -> Control:
-    """The ControlNet condition for a pose request; InputError for a missing pose or out-of-range settings."""
-    pose = request.pose
-    if pose is None or not any(any(p for p in person) for person in pose.people):
-        raise InputError("There is no pose yet: pick a preset, detect one from a photo, or import pose JSON.")
-    if not 0.0 <= request.controlnet_scale <= 2.0:
-        raise InputError(f"Conditioning scale must be between 0 and 2, got {request.controlnet_scale}.")
-    if not 0.0 <= request.guidance_start < request.guidance_end <= 1.0:
-        raise InputError(f"Control start ({request.guidance_start}) must be below control end "
-                         f"({request.guidance_end}), both between 0 and 1.")
-    recipe = json.dumps({"pose": json.loads(to_json(pose)), "controlnet_scale": request.controlnet_scale,
-                         "guidance_start": request.guidance_start, "guidance_end": request.guidance_end,
-                         "guess_mode": request.guess_mode})
-    return Control("openpose", lambda width, height: draw(pose, width, height), pose.aspect,
-                   request.controlnet_scale, request.guidance_start, request.guidance_end, request.guess_mode, recipe)

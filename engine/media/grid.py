@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from engine.recipe import png_bytes
+from engine.media.recipe import png_bytes
 from engine.types import Recipe
 
 CELL = 384

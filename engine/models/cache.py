@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
-from engine.devices import free_memory
-from engine.loader import LoadedModel, module_bytes
+from engine.models.devices import free_memory
+from engine.models.loader import LoadedModel, module_bytes
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,19 @@ class PipelineCache:
     @property
     def used_bytes(self) -> int:
         return sum(entry.bytes for entry in self._entries.values())
+
+    def size_of(self, key: CacheKey) -> int:
+        """Bytes `key`'s entry holds (0 when it is not cached)."""
+        entry = self._entries.get(key)
+        return entry.bytes if entry else 0
+
+    def peek(self, key: CacheKey) -> LoadedModel | None:
+        """The cached value for `key` (marked as recently used), or None."""
+        with self._lock:
+            if key not in self._entries:
+                return None
+            self._entries.move_to_end(key)
+            return self._entries[key].value
 
     def sizes(self) -> dict[CacheKey, int]:
         """Bytes held by each cached entry, most recently used last."""

@@ -6,10 +6,7 @@ import json
 import math
 import os
 import re
-import struct
 import typing
-import warnings
-import zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from io import BytesIO
@@ -18,10 +15,9 @@ from pathlib import Path
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from engine.media.png_text import DROP_HINT, PARAMETERS_KEY, RECIPE_KEY, image_texts
 from engine.types import InputError, Recipe
 
-PARAMETERS_KEY = "parameters"
-RECIPE_KEY = "studio_recipe"
 VERSION_PREFIX = "studio-"
 PNG_COMPRESS_LEVEL = 3
 
@@ -58,12 +54,7 @@ _SILENT_KEYS = {"model hash", "vae hash", "vae", "lora hashes", "ti hashes", "ha
 _HANDLED_KEYS = {"steps", "sampler", "schedule type", "cfg scale", "image cfg scale", "seed", "size", "model", "style",
                  "parent hash"}
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
-_MAX_TEXT_BYTES = 4 * 1024 * 1024
 _COMFYUI_KEYS = {"prompt", "workflow"}
-_WANTED_KEYS = {PARAMETERS_KEY, RECIPE_KEY}
-_DROP_HINT = "Drop a PNG saved by this app, AUTOMATIC1111 or ComfyUI."
 
 _FIELD_TYPES: dict[str, object] = typing.get_type_hints(Recipe)
 _TYPE_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
@@ -328,127 +319,7 @@ def _closest_ours(base: str, karras: bool) -> str:
 
 def read_recipe(data: bytes | str | Path) -> LoadedRecipe:
     """The recipe stored in an image (bytes, or a path as str or Path), without decoding its pixels."""
-    raw = _read_bytes(data)
-    if not raw:
-        raise InputError(f"The file is empty. {_DROP_HINT}")
-    texts = _png_texts(raw) if raw.startswith(_PNG_SIGNATURE) else _other_image_texts(raw)
-    return _recipe_from_texts(texts)
-
-
-def _read_bytes(data: bytes | str | Path) -> bytes:
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    try:
-        return Path(data).read_bytes()
-    except OSError as err:
-        reason = err.strerror or err
-        raise InputError(f"The file {str(data)!r} could not be read ({reason}). {_DROP_HINT}") from err
-
-
-def _unreadable(reason: str) -> InputError:
-    return InputError(f"The file is not a readable PNG image ({reason}). {_DROP_HINT}")
-
-
-def _png_texts(raw: bytes) -> dict[str, str | None]:
-    """Text chunks of interest (None: present but undecodable), checking every chunk up to IEND."""
-    view = memoryview(raw)
-    texts: dict[str, str | None] = {}
-    pos = len(_PNG_SIGNATURE)
-    while True:
-        if pos + 8 > len(raw):
-            raise _unreadable("the file is truncated")
-        length, kind = struct.unpack_from(">I4s", raw, pos)
-        end = pos + 12 + length
-        if length > 0x7FFFFFFF or end > len(raw):
-            raise _unreadable("the file is truncated")
-        body = view[pos + 8 : end - 4]
-        if zlib.crc32(body, zlib.crc32(kind)) != struct.unpack_from(">I", raw, end - 4)[0]:
-            raise _unreadable(f"its {kind.decode('latin-1')!r} chunk is damaged")
-        if pos == len(_PNG_SIGNATURE) and kind != b"IHDR":
-            raise _unreadable("it has no IHDR header")
-        if kind == b"IEND":
-            return texts
-        if kind in _TEXT_CHUNKS:
-            key, value = _decode_text_chunk(kind, bytes(body))
-            if key is not None and key not in texts:
-                texts[key] = value
-        pos = end
-
-
-def _decode_text_chunk(kind: bytes, body: bytes) -> tuple[str | None, str | None]:
-    """(key, value) of a tEXt/zTXt/iTXt chunk; value None for keys we skip or cannot decode."""
-    raw_key, sep, rest = body.partition(b"\0")
-    if not sep or not raw_key:
-        return None, None
-    key = raw_key.decode("latin-1")
-    if key not in _WANTED_KEYS:
-        return key, None
-    try:
-        if kind == b"tEXt":
-            return key, rest.decode("latin-1")
-        if kind == b"zTXt":
-            return key, _inflate(rest[1:]).decode("latin-1")
-        compressed = rest[:1] == b"\1"
-        parts = rest[2:].split(b"\0", 2)  # language tag, translated key, text
-        if len(parts) != 3:
-            return key, None
-        return key, (_inflate(parts[2]) if compressed else parts[2]).decode("utf-8")
-    except (zlib.error, ValueError, UnicodeDecodeError):
-        return key, None
-
-
-def _inflate(data: bytes) -> bytes:
-    inflater = zlib.decompressobj()
-    out = inflater.decompress(data, _MAX_TEXT_BYTES)
-    if inflater.unconsumed_tail:
-        raise ValueError("text chunk too large")
-    return out
-
-
-def _other_image_texts(raw: bytes) -> dict[str, str | None]:
-    """The A1111 parameters of a JPEG or WebP (EXIF UserComment, as A1111 and Civitai store them)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(BytesIO(raw))
-    except Image.DecompressionBombError as err:
-        raise _unreadable("its dimensions are too large to open safely") from err
-    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as err:
-        raise _unreadable("the data is not an image or is damaged") from err
-    with image:
-        if image.format not in {"JPEG", "WEBP", "MPO"}:
-            raise _unreadable(f"it is a {image.format} image")
-        comment = _exif_user_comment(image)
-    if not comment:
-        raise InputError(f"The {image.format} image has no generation settings in its metadata. {_DROP_HINT}")
-    return {PARAMETERS_KEY: comment}
-
-
-def _exif_user_comment(image: Image.Image) -> str | None:
-    try:
-        value = image.getexif().get_ifd(0x8769).get(0x9286)  # Exif IFD, UserComment
-    except Exception:  # Pillow's EXIF parser raises assorted types on malformed data; treat as absent
-        return None
-    if isinstance(value, str):
-        return value.strip("\0").strip() or None
-    if not isinstance(value, bytes):
-        return None
-    prefix, body = value[:8], value[8:]
-    if prefix == b"UNICODE\0":
-        text = _decode_utf16(body)
-    elif prefix in (b"ASCII\0\0\0", b"\0" * 8):
-        text = body.decode("latin-1")
-    else:
-        text = value.decode("utf-8", errors="replace")
-    return text.strip("\0").strip() or None
-
-
-def _decode_utf16(body: bytes) -> str:
-    """piexif (used by A1111) writes big-endian UTF-16; some tools write little-endian or start with a BOM."""
-    if body[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return body.decode("utf-16", errors="replace")
-    little = body[:1] != b"\0" and body[1:2] == b"\0"
-    return body.decode("utf-16-le" if little else "utf-16-be", errors="replace")
+    return _recipe_from_texts(image_texts(data))
 
 
 def _recipe_from_texts(texts: dict[str, str | None]) -> LoadedRecipe:
@@ -475,7 +346,7 @@ def _recipe_from_texts(texts: dict[str, str | None]) -> LoadedRecipe:
             "needs. "
             "Save it from ComfyUI with a node that writes A1111 parameters, or drop another image."
         )
-    raise InputError(f"The image has no generation settings in its metadata. {_DROP_HINT}")
+    raise InputError(f"The image has no generation settings in its metadata. {DROP_HINT}")
 
 
 def _fields_from_json(text: str | None) -> tuple[dict[str, object], list[str]]:

@@ -162,3 +162,22 @@ def measure(previewer: Previewer, latents: torch.Tensor, repeats: int = 5) -> fl
     for _ in range(repeats):
         previewer(latents)
     return (time.perf_counter() - start) / repeats
+
+
+def previewer_for(model: Any, load_taesd: Any, demo: bool) -> Previewer:
+    """The cheapest good previewer for `model`, built once per loaded model: a projection fitted to the decoder
+    where the family has no published one, TAESD where its weights are at hand (never for demo models), else the
+    family's linear projection."""
+    if "previewer" in model.extras:
+        return model.extras["previewer"]
+    family = model.family
+    previewer: Any = None
+    if family.preview_rgb is None:
+        previewer = fit_movq_projection(family.preview_decoder(model.pipe))
+    elif family.taesd and not demo:
+        taesd = load_taesd(family.taesd)
+        previewer = TaesdPreviewer(taesd) if taesd is not None else None
+    if previewer is None:
+        previewer = LinearPreviewer(family.preview_rgb, family.preview_bias)
+    model.extras["previewer"] = previewer
+    return previewer

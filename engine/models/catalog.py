@@ -1,4 +1,5 @@
-"""The model catalog and style presets, read once from `presets/*.json` and validated."""
+"""The model catalog and style presets, read once from `presets/*.json` (or another folder, e.g. the tests'
+tiny-size catalog) and validated."""
 
 from __future__ import annotations
 
@@ -6,31 +7,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.models.families import FAMILY_TYPES, Family, guess_family
 from engine.types import InputError
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
-FAMILIES = ("sd15", "sdxl", "kandinsky22")
-
-
-@dataclass(frozen=True)
-class FamilySpec:
-    """What a model family needs: size rules, aspect presets and preview decoders."""
-
-    name: str
-    label: str
-    multiple: int
-    min_side: int
-    max_side: int
-    default_aspect: str
-    aspect_ratios: dict[str, tuple[int, int]]
-    preview_rgb: tuple[tuple[float, float, float], ...] | None
-    preview_bias: tuple[float, float, float] | None
-    taesd: str | None
-    parameters_millions: int = 0  # typical size of a full pipeline, to make room before a first download
-
-    @property
-    def default_size(self) -> tuple[int, int]:
-        return self.aspect_ratios[self.default_aspect]
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
 
 
 @dataclass(frozen=True)
@@ -84,7 +64,7 @@ class ControlSpec:
 
 @dataclass(frozen=True)
 class Catalog:
-    families: dict[str, FamilySpec]
+    families: dict[str, Family]
     models: tuple[ModelSpec, ...]
     styles: tuple[Style, ...] = field(default_factory=tuple)
     controlnets: tuple[ControlSpec, ...] = field(default_factory=tuple)
@@ -98,10 +78,9 @@ class Catalog:
         for spec in self.editors:
             if key in (spec.name, spec.id):
                 return spec
-        family = guess_family(key)
-        side = 768 if family == "sdxl" else 512
-        return ModelSpec(name=key, id=key, family=family, steps=20, guidance_scale=7.5, scheduler="Euler a",
-                         image_guidance_scale=1.5, working_side=side)
+        family = guess_family(self.families.values(), key)
+        return ModelSpec(name=key, id=key, family=family.name if family else None, steps=20, guidance_scale=7.5,
+                         scheduler="Euler a", image_guidance_scale=1.5, working_side=family.edit_side if family else 512)
 
     def controlnet(self, family: str | None, kind: str) -> ControlSpec | None:
         """The `kind` ControlNet for base models of `family`, or None when the catalog has none."""
@@ -120,7 +99,8 @@ class Catalog:
         key = model.strip()
         if not key:
             raise InputError("No model was chosen. Pick one from the list or type a Hub id or a local path.")
-        return self.find(key) or ModelSpec(name=key, id=key, family=guess_family(key))
+        guessed = guess_family(self.families.values(), key)
+        return self.find(key) or ModelSpec(name=key, id=key, family=guessed.name if guessed else None)
 
     def style(self, name: str) -> Style | None:
         """The style preset called `name` (None for '', 'None' or an unknown name)."""
@@ -130,17 +110,9 @@ class Catalog:
         return None
 
 
-def guess_family(source: str) -> str | None:
-    """A best guess of a custom model's family from its name; None when only loading can tell."""
-    lowered = source.lower()
-    if "kandinsky" in lowered:
-        return "kandinsky22"
-    if "xl" in lowered:
-        return "sdxl"
-    return None
-
-
-def _family(name: str, raw: dict) -> FamilySpec:
+def _family(name: str, raw: dict) -> Family:
+    if name not in FAMILY_TYPES:
+        raise ValueError(f"presets/models.json: family '{name}' is not one of {', '.join(FAMILY_TYPES)}.")
     ratios = {k: (int(v[0]), int(v[1])) for k, v in raw["aspect_ratios"].items()}
     multiple = int(raw["multiple"])
     for label, (w, h) in ratios.items():
@@ -150,7 +122,7 @@ def _family(name: str, raw: dict) -> FamilySpec:
         raise ValueError(f"presets/models.json: {name} default_aspect is not one of its aspect_ratios.")
     rgb = raw.get("preview_rgb")
     bias = raw.get("preview_bias")
-    return FamilySpec(
+    return FAMILY_TYPES[name](
         name=name,
         label=raw["label"],
         multiple=multiple,

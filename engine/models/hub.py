@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from engine.catalog import Catalog
+from engine.models.catalog import Catalog
 
 HUB_HOST = "huggingface.co"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from engine.images import pixel_hash
-from engine.recipe import png_bytes
+from engine.media.images import pixel_hash
+from engine.media.recipe import png_bytes
 from engine.types import InputError, Recipe
 
 MAX_STEPS = 60  # per session: older steps off the current chain are forgotten beyond this

@@ -8,16 +8,11 @@ from typing import Any
 
 import torch
 
-from engine.catalog import ControlSpec, ModelSpec
-from engine.devices import Placement
+from engine.models.catalog import ControlSpec, ModelSpec
+from engine.models.devices import Placement
+from engine.models.families import Family, family_of_editor, family_of_pipeline, single_file_family
+from engine.models.sources import PICKLE_SUFFIXES, WEIGHT_SUFFIXES
 from engine.types import ModelError
-
-KANDINSKY_PRIOR = "kandinsky-community/kandinsky-2-2-prior"
-_CLASS_FAMILY = {
-    "StableDiffusionPipeline": "sd15",
-    "StableDiffusionXLPipeline": "sdxl",
-    "KandinskyV22Pipeline": "kandinsky22",
-}
 
 
 @dataclass
@@ -25,7 +20,7 @@ class LoadedModel:
     """A ready pipeline (and Kandinsky's prior) on its device."""
 
     spec: ModelSpec
-    family: str
+    family: Family
     pipe: Any
     prior: Any | None = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -98,15 +93,16 @@ def _is_local(source: str) -> bool:
         return False
 
 
-def _family_of(pipe_class: str, source: str) -> str:
-    family = _CLASS_FAMILY.get(pipe_class)
+def _family_of(families: list[Family], pipe_class: str, source: str) -> Family:
+    family = family_of_pipeline(families, pipe_class)
     if family is None:
-        supported = ", ".join(sorted(_CLASS_FAMILY))
-        raise ModelError(f"Model '{source}' is a {pipe_class}, which Text to image cannot run yet. Supported pipelines: {supported}.")
+        supported = ", ".join(sorted(f.pipeline_class for f in families))
+        raise ModelError(f"Model '{source}' is a {pipe_class}, which Text to image cannot run yet. Supported "
+                         f"pipelines: {supported}.")
     return family
 
 
-def _single_file_family(path: Path) -> str:
+def _single_file_family(families: list[Family], path: Path) -> Family:
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
@@ -114,13 +110,12 @@ def _single_file_family(path: Path) -> str:
             keys = list(handle.keys())
     else:  # an allowed pickle: torch's restricted unpickler (tensors and plain containers only)
         data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-        data = data.get("state_dict", data) if isinstance(data, dict) else {}
-        keys = [k for k in data if isinstance(k, str)]
-    if any(k.startswith("conditioner.embedders.1") for k in keys):
-        return "sdxl"
-    if any(k.startswith("model.diffusion_model") for k in keys):
-        return "sd15"
-    raise ModelError(f"'{path.name}' does not look like a Stable Diffusion 1.x or SDXL checkpoint (no UNet weights found).")
+        keys = list(data.get("state_dict", data)) if isinstance(data, dict) else []
+    family = single_file_family(families, keys)
+    if family is None:
+        raise ModelError(f"'{path.name}' does not look like a Stable Diffusion 1.x or SDXL checkpoint (no UNet "
+                         "weights found).")
+    return family
 
 
 def _finish(pipe: Any, placement: Placement) -> Any:
@@ -129,78 +124,75 @@ def _finish(pipe: Any, placement: Placement) -> Any:
     return pipe
 
 
-def load_model(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | None = None,
-               allow_pickle: bool = False) -> LoadedModel:
+def load_model(spec: ModelSpec, families: list[Family], placement: Placement,
+               demo_paths: dict[str, Path] | None = None, allow_pickle: bool = False) -> LoadedModel:
     """Load `spec` onto `placement`; raises ModelError with a sentence the user can act on."""
     try:
-        return _load(spec, placement, demo_paths, allow_pickle)
+        return _load(spec, families, placement, demo_paths, allow_pickle)
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - every loader failure becomes one clear sentence
         raise explain_load_error(exc, spec.id) from exc
 
 
-def _load(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | None,
-          allow_pickle: bool = False) -> LoadedModel:
+def _load(spec: ModelSpec, families: list[Family], placement: Placement, demo_paths: dict[str, Path] | None,
+          allow_pickle: bool) -> LoadedModel:
     import diffusers
 
     dtype = placement.dtype
     if demo_paths is not None and spec.demo:
-        if spec.family == "kandinsky22":
-            prior = diffusers.KandinskyV22PriorPipeline.from_pretrained(demo_paths["kandinsky22-prior"], dtype=dtype)
-            pipe = diffusers.KandinskyV22Pipeline.from_pretrained(demo_paths["kandinsky22-decoder"], dtype=dtype)
-            return LoadedModel(spec, "kandinsky22", _finish(pipe, placement), _finish(prior, placement))
-        pipe = diffusers.DiffusionPipeline.from_pretrained(demo_paths[spec.demo], dtype=dtype)
-        return LoadedModel(spec, _family_of(type(pipe).__name__, spec.id), _finish(pipe, placement))
+        family = next(f for f in families if f.name == spec.family)
+        folders = [str(demo_paths[name]) for name in family.demo_folders(spec.demo)]
+        pipe, prior = family.load_pipelines(folders[-1], {"dtype": dtype}, folders[0] if len(folders) > 1 else None)
+        return _ready(spec, family, pipe, prior, placement)
 
     path = Path(spec.id).expanduser()
-    pickle = path.suffix.lower() in {".ckpt", ".pt", ".pth", ".bin"}
+    pickle = path.suffix.lower() in PICKLE_SUFFIXES
     if pickle and not allow_pickle:
-        raise ModelError(f"'{path.name}' is a pickle checkpoint, which can run code when loaded. Convert it to .safetensors, use a diffusers folder, or start the app with --allow-pickle for a file you trust.")
+        raise ModelError(f"'{path.name}' is a pickle checkpoint, which can run code when loaded. Convert it to "
+                         ".safetensors, use a diffusers folder, or start the app with --allow-pickle for a file you "
+                         "trust.")
     if path.suffix == ".safetensors" or pickle:
         if not path.is_file():
             raise ModelError(f"Checkpoint file '{spec.id}' does not exist. Check the path.")
-        family = _single_file_family(path)
-        cls = diffusers.StableDiffusionXLPipeline if family == "sdxl" else diffusers.StableDiffusionPipeline
-        pipe = cls.from_single_file(str(path), dtype=dtype)
-        return LoadedModel(spec, family, _finish(pipe, placement))
-    if spec.id.startswith((".", "/", "~")) or path.exists():
-        if not path.exists():
-            raise ModelError(f"'{spec.id}' does not exist on this machine. Check the path, or type a Hub id such as owner/name.")
-        if not (path / "model_index.json").is_file():
-            raise ModelError(f"Folder '{spec.id}' is not a diffusers model folder (no model_index.json). Point to the folder that contains model_index.json.")
-
+        family = _single_file_family(families, path)
+        pipe = getattr(diffusers, family.pipeline_class).from_single_file(str(path), dtype=dtype)
+        return _ready(spec, family, pipe, None, placement)
+    _check_folder(spec.id, path)
     config = diffusers.DiffusionPipeline.load_config(spec.id)
-    family = _family_of(config.get("_class_name", "?"), spec.id)
-    # Without the opt-in, never fall back to pickled .bin weights (loading a pickle can run code).
-    kwargs: dict[str, Any] = {"dtype": dtype, "use_safetensors": None if allow_pickle else True}
-    if family == "sd15":
-        kwargs.update(safety_checker=None, requires_safety_checker=False)
-    if family == "kandinsky22":
-        prior_id = spec.prior or KANDINSKY_PRIOR
-        prior = diffusers.KandinskyV22PriorPipeline.from_pretrained(prior_id, dtype=dtype)
-        pipe = diffusers.KandinskyV22Pipeline.from_pretrained(spec.id, dtype=dtype)
-        return LoadedModel(spec, family, _finish(pipe, placement), _finish(prior, placement))
-    pipe = diffusers.DiffusionPipeline.from_pretrained(spec.id, **kwargs)
-    return LoadedModel(spec, family, _finish(pipe, placement))
+    family = _family_of(families, config.get("_class_name", "?"), spec.id)
+    pipe, prior = family.load_pipelines(spec.id, {**safe_load_kwargs(allow_pickle, dtype), **family.load_kwargs()},
+                                        spec.prior)
+    return _ready(spec, family, pipe, prior, placement)
 
 
-def derive_img2img(base: LoadedModel) -> LoadedModel:
-    """An image-to-image pipeline sharing every module of `base` (no weights loaded or copied)."""
-    from diffusers import AutoPipelineForImage2Image
-
-    pipe = AutoPipelineForImage2Image.from_pipe(base.pipe)  # the Auto* variant keeps the base's dtype
-    pipe.set_progress_bar_config(disable=True)
-    return LoadedModel(base.spec, base.family, pipe, base.prior)
+def safe_load_kwargs(allow_pickle: bool, dtype: Any) -> dict[str, Any]:
+    """`from_pretrained` arguments every load passes: the dtype, and without the opt-in never a fallback to pickled
+    .bin weights (loading a pickle can run code)."""
+    return {"dtype": dtype, "use_safetensors": None if allow_pickle else True}
 
 
-def estimate_bytes(spec: ModelSpec, demo_paths: dict[str, Path] | None, dtype_bytes: int,
-                   typical_parameters: int = 0) -> int:
+def _check_folder(source: str, path: Path) -> None:
+    if source.startswith((".", "/", "~")) or path.exists():
+        if not path.exists():
+            raise ModelError(f"'{source}' does not exist on this machine. Check the path, or type a Hub id such as "
+                             "owner/name.")
+        if not (path / "model_index.json").is_file():
+            raise ModelError(f"Folder '{source}' is not a diffusers model folder (no model_index.json). Point to the "
+                             "folder that contains model_index.json.")
+
+
+def _ready(spec: ModelSpec, family: Family, pipe: Any, prior: Any, placement: Placement) -> LoadedModel:
+    return LoadedModel(spec, family, _finish(pipe, placement), _finish(prior, placement) if prior else None)
+
+
+def estimate_bytes(spec: ModelSpec, family: Family | None, demo_paths: dict[str, Path] | None,
+                   dtype_bytes: int) -> int:
     """Memory a model will take: from its weight files on disk (a local path, the Hub cache or a demo folder),
     else from its family's typical parameter count; 0 when nothing is known."""
     folders: list[Path] = []
     if demo_paths is not None and spec.demo:
-        names = ("kandinsky22-prior", "kandinsky22-decoder") if spec.family == "kandinsky22" else (spec.demo,)
+        names = family.demo_folders(spec.demo) if family else (spec.demo,)
         folders = [demo_paths[n] for n in names]
     elif Path(spec.id).expanduser().exists():
         folders = [Path(spec.id).expanduser()]
@@ -215,7 +207,7 @@ def estimate_bytes(spec: ModelSpec, demo_paths: dict[str, Path] | None, dtype_by
         parameters[key] = max(parameters.get(key, 0), f.stat().st_size // (2 if half else 4))
     if parameters:
         return sum(parameters.values()) * dtype_bytes
-    return typical_parameters * dtype_bytes
+    return (family.parameters_millions * 10**6 if family else 0) * dtype_bytes
 
 
 def _hub_snapshot(repo: str | None) -> Path | None:
@@ -240,20 +232,18 @@ def derive_controlnet(base: LoadedModel, control: ControlSpec, placement: Placem
         controlnet = diffusers.ControlNetModel.from_pretrained(source, dtype=placement.dtype)
     except Exception as exc:  # noqa: BLE001 - one clear sentence
         raise explain_load_error(exc, control.id) from exc
-    cls = (diffusers.StableDiffusionXLControlNetPipeline if base.family == "sdxl"
-           else diffusers.StableDiffusionControlNetPipeline)
+    cls = getattr(diffusers, base.family.controlnet_pipeline or "")
     # from_pipe casts every module to `dtype` (float32 by default), shared ones included: keep the base's dtype.
     pipe = cls.from_pipe(base.pipe, controlnet=controlnet.to(placement.device), dtype=placement.dtype)
     pipe.set_progress_bar_config(disable=True)
     return LoadedModel(base.spec, base.family, pipe)
 
 
-_EDITOR_CLASSES = {"StableDiffusionInstructPix2PixPipeline": "sd15", "StableDiffusionXLInstructPix2PixPipeline": "sdxl"}
 _SHAREABLE = ("text_encoder", "text_encoder_2", "vae")
 
 
-def load_editor(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | None = None,
-                allow_pickle: bool = False) -> LoadedModel:
+def load_editor(spec: ModelSpec, families: list[Family], placement: Placement,
+                demo_paths: dict[str, Path] | None = None, allow_pickle: bool = False) -> LoadedModel:
     """Load an InstructPix2Pix pipeline (SD 1.x or SDXL) from a Hub id, a local folder or a demo folder."""
     import diffusers
 
@@ -263,16 +253,14 @@ def load_editor(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Pat
         if source.startswith((".", "/", "~")) and not (path / "model_index.json").is_file():
             raise ModelError(f"'{spec.id}' is not a diffusers model folder (no model_index.json). Point to the "
                              "folder of an InstructPix2Pix model.")
-        if path.suffix in {".safetensors", ".ckpt", ".pt", ".pth", ".bin"}:
+        if path.suffix in WEIGHT_SUFFIXES:
             raise ModelError("Editing models are loaded from a Hub id or a diffusers folder, not a single file.")
         class_name = diffusers.DiffusionPipeline.load_config(source).get("_class_name", "?")
-        family = _EDITOR_CLASSES.get(class_name)
+        family = family_of_editor(families, class_name)
         if family is None:
             raise ModelError(f"Model '{spec.id}' is a {class_name}, not an instruction-editing model. Choose an "
                              "InstructPix2Pix model (SD 1.5 or SDXL), e.g. timbrooks/instruct-pix2pix.")
-        kwargs: dict[str, Any] = {"dtype": placement.dtype, "use_safetensors": None if allow_pickle else True}
-        if family == "sd15":
-            kwargs.update(safety_checker=None, requires_safety_checker=False)
+        kwargs = {**safe_load_kwargs(allow_pickle, placement.dtype), **family.load_kwargs()}
         pipe = diffusers.DiffusionPipeline.from_pretrained(source, **kwargs)
     except ModelError:
         raise

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from engine.recipe import png_bytes
+from engine.media.recipe import png_bytes
 from engine.types import Recipe
 
 _lock = threading.Lock()

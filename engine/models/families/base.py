@@ -1,0 +1,109 @@
+"""What every model family knows about itself: size rules, previews, schedulers, pipelines and prompt encoding.
+
+A family's data comes from `presets/models.json`; its behaviour from the subclass registered for its key. No other
+module branches on a family's name: it asks the family object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from engine.types import InputError
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """Keyword arguments for the pipeline call (embeddings only, never a prompt) plus notes for the user."""
+
+    kwargs: dict[str, Any]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: its catalog data (fields) and what its pipelines need (class attributes and methods)."""
+
+    name: str
+    label: str
+    multiple: int
+    min_side: int
+    max_side: int
+    default_aspect: str
+    aspect_ratios: dict[str, tuple[int, int]]
+    preview_rgb: tuple[tuple[float, float, float], ...] | None
+    preview_bias: tuple[float, float, float] | None
+    taesd: str | None
+    parameters_millions: int = 0  # typical size of a full pipeline, to make room before a first download
+
+    pipeline_class: ClassVar[str] = ""  # diffusers class of its text-to-image pipeline
+    single_file_markers: ClassVar[tuple[str, ...]] = ()  # state-dict key prefixes a single-file checkpoint has
+    controlnet_pipeline: ClassVar[str | None] = None
+    editor_pipeline: ClassVar[str | None] = None  # InstructPix2Pix pipeline class
+    edit_side: ClassVar[int] = 512  # side of the square area its editors were trained at
+    name_hints: ClassVar[tuple[str, ...]] = ()  # words in a model id that suggest this family
+    unsupported_schedulers: ClassVar[frozenset[str]] = frozenset()
+    counts_tokens: ClassVar[bool] = True  # has a CLIP tokenizer whose count the prompt box can show
+    seeded_conditioning: ClassVar[bool] = False  # the conditioning depends on the seed: encode per image
+
+    @property
+    def default_size(self) -> tuple[int, int]:
+        return self.aspect_ratios[self.default_aspect]
+
+    def fit_size(self, width: int, height: int, max_pixels: int) -> tuple[int, int, list[str]]:
+        """The size this family can make (snapped to its multiple), with notes; InputError when out of range."""
+        low, high = self.min_side, self.max_side
+        for name, side in (("Width", width), ("Height", height)):
+            if not low <= side <= high:
+                raise InputError(f"{name} {side} is outside what {self.label} can make: choose {low} to {high} "
+                                 f"pixels (its native size is {self.default_size[0]}x{self.default_size[1]}).")
+        if width * height > max_pixels:
+            raise InputError(f"{width}x{height} is {width * height:,} pixels, over this server's limit of "
+                             f"{max_pixels:,}. Choose a smaller size.")
+        m = self.multiple
+        snapped = max(m, round(width / m) * m), max(m, round(height / m) * m)
+        if snapped == (width, height):
+            return width, height, []
+        return (*snapped, [f"{self.label} works in multiples of {m} pixels: {width}x{height} was adjusted to "
+                           f"{snapped[0]}x{snapped[1]}."])
+
+    def size_for_aspect(self, aspect: float, multiple: int = 64) -> tuple[int, int]:
+        """The family's native area at `aspect` (width / height), in multiples of 64 (what ControlNets learnt)."""
+        native = self.default_size[0] * self.default_size[1]
+        width = (native * aspect) ** 0.5
+        low = max(self.min_side, multiple)
+
+        def snap(side: float) -> int:
+            return int(min(self.max_side, max(low, round(side / multiple) * multiple)))
+
+        return snap(width), snap(width / aspect)
+
+    def check_scheduler(self, name: str) -> tuple[str, str | None]:
+        """The scheduler to use for `name` and a note when it had to be replaced."""
+        if name in self.unsupported_schedulers:
+            return "Default", (f"{self.label}'s pipeline does not support the {name} scheduler; its own scheduler "
+                               "was used.")
+        return name, None
+
+    def load_kwargs(self) -> dict[str, Any]:
+        """Extra `from_pretrained` arguments for this family's pipelines."""
+        return {}
+
+    def load_pipelines(self, source: str, kwargs: dict[str, Any], prior: str | None) -> tuple[Any, Any | None]:
+        """(pipeline, prior or None) from a Hub id or a folder; `prior` is the prior's source where one is needed."""
+        import diffusers
+
+        return diffusers.DiffusionPipeline.from_pretrained(source, **kwargs), None
+
+    def demo_folders(self, demo: str) -> tuple[str, ...]:
+        """Names of the demo-model folders a demo entry of this family is built in."""
+        return (demo,)
+
+    def preview_decoder(self, pipe: Any) -> Any:
+        """The module that turns this family's latents into pixels."""
+        return pipe.vae
+
+    def encode(self, model: Any, prompt: str, negative: str, generator: Any = None,
+               prior_callback: Any = None) -> Conditioning:
+        """Embeddings for `prompt`/`negative` (already in Compel syntax) for `model`'s pipeline."""
+        raise NotImplementedError

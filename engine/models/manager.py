@@ -1,0 +1,205 @@
+"""The one place models are resolved, trusted, loaded, derived, measured and cached (torch imported on first use)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from engine.models.catalog import Catalog, ControlSpec, ModelSpec
+from engine.models.families import Family
+from engine.models.sources import check_model_source
+from engine.models.tokenizers import TokenizerCache
+from engine.settings import Settings
+from engine.types import Event, Failed, InputError, Loaded, Notice, OutOfMemory, Progress, failure
+
+Emit = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model resolved once: its catalog entry (or a typed-in spec), whether it is the catalog's own, its family."""
+
+    spec: ModelSpec
+    trusted: bool
+    family: Family | None
+
+
+class ModelManager:
+    """Loads pipelines onto the device within a memory budget; derived pipelines share their base's modules."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, *, demo: bool, online: bool) -> None:
+        self.settings, self.catalog, self.demo, self.online = settings, catalog, demo, online
+        self._lock = threading.Lock()
+        self._demo_lock = threading.Lock()  # its own lock: building takes seconds and must not stall the counter
+        self.imports = threading.Lock()  # heavy imports happen under it, never in two threads at once
+        self._placement: Any = None
+        self._cache: Any = None
+        self._demo_paths: dict[str, Path] | None = None
+        self._detector: Any = None
+        self.tokenizers = TokenizerCache(self)
+
+    # ---- placement, cache, demo folders ----
+
+    @property
+    def placement(self) -> Any:
+        """Device and dtype in use (imports torch on first call)."""
+        with self._lock:
+            if self._placement is None:
+                from engine.models.devices import pick_placement
+
+                self._placement = pick_placement(self.settings.device, self.settings.dtype)
+            return self._placement
+
+    @property
+    def cache(self) -> Any:
+        """The pipeline cache, created with the memory budget on first use."""
+        placement = self.placement
+        with self._lock:
+            if self._cache is None:
+                from engine.models.cache import PipelineCache
+                from engine.models.devices import device_memory_bytes
+
+                budget = int(self.settings.memory_budget_gb * 2**30) or int(device_memory_bytes(placement.device) * 0.6)
+                self._cache = PipelineCache(budget)
+            return self._cache
+
+    def demo_paths(self) -> dict[str, Path]:
+        """Folders of the built-in tiny demo models (built on first use)."""
+        with self._demo_lock:
+            if self._demo_paths is None:
+                from engine.models.demo import ensure_demo_models
+
+                self._demo_paths = ensure_demo_models(self.settings.cache_dir / "demo-models")
+            return self._demo_paths
+
+    def _demo_for(self, spec: ModelSpec | ControlSpec) -> dict[str, Path] | None:
+        return self.demo_paths() if self.demo and spec.demo else None
+
+    # ---- resolving ----
+
+    def label(self, spec: ModelSpec | ControlSpec) -> str:
+        return f"{spec.name} (demo: tiny random weights)" if self.demo and spec.demo else spec.name
+
+    def resolve(self, model: str, editor: bool = False) -> ModelRef:
+        """The model a request names, checked against this server's rules (pickles, local paths when hosted)."""
+        if not isinstance(model, str):
+            raise InputError("The model must be a name, a Hub id or a path.")
+        spec = self.catalog.resolve_editor(model) if editor else self.catalog.resolve(model)
+        trusted = spec in (self.catalog.editors if editor else self.catalog.models)
+        if not trusted:
+            check_model_source(spec.id, self.settings)
+        return ModelRef(spec, trusted, self.catalog.families.get(spec.family or ""))
+
+    def key(self, spec: ModelSpec, task: str = "txt2img") -> Any:
+        from engine.models.cache import CacheKey
+
+        source = f"demo:{spec.demo}" if self.demo and spec.demo else spec.id
+        return CacheKey(source, task, self.placement.dtype_name, self.placement.device)
+
+    def _estimate(self, ref: ModelRef) -> int:
+        from engine.models.loader import estimate_bytes
+
+        return estimate_bytes(ref.spec, ref.family, self._demo_for(ref.spec), self.placement.dtype.itemsize)
+
+    # ---- loading ----
+
+    def load(self, ref: ModelRef, emit: Emit) -> Any:
+        """The loaded base pipeline of `ref`; says "Loading…" first when it is not cached, then `Loaded`."""
+        from engine.models.loader import load_model
+
+        families = list(self.catalog.families.values())
+        allow_pickle = ref.trusted or self.settings.allow_pickle
+        return self._get(ref, self.key(ref.spec), emit, lambda cache: cache.get(
+            self.key(ref.spec), lambda: load_model(ref.spec, families, self.placement, self._demo_for(ref.spec),
+                                                   allow_pickle), self._estimate(ref)))
+
+    def load_editor(self, ref: ModelRef, emit: Emit) -> Any:
+        """The instruction-editing pipeline of `ref`. When its base model is already loaded, the editor's text
+        encoders and VAE are replaced by the base's where their weights are identical, so only its UNet adds
+        memory."""
+        from engine.models.loader import load_editor, share_identical
+
+        spec = ref.spec
+        families = list(self.catalog.families.values())
+        allow_pickle = ref.trusted or self.settings.allow_pickle
+
+        def build() -> Any:
+            return load_editor(spec, families, self.placement, self._demo_for(spec), allow_pickle)
+
+        base_spec = self.catalog.find(spec.base) if spec.base else None
+        alone, shared_task = self.key(spec, "edit"), f"edit:{spec.id}"
+        cache = self.cache
+        if alone not in cache and base_spec is not None and self.key(base_spec) in cache:
+            base = cache.peek(self.key(base_spec))
+            return self._get(ref, self.key(base_spec, shared_task), emit, lambda c: c.derive(
+                self.key(base_spec), shared_task, base, lambda b: share_identical(build(), b)))
+        # (a derived entry never outlives its base, so with the base not loaded only the standalone entry can exist)
+        return self._get(ref, alone, emit, lambda c: c.get(alone, build, self._estimate(ref)))
+
+    def with_control(self, base: Any, kind: str, emit: Emit) -> Any:
+        """`base`'s pipeline with the catalog's `kind` ControlNet, sharing the base's modules (cached)."""
+        from engine.models.loader import derive_controlnet
+
+        spec = self.control_spec(base.spec, base.family, kind)
+        task = f"controlnet-{kind}"
+        cache = self.cache
+        if self.key(base.spec, task) not in cache:
+            emit(Notice(f"Adding the {spec.name} ControlNet to {self.label(base.spec)}… (the base model's modules "
+                        "are shared, not loaded again)"))
+        model, _ = cache.derive(self.key(base.spec), task, base,
+                                lambda b: derive_controlnet(b, spec, self.placement, self._demo_for(spec)))
+        return model
+
+    def control_spec(self, model: ModelSpec, family: Family, kind: str) -> ControlSpec:
+        """The catalog's `kind` ControlNet for `family`; InputError naming the families that have one."""
+        spec = self.catalog.controlnet(family.name, kind)
+        if spec is None:
+            names = sorted({c.family for c in self.catalog.controlnets if c.kind == kind})
+            labels = " or ".join(self.catalog.families[n].label for n in names)
+            raise InputError(f"{model.name} is a {family.label} model, which has no {kind} ControlNet here: choose a "
+                             f"{labels} base model.")
+        return spec
+
+    def _get(self, ref: ModelRef, key: Any, emit: Emit, fetch: Callable[[Any], tuple[Any, bool]]) -> Any:
+        cache = self.cache
+        started = time.perf_counter()
+        cached = key in cache
+        if not cached:
+            emit(Notice(f"Loading {self.label(ref.spec)}… (first use; later runs start at once)"))
+            emit(Progress(0, 0, 0.0, None, "Loading model"))
+        model, _ = fetch(cache)
+        emit(Loaded(ref.spec.id, 0.0 if cached else time.perf_counter() - started, cached, cache.size_of(key)))
+        return model
+
+    def load_taesd(self, repo: str) -> Any:
+        """TAESD weights from the local Hub cache (or a download when online); None when unavailable."""
+        from diffusers import AutoencoderTiny
+
+        for local_only in (True, False) if self.online else (True,):
+            try:
+                taesd = AutoencoderTiny.from_pretrained(repo, dtype=self.placement.dtype, local_files_only=local_only)
+                return taesd.to(self.placement.device)
+            except Exception:  # noqa: BLE001 - the caller falls back to a linear projection
+                continue
+        return None
+
+    def detector(self) -> Any:
+        """The OpenPose detector (loaded on first use)."""
+        from engine.pose import load_detector
+
+        if self._detector is None:
+            self._detector = load_detector(self.settings.pose_detector, self.online)
+        return self._detector
+
+    def explain(self, exc: BaseException) -> Failed:
+        """The sentence for a failed run; after running out of memory, the cache is emptied first."""
+        from engine.models.devices import is_out_of_memory
+
+        if is_out_of_memory(exc):
+            self.cache.clear()
+            return failure(OutOfMemory("Out of memory while generating. The model cache was cleared to free memory; "
+                                       "try a smaller size, fewer images per batch, or one model at a time."))
+        return failure(exc)

@@ -1,0 +1,66 @@
+"""Tokenizers for the prompt box's token counter: never waited for (an estimate is shown while one loads)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from engine.models.catalog import ModelSpec
+from engine.prompts import TokenCount, count_tokens
+
+if TYPE_CHECKING:
+    from engine.models.manager import ModelManager
+
+RETRY_SECONDS = 60
+
+
+class TokenizerCache:
+    """Each model's CLIP tokenizer, loaded in the background from local files only."""
+
+    def __init__(self, models: ModelManager) -> None:
+        self._models = models
+        self._lock = threading.Lock()
+        self._tokenizers: dict[str, Any] = {}
+        self._failed: dict[str, float] = {}
+
+    def count(self, text: str, model: str, wait: bool = False) -> TokenCount:
+        """Token count of `text` for `model`'s tokenizer; estimated while it loads (unless `wait`) or offline."""
+        spec = self._models.catalog.find(model)
+        key = spec.id if spec else model
+        if wait and self._tokenizers.get(key) is None:
+            self._load(key, spec)
+        return count_tokens(text, self._get(key, spec))
+
+    def _get(self, key: str, spec: ModelSpec | None) -> Any:
+        with self._lock:
+            if key in self._tokenizers:
+                return self._tokenizers[key]
+            if time.monotonic() - self._failed.get(key, -1e9) < RETRY_SECONDS:
+                return None  # not available a moment ago: retry later (it may have been downloaded)
+            self._tokenizers[key] = None  # loading: keystrokes meanwhile get an estimate, never a wait
+        threading.Thread(target=self._load, args=(key, spec), daemon=True).start()
+        return None
+
+    def _load(self, key: str, spec: ModelSpec | None) -> None:
+        tokenizer = None
+        family = self._models.catalog.families.get(spec.family or "") if spec else None
+        try:
+            if self._models.demo and spec and spec.demo:
+                with self._models.imports:
+                    from engine.models.demo import build_clip_tokenizer
+
+                tokenizer = build_clip_tokenizer()
+            elif spec and family and family.counts_tokens:
+                with self._models.imports:
+                    from transformers import CLIPTokenizer
+
+                tokenizer = CLIPTokenizer.from_pretrained(spec.id, subfolder="tokenizer", local_files_only=True)
+        except Exception:  # noqa: BLE001 - not cached locally: counts stay estimated
+            tokenizer = None
+        with self._lock:
+            if tokenizer is None:
+                self._tokenizers.pop(key, None)
+                self._failed[key] = time.monotonic()
+            else:
+                self._tokenizers[key] = tokenizer

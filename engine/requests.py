@@ -1,0 +1,233 @@
+"""Every request the engine runs, on one shared base, so a new common field reaches every task and Compare cell.
+
+Each numeric field declares its range, default and description once (`bounded`): the engine validates with it and
+the UI builds its sliders from it, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from PIL import Image
+
+from engine.pipeline.schedulers import SCHEDULER_NAMES
+from engine.types import InputError
+
+if TYPE_CHECKING:
+    from engine.pose import Pose
+    from engine.settings import Settings
+
+DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+DEFAULT_EDITOR = "timbrooks/instruct-pix2pix"
+MAX_PROMPT_CHARS = 4000
+SEED_MAX = 2**32 - 1
+MIN_MODELS, MAX_MODELS, MAX_VARIANTS = 2, 4, 4
+PER_MODEL = "Per model"
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The range a numeric field accepts; `high` may name a Settings attribute (a limit set by the server)."""
+
+    label: str
+    low: float
+    high: float | str
+    description: str = ""
+
+    def limit(self, settings: Settings | None) -> float:
+        """The upper end, reading the server's setting where `high` names one."""
+        if isinstance(self.high, str):
+            return getattr(settings, self.high) if settings is not None else math.inf
+        return self.high
+
+
+def bounded(default: Any, label: str, low: float, high: float | str, description: str = "") -> Any:
+    """A dataclass field with its range and description."""
+    return field(default=default, metadata={"bound": Bound(label, low, high, description)})
+
+
+def bound(request_type: type, name: str) -> Bound:
+    """The declared range of `request_type.name` (for sliders and validation)."""
+    return next(f.metadata["bound"] for f in fields(request_type) if f.name == name)
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationRequest:
+    """What every generation shares: text, model, sampling and seed. `seed=-1` picks a random seed."""
+
+    task: ClassVar[str] = ""  # the module in engine/tasks that runs this request
+    prompt_label: ClassVar[str] = "prompt"
+    empty_prompt: ClassVar[str] = "The prompt is empty. Describe the image you want, e.g. 'a linen summer dress, " \
+                                  "studio light'."
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    model: str = DEFAULT_MODEL
+    steps: int = bounded(25, "Steps", 1, "max_steps", "More steps refine more and take longer.")
+    guidance_scale: float = bounded(7.0, "Guidance scale", 0.0, 30.0,
+                                    "How strictly the image follows the prompt (CFG); 5–8 is usual.")
+    scheduler: str = "DPM++ 2M Karras"
+    seed: int = bounded(-1, "Seed", -1, SEED_MAX, "The same seed and settings give the same image; -1 = random.")
+    preview_every: int = bounded(1, "Preview every N steps", 1, 50)
+    style: str = ""
+
+    def problems(self, settings: Settings) -> list[str]:
+        """A sentence for each field that cannot run; empty when the request is valid."""
+        found = []
+        if not self.prompt.strip():
+            found.append(self.empty_prompt)
+        for name, text in ((self.prompt_label, self.prompt), ("negative prompt", self.negative_prompt)):
+            if len(text) > MAX_PROMPT_CHARS:
+                found.append(f"The {name} is longer than {MAX_PROMPT_CHARS} characters; shorten it (only the first "
+                             "few hundred tokens matter).")
+        for item in fields(self):
+            if "bound" in item.metadata:
+                found += self._out_of_range(item.metadata["bound"], getattr(self, item.name), settings)
+        if self.scheduler not in self.scheduler_choices():
+            found.append(f"Scheduler '{self.scheduler}' is not available; choose one of "
+                         f"{', '.join(self.scheduler_choices())}.")
+        return found
+
+    @staticmethod
+    def _out_of_range(limits: Bound, value: Any, settings: Settings) -> list[str]:
+        high = limits.limit(settings)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and limits.low <= value <= high:
+            return []
+        return [f"{limits.label} must be between {_number(limits.low)} and {_number(high)}, got {value!r}."]
+
+    def scheduler_choices(self) -> tuple[str, ...]:
+        return SCHEDULER_NAMES
+
+    def check(self, settings: Settings) -> None:
+        """Raise InputError naming every bad field."""
+        found = self.problems(settings)
+        if found:
+            raise InputError(" ".join(found))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Txt2ImgRequest(GenerationRequest):
+    """Images from text."""
+
+    task: ClassVar[str] = "txt2img"
+    width: int = 512
+    height: int = 512
+    batch_count: int = bounded(1, "Batch count", 1, "max_batch", "Images made one after another, seed +1 each.")
+
+    def problems(self, settings: Settings) -> list[str]:
+        found = super().problems(settings)
+        for name, side in (("Width", self.width), ("Height", self.height)):
+            if not isinstance(side, int) or side < 0:
+                found.append(f"{name} must be a whole number of pixels, got {side!r}.")
+            elif side % 8:
+                found.append(f"{name} {side} is not a multiple of 8; use {side // 8 * 8} or {side // 8 * 8 + 8}.")
+        return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoseRequest(Txt2ImgRequest):
+    """Text to image conditioned on a pose through an OpenPose ControlNet. Size 0 follows the pose's aspect."""
+
+    task: ClassVar[str] = "pose"
+    pose: Pose | None = None
+    width: int = 0
+    height: int = 0
+    controlnet_scale: float = bounded(1.0, "Conditioning scale", 0.0, 2.0,
+                                      "How strictly the image follows the pose.")
+    guidance_start: float = bounded(0.0, "Control start", 0.0, 1.0, "When the pose starts guiding (0 = first step).")
+    guidance_end: float = bounded(1.0, "Control end", 0.0, 1.0, "When the pose stops guiding (1 = last step).")
+    guess_mode: bool = False
+
+    def problems(self, settings: Settings) -> list[str]:
+        found = super().problems(settings)
+        if not self.guidance_start < self.guidance_end:
+            found.append(f"Control start ({self.guidance_start}) must be below control end ({self.guidance_end}).")
+        return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class EditRequest(GenerationRequest):
+    """An edit of `image` by an instruction (the prompt). `seeds` > 1 or several `image_guidance_values` make
+    variations: one image per (image guidance, seed) pair, to pick the best."""
+
+    task: ClassVar[str] = "edit"
+    prompt_label: ClassVar[str] = "instruction"
+    empty_prompt: ClassVar[str] = "The instruction is empty. Say what to change, e.g. 'make the dress red velvet'."
+
+    image: Image.Image | str | Path | None = None
+    model: str = DEFAULT_EDITOR
+    steps: int = bounded(20, "Steps", 1, "max_steps", "More steps refine more and take longer.")
+    guidance_scale: float = bounded(7.5, "Text guidance", 0.0, 30.0,
+                                    "How strongly the instruction is followed: higher edits more, too high looks "
+                                    "overcooked.")
+    image_guidance_scale: float = bounded(1.5, "Image guidance", 0.0, 10.0,
+                                          "How closely the result keeps to your image: higher changes less (1.2–2 "
+                                          "is usual).")
+    scheduler: str = "Euler a"
+    seeds: int = bounded(1, "Seeds to try", 1, "max_batch", "Several seeds of the same edit, to pick from.")
+    image_guidance_values: tuple[float, ...] = ()  # variations over image guidance (replaces image_guidance_scale)
+    max_side: int = 0  # longest working side; 0 = the server's setting
+
+    @property
+    def instruction(self) -> str:
+        return self.prompt
+
+    def problems(self, settings: Settings) -> list[str]:
+        found = super().problems(settings)
+        limits = bound(EditRequest, "image_guidance_scale")
+        for value in self.image_guidance_values:
+            found += self._out_of_range(limits, value, settings)
+        count = self.seeds * max(1, len(self.image_guidance_values))
+        if count > settings.max_batch:
+            found.append(f"Variations make {count} images; choose between 1 and {settings.max_batch} "
+                         "(seeds × image guidance values).")
+        return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareRequest(GenerationRequest):
+    """One prompt (or a few prompt variants, one per row) run on several models with the same seed."""
+
+    task: ClassVar[str] = "compare"
+    models: tuple[str, ...] = ("stable-diffusion-v1-5/stable-diffusion-v1-5", "stabilityai/stable-diffusion-xl-base-1.0",
+                               "kandinsky-community/kandinsky-2-2-decoder")
+    guidance_scale: float = bounded(6.0, "Guidance scale", 0.0, 30.0,
+                                    "How strictly the image follows the prompt (CFG); 5–8 is usual.")
+    scheduler: str = PER_MODEL
+    aspect_ratio: str = "1:1 square"
+    forced_size: tuple[int, int] | None = None  # one size for every column instead of each family's native one
+    variants: tuple[str, ...] = ()  # prompt matrix rows; empty: one row with `prompt`
+
+    def rows(self) -> list[str]:
+        """The prompt of each row."""
+        return [v for v in self.variants if v.strip()] or [self.prompt]
+
+    def scheduler_choices(self) -> tuple[str, ...]:
+        return (PER_MODEL, *SCHEDULER_NAMES)
+
+    def problems(self, settings: Settings) -> list[str]:
+        found = [p for p in super().problems(settings) if p != self.empty_prompt or not self.variants]
+        if not MIN_MODELS <= len(self.models) <= MAX_MODELS:
+            found.append(f"Choose {MIN_MODELS} to {MAX_MODELS} models to compare; {len(self.models)} "
+                         f"{'was' if len(self.models) == 1 else 'were'} given.")
+        if any(not isinstance(m, str) or not m.strip() for m in self.models):
+            found.append("Every model to compare must be a name, a Hub id or a path.")
+        rows = self.rows()
+        if len(rows) > MAX_VARIANTS:
+            found.append(f"A prompt matrix takes at most {MAX_VARIANTS} prompt variants; {len(rows)} were given.")
+        if not any(r.strip() for r in rows) and self.empty_prompt not in found:
+            found.append(self.empty_prompt)
+        return found
+
+    def cell(self, prompt: str, model: str, width: int, height: int, scheduler: str, seed: int) -> Txt2ImgRequest:
+        """The text-to-image request of one cell: every shared field of this request, the cell's own values."""
+        shared = {f.name: getattr(self, f.name) for f in fields(GenerationRequest)}
+        shared.update(prompt=prompt, model=model, scheduler=scheduler, seed=seed)
+        return Txt2ImgRequest(**shared, width=width, height=height)

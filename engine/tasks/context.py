@@ -1,0 +1,45 @@
+"""What a task may use: the model manager, the output writer, the settings, and its run's emit/check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+from engine.media.outputs import OutputWriter
+from engine.models.manager import ModelManager
+from engine.pipeline.denoise import denoise
+from engine.pipeline.previews import Previewer, previewer_for
+from engine.settings import Settings
+from engine.types import Cell, Event
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """A run's narrow view of the engine: `emit` sends events to the caller, `check` raises Cancelled."""
+
+    models: ModelManager
+    outputs: OutputWriter
+    settings: Settings
+    emit: Callable[[Event], None]
+    check: Callable[[], None]
+    started: float
+
+    def cell(self, row: int, column: int) -> TaskContext:
+        """The context of one comparison cell: its events are wrapped in `Cell`, cancellation is shared."""
+        outer = self.emit
+        return replace(self, emit=lambda event: outer(Cell(row, column, event)))
+
+    def previewer(self, model: Any) -> Previewer:
+        return previewer_for(model, self.models.load_taesd, self.models.demo)
+
+    def denoise(self, model: Any, call: dict, **options: Any) -> Any:
+        """`engine.pipeline.denoise` with this run's events, cancellation and preview pace."""
+        return denoise(model, call, previewer=self.previewer(model), emit=self.emit, check=self.check,
+                       started=self.started, preview_min_seconds=self.preview_min_seconds, **options)
+
+    @property
+    def preview_min_seconds(self) -> float:
+        """Least time between previews: on CUDA a step can take 50 ms and 5 previews a second are plenty."""
+        if self.settings.preview_min_seconds >= 0:
+            return self.settings.preview_min_seconds
+        return 0.2 if self.models.placement.device == "cuda" else 0.0

@@ -1,0 +1,84 @@
+"""Instruction-based editing (InstructPix2Pix): an input image and an instruction in, edited images out."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from PIL import Image
+
+from engine.media.images import open_image, pixel_hash
+from engine.pipeline.denoise import accepts
+from engine.prompts import prepare_prompt
+from engine.requests import EditRequest
+from engine.settings import APP_VERSION
+from engine.tasks.context import TaskContext
+from engine.types import GeneratedImage, InputError, Notice, Recipe, Result
+
+
+def working_size(width: int, height: int, side: int, max_side: int) -> tuple[int, int]:
+    """The size to edit a `width`x`height` image at: the model's trained area (`side`²) at the image's aspect ratio,
+    the long side capped at `max_side`, both sides multiples of 8."""
+    scale = (side * side / (width * height)) ** 0.5
+    scale = min(scale, max_side / max(width, height))
+    return max(64, round(width * scale / 8) * 8), max(64, round(height * scale / 8) * 8)
+
+
+def result_size(original: tuple[int, int], working: tuple[int, int]) -> tuple[int, int]:
+    """The working size corrected to the original's exact aspect ratio (long side kept)."""
+    (w, h), (ww, wh) = original, working
+    return (ww, max(1, round(ww * h / w))) if w >= h else (max(1, round(wh * w / h)), wh)
+
+
+def variation_plan(request: EditRequest, base_seed: int) -> list[tuple[int, float]]:
+    """(seed, image guidance) for each image to make: for each image guidance value, each seed."""
+    values = request.image_guidance_values or (request.image_guidance_scale,)
+    return [((base_seed + s) % 2**32, value) for value in values for s in range(request.seeds)]
+
+
+def run(request: EditRequest, ctx: TaskContext) -> None:
+    """Edit `request.image`, emitting notices, progress, previews and one Result per image."""
+    import torch
+
+    request.check(ctx.settings)
+    opened = open_image(request.image)
+    for note in opened.notes:
+        ctx.emit(Notice(note))
+    ref = ctx.models.resolve(request.model, editor=True)
+    prompt, negative = prepare_prompt(request.prompt), prepare_prompt(request.negative_prompt)
+    for note in prompt.notes + negative.notes:
+        ctx.emit(Notice(note))
+    model = ctx.models.load_editor(ref, ctx.emit)
+    ctx.check()
+    family = model.family
+    max_side = min(request.max_side or ctx.settings.edit_max_side, ctx.settings.edit_max_side)
+    work = working_size(*opened.image.size, ref.spec.working_side or family.edit_side, max_side)
+    if work[0] * work[1] > ctx.settings.max_pixels:
+        raise InputError(f"Editing at {work[0]}x{work[1]} is over this server's pixel limit; lower the maximum side.")
+    final = result_size(opened.image.size, work)
+    if work != opened.image.size:
+        ctx.emit(Notice(f"Edited at {work[0]}x{work[1]} (the model's working size, aspect ratio kept); the result "
+                        f"is {final[0]}x{final[1]}, the original's aspect ratio."))
+    source = opened.image.resize(work, Image.Resampling.LANCZOS)
+    parent = pixel_hash(opened.image)
+    scheduler, note = family.check_scheduler(request.scheduler)
+    if note:
+        ctx.emit(Notice(note))
+    conditioning = family.encode(model, prompt.text, negative.text)
+    sized = {"width": work[0], "height": work[1]} if accepts(model.pipe, "width") else {}
+    plan = variation_plan(request, request.seed if request.seed >= 0 else secrets.randbelow(2**32))
+    for index, (seed, image_guidance) in enumerate(plan):
+        started = time.perf_counter()
+        call = {**conditioning.kwargs, **sized, "image": source, "guidance_scale": request.guidance_scale,
+                "image_guidance_scale": image_guidance}
+        image = ctx.denoise(model, call, steps=request.steps, scheduler=scheduler,
+                            generator=torch.Generator("cpu").manual_seed(seed), index=index, count=len(plan),
+                            preview_every=request.preview_every)
+        if image.size != final:
+            image = image.resize(final, Image.Resampling.LANCZOS)
+        recipe = Recipe(prompt=prompt.text, negative_prompt=negative.text, model=ref.spec.id, width=final[0],
+                        height=final[1], steps=request.steps, guidance_scale=request.guidance_scale,
+                        scheduler=scheduler, seed=seed, family=family.name, task="edit", app_version=APP_VERSION,
+                        image_guidance_scale=image_guidance, parent=parent)
+        path = ctx.outputs.write(image, recipe)
+        ctx.emit(Result(GeneratedImage(image, recipe, path), index, len(plan), time.perf_counter() - started))

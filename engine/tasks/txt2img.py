@@ -1,0 +1,82 @@
+"""Text to image (optionally under a ControlNet condition): prompt and settings in, images with recipes out."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import replace
+from typing import Any
+
+from engine.pipeline.control import Control
+from engine.prompts import prepare_prompt
+from engine.requests import Txt2ImgRequest
+from engine.settings import APP_VERSION
+from engine.tasks.context import TaskContext
+from engine.types import GeneratedImage, Notice, Recipe, Result
+
+
+def run(request: Txt2ImgRequest, ctx: TaskContext) -> None:
+    generate(request, ctx)
+
+
+def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None = None, model: Any = None) -> None:
+    """Emit notices, progress, previews and one Result per image of `request` (with `model` if already loaded)."""
+    import torch
+
+    request.check(ctx.settings)
+    ref = ctx.models.resolve(request.model)
+    style = ctx.models.catalog.style(request.style)
+    prompt = prepare_prompt(style.apply(request.prompt) if style else request.prompt)
+    negative = prepare_prompt(request.negative_prompt)
+    for note in prompt.notes + negative.notes:
+        ctx.emit(Notice(note))
+
+    follow = control is not None and not (request.width and request.height)  # size follows the condition
+    if control is not None and ref.family:
+        ctx.models.control_spec(ref.spec, ref.family, control.kind)  # a base without that ControlNet: say so now
+    if ref.family and not follow:  # known before loading: reject a bad size at once
+        ref.family.fit_size(request.width, request.height, ctx.settings.max_pixels)
+    model = model or ctx.models.load(ref, ctx.emit)
+    ctx.check()
+    family = model.family
+    if control is not None:
+        model = ctx.models.with_control(model, control.kind, ctx.emit)
+        ctx.check()
+        if follow:
+            width, height = family.size_for_aspect(control.aspect)
+            request = replace(request, width=width, height=height)
+    width, height, size_notes = family.fit_size(request.width, request.height, ctx.settings.max_pixels)
+    scheduler, scheduler_note = family.check_scheduler(request.scheduler)
+    for note in size_notes + ([scheduler_note] if scheduler_note else []):
+        ctx.emit(Notice(note))
+
+    base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
+    conditioning = None
+    for index in range(request.batch_count):
+        seed = (base_seed + index) % 2**32
+        generator = torch.Generator("cpu").manual_seed(seed)
+        if conditioning is None or family.seeded_conditioning:
+            conditioning = family.encode(model, prompt.text, negative.text, generator=generator,
+                                         prior_callback=lambda _pipe, _step, _t, kwargs: _checked(ctx, kwargs))
+            for note in conditioning.notes if index == 0 else ():
+                ctx.emit(Notice(note))
+        started = time.perf_counter()
+        extra = control.call_arguments(width, height) if control else {}
+        call = {**conditioning.kwargs, **extra, "width": width, "height": height,
+                "guidance_scale": request.guidance_scale}
+        image = ctx.denoise(model, call, steps=request.steps, scheduler=scheduler, generator=generator, index=index,
+                            count=request.batch_count, preview_every=request.preview_every)
+        recipe = Recipe(prompt=prompt.text, negative_prompt=negative.text, model=ref.spec.id, width=width,
+                        height=height, steps=request.steps, guidance_scale=request.guidance_scale,
+                        scheduler=scheduler, seed=seed, style=request.style if style else "", family=family.name,
+                        app_version=APP_VERSION, task=control.kind if control else "txt2img",
+                        control=control.recipe if control else "")
+        path = ctx.outputs.write(image, recipe)
+        ctx.emit(Result(GeneratedImage(image, recipe, path), index, request.batch_count,
+                        time.perf_counter() - started))
+
+
+def _checked(ctx: TaskContext, kwargs: dict) -> dict:
+    """A prior's step callback: stop within a step when the run is cancelled."""
+    ctx.check()
+    return kwargs
