@@ -14,46 +14,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from diffusers import (
-    AutoencoderKL,
-    AutoencoderTiny,
-    ControlNetModel,
-    DDPMScheduler,
-    DiffusionPipeline,
-    EulerAncestralDiscreteScheduler,
-    EulerDiscreteScheduler,
-    KandinskyV22Pipeline,
-    KandinskyV22PriorPipeline,
-    PNDMScheduler,
-    PriorTransformer,
-    StableDiffusionInstructPix2PixPipeline,
-    StableDiffusionPipeline,
-    StableDiffusionXLInstructPix2PixPipeline,
-    StableDiffusionXLPipeline,
-    UNet2DConditionModel,
-    UnCLIPScheduler,
-    VQModel,
-)
-from transformers import (
-    CLIPImageProcessor,
-    CLIPTextConfig,
-    CLIPTextModel,
-    CLIPTextModelWithProjection,
-    CLIPTokenizer,
-    CLIPVisionConfig,
-    CLIPVisionModelWithProjection,
-)
-from transformers.convert_slow_tokenizer import bytes_to_unicode
+from diffusers import (AutoencoderKL, AutoencoderTiny, ControlNetModel, DiffusionPipeline,
+                       EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, PNDMScheduler,
+                       StableDiffusionInstructPix2PixPipeline, StableDiffusionPipeline,
+                       StableDiffusionXLInstructPix2PixPipeline, StableDiffusionXLPipeline, UNet2DConditionModel)
+from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+from engine.models.demo_kandinsky import build_kandinsky_decoder_pipeline, build_kandinsky_prior_pipeline
+from engine.models.demo_parts import HIDDEN, build_clip_tokenizer, text_config
 
 DEMO_VERSION = "2"
 MARKER_NAME = ".demo-complete"
 
-_BOS = "<|startoftext|>"
-_EOS = "<|endoftext|>"
-_HIDDEN = 32  # width of every tiny text/vision encoder and of the CLIP image embedding
 # 4 blocks -> 8x downsampling, like the real VAE and MoVQ. Full-resolution layers dominate CPU time.
 _VAE_CHANNELS = (8, 8, 16, 32)
-_MOVQ_CHANNELS = (32, 32, 32, 32)  # SpatialNorm hard-codes 32 groups, so 32 channels is the floor
 # The schedulers' configs as the real checkpoints ship them (keys a class does not know are ignored).
 _SD15_SCHEDULER = {
     "_class_name": "PNDMScheduler",
@@ -76,49 +50,6 @@ _SDXL_SCHEDULER = {
     "timestep_spacing": "leading",
     "use_karras_sigmas": False,
 }
-_KANDINSKY_DECODER_SCHEDULER = {
-    "_class_name": "DDPMScheduler",
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "linear",
-    "num_train_timesteps": 1000,
-    "steps_offset": 1,
-    "clip_sample": False,
-    "clip_sample_range": 1.0,
-    "dynamic_thresholding_ratio": 0.995,
-    "prediction_type": "epsilon",
-    "sample_max_value": 1.0,
-    "thresholding": False,
-    "timestep_spacing": "leading",
-    "trained_betas": None,
-    "variance_type": "fixed_small",
-}
-
-
-def build_clip_tokenizer() -> CLIPTokenizer:
-    """Return a byte-level CLIP tokenizer (no merges, 514 tokens, 77-token context) built offline."""
-    symbols = list(bytes_to_unicode().values())
-    tokens = symbols + [s + "</w>" for s in symbols] + [_BOS, _EOS]
-    vocab = {token: index for index, token in enumerate(tokens)}
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77, pad_token=_EOS)
-
-
-def _text_config(tokenizer: CLIPTokenizer, projection_dim: int = _HIDDEN) -> CLIPTextConfig:
-    """Return a 5-layer, 32-wide CLIP text config whose special ids match `tokenizer`."""
-    return CLIPTextConfig(
-        hidden_size=_HIDDEN,
-        intermediate_size=37,
-        num_attention_heads=4,
-        num_hidden_layers=5,
-        max_position_embeddings=tokenizer.model_max_length,
-        vocab_size=len(tokenizer),
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        projection_dim=projection_dim,
-    )
-
-
 def _autoencoder_kl(sample_size: int, scaling_factor: float, force_upcast: bool) -> AutoencoderKL:
     """Return a 4-block AutoencoderKL (8x downsampling, 4 latent channels) with few channels."""
     blocks = len(_VAE_CHANNELS)
@@ -149,12 +80,12 @@ def build_sd15_pipeline(seed: int = 0) -> StableDiffusionPipeline:
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=_HIDDEN,
+        cross_attention_dim=HIDDEN,
     )
     torch.manual_seed(seed)
     vae = _autoencoder_kl(sample_size=512, scaling_factor=0.18215, force_upcast=False)
     torch.manual_seed(seed)
-    text_encoder = CLIPTextModel(_text_config(tokenizer))
+    text_encoder = CLIPTextModel(text_config(tokenizer))
     return StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
@@ -185,15 +116,15 @@ def build_sdxl_pipeline(seed: int = 0) -> StableDiffusionXLPipeline:
         addition_embed_type="text_time",
         addition_time_embed_dim=8,
         transformer_layers_per_block=(1, 1),  # NOTES use (1, 2); one layer halves the demo step time
-        projection_class_embeddings_input_dim=6 * 8 + _HIDDEN,  # 6 time ids x 8 + pooled text
-        cross_attention_dim=2 * _HIDDEN,  # both encoders' hidden states, concatenated
+        projection_class_embeddings_input_dim=6 * 8 + HIDDEN,  # 6 time ids x 8 + pooled text
+        cross_attention_dim=2 * HIDDEN,  # both encoders' hidden states, concatenated
     )
     torch.manual_seed(seed)
     vae = _autoencoder_kl(sample_size=1024, scaling_factor=0.13025, force_upcast=True)
     torch.manual_seed(seed)
-    text_encoder = CLIPTextModel(_text_config(tokenizer))
+    text_encoder = CLIPTextModel(text_config(tokenizer))
     torch.manual_seed(seed)
-    text_encoder_2 = CLIPTextModelWithProjection(_text_config(tokenizer_2))
+    text_encoder_2 = CLIPTextModelWithProjection(text_config(tokenizer_2))
     scheduler = EulerDiscreteScheduler.from_config(_SDXL_SCHEDULER)
     return StableDiffusionXLPipeline(
         vae=vae,
@@ -204,94 +135,6 @@ def build_sdxl_pipeline(seed: int = 0) -> StableDiffusionXLPipeline:
         unet=unet,
         scheduler=scheduler,
     )
-
-
-def build_kandinsky_prior_pipeline(seed: int = 0) -> KandinskyV22PriorPipeline:
-    """Return a Kandinsky 2.2 prior pipeline (text -> 32-wide CLIP image embedding) with random weights."""
-    tokenizer = build_clip_tokenizer()
-    torch.manual_seed(seed)
-    prior = PriorTransformer(num_attention_heads=2, attention_head_dim=12, embedding_dim=_HIDDEN, num_layers=1)
-    # clip_std starts at zero, which would scale every predicted embedding to zero.
-    prior.clip_std = torch.nn.Parameter(torch.ones(prior.clip_std.shape))
-    torch.manual_seed(seed)
-    text_encoder = CLIPTextModelWithProjection(_text_config(tokenizer))
-    torch.manual_seed(seed)
-    image_encoder = CLIPVisionModelWithProjection(
-        CLIPVisionConfig(
-            hidden_size=_HIDDEN,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=5,
-            num_channels=3,
-            image_size=224,
-            patch_size=14,
-            projection_dim=_HIDDEN,
-        )
-    )
-    image_processor = CLIPImageProcessor(
-        crop_size=224,
-        size=224,
-        do_center_crop=True,
-        do_normalize=True,
-        do_resize=True,
-        image_mean=[0.48145466, 0.4578275, 0.40821073],
-        image_std=[0.26862954, 0.26130258, 0.27577711],
-        resample=3,
-    )
-    scheduler = UnCLIPScheduler(
-        variance_type="fixed_small_log",
-        prediction_type="sample",
-        num_train_timesteps=1000,
-        clip_sample=True,
-        clip_sample_range=10.0,
-    )
-    return KandinskyV22PriorPipeline(
-        prior=prior,
-        image_encoder=image_encoder,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=scheduler,
-        image_processor=image_processor,
-    )
-
-
-def build_kandinsky_decoder_pipeline(seed: int = 0) -> KandinskyV22Pipeline:
-    """Return a Kandinsky 2.2 decoder pipeline (image embedding -> image) with random weights."""
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        in_channels=4,
-        out_channels=8,  # epsilon and learned variance, like the real decoder
-        sample_size=64,
-        addition_embed_type="image",
-        down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
-        up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"),
-        mid_block_type="UNetMidBlock2DSimpleCrossAttn",
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        encoder_hid_dim=_HIDDEN,
-        encoder_hid_dim_type="image_proj",
-        cross_attention_dim=_HIDDEN,
-        attention_head_dim=4,
-        resnet_time_scale_shift="scale_shift",
-        class_embed_type=None,
-    )
-    torch.manual_seed(seed)
-    movq = VQModel(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 3 + ("AttnDownEncoderBlock2D",),
-        up_block_types=("AttnUpDecoderBlock2D",) + ("UpDecoderBlock2D",) * 3,
-        block_out_channels=_MOVQ_CHANNELS,
-        layers_per_block=0,  # one resnet per decoder block (layers + 1); equal widths make 0 valid
-        norm_num_groups=32,
-        norm_type="spatial",
-        latent_channels=4,
-        num_vq_embeddings=12,
-        vq_embed_dim=4,
-        sample_size=64,
-    )
-    scheduler = DDPMScheduler.from_config(_KANDINSKY_DECODER_SCHEDULER)
-    return KandinskyV22Pipeline(unet=unet, scheduler=scheduler, movq=movq)
 
 
 def build_tiny_taesd() -> AutoencoderTiny:
