@@ -15,9 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_txt2img import bare_run  # noqa: E402
 
-from engine.settings import Settings  # noqa: E402
-from engine.studio import Studio  # noqa: E402
-from engine.types import Cell, CompareRequest, Loaded, Txt2ImgRequest  # noqa: E402
+from engine import Cell, CompareRequest, Loaded, Settings, Studio, Txt2ImgRequest  # noqa: E402
 
 MODELS = ("stable-diffusion-v1-5/stable-diffusion-v1-5", "stabilityai/stable-diffusion-xl-base-1.0",
           "kandinsky-community/kandinsky-2-2-decoder")
@@ -30,7 +28,7 @@ def timed_compare(studio: Studio, request: CompareRequest) -> float:
 def timed_compare_with_loads(studio: Studio, request: CompareRequest) -> tuple[float, float]:
     """Wall time of a comparison and the seconds its columns spent loading models (from their Loaded events)."""
     start, loading = time.perf_counter(), 0.0
-    for event in studio.compare(request):
+    for event in studio.run(request):
         if isinstance(event, Cell) and isinstance(event.event, Loaded):
             loading += event.event.seconds
     return time.perf_counter() - start, loading
@@ -46,7 +44,7 @@ def main() -> None:
     models = tuple(m for m in args.models.split(",") if m)
     settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
     studio = Studio(settings, demo=True, online=False)
-    studio.demo_paths()
+    studio.models.demo_paths()
     request = CompareRequest(prompt="a terrazzo floor with brass inlays", models=models, seed=3, steps=args.steps,
                              guidance_scale=6.0, forced_size=(args.size, args.size), scheduler="DDIM")
     cold, cold_loading = timed_compare_with_loads(studio, request)  # loads all three
@@ -60,12 +58,12 @@ def main() -> None:
             total += studio.device_thread.submit(bare_run, studio, single).result()
         bare.append(total)
     warm_s, bare_s = sorted(warm)[len(warm) // 2], sorted(bare)[len(bare) // 2]
-    print(f"demo models on {studio.placement.device}; {args.size}x{args.size}, {args.steps} steps, {len(models)} models")
+    print(f"demo models on {studio.models.placement.device}; {args.size}x{args.size}, {args.steps} steps, {len(models)} models")
     print(f"comparison, all cached (previews on): {warm_s:.2f} s   sum of {len(models)} bare pipeline calls: {bare_s:.2f} s")
     print(f"ratio: {warm_s / bare_s:.3f}   (target <= 1.05)")
     print(f"first comparison (loading all {'three' if len(models) == 3 else len(models)}): {cold:.2f} s, of which loading {cold_loading:.2f} s; "
           f"later comparisons load nothing (cache hits), saving those {cold_loading:.2f} s each time")
-    print("memory held per model:", {k.source: f"{v / 2**20:.0f} MB" for k, v in studio.cache.sizes().items()})
+    print("memory held per model:", {k.source: f"{v / 2**20:.0f} MB" for k, v in studio.models.cache.sizes().items()})
 
 
 if __name__ == "__main__":

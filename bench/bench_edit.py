@@ -21,12 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from engine.conditioning import encode  # noqa: E402
-from engine.edit import EditRequest  # noqa: E402
-from engine.schedulers import make_scheduler  # noqa: E402
-from engine.settings import Settings  # noqa: E402
-from engine.studio import Studio  # noqa: E402
-from engine.types import Failed, Preview, Result  # noqa: E402
+from engine import EditRequest, Failed, Preview, Result, Settings, Studio  # noqa: E402
+from engine.pipeline.denoise import accepts  # noqa: E402
+from engine.pipeline.schedulers import make_scheduler  # noqa: E402
 
 
 def source_image(size: int) -> Image.Image:
@@ -38,7 +35,7 @@ def source_image(size: int) -> Image.Image:
 def engine_run(studio: Studio, request: EditRequest) -> tuple[float, int]:
     start = time.perf_counter()
     previews = 0
-    for event in studio.edit(request):
+    for event in studio.run(request):
         previews += isinstance(event, Preview)
         if isinstance(event, Failed):
             raise SystemExit(f"engine run failed: {event.message}")
@@ -49,12 +46,12 @@ def engine_run(studio: Studio, request: EditRequest) -> tuple[float, int]:
 
 def bare_run(studio: Studio, request: EditRequest) -> float:
     start = time.perf_counter()
-    model, _ = studio.load_editor(request.model)
+    model = studio.models.load_editor(studio.models.resolve(request.model, editor=True), lambda event: None)
     pipe = model.pipe
     pipe.scheduler = make_scheduler(request.scheduler, pipe.scheduler)
     generator = torch.Generator("cpu").manual_seed(request.seed)
-    kwargs = encode(model, request.instruction, request.negative_prompt).kwargs
-    if model.family == "sdxl":
+    kwargs = model.family.encode(model, request.prompt, request.negative_prompt).kwargs
+    if accepts(pipe, "width"):
         kwargs.update(width=request.image.width, height=request.image.height)
     image = pipe(**kwargs, image=request.image, num_inference_steps=request.steps,
                  guidance_scale=request.guidance_scale, image_guidance_scale=request.image_guidance_scale,
@@ -75,7 +72,7 @@ def main() -> None:
     settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
     studio = Studio(settings, demo=not args.real, online=args.real)
     side = studio.catalog.resolve_editor(args.model).working_side or args.size
-    request = EditRequest(image=source_image(side), instruction="make the dress (red velvet)1.2",
+    request = EditRequest(image=source_image(side), prompt="make the dress (red velvet)1.2",
                           negative_prompt="blurry", model=args.model, steps=args.steps, seed=5,
                           scheduler="Euler a", preview_every=1)  # square at the working size: no resize either way
     engine_run(studio, request)  # warm: load the editor, build the previewer
@@ -86,7 +83,7 @@ def main() -> None:
         engine_times.append(seconds)
         bare_times.append(studio.device_thread.submit(bare_run, studio, request).result())
     engine_s, bare_s = statistics.median(engine_times), statistics.median(bare_times)
-    print(f"device: {studio.placement.device} {studio.placement.dtype_name}; editor {args.model}"
+    print(f"device: {studio.models.placement.device} {studio.models.placement.dtype_name}; editor {args.model}"
           f"{' (demo)' if not args.real else ''}; {side}x{side}, {args.steps} steps, {args.repeats} repeats")
     print(f"engine (previews every step, {previews} previews): {engine_s:.3f} s   bare diffusers: {bare_s:.3f} s")
     print(f"ratio engine/bare: {engine_s / bare_s:.3f}   (target <= 1.05)")

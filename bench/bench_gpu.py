@@ -17,6 +17,7 @@ Works on a CPU too (slowly; use folders built with `realsize_models.py --tiny` t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import os
@@ -35,8 +36,7 @@ sys.path.insert(0, str(BENCH))
 
 import torch  # noqa: E402
 
-from engine.settings import Settings  # noqa: E402
-from engine.studio import Studio  # noqa: E402
+from engine import Settings, Studio  # noqa: E402
 
 SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 SDXL = "stabilityai/stable-diffusion-xl-base-1.0"
@@ -49,7 +49,7 @@ class _Paths(dict):
     """Real-size folders; a name not built there falls back to the tiny demo model (built on first use)."""
 
     def __missing__(self, name: str) -> Path:
-        from engine.demo_models import ensure_demo_models
+        from engine.models.demo import ensure_demo_models
 
         print(f"[bench_gpu] '{name}' has no real-size model: using the tiny demo one", flush=True)
         tiny = ensure_demo_models(Path(tempfile.gettempdir()) / "studio-bench" / "demo-models")
@@ -159,8 +159,8 @@ def preview(models_dir: Path, name: str, size: int, repeats: int) -> None:
     """One CFG UNet step (batch 2) at `size` vs the previewers and the full VAE decode, each synchronised."""
     from diffusers import AutoencoderTiny, DiffusionPipeline
 
-    from engine.catalog import load_catalog
-    from engine.previews import LinearPreviewer, TaesdPreviewer
+    from engine.models.catalog import load_catalog
+    from engine.pipeline.previews import LinearPreviewer, TaesdPreviewer
     from realsize_models import folders
 
     placement = _studio().placement
@@ -208,18 +208,17 @@ def overhead(size: int, model: str, steps: int, repeats: int) -> None:
     callback that only synchronises the GPU, or that also makes the linear preview (all alternating, medians)."""
     from bench_txt2img import engine_run
 
-    from engine.conditioning import encode
-    from engine.previews import LinearPreviewer
-    from engine.schedulers import make_scheduler
-    from engine.types import Txt2ImgRequest
+    from engine import Txt2ImgRequest
+    from engine.pipeline.previews import LinearPreviewer
+    from engine.pipeline.schedulers import make_scheduler
 
     studio = _studio()
     request = Txt2ImgRequest(prompt="a flowing (red silk)1.3 evening dress, studio light", negative_prompt="blurry",
                              model=model, width=size, height=size, steps=steps, seed=5, scheduler="Euler",
                              preview_every=1)
-    quiet = Txt2ImgRequest(**{**request.__dict__, "preview_every": steps})  # no previews (done < total never hits)
-    loaded, _ = studio.load(model)
-    family = studio.family(loaded.family)
+    quiet = dataclasses.replace(request, preview_every=steps)  # no previews (done < total never hits)
+    loaded = studio.models.get(model)
+    family = loaded.family
     linear = LinearPreviewer(family.preview_rgb, family.preview_bias)
 
     def bare(callback: Any = None, save: bool = True) -> float:
@@ -227,7 +226,7 @@ def overhead(size: int, model: str, steps: int, repeats: int) -> None:
         pipe = loaded.pipe
         pipe.scheduler = make_scheduler(request.scheduler, pipe.scheduler)
         generator = torch.Generator("cpu").manual_seed(request.seed)
-        kwargs = encode(loaded, request.prompt, request.negative_prompt, generator=generator).kwargs
+        kwargs = family.encode(loaded, request.prompt, request.negative_prompt, generator=generator).kwargs
         if callback is not None:
             kwargs.update(callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"])
         image = pipe(**kwargs, width=size, height=size, num_inference_steps=steps,
@@ -272,7 +271,7 @@ def overhead(size: int, model: str, steps: int, repeats: int) -> None:
 
 def _drain(events: Any) -> dict[str, Any]:
     """Consume a stream; the results, failures and counts of event types."""
-    from engine.types import Cell, Failed, Result
+    from engine import Cell, Failed, Result
 
     out: dict[str, Any] = {"results": [], "failed": [], "counts": {}}
     for event in events:
@@ -294,25 +293,24 @@ def _image_stats(result: Any) -> str:
 
 def smoke(models_dir: Path, steps: int) -> bool:
     """Text to image (SD1.5, SDXL), Pose (SD1.5, SDXL) and Compare (SD1.5 + SDXL) end to end through the engine."""
-    from engine.pose import PoseRequest, load_presets
-    from engine.types import CompareRequest, Txt2ImgRequest
+    from engine import CompareRequest, PoseRequest, Txt2ImgRequest, load_presets
 
     studio = _studio()
-    pose = load_presets()["Runway walk"]
+    pose = load_presets()["runway walk"]
     cases: list[tuple[str, Callable[[], Any]]] = [
-        ("txt2img sd15 512x512", lambda: studio.txt2img(Txt2ImgRequest(
+        ("txt2img sd15 512x512", lambda: studio.run(Txt2ImgRequest(
             prompt="a (linen)1.2 summer dress, studio light", negative_prompt="blurry", model=SD, width=512,
             height=512, steps=steps, seed=1, scheduler="DPM++ 2M Karras"))),
-        ("txt2img sdxl 1024x1024", lambda: studio.txt2img(Txt2ImgRequest(
+        ("txt2img sdxl 1024x1024", lambda: studio.run(Txt2ImgRequest(
             prompt="a (linen)1.2 summer dress, studio light", negative_prompt="blurry", model=SDXL, width=1024,
             height=1024, steps=steps, seed=1, scheduler="Euler"))),
-        ("txt2img sd15 batch of 2, 512x768", lambda: studio.txt2img(Txt2ImgRequest(
+        ("txt2img sd15 batch of 2, 512x768", lambda: studio.run(Txt2ImgRequest(
             prompt="a wool coat", model=SD, width=512, height=768, steps=steps, seed=2, batch_count=2))),
-        ("pose sd15 (Runway walk)", lambda: studio.pose(PoseRequest(prompt="a linen suit", model=SD, pose=pose,
+        ("pose sd15 (Runway walk)", lambda: studio.run(PoseRequest(prompt="a linen suit", model=SD, pose=pose,
                                                                     steps=steps, seed=1))),
-        ("pose sdxl (Runway walk)", lambda: studio.pose(PoseRequest(prompt="a linen suit", model=SDXL, pose=pose,
+        ("pose sdxl (Runway walk)", lambda: studio.run(PoseRequest(prompt="a linen suit", model=SDXL, pose=pose,
                                                                     steps=steps, seed=1))),
-        ("compare sd15 + sdxl (native sizes)", lambda: studio.compare(CompareRequest(
+        ("compare sd15 + sdxl (native sizes)", lambda: studio.run(CompareRequest(
             prompt="a terrazzo floor with brass inlays", models=(SD, SDXL), seed=3, steps=steps,
             guidance_scale=6.0, scheduler="DDIM"))),
     ]
@@ -331,16 +329,15 @@ def smoke(models_dir: Path, steps: int) -> bool:
         print(f"SMOKE {label}: {'ok' if passed else 'FAILED'} in {time.perf_counter() - start:.1f} s; "
               f"events {out['counts']}; images: {[_image_stats(r) for r in out['results']]}"
               + (f"; failed: {[f.message for f in out['failed']]}" if out["failed"] else ""))
-    base, _ = studio.load(SD)
-    key = studio._key(base.spec, "controlnet-openpose")
-    if key in studio.cache:
-        derived = studio.cache._entries[key].value
+    base = studio.models.get(SD)
+    derived = studio.models.cache.peek(studio.models.key(base.spec, "controlnet-openpose"))
+    if derived is not None:
         shared = all(getattr(derived.pipe, n) is getattr(base.pipe, n) for n in ("unet", "vae", "text_encoder"))
         print(f"SMOKE pose sharing: ControlNet pipeline shares unet/vae/text_encoder with the base: {shared}; "
               f"dtypes base unet {base.pipe.unet.dtype}, controlnet {derived.pipe.controlnet.dtype}, "
               f"devices {base.pipe.unet.device}/{derived.pipe.controlnet.device}")
     print("memory held per cache entry:", {f"{k.source}/{k.task}": f"{v / 2**20:.0f} MB"
-                                           for k, v in studio.cache.sizes().items()})
+                                           for k, v in studio.models.cache.sizes().items()})
     del studio, base
     _free()
     return ok
@@ -348,21 +345,20 @@ def smoke(models_dir: Path, steps: int) -> bool:
 
 def pose_memory(models_dir: Path, mode: str, steps: int) -> None:
     """Peak and resident CUDA memory of Text to image then Pose (SD1.5): engine-shared, or two separate pipelines."""
-    from engine.pose import PoseRequest, draw, load_presets
-    from engine.types import Txt2ImgRequest
+    from engine import PoseRequest, Txt2ImgRequest, draw, load_presets
 
     if not torch.cuda.is_available():
         print("pose-memory needs CUDA")
         return
-    pose = load_presets()["Runway walk"]
+    pose = load_presets()["runway walk"]
     torch.cuda.reset_peak_memory_stats()
     gib = 2**30
     if mode == "shared":
         studio = _studio()
-        txt = _drain(studio.txt2img(Txt2ImgRequest(prompt="a linen suit", model=SD, width=512, height=768,
+        txt = _drain(studio.run(Txt2ImgRequest(prompt="a linen suit", model=SD, width=512, height=768,
                                                    steps=steps, seed=1)))
         after_txt, peak_txt = torch.cuda.memory_allocated(), torch.cuda.max_memory_allocated()
-        posed = _drain(studio.pose(PoseRequest(prompt="a linen suit", model=SD, pose=pose, steps=steps, seed=1)))
+        posed = _drain(studio.run(PoseRequest(prompt="a linen suit", model=SD, pose=pose, steps=steps, seed=1)))
         failures = [f.message for f in txt["failed"] + posed["failed"]]
         size = posed["results"][0].item.image.size if posed["results"] else None
     else:

@@ -67,7 +67,7 @@ def one_client(url: str, number: int, requests: int, args: argparse.Namespace, t
     from gradio_client.exceptions import AppError  # noqa: F401 - imported so a missing module fails early
     from gradio_client.utils import QueueError, Status
 
-    from engine.recipe import read_recipe
+    from engine.media.recipe import read_recipe
 
     client = Client(url, verbose=False)
     for index in range(requests):

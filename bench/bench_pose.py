@@ -13,11 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.loader import module_bytes  # noqa: E402
-from engine.pose import PoseRequest, load_presets  # noqa: E402
-from engine.settings import Settings  # noqa: E402
-from engine.studio import Studio  # noqa: E402
-from engine.types import Progress, Txt2ImgRequest  # noqa: E402
+from engine import PoseRequest, Progress, Settings, Studio, Txt2ImgRequest, load_presets  # noqa: E402
+from engine.models.loader import module_bytes  # noqa: E402
 
 SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 
@@ -38,28 +35,28 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
     studio = Studio(settings, demo=True, online=False)
-    demo_paths = studio.demo_paths()
-    pose = load_presets()["Runway walk"]
+    demo_paths = studio.models.demo_paths()
+    pose = load_presets()["runway walk"]
     txt = Txt2ImgRequest(prompt="a linen suit", model=SD, width=512, height=768, steps=4, seed=1)
     posed = PoseRequest(prompt="a linen suit", model=SD, pose=pose, steps=4, seed=1)
 
-    seconds_to_first_step(studio.txt2img(txt))  # Text to image warm
-    cold_switch = seconds_to_first_step(studio.pose(posed))  # first visit to Pose: adds the ControlNet only
-    warm = sorted(seconds_to_first_step(studio.pose(posed)) for _ in range(args.repeats))[args.repeats // 2]
-    back = sorted(seconds_to_first_step(studio.txt2img(txt)) for _ in range(args.repeats))[args.repeats // 2]
+    seconds_to_first_step(studio.run(txt))  # Text to image warm
+    cold_switch = seconds_to_first_step(studio.run(posed))  # first visit to Pose: adds the ControlNet only
+    warm = sorted(seconds_to_first_step(studio.run(posed)) for _ in range(args.repeats))[args.repeats // 2]
+    back = sorted(seconds_to_first_step(studio.run(txt)) for _ in range(args.repeats))[args.repeats // 2]
 
-    base, _ = studio.load(SD)
-    pose_model = studio.cache._entries[studio._key(base.spec, "controlnet-openpose")].value
+    base = studio.models.get(SD)
+    pose_model = studio.models.with_control(base, "openpose", lambda event: None)  # cached by the runs above
     shared = module_bytes(list({id(m): m for m in base.modules() + pose_model.modules()}.values()))
     # Loaded separately: a second copy of the base model's modules next to the ControlNet pipeline.
     import diffusers
 
     # In the engine's dtype, so both sides count the same bytes per parameter (float32 on a CPU, as before).
-    separate_base = diffusers.StableDiffusionPipeline.from_pretrained(demo_paths["sd15"], dtype=studio.placement.dtype)
+    separate_base = diffusers.StableDiffusionPipeline.from_pretrained(demo_paths["sd15"], dtype=studio.models.placement.dtype)
     separate = module_bytes(base.modules()) + module_bytes(
         [m for m in separate_base.components.values() if hasattr(m, "parameters")]) \
         + module_bytes([pose_model.pipe.controlnet])
-    print(f"demo models on {studio.placement.device}; SD 1.5 + OpenPose ControlNet")
+    print(f"demo models on {studio.models.placement.device}; SD 1.5 + OpenPose ControlNet")
     print(f"memory, base + ControlNet pipelines sharing modules: {shared / 2**20:.1f} MB; loaded separately: "
           f"{separate / 2**20:.1f} MB; ratio {shared / separate:.3f}; saved {(separate - shared) / 2**20:.1f} MB "
           f"(the base model: {module_bytes(base.modules()) / 2**20:.1f} MB)")

@@ -20,18 +20,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from engine.conditioning import encode  # noqa: E402
-from engine.previews import LinearPreviewer, TaesdPreviewer, fit_movq_projection, measure  # noqa: E402
-from engine.schedulers import make_scheduler  # noqa: E402
-from engine.settings import Settings  # noqa: E402
-from engine.studio import Studio  # noqa: E402
-from engine.types import Preview, Result, Txt2ImgRequest  # noqa: E402
+from engine import Preview, Result, Settings, Studio, Txt2ImgRequest  # noqa: E402
+from engine.pipeline.previews import (LinearPreviewer, TaesdPreviewer, fit_movq_projection, measure,  # noqa: E402
+                                      previewer_for)
+from engine.pipeline.schedulers import make_scheduler  # noqa: E402
 
 
 def engine_run(studio: Studio, request: Txt2ImgRequest) -> tuple[float, int]:
     start = time.perf_counter()
     previews = 0
-    for event in studio.txt2img(request):
+    for event in studio.run(request):
         previews += isinstance(event, Preview)
         if isinstance(event, Result):
             event.item.image.load()
@@ -41,11 +39,11 @@ def engine_run(studio: Studio, request: Txt2ImgRequest) -> tuple[float, int]:
 def bare_run(studio: Studio, request: Txt2ImgRequest) -> float:
     """What a script using diffusers directly would do: Compel embeddings, one pipeline call, save the PNG."""
     start = time.perf_counter()
-    model, _ = studio.load(request.model)
+    model = studio.models.get(request.model)
     pipe = model.pipe
     pipe.scheduler = make_scheduler(request.scheduler, pipe.scheduler)
     generator = torch.Generator("cpu").manual_seed(request.seed)
-    kwargs = encode(model, request.prompt, request.negative_prompt, generator=generator).kwargs
+    kwargs = model.family.encode(model, request.prompt, request.negative_prompt, generator=generator).kwargs
     image = pipe(**kwargs, width=request.width, height=request.height, num_inference_steps=request.steps,
                  guidance_scale=request.guidance_scale, generator=generator).images[0]
     image.save(Path(tempfile.gettempdir()) / "bench-bare.png")
@@ -59,7 +57,7 @@ def _taesd(kind: str) -> torch.nn.Module:
 
         torch.manual_seed(0)
         return AutoencoderTiny()
-    from engine.demo_models import build_tiny_taesd
+    from engine.models.demo import build_tiny_taesd
 
     return build_tiny_taesd()
 
@@ -81,13 +79,13 @@ def main() -> None:
 
     settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
     studio = Studio(settings, demo=not args.real, online=args.real)
+    placement = studio.models.placement
     request = Txt2ImgRequest(prompt="a flowing (red silk)1.3 evening dress, studio light", negative_prompt="blurry",
                              model=args.model, width=args.size, height=args.size, steps=args.steps, seed=5,
                              scheduler="Euler", preview_every=1)
     if args.engine_previewer == "taesd":
-        loaded, _ = studio.load(args.model)
-        loaded.extras["previewer"] = TaesdPreviewer(_taesd(args.taesd).to(studio.placement.device,
-                                                                           studio.placement.dtype))
+        loaded = studio.models.get(args.model)
+        loaded.extras["previewer"] = TaesdPreviewer(_taesd(args.taesd).to(placement.device, placement.dtype))
     engine_run(studio, request)  # warm: load the model, build the previewer
     studio.device_thread.submit(bare_run, studio, request).result()
     engine_times, bare_times = [], []
@@ -96,27 +94,27 @@ def main() -> None:
         engine_times.append(seconds)
         bare_times.append(studio.device_thread.submit(bare_run, studio, request).result())
     engine_s, bare_s = statistics.median(engine_times), statistics.median(bare_times)
-    print(f"device: {studio.placement.device} {studio.placement.dtype_name}; model {args.model}"
+    print(f"device: {placement.device} {placement.dtype_name}; model {args.model}"
           f"{' (demo)' if not args.real else ''}; {args.size}x{args.size}, {args.steps} steps, {args.repeats} repeats")
     print(f"engine (previews every step, {previews} previews): {engine_s:.3f} s   bare diffusers: {bare_s:.3f} s")
     if args.engine_previewer != "auto":
         print(f"engine previewer: {args.engine_previewer} ({args.taesd} architecture)")
     print(f"ratio engine/bare: {engine_s / bare_s:.3f}   (target <= 1.05)")
 
-    model, _ = studio.load(args.model)
+    model = studio.models.get(args.model)
     step_s = bare_s / args.steps
-    latents = torch.randn(1, 4, args.size // 8, args.size // 8, device=studio.placement.device,
-                          dtype=studio.placement.dtype)
-    family = studio.family(model.family)
-    previewers = {"engine's choice": studio._previewer(model)}
+    latents = torch.randn(1, 4, args.size // 8, args.size // 8, device=placement.device,
+                          dtype=placement.dtype)
+    family = model.family
+    previewers = {"engine's choice": previewer_for(model, studio.models.load_taesd, studio.demo)}
     if family.preview_rgb:
         previewers["linear projection"] = LinearPreviewer(family.preview_rgb, family.preview_bias)
-    if model.family == "kandinsky22":
+    if family.preview_rgb is None:  # calibrated from the decoder (Kandinsky's MoVQ)
         start = time.perf_counter()
-        fit_movq_projection(model.pipe.movq)
+        fit_movq_projection(family.preview_decoder(model.pipe))
         print(f"Kandinsky MoVQ projection calibration (once per model load): {time.perf_counter() - start:.3f} s")
-    if model.family in ("sd15", "sdxl"):
-        taesd = _taesd(args.taesd).to(studio.placement.device, studio.placement.dtype)
+    if family.taesd:
+        taesd = _taesd(args.taesd).to(placement.device, placement.dtype)
         label = ("TAESD architecture, tiny random weights (its cost relative to a tiny UNet is not the real ratio)"
                  if args.taesd == "tiny" else "TAESD architecture, full size (AutoencoderTiny() default), random weights")
         previewers[label] = TaesdPreviewer(taesd)

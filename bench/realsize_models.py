@@ -4,7 +4,7 @@ No weights can be downloaded on the benchmark machines, so this builds the real 
 UNet, SDXL base's 2.6B one, the SD VAE, CLIP ViT-L/14 and OpenCLIP ViT-bigG text encoders, ControlNets made with
 `ControlNetModel.from_unet`) with random weights. Timings and memory are those of the real models; images are noise.
 
-The folder layout follows `engine.demo_models` (`<root>/<name>/` with the same names and a completion marker), so the
+The folder layout follows `engine.models.demo` (`<root>/<name>/` with the same names and a completion marker), so the
 bench scripts can run on them by pointing `Studio.demo_paths` here (see bench/bench_gpu.py). Differences from the real
 checkpoints: the text encoders' vocabulary is the in-code byte-level tokenizer's (514 tokens instead of 49,408:
 about 38M fewer embedding parameters per encoder; no effect on step time), and weights are random.
@@ -33,7 +33,7 @@ from diffusers import (AutoencoderKL, ControlNetModel, EulerDiscreteScheduler, P
                        StableDiffusionPipeline, StableDiffusionXLPipeline, UNet2DConditionModel)
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer  # noqa: E402
 
-from engine.demo_models import _SD15_SCHEDULER, _SDXL_SCHEDULER, MARKER_NAME, build_clip_tokenizer  # noqa: E402
+from engine.models.demo import _SD15_SCHEDULER, _SDXL_SCHEDULER, MARKER_NAME, build_clip_tokenizer  # noqa: E402
 
 NAMES = ("sd15", "sdxl", "sd15-controlnet-openpose", "sdxl-controlnet-openpose", "sd15-instruct-pix2pix")
 MARKER_TEXT = "realsize-1\n"
@@ -131,7 +131,7 @@ def build_sdxl(tiny: bool = False) -> StableDiffusionXLPipeline:
 
 def controlnet_from(unet: UNet2DConditionModel, seed: int = 1) -> ControlNetModel:
     """A ControlNet shaped after `unet` (real OpenPose ControlNets are made this way), zero convolutions made
-    non-zero as if trained so the condition really changes the output, like engine.demo_models does."""
+    non-zero as if trained so the condition really changes the output, like engine.models.demo does."""
     controlnet = ControlNetModel.from_unet(unet)  # default conditioning embedding (16, 32, 96, 256), as released
     device = next(unet.parameters()).device
     generator = torch.Generator(device).manual_seed(seed)

@@ -116,6 +116,10 @@ class ModelManager:
             self.key(ref.spec), lambda: load_model(ref.spec, families, self.placement, self._demo_for(ref.spec),
                                                    allow_pickle), self._estimate(ref)))
 
+    def get(self, model: str) -> Any:
+        """The loaded base pipeline of `model` (a name, Hub id or path), for scripts and benches."""
+        return self.load(self.resolve(model), lambda event: None)
+
     def load_editor(self, ref: ModelRef, emit: Emit) -> Any:
         """The instruction-editing pipeline of `ref`. When its base model is already loaded, the editor's text
         encoders and VAE are replaced by the base's where their weights are identical, so only its UNet adds
