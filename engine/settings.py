@@ -5,25 +5,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 APP_NAME = "Diffusion Studio"
 APP_VERSION = "0.1.0"
 
 
-def _int(name: str, default: int, low: int, high: int) -> int:
+def _number(name: str, default: float, low: float, high: float, kind: type = float) -> Any:
+    """The environment variable `name` as `kind`, clamped to low..high; `default` when unset or unreadable."""
     try:
-        value = int(os.environ.get(name, default))
+        value = kind(os.environ.get(name, default))
     except ValueError:
         value = default
     return max(low, min(high, value))
+
+
+def _int(name: str, default: int, low: int, high: int) -> int:
+    return _number(name, default, low, high, int)
 
 
 def _float(name: str, default: float, low: float, high: float) -> float:
-    try:
-        value = float(os.environ.get(name, default))
-    except ValueError:
-        value = default
-    return max(low, min(high, value))
+    return _number(name, default, low, high, float)
 
 
 def _flag(name: str) -> bool | None:

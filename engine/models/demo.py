@@ -67,19 +67,19 @@ def _autoencoder_kl(sample_size: int, scaling_factor: float, force_upcast: bool)
         force_upcast=force_upcast,
     )
 
+# The UNet shape of diffusers' own SD tests (32/64 channels, two blocks), shared by the SD 1.5 and SDXL demos.
+_SD_UNET = {"block_out_channels": (32, 64), "layers_per_block": 2, "in_channels": 4, "out_channels": 4,
+            "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+            "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D")}
+
 
 def build_sd15_pipeline(seed: int = 0) -> StableDiffusionPipeline:
     """Return an SD1.5-shaped pipeline with random weights (512x512 by default)."""
     tokenizer = build_clip_tokenizer()
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
+        **_SD_UNET,
         sample_size=64,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=HIDDEN,
     )
     torch.manual_seed(seed)
@@ -104,13 +104,8 @@ def build_sdxl_pipeline(seed: int = 0) -> StableDiffusionXLPipeline:
     tokenizer_2 = build_clip_tokenizer()
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
+        **_SD_UNET,
         sample_size=128,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
@@ -126,15 +121,8 @@ def build_sdxl_pipeline(seed: int = 0) -> StableDiffusionXLPipeline:
     torch.manual_seed(seed)
     text_encoder_2 = CLIPTextModelWithProjection(text_config(tokenizer_2))
     scheduler = EulerDiscreteScheduler.from_config(_SDXL_SCHEDULER)
-    return StableDiffusionXLPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        text_encoder_2=text_encoder_2,
-        tokenizer=tokenizer,
-        tokenizer_2=tokenizer_2,
-        unet=unet,
-        scheduler=scheduler,
-    )
+    return StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+                                     tokenizer=tokenizer, tokenizer_2=tokenizer_2, unet=unet, scheduler=scheduler)
 
 
 def build_tiny_taesd() -> AutoencoderTiny:
