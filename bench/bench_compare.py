@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_txt2img import bare_run  # noqa: E402
 
-from engine import Cell, CompareRequest, Loaded, Settings, Studio, Txt2ImgRequest  # noqa: E402
+from engine import Cell, CompareRequest, Failed, Loaded, Settings, Studio, Txt2ImgRequest  # noqa: E402
 
 MODELS = ("stable-diffusion-v1-5/stable-diffusion-v1-5", "stabilityai/stable-diffusion-xl-base-1.0",
           "kandinsky-community/kandinsky-2-2-decoder")
@@ -31,6 +31,8 @@ def timed_compare_with_loads(studio: Studio, request: CompareRequest) -> tuple[f
     for event in studio.run(request):
         if isinstance(event, Cell) and isinstance(event.event, Loaded):
             loading += event.event.seconds
+        if isinstance(event, Failed) or isinstance(event, Cell) and isinstance(event.event, Failed):
+            raise SystemExit(f"a comparison cell failed, so the timing would mean nothing: {event}")
     return time.perf_counter() - start, loading
 
 

@@ -296,7 +296,7 @@ def smoke(models_dir: Path, steps: int) -> bool:
     from engine import CompareRequest, PoseRequest, Txt2ImgRequest, load_presets
 
     studio = _studio()
-    pose = load_presets()["runway walk"]
+    pose = load_presets()["Runway walk"]
     cases: list[tuple[str, Callable[[], Any]]] = [
         ("txt2img sd15 512x512", lambda: studio.run(Txt2ImgRequest(
             prompt="a (linen)1.2 summer dress, studio light", negative_prompt="blurry", model=SD, width=512,
@@ -350,7 +350,7 @@ def pose_memory(models_dir: Path, mode: str, steps: int) -> None:
     if not torch.cuda.is_available():
         print("pose-memory needs CUDA")
         return
-    pose = load_presets()["runway walk"]
+    pose = load_presets()["Runway walk"]
     torch.cuda.reset_peak_memory_stats()
     gib = 2**30
     if mode == "shared":

@@ -36,7 +36,7 @@ def main() -> None:
     settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
     studio = Studio(settings, demo=True, online=False)
     demo_paths = studio.models.demo_paths()
-    pose = load_presets()["runway walk"]
+    pose = load_presets()["Runway walk"]
     txt = Txt2ImgRequest(prompt="a linen suit", model=SD, width=512, height=768, steps=4, seed=1)
     posed = PoseRequest(prompt="a linen suit", model=SD, pose=pose, steps=4, seed=1)
 

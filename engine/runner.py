@@ -8,7 +8,7 @@ import time
 from concurrent.futures import Executor
 from typing import Callable, Iterator
 
-from engine.types import Cancelled, Event, Failed, Finished, Preview
+from engine.types import Cancelled, Cell, Event, Failed, Finished, Preview
 
 
 class RunContext:
@@ -84,7 +84,6 @@ def _preview_slot(event: Event) -> tuple[int, int] | None:
     """Which image a preview belongs to ((row, column) for a comparison cell), or None for other events."""
     if isinstance(event, Preview):
         return (-1, -1)
-    inner = getattr(event, "event", None)
-    if isinstance(inner, Preview):
-        return (event.row, event.column)  # type: ignore[attr-defined]
+    if isinstance(event, Cell) and isinstance(event.event, Preview):
+        return (event.row, event.column)
     return None
