@@ -8,9 +8,8 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from engine.catalog import load_catalog
-from engine.hub import decide_demo
-from engine.settings import load_settings
+from engine import Studio, load_catalog, load_settings
+from engine.models.hub import decide_demo
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,20 +43,15 @@ def main(argv: list[str] | None = None) -> None:
     probe = threading.Thread(target=lambda: decision.append(decide_demo(settings.demo, catalog)), daemon=True)
     probe.start()  # the Hub check overlaps the slow gradio import below
 
-    from engine.studio import Studio
-    from ui.layout import build_app
-    from ui.theme import CSS, THEME
+    from ui.layout import build_app, launch
 
     probe.join()
     demo, online, reason = decision[0]
 
     studio = Studio(settings, demo=demo, online=online, catalog=catalog)
     app = build_app(studio, reason)
-    allowed = [str(studio.outputs.scratch)] + ([str(settings.outputs_dir)] if settings.outputs_dir else [])
     try:
-        app.queue(default_concurrency_limit=1, max_size=settings.queue_size).launch(
-            server_name=settings.host, server_port=settings.port, theme=THEME, css=CSS, allowed_paths=allowed,
-            show_error=True, prevent_thread_lock=True, max_file_size=f"{settings.max_upload_mb}mb")
+        launch(app, studio)
         # Warm up only once the page is served: importing torch/diffusers holds the GIL for seconds and would
         # otherwise delay building and serving the page on a 2-core machine.
         studio.warm_up_in_background()

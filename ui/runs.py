@@ -7,8 +7,6 @@ import uuid
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from engine.settings import Settings
-
 
 class ActiveRuns:
     """Maps a Gradio session to the cancel flags of its running jobs (one instance per tab)."""
@@ -58,10 +56,3 @@ class ActiveRuns:
                 flags.remove(flag)
             if not flags:
                 self._flags.pop(session, None)
-
-
-def gpu_event(status_panel: Any, settings: Settings) -> dict[str, Any]:
-    """Options for every generation event: one queue shared by all tabs ("gpu"), `settings.concurrency` jobs at once,
-    and Gradio's queue position and wait estimate shown on the tab's status panel while the job waits."""
-    return {"concurrency_id": "gpu", "concurrency_limit": settings.concurrency, "show_progress": "full",
-            "show_progress_on": [status_panel]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from engine.types import Failed, Finished, Notice, Progress, Result
+from engine import Failed, Finished, Loaded, Notice, Progress, Result, StudioError
 
 
 def _seconds(value: float | None) -> str:
@@ -39,8 +39,14 @@ def progress(event: Progress, notices: list[str]) -> str:
 
 def failed(event: Failed, notices: list[str]) -> str:
     """The error sentence in a red box."""
-    return (f'<div class="studio-status" data-state="error"><span class="studio-error">{html.escape(event.message)}</span>'
+    return (f'<div class="studio-status" data-state="error">'
+            f'<span class="studio-error">{html.escape(event.message)}</span>'
             f'{_notes(notices)}</div>')
+
+
+def error(exc: StudioError) -> str:
+    """The red box for an error the user can act on."""
+    return failed(Failed(exc.message, exc.kind), [])
 
 
 def finished(event: Finished, notices: list[str], images: int) -> str:
@@ -62,9 +68,11 @@ class StatusTracker:
         self.made = 0
 
     def update(self, event: object) -> bool:
-        """Take `event` into account; False for a notice (nothing new to show until the next event)."""
+        """Take `event` into account; False when there is nothing new to show (a notice waits for the next event)."""
         if isinstance(event, Notice):
             self.notices.append(event.message)
+            return False
+        if isinstance(event, Loaded):
             return False
         if isinstance(event, Progress):
             self.html = progress(event, self.notices)

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import gradio as gr
 
-from engine.prompts import prepare_prompt
-from engine.recipe import read_recipe
-from engine.schedulers import SCHEDULER_NAMES
-from engine.studio import Studio
-from engine.types import Failed, InputError, Preview, Result, StudioError, Txt2ImgRequest
-from engine.zerogpu import gpu_task
-from ui import status
-from ui.runs import ActiveRuns, gpu_event
+from engine import (Catalog, Family, InputError, Preview, Result, StudioError, Studio, Txt2ImgRequest,
+                    parameters_from_fields, prepare_prompt, read_recipe)
+from ui import kit, status
+from ui.zerogpu import gpu_task
 
 CUSTOM_ASPECT = "Custom"
 SYNTAX_HELP = """
@@ -29,20 +24,6 @@ SYNTAX_HELP = """
 
 Prompts in AUTOMATIC1111/Civitai syntax — `(silk:1.3)`, `((lace))`, `[denim]` — are converted automatically and the conversion is shown under the box. Prompts longer than 75 tokens are sent in chunks of 75.
 """
-
-
-@dataclass
-class Txt2ImgTab:
-    """What other tabs wire to: `restore(png_path)` returns updates for `restore_outputs` (every setting)."""
-
-    restore: Callable[[str | None], tuple]
-    restore_outputs: list[Any]
-    send_to_edit: Any  # a button; its image is the selected gallery image, else the newest
-    send_inputs: list[Any]
-
-    @staticmethod
-    def pick(selected: str | None, history: list | None) -> str | None:
-        return selected or (history[0][0] if history else None)
 
 
 def _token_line(studio: Studio, text: str, model: str) -> str:
@@ -61,25 +42,43 @@ def _token_line(studio: Studio, text: str, model: str) -> str:
     return f'<div class="studio-tokens">{"".join(parts)}</div>'
 
 
-def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
-    """Build the tab's components and events inside the current gr.Blocks/gr.Tab context."""
-    catalog = studio.catalog
-    first = catalog.models[0]
-    family = catalog.families[first.family or "sd15"]
-    width0, height0 = family.default_size
-    model_choices = [(studio.model_label(m), m.id) for m in catalog.models]
-    style_names = [s.name for s in catalog.styles]
+def _family(catalog: Catalog, model_id: str | None) -> Family | None:
+    """The family of a catalog model or of a typed id (guessed from its name); None when unknown."""
+    spec = catalog.resolve(model_id) if (model_id or "").strip() else None
+    return catalog.families.get(spec.family or "") if spec else None
 
-    runs = ActiveRuns()
+
+def _limits(catalog: Catalog, family: Family | None, value: Any = None) -> tuple[int, int]:
+    """The sides `family` can make (any family's when unknown), widened to include `value`."""
+    families = [family] if family else list(catalog.families.values())
+    low, high = min(f.min_side for f in families), max(f.max_side for f in families)
+    if isinstance(value, (int, float)):
+        low, high = min(low, int(value)), max(high, int(value))
+    return low, high
+
+
+def _size(value: Any, family: Family | None, catalog: Catalog) -> Any:
+    """A width or height slider update: `value` within the range of `family`."""
+    low, high = _limits(catalog, family, value)
+    return gr.Slider(minimum=low, maximum=high, value=value)
+
+
+def build(studio: Studio) -> kit.Tab:
+    """Build the tab's components and events inside the current gr.Tab context."""
+    catalog, settings = studio.catalog, studio.settings
+    first = catalog.models[0]
+    family = catalog.families[first.family or ""]
+    width0, height0 = family.default_size
+    low, high = _limits(catalog, None)  # any family's sizes: the API accepts what any model can make
+
     history = gr.State([])
     last_seed = gr.State(-1)
     selected = gr.State(None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=360):
-            model = gr.Dropdown(model_choices, value=first.id, label="Model", allow_custom_value=True,
-                                info="Or type a Hub id (owner/name)" + (
-                                    "." if studio.settings.hosted and not studio.settings.model_dirs
-                                    else ", a local diffusers folder or a .safetensors file."))
+            model = kit.model_picker(studio, catalog.models, "Model", "Or type a Hub id (owner/name)",
+                                     ", a local diffusers folder or a .safetensors file",
+                                     elem_id="t2i-model")
             prompt = gr.Textbox(label="Prompt", lines=3, elem_id="t2i-prompt",
                                 placeholder="a flowing (red silk)1.3 evening dress, studio light, fabric detail")
             prompt_tokens = gr.HTML(_token_line(studio, "", first.id), elem_id="t2i-prompt-tokens")
@@ -89,29 +88,24 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
             with gr.Accordion("Prompt weighting syntax", open=False):
                 gr.Markdown(SYNTAX_HELP)
             with gr.Row():
-                style = gr.Dropdown(style_names, value="None", label="Style preset", elem_id="t2i-style")
+                style = gr.Dropdown([s.name for s in catalog.styles], value="None", label="Style preset",
+                                    elem_id="t2i-style")
                 aspect = gr.Dropdown(list(family.aspect_ratios) + [CUSTOM_ASPECT], value=family.default_aspect,
                                      label="Aspect ratio", elem_id="t2i-aspect")
             with gr.Row():
-                width = gr.Slider(64, 2048, value=width0, step=8, label="Width", elem_id="t2i-width")
-                height = gr.Slider(64, 2048, value=height0, step=8, label="Height", elem_id="t2i-height")
+                width = gr.Slider(low, high, value=width0, step=8, label="Width",
+                                  elem_id="t2i-width")
+                height = gr.Slider(low, high, value=height0, step=8, label="Height",
+                                   elem_id="t2i-height")
+            sampler = kit.sampler(Txt2ImgRequest, settings, first, "t2i")
             with gr.Row():
-                steps = gr.Slider(1, studio.settings.max_steps, value=first.steps, step=1, label="Steps",
-                                  elem_id="t2i-steps")
-                guidance_scale = gr.Slider(0, 20, value=first.guidance_scale, step=0.5, label="Guidance scale (CFG)")
-            with gr.Row():
-                scheduler = gr.Dropdown(list(SCHEDULER_NAMES), value=first.scheduler, label="Scheduler")
-                batch_count = gr.Slider(1, studio.settings.max_batch, value=1, step=1, label="Batch count")
-            with gr.Row(equal_height=True):
-                seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)", scale=4, elem_id="t2i-seed")
-                random_seed = gr.Button("Random", scale=1, min_width=70, size="sm")
-                reuse_seed = gr.Button("Reuse last", scale=1, min_width=90, size="sm")
+                batch_count = kit.slider(Txt2ImgRequest, "batch_count", settings, 1, scale=3)
+                with gr.Column(scale=2, min_width=120):
+                    random_seed = gr.Button("Random seed", size="sm")
+                    reuse_seed = gr.Button("Reuse last seed", size="sm")
             with gr.Accordion("Advanced", open=False):
-                preview_every = gr.Slider(1, 10, value=studio.settings.preview_every, step=1,
-                                          label="Preview every N steps")
-            with gr.Row():
-                generate = gr.Button("Generate", variant="primary", elem_id="t2i-generate", scale=3)
-                cancel = gr.Button("Cancel", variant="stop", elem_id="t2i-cancel", scale=1)
+                preview_every = kit.slider(Txt2ImgRequest, "preview_every", settings, settings.preview_every)
+            controls = kit.RunControls("Generate", "t2i-generate", "t2i-cancel")
             with gr.Accordion("Restore settings from a PNG", open=True):
                 recipe_file = gr.File(label="Drop a PNG made by this app, AUTOMATIC1111 or Civitai", height=110,
                                       file_types=[".png"], type="filepath", elem_id="t2i-recipe-file")
@@ -126,9 +120,8 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
                                          scale=5, buttons=["copy"])
                 reuse_recipe = gr.Button("Use these settings", scale=1)
                 send_to_edit = gr.Button("Send to Edit", scale=1, elem_id="t2i-send-edit")
-
-    settings_outputs = [prompt, negative_prompt, model, width, height, steps, guidance_scale, scheduler, seed,
-                        style, aspect, progress]
+    steps, guidance_scale, scheduler, seed = (sampler.steps, sampler.guidance_scale, sampler.scheduler,
+                                              sampler.seed)
 
     @gpu_task(duration=120)
     def txt2img(prompt: str, negative_prompt: str = "", model: str = first.id, seed: int = -1,
@@ -137,46 +130,32 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
                 preview_every: int = 1, history: list | None = None,
                 request: gr.Request | None = None) -> Iterator[tuple]:
         """Generate images from a prompt, streaming live previews; returns the last image, status, gallery."""
-        job = Txt2ImgRequest(prompt=prompt or "", negative_prompt=negative_prompt or "", model=model or first.id,
-                             width=int(width), height=int(height), steps=int(steps),
-                             guidance_scale=float(guidance_scale), scheduler=scheduler or "Default",
-                             seed=int(seed if seed is not None else -1), batch_count=int(batch_count),
-                             preview_every=int(preview_every), style=style or "None")
-        with runs.run(request) as flag:
-            yield from _updates(job, list(history or []), flag)
+        items = list(history or [])
+        shown: Any = items[0][0] if items else None  # the last result stays until a preview comes
+        seed_used = kit.seed_value(seed)
 
-    def _updates(job: Txt2ImgRequest, gallery_items: list, flag: Any) -> Iterator[tuple]:
-        """Engine events -> (image, status, gallery, history, last seed) updates."""
-        shown: Any = gallery_items[0][0] if gallery_items else None  # keep the last result until a preview comes
-        tracker, seed_used = status.StatusTracker(), job.seed
-        for event in studio.txt2img(job, cancel=flag):
-            if not tracker.update(event):
-                continue
+        def frame(event: Any, tracker: status.StatusTracker) -> tuple:
+            nonlocal shown, items, seed_used
             if isinstance(event, Preview):
                 shown = event.image
             elif isinstance(event, Result):
+                recipe = event.item.recipe
                 shown = str(event.item.path)
-                if event.image_index == 0:
-                    seed_used = event.item.recipe.seed
-                caption = f"seed {event.item.recipe.seed} · {event.item.recipe.width}×{event.item.recipe.height}"
-                gallery_items = [(str(event.item.path), caption)] + gallery_items
-            yield shown, tracker.html, gallery_items, gallery_items, seed_used
+                seed_used = recipe.seed if event.image_index == 0 else seed_used
+                items = [(shown, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + items
+            return shown, tracker.html, items, items, seed_used
 
-    run = generate.click(txt2img, [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height,
-                                   scheduler, batch_count, style, preview_every, history],
-                         [image, progress, gallery, history, last_seed], api_name="txt2img",
-                         **gpu_event(progress, studio.settings),
-                         trigger_mode="always_last")  # a click during a run (or its cancel) runs right after it
-    prompt.submit(txt2img, [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height,
-                            scheduler, batch_count, style, preview_every, history],
-                  [image, progress, gallery, history, last_seed], api_visibility="private",
-                  **gpu_event(progress, studio.settings))
-    def stop(request: gr.Request) -> Any:
-        if not runs.cancel(request.session_hash or "api"):
-            return status.idle("Nothing to cancel.")
-        return gr.skip()  # the run itself reports "Cancelled after …" within one step
+        yield from controls.stream(studio, request, lambda: Txt2ImgRequest(
+            prompt=prompt or "", negative_prompt=negative_prompt or "", model=model or first.id, width=int(width),
+            height=int(height), steps=int(steps), guidance_scale=float(guidance_scale),
+            scheduler=scheduler or "Default", seed=kit.seed_value(seed), batch_count=int(batch_count),
+            preview_every=int(preview_every), style=style or "None"), frame)
 
-    cancel.click(stop, None, progress, api_visibility="private", queue=False)
+    inputs = [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height, scheduler, batch_count,
+              style, preview_every, history]
+    outputs = [image, progress, gallery, history, last_seed]
+    controls.wire(txt2img, inputs, outputs, progress, settings, api_name="txt2img")
+    prompt.submit(txt2img, inputs, outputs, api_visibility="private", **kit.gpu_event(progress, settings))
 
     def count(text: str, model_id: str) -> str:
         return _token_line(studio, text or "", model_id or first.id)
@@ -187,23 +166,20 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
     model.change(count, [prompt, model], prompt_tokens, show_progress="hidden", api_visibility="private")
 
     def on_model(model_id: str) -> tuple:
-        spec = catalog.find(model_id or "")
-        fam = catalog.families.get(spec.family if spec and spec.family else "", None)
+        """A model picked by the visitor: its family's sizes and its own sampling defaults."""
+        spec, fam = catalog.find(model_id or ""), _family(catalog, model_id)
         if spec is None or fam is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * 6
         w, h = fam.default_size
-        return (gr.update(choices=list(fam.aspect_ratios) + [CUSTOM_ASPECT], value=fam.default_aspect), w, h,
-                spec.steps, spec.guidance_scale, spec.scheduler)
+        return (gr.update(choices=list(fam.aspect_ratios) + [CUSTOM_ASPECT], value=fam.default_aspect),
+                _size(w, fam, catalog), _size(h, fam, catalog), spec.steps, spec.guidance_scale, spec.scheduler)
 
-    model.change(on_model, model, [aspect, width, height, steps, guidance_scale, scheduler],
-                 show_progress="hidden", api_visibility="private")
+    model.input(on_model, model, [aspect, width, height, steps, guidance_scale, scheduler],
+                show_progress="hidden", api_visibility="private")
 
     def on_aspect(name: str, model_id: str) -> tuple:
-        spec = catalog.find(model_id or "")
-        fam = catalog.families.get(spec.family if spec and spec.family else "sd15")
-        if name in fam.aspect_ratios:
-            return fam.aspect_ratios[name]
-        return gr.skip(), gr.skip()
+        fam = _family(catalog, model_id) or family
+        return fam.aspect_ratios[name] if name in fam.aspect_ratios else (gr.skip(), gr.skip())
 
     aspect.input(on_aspect, [aspect, model], [width, height], show_progress="hidden", api_visibility="private")
     for slider in (width, height):
@@ -213,28 +189,29 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
         chosen = catalog.style(name)
         if chosen is None:
             return "", gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        ratio = gr.skip()
-        size = (gr.skip(), gr.skip())
-        spec = catalog.find(model_id or "")
-        fam = catalog.families.get(spec.family if spec and spec.family else "sd15")
+        fam = _family(catalog, model_id) or family
+        ratio, size = gr.skip(), (gr.skip(), gr.skip())
         if chosen.aspect_ratio and chosen.aspect_ratio in fam.aspect_ratios:
-            ratio = chosen.aspect_ratio
-            size = fam.aspect_ratios[chosen.aspect_ratio]
+            ratio, size = chosen.aspect_ratio, fam.aspect_ratios[chosen.aspect_ratio]
         return (chosen.negative_prompt, chosen.steps or gr.skip(), chosen.guidance_scale or gr.skip(), ratio, *size)
 
     style.input(on_style, [style, model], [negative_prompt, steps, guidance_scale, aspect, width, height],
                 show_progress="hidden", api_visibility="private")
-
     random_seed.click(lambda: -1, None, seed, api_visibility="private", queue=False)
     reuse_seed.click(lambda s: s, last_seed, seed, api_visibility="private", queue=False)
 
+    restore_outputs = [prompt, negative_prompt, model, width, height, steps, guidance_scale, scheduler, seed,
+                       style, aspect, progress]
+
     def restore(path: str | None) -> tuple:
+        """Every setting from a PNG's recipe (this app's or AUTOMATIC1111's), for `restore_outputs`."""
+        keep = (gr.skip(),) * (len(restore_outputs) - 1)
         if not path:
-            return (*[gr.skip()] * (len(settings_outputs) - 1), status.idle())
+            return (*keep, status.idle())
         try:
             loaded = read_recipe(path)
         except StudioError as exc:
-            return (*[gr.skip()] * (len(settings_outputs) - 1), status.failed(Failed(exc.message, "input"), []))
+            return (*keep, status.error(exc))
         f = dict(loaded.fields)
         origin = "this app" if loaded.source == "studio" else "AUTOMATIC1111 parameters"
         notes = [f"Settings restored from the PNG ({origin})."] + list(loaded.notes)
@@ -242,25 +219,26 @@ def build_txt2img_tab(studio: Studio) -> Txt2ImgTab:
         if named and not (catalog.find(named) or "/" in named or named.endswith(".safetensors")):
             notes.append(f"The PNG names the model '{named}', which is not in the catalog: the current model was kept.")
             f["model"] = None
-        values = [f.get("prompt"), f.get("negative_prompt"), f.get("model"), f.get("width"), f.get("height"),
+        fam = _family(catalog, f.get("model"))
+        values = [f.get("prompt"), f.get("negative_prompt"), f.get("model"),
+                  _size(f["width"], fam, catalog) if f.get("width") else None,
+                  _size(f["height"], fam, catalog) if f.get("height") else None,
                   f.get("steps"), f.get("guidance_scale"), f.get("scheduler"), f.get("seed")]
         values = [gr.skip() if v is None else v for v in values]
         return (*values, "None", CUSTOM_ASPECT, status.idle("Settings restored.", notes))
 
-    recipe_file.upload(lambda path: (*restore(path), None), recipe_file, [*settings_outputs, recipe_file],
+    recipe_file.upload(lambda path: (*restore(path), None), recipe_file, [*restore_outputs, recipe_file],
                        api_visibility="private")  # emptied again, ready for the next drop
 
     def on_select(items: list, evt: gr.SelectData) -> tuple[str, str | None]:
         try:
             path = items[evt.index][0]
-            loaded = read_recipe(path)
+            return parameters_from_fields(read_recipe(path).fields), path
         except (IndexError, TypeError, StudioError):
             return "", None
-        from engine.recipe import parameters_from_fields
-
-        return parameters_from_fields(loaded.fields), path
 
     gallery.select(on_select, history, [recipe_text, selected], api_visibility="private")
-    reuse_recipe.click(restore, selected, settings_outputs, api_visibility="private")
-    return Txt2ImgTab(restore=restore, restore_outputs=settings_outputs, send_to_edit=send_to_edit,
-                      send_inputs=[selected, history])
+    reuse_recipe.click(restore, selected, restore_outputs, api_visibility="private")
+    newest = kit.Send(send_to_edit, "edit", [selected, history],
+                      pick=lambda chosen, items: chosen or (items[0][0] if items else None))
+    return kit.Tab(inbox=kit.Inbox(restore, [], restore_outputs), sends=[newest])
