@@ -1,17 +1,31 @@
-"""Shared fixtures: one demo Studio (tiny random-weight models built in code) for the whole session."""
+"""Shared fixtures: one demo Studio (tiny random-weight models built in code) for the whole session, on the tests'
+catalog, where every family's sizes are 64x64 (diffusers tests its pipelines at 64² with 2 steps)."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Any, Iterable
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from engine.settings import Settings  # noqa: E402
-from engine.studio import Studio  # noqa: E402
+from engine import Catalog, Event, Loaded, Settings, Studio, load_catalog  # noqa: E402
+
+TEST_CATALOG = Path(__file__).parent / "fixtures" / "catalog"
+SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+SDXL = "stabilityai/stable-diffusion-xl-base-1.0"
+KANDINSKY = "kandinsky-community/kandinsky-2-2-decoder"
+IP2P = "timbrooks/instruct-pix2pix"
+IP2P_XL = "diffusers/sdxl-instructpix2pix-768"
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog(TEST_CATALOG)
 
 
 @pytest.fixture(scope="session")
@@ -20,14 +34,42 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def studio(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Studio:
+def studio(cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Studio:
     settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("outputs"), memory_budget_gb=8.0)
-    return Studio(settings, demo=True, online=False)
+    made = Studio(settings, demo=True, online=False, catalog=catalog)
+    yield made
+    made.close()
 
 
-def collect(events) -> dict[str, list]:
+def collect(events: Iterable[Event]) -> dict[str, list]:
     """Group a finished event stream by event type name."""
     grouped: dict[str, list] = {}
     for event in events:
         grouped.setdefault(type(event).__name__, []).append(event)
     return grouped
+
+
+def load(studio: Studio, model: str, editor: bool = False) -> tuple[Any, Loaded]:
+    """`model`'s loaded pipeline through the model manager, with the Loaded event it emitted."""
+    seen: list[Event] = []
+    manager = studio.models
+    ref = manager.resolve(model, editor=editor)
+    loaded = (manager.load_editor if editor else manager.load)(ref, seen.append)
+    (event,) = [e for e in seen if isinstance(e, Loaded)]
+    return loaded, event
+
+
+def is_loaded(studio: Studio, model: str) -> bool:
+    """Whether `model`'s base pipeline is in the studio's cache."""
+    return studio.models.key(studio.models.resolve(model).spec) in studio.models.cache
+
+
+def slow_steps(monkeypatch: pytest.MonkeyPatch, unet: Any, seconds: float = 0.05) -> None:
+    """Make each call of `unet` take at least `seconds`, so a cancel lands mid-run however fast the tiny model is."""
+    original = unet.forward
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(unet, "forward", slow)

@@ -1,35 +1,51 @@
-"""The Gradio app served in-process and driven through its public API with gradio_client."""
+"""The Gradio app served in-process and driven through its public API with gradio_client, on the tests' catalog
+(every model makes 64² images in a fraction of a second). Its own Studio: the server needs a port of its own."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 from gradio_client import Client
 
-from engine.recipe import read_recipe
-from engine.studio import Studio
-from ui.layout import build_app
+from engine import Catalog, Settings, Studio, read_recipe
+from ui.layout import build_app, launch
+
+STYLE = "Fashion: editorial lookbook"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
-def client(studio: Studio):
+def client(cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathFactory):
+    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("outputs"), memory_budget_gb=8.0,
+                        port=free_port())
+    studio = Studio(settings, demo=True, online=False, catalog=catalog)
     app = build_app(studio)
-    app.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                       allowed_paths=[str(studio.outputs.scratch), str(studio.settings.outputs_dir)])
+    launch(app, studio, quiet=True)
     try:
         yield Client(app.local_url, verbose=False)
     finally:
         app.close()
+        studio.close()
+
+
+def parameters(client: Client, endpoint: str) -> list[dict]:
+    return client.view_api(print_info=False, return_format="dict")["named_endpoints"][endpoint]["parameters"]
 
 
 def test_txt2img_endpoint_needs_only_a_prompt(client: Client) -> None:
-    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/txt2img"]
-    names = [p["parameter_name"] for p in info["parameters"]]
-    for required in ("prompt", "negative_prompt", "model", "seed", "steps", "guidance_scale", "width", "height"):
-        assert required in names
-    assert all(p["parameter_has_default"] for p in info["parameters"] if p["parameter_name"] != "prompt")
-    image, status, gallery = client.predict(prompt="a linen dress", steps=2, width=256, height=256,
+    info = parameters(client, "/txt2img")
+    assert [p["parameter_name"] for p in info] == ["prompt", "negative_prompt", "model", "seed", "steps",
+                                                   "guidance_scale", "width", "height", "scheduler", "batch_count",
+                                                   "style", "preview_every"]
+    assert all(p["parameter_has_default"] for p in info if p["parameter_name"] != "prompt")
+    image, status, gallery = client.predict(prompt="a linen dress", steps=2, width=64, height=64,
                                             api_name="/txt2img")
     assert Path(image).is_file() and "Done: 1 image" in status
     assert read_recipe(image).fields["prompt"] == "a linen dress"  # the PNG keeps its recipe through the API
@@ -37,7 +53,7 @@ def test_txt2img_endpoint_needs_only_a_prompt(client: Client) -> None:
 
 
 def test_txt2img_streams_previews(client: Client) -> None:
-    job = client.submit(prompt="a (wool)1.2 coat", steps=6, seed=3, width=256, height=256, api_name="/txt2img")
+    job = client.submit(prompt="a (wool)1.2 coat", steps=6, seed=3, width=64, height=64, api_name="/txt2img")
     outputs = list(job)
     statuses = [o[1] for o in outputs]
     assert any("Step 3/6" in s for s in statuses)
@@ -45,32 +61,38 @@ def test_txt2img_streams_previews(client: Client) -> None:
 
 
 def test_invalid_size_gives_a_message(client: Client) -> None:
-    _, _, before = client.predict(prompt="a dress", steps=1, width=256, height=256, api_name="/txt2img")
-    image, status, gallery = client.predict(prompt="a dress", width=500, height=256, steps=2,
-                                            api_name="/txt2img")
-    assert "not a multiple of 8" in status and "use 496 or 504" in status
+    _, _, before = client.predict(prompt="a dress", steps=1, width=64, height=64, api_name="/txt2img")
+    image, status, gallery = client.predict(prompt="a dress", width=100, height=64, steps=2, api_name="/txt2img")
+    assert "not a multiple of 8" in status and "use 96 or 104" in status
     assert len(gallery) == len(before)  # nothing was generated; the session's last result stays shown
 
 
-def test_compare_endpoint_returns_every_column(client: Client) -> None:
-    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/compare"]
-    assert all(p["parameter_has_default"] for p in info["parameters"] if p["parameter_name"] != "prompt")
-    outputs = list(client.submit(prompt="a tweed jacket", steps=3, seed=8, force_size=True, width=512, height=512,
-                                 api_name="/compare"))
+def test_compare_endpoint_returns_every_column_with_the_style(client: Client) -> None:
+    info = parameters(client, "/compare")
+    assert [p["parameter_name"] for p in info] == ["prompt", "negative_prompt", "models", "seed", "steps",
+                                                   "guidance_scale", "aspect_ratio", "scheduler", "force_size",
+                                                   "width", "height", "variants", "style"]  # style: added last
+    assert all(p["parameter_has_default"] for p in info if p["parameter_name"] != "prompt")
+    outputs = list(client.submit(prompt="a tweed jacket", steps=3, seed=8, force_size=True, width=128, height=64,
+                                 style=STYLE, api_name="/compare"))
     final = outputs[-1]
     images, heads = final[:4], final[4:8]
     assert all(Path(image).is_file() for image in images[:3]) and images[3] is None
-    assert all("seed 8" in head for head in heads[:3])
-    assert all(read_recipe(image).fields["seed"] == 8 for image in images[:3])
+    assert all("seed 8" in head and "128x64" in head for head in heads[:3])
+    for image in images[:3]:
+        recipe = read_recipe(image).fields
+        assert recipe["seed"] == 8 and recipe["style"] == STYLE and "fashion editorial" in recipe["prompt"]
     assert len({o[0] for o in outputs if o[0]}) >= 2  # the first column streamed previews before its final
+    assert "Done: 3 images" in final[8]
 
 
 def test_pose_endpoint_takes_a_preset_name_or_pose_json(client: Client) -> None:
-    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/pose"]
-    names = [p["parameter_name"] for p in info["parameters"]]
-    for required in ("prompt", "negative_prompt", "pose", "seed", "steps", "guidance_scale", "controlnet_scale"):
+    info = parameters(client, "/pose")
+    names = [p["parameter_name"] for p in info]
+    assert names[:3] == ["prompt", "negative_prompt", "pose"]
+    for required in ("seed", "steps", "guidance_scale", "controlnet_scale", "width", "height", "scheduler"):
         assert required in names
-    assert all(p["parameter_has_default"] for p in info["parameters"] if p["parameter_name"] != "prompt")
+    assert all(p["parameter_has_default"] for p in info if p["parameter_name"] != "prompt")
     outputs = list(client.submit(prompt="a tailored coat", pose="Seated", steps=3, seed=4, api_name="/pose"))
     image, status = outputs[-1]
     recipe = read_recipe(image).fields
@@ -84,12 +106,10 @@ def test_edit_endpoint_edits_an_uploaded_image(client: Client, tmp_path: Path) -
     from gradio_client import handle_file
     from PIL import Image
 
-    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/edit"]
-    names = [p["parameter_name"] for p in info["parameters"]]
-    for required in ("image", "instruction", "negative_prompt", "seed", "steps", "guidance_scale",
-                     "image_guidance_scale"):
-        assert required in names
-    assert all(p["parameter_has_default"] for p in info["parameters"] if p["parameter_name"] not in ("image", "instruction"))
+    info = parameters(client, "/edit")
+    assert [p["parameter_name"] for p in info] == ["image", "instruction", "negative_prompt", "seed", "steps",
+                                                   "guidance_scale", "image_guidance_scale", "model", "scheduler"]
+    assert all(p["parameter_has_default"] for p in info if p["parameter_name"] not in ("image", "instruction"))
     source = tmp_path / "wide.png"
     Image.new("RGB", (500, 300), (180, 40, 40)).save(source)
     outputs = list(client.submit(image=handle_file(str(source)), instruction="make it blue velvet", steps=4, seed=6,

@@ -6,53 +6,64 @@ import numpy as np
 import pytest
 import torch
 
-from engine.cache import CacheKey, PipelineCache
-from engine.catalog import load_catalog
-from engine.hub import decide_demo
-from engine.loader import LoadedModel, derive_img2img, estimate_bytes, module_bytes
-from engine.previews import LinearPreviewer, TaesdPreviewer, fit_movq_projection
-from engine.studio import Studio
+from engine import Studio, load_catalog
+from engine.models.cache import CacheKey, PipelineCache
+from engine.models.demo import build_tiny_taesd
+from engine.models.devices import pick_placement
+from engine.models.hub import decide_demo
+from engine.models.loader import LoadedModel, estimate_bytes, module_bytes
+from engine.pipeline.previews import LinearPreviewer, PreviewPump, TaesdPreviewer, fit_movq_projection, previewer_for
+from tests.conftest import KANDINSKY, SD, load
 
-SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-KANDINSKY = "kandinsky-community/kandinsky-2-2-decoder"
 
+class Fake(LoadedModel):
+    """A cached value holding `megabytes` of weights (plus `shared` modules of a base)."""
 
-class _Fake(LoadedModel):
-    def __init__(self, megabytes: int) -> None:
+    def __init__(self, megabytes: int, shared: tuple[torch.nn.Module, ...] = ()) -> None:
         self.module = torch.nn.Linear(megabytes * 2**20 // 4, 1, bias=False)
+        self.shared = shared
 
     def modules(self) -> list[torch.nn.Module]:
-        return [self.module]
+        return [self.module, *self.shared]
 
 
-def _key(name: str) -> CacheKey:
-    return CacheKey(name, "txt2img", "float32", "cpu")
+def key(name: str, task: str = "txt2img") -> CacheKey:
+    return CacheKey(name, task, "float32", "cpu")
 
 
-def test_cache_evicts_the_least_recently_used_to_stay_in_budget() -> None:
+@pytest.fixture
+def frees(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the cache's calls to the one memory-cleanup function (a real gc.collect costs ~0.3 s here)."""
+    calls: list[int] = []
+    monkeypatch.setattr("engine.models.cache.free_memory", lambda: calls.append(1))
+    return calls
+
+
+def test_cache_evicts_the_least_recently_used_to_stay_in_budget(frees: list[int]) -> None:
     cache = PipelineCache(budget_bytes=25 * 2**20)
-    cache.get(_key("a"), lambda: _Fake(10))
-    cache.get(_key("b"), lambda: _Fake(10))
-    cache.get(_key("a"), lambda: pytest.fail("a is cached"))  # a is now the most recent
-    cache.get(_key("c"), lambda: _Fake(10))
-    assert _key("b") not in cache and _key("a") in cache and _key("c") in cache
+    cache.get(key("a"), lambda: Fake(10))
+    cache.get(key("b"), lambda: Fake(10))
+    cache.get(key("a"), lambda: pytest.fail("a is cached"))  # a is now the most recent
+    cache.get(key("c"), lambda: Fake(10))
+    assert key("b") not in cache and key("a") in cache and key("c") in cache
     assert cache.used_bytes <= cache.budget_bytes
-    assert cache.evictions == [_key("b")]
+    assert cache.evictions == [key("b")]
+    assert len(frees) == 1  # memory is given back once, after evicting
 
 
-def test_a_model_bigger_than_the_budget_still_loads_alone() -> None:
+def test_a_model_bigger_than_the_budget_still_loads_alone(frees: list[int]) -> None:
     cache = PipelineCache(budget_bytes=5 * 2**20)
-    cache.get(_key("a"), lambda: _Fake(2))
-    value, hit = cache.get(_key("big"), lambda: _Fake(8))
-    assert not hit and list(cache.sizes()) == [_key("big")]
+    cache.get(key("a"), lambda: Fake(2))
+    value, hit = cache.get(key("big"), lambda: Fake(8))
+    assert not hit and list(cache.sizes()) == [key("big")]
 
 
-def test_room_is_made_before_loading_from_the_estimate() -> None:
+def test_room_is_made_before_loading_from_the_estimate(frees: list[int]) -> None:
     cache = PipelineCache(budget_bytes=25 * 2**20)
-    cache.get(_key("a"), lambda: _Fake(10))
-    cache.get(_key("b"), lambda: _Fake(10))
+    cache.get(key("a"), lambda: Fake(10))
+    cache.get(key("b"), lambda: Fake(10))
     held: list[int] = []
-    cache.get(_key("c"), lambda: held.append(cache.used_bytes) or _Fake(10), estimate=10 * 2**20)
+    cache.get(key("c"), lambda: held.append(cache.used_bytes) or Fake(10), estimate=10 * 2**20)
     assert held == [10 * 2**20]  # "a" went before "c" loaded, so the peak stayed in budget
 
 
@@ -60,9 +71,10 @@ def test_an_uncached_hub_model_is_estimated_from_its_family() -> None:
     catalog = load_catalog()
     sdxl = catalog.resolve("someone/my-xl-finetune")  # not cached, offline: nothing on disk to measure
     assert sdxl.family == "sdxl"
-    typical = catalog.families["sdxl"].parameters_millions * 10**6
-    assert estimate_bytes(sdxl, None, 2, typical) == 2 * typical
-    assert estimate_bytes(catalog.resolve("someone/unknown"), None, 2, 0) == 0
+    family = catalog.families["sdxl"]
+    typical = family.parameters_millions * 10**6
+    assert typical > 0 and estimate_bytes(sdxl, family, None, 2) == 2 * typical
+    assert estimate_bytes(catalog.resolve("someone/unknown"), None, None, 2) == 0
 
 
 def test_local_weights_are_measured_counting_fp16_copies_once(tmp_path) -> None:
@@ -71,20 +83,28 @@ def test_local_weights_are_measured_counting_fp16_copies_once(tmp_path) -> None:
     (tmp_path / "unet" / "model.fp16.safetensors").write_bytes(b"0" * 2000)  # the same 1000 in float16
     (tmp_path / "vae.safetensors").write_bytes(b"0" * 400)
     spec = load_catalog().resolve(str(tmp_path))
-    assert estimate_bytes(spec, None, 2) == 2 * 1100
+    assert estimate_bytes(spec, None, None, 2) == 2 * 1100
 
 
-def test_derived_pipeline_shares_the_base_modules(studio: Studio) -> None:
-    base, _ = studio.load(SD)
-    used = studio.cache.used_bytes
-    img2img, hit = studio.load_for_task(SD, "img2img", derive_img2img)
-    assert not hit and type(img2img.pipe).__name__ == "StableDiffusionImg2ImgPipeline"
-    for name in ("unet", "vae", "text_encoder", "tokenizer"):
-        assert getattr(img2img.pipe, name) is getattr(base.pipe, name), name
-    assert img2img.pipe.unet.dtype == base.pipe.unet.dtype
-    assert studio.cache.used_bytes == used  # nothing new was loaded
-    again, hit = studio.load_for_task(SD, "img2img", lambda b: pytest.fail("should be cached"))
-    assert hit and again is img2img
+def test_demo_weights_are_measured_from_their_folders(studio: Studio) -> None:
+    ref = studio.models.resolve(KANDINSKY)
+    estimate = estimate_bytes(ref.spec, ref.family, studio.models.demo_paths(), 4)  # prior and decoder folders
+    model, loaded = load(studio, KANDINSKY)
+    assert abs(estimate - module_bytes(model.modules())) < 0.05 * estimate
+
+
+def test_a_derived_entry_counts_only_its_own_modules_and_goes_with_its_base(frees: list[int]) -> None:
+    cache = PipelineCache(budget_bytes=100 * 2**20)
+    base, _ = cache.get(key("a"), lambda: Fake(10))
+    derived, hit = cache.derive(key("a"), "controlnet", base, lambda b: Fake(2, shared=(b.module,)))
+    assert not hit and cache.size_of(key("a", "controlnet")) == module_bytes([derived.module])
+    assert cache.derive(key("a"), "controlnet", base, lambda b: pytest.fail("cached")) == (derived, True)
+    assert list(cache.sizes())[-1] == key("a")  # using a derived entry keeps its base fresh too
+    assert cache.peek(key("a", "controlnet")) is derived and cache.peek(key("b")) is None
+    cache.budget_bytes = 5 * 2**20
+    cache.get(key("b"), lambda: Fake(4))  # the base must go: its dependent goes with it
+    assert list(cache.sizes()) == [key("b")] and cache.size_of(key("a", "controlnet")) == 0
+    assert set(cache.evictions) == {key("a"), key("a", "controlnet")}
 
 
 def test_module_bytes_counts_shared_tensors_once() -> None:
@@ -102,14 +122,12 @@ def test_linear_previewer_maps_latents_to_colours() -> None:
 
 
 def test_taesd_previewer_decodes_at_full_size() -> None:
-    from engine.demo_models import build_tiny_taesd
-
     image = TaesdPreviewer(build_tiny_taesd())(torch.randn(1, 4, 16, 24))
     assert image.size == (192, 128)
 
 
 def test_movq_projection_is_fitted_to_the_decoder(studio: Studio) -> None:
-    model, _ = studio.load(KANDINSKY)
+    model, _ = load(studio, KANDINSKY)
     previewer = fit_movq_projection(model.pipe.movq, size=128)
     assert previewer.matrix.shape == (4, 3) and torch.isfinite(previewer.matrix).all()
     chart = torch.rand(1, 3, 128, 128) * 2 - 1
@@ -120,20 +138,44 @@ def test_movq_projection_is_fitted_to_the_decoder(studio: Studio) -> None:
     assert fitted_error < np.abs(128.0 - target).mean() + 1  # no worse than a flat grey guess
 
 
+def test_each_model_gets_the_cheapest_good_previewer_once(studio: Studio) -> None:
+    families = studio.catalog.families
+    sd_spec, k_spec = studio.models.resolve(SD).spec, studio.models.resolve(KANDINSKY).spec
+    asked: list[str] = []
+
+    def taesd_at_hand(repo: str):
+        asked.append(repo)
+        return build_tiny_taesd()
+
+    def fresh(spec, family, pipe=None) -> LoadedModel:  # its own extras: the session's models stay untouched
+        return LoadedModel(spec, family, pipe)
+
+    demo = fresh(sd_spec, families["sd15"])
+    chosen = previewer_for(demo, taesd_at_hand, demo=True)
+    assert isinstance(chosen, LinearPreviewer) and not asked  # demo models never use TAESD
+    assert torch.allclose(chosen.matrix, torch.tensor(families["sd15"].preview_rgb))
+    assert previewer_for(demo, lambda repo: pytest.fail("chosen once"), demo=True) is chosen
+    real = previewer_for(fresh(sd_spec, families["sd15"]), taesd_at_hand, demo=False)
+    assert isinstance(real, TaesdPreviewer) and asked == ["madebyollin/taesd"]
+    missing = previewer_for(fresh(sd_spec, families["sd15"]), lambda repo: None, demo=False)
+    assert isinstance(missing, LinearPreviewer)  # no TAESD weights at hand: the projection
+    kandinsky, _ = load(studio, KANDINSKY)
+    fitted = previewer_for(fresh(k_spec, families["kandinsky22"], kandinsky.pipe), taesd_at_hand, demo=False)
+    assert isinstance(fitted, LinearPreviewer) and fitted.matrix.shape == (4, 3)  # fitted to the MoVQ
+
+
 def test_demo_is_chosen_offline_with_nothing_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     catalog = load_catalog()
-    monkeypatch.setattr("engine.hub.hub_reachable", lambda timeout=1.5: False)
-    monkeypatch.setattr("engine.hub.cached_models", lambda catalog: [])
+    monkeypatch.setattr("engine.models.hub.hub_reachable", lambda timeout=1.5: False)
+    monkeypatch.setattr("engine.models.hub.cached_models", lambda catalog: [])
     demo, online, reason = decide_demo(None, catalog)
     assert demo and not online and "cannot be reached" in reason
-    monkeypatch.setattr("engine.hub.cached_models", lambda catalog: [SD])
+    monkeypatch.setattr("engine.models.hub.cached_models", lambda catalog: [SD])
     assert decide_demo(None, catalog)[0] is False
     assert decide_demo(True, catalog)[0] is True
 
 
 def test_placement_prefers_cuda_in_half_precision_and_honours_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.devices import pick_placement
-
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert pick_placement() == pick_placement("cuda", "float16")
     assert pick_placement().dtype == torch.float16
@@ -146,8 +188,6 @@ def test_placement_prefers_cuda_in_half_precision_and_honours_overrides(monkeypa
 
 
 def test_the_preview_pump_spaces_previews_and_never_outlives_the_run() -> None:
-    from engine.previews import LinearPreviewer, PreviewPump
-
     previewer = LinearPreviewer([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]])
     seen: list = []
     every_step = PreviewPump(previewer, seen.append, min_seconds=0.0)
@@ -164,9 +204,6 @@ def test_the_preview_pump_spaces_previews_and_never_outlives_the_run() -> None:
 
 
 def test_taesd_previews_pool_large_latents_before_decoding() -> None:
-    from engine.demo_models import build_tiny_taesd
-    from engine.previews import TaesdPreviewer
-
     previewer = TaesdPreviewer(build_tiny_taesd(), max_latent=32)
     assert previewer.project(torch.randn(1, 4, 128, 96)).shape[-2:] == (256, 192)  # pooled 4x, decoded 8x
     assert previewer.project(torch.randn(1, 4, 32, 24)).shape[-2:] == (256, 192)  # small enough: as is
@@ -174,8 +211,6 @@ def test_taesd_previews_pool_large_latents_before_decoding() -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (benchmark machines only)")
 def test_cuda_previews_arrive_without_blocking_the_loop() -> None:
-    from engine.previews import LinearPreviewer, PreviewPump
-
     seen: list = []
     pump = PreviewPump(LinearPreviewer([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]]), seen.append, 0.0)
     for step in range(20):

@@ -9,18 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.settings import Settings
-from engine.sources import check_model_source
-from engine.studio import Studio
-from engine.types import InputError, Txt2ImgRequest
-from tests.conftest import collect
-
-SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+from engine import EditRequest, InputError, ModelError, Settings, Studio, Txt2ImgRequest
+from engine.types import failure
+from engine.models.sources import check_model_source
+from tests.conftest import SD, collect, is_loaded, load
 
 
 def run(studio: Studio, **changes) -> dict[str, list]:
-    fields = dict(prompt="a linen dress", steps=3, width=256, height=256, seed=1)
-    return collect(studio.txt2img(Txt2ImgRequest(**{**fields, **changes})))
+    fields = dict(prompt="a linen dress", steps=2, width=64, height=64, seed=1)
+    return collect(studio.run(Txt2ImgRequest(**{**fields, **changes})))
 
 
 def healthy(studio: Studio) -> None:
@@ -28,8 +25,23 @@ def healthy(studio: Studio) -> None:
     assert "Failed" not in events and len(events["Result"]) == 1, events.get("Failed")
 
 
+def test_an_error_becomes_its_sentence_and_a_bug_says_how_to_report_it() -> None:
+    for error in (InputError("Width 500 is not a multiple of 8."), ModelError("Model 'x' was not found.")):
+        assert (failure(error).message, failure(error).kind) == (error.message, error.kind)
+    bug = failure(KeyError("latents"))
+    assert bug.kind == "internal" and "KeyError" in bug.message and "report it" in bug.message
+
+
+@pytest.fixture
+def own_studio(studio: Studio) -> Studio:
+    """A studio of its own (same settings and demo folders), for tests that empty or break its cache."""
+    made = Studio(studio.settings, demo=True, online=False, catalog=studio.catalog)
+    yield made
+    made.close()
+
+
 def test_a_pipeline_that_raises_mid_run_fails_alone(studio: Studio, monkeypatch: pytest.MonkeyPatch) -> None:
-    model, _ = studio.load(SD)
+    model, _ = load(studio, SD)
     original = model.pipe.unet.forward
     calls = {"n": 0}
 
@@ -40,34 +52,37 @@ def test_a_pipeline_that_raises_mid_run_fails_alone(studio: Studio, monkeypatch:
         return original(*args, **kwargs)
 
     monkeypatch.setattr(model.pipe.unet, "forward", broken)
-    events = run(studio, steps=6)
+    events = collect(studio.run(Txt2ImgRequest(prompt="a linen dress", steps=5, width=64, height=64, seed=1),
+                                coalesce_previews=False))
     assert "Result" not in events and events["Failed"][0].kind == "internal"
     assert "Something went wrong" in events["Failed"][0].message and "illegal memory access" in events["Failed"][0].message
     assert len(events["Preview"]) == 3  # it did run until the fault
     monkeypatch.undo()
     healthy(studio)  # the same cached model serves the next request
-    assert not studio._runs  # nothing is left registered as running
+    assert studio.running == 0  # nothing is left registered as running
 
 
-def test_out_of_memory_frees_the_cache_and_the_next_request_works(studio: Studio,
+def test_out_of_memory_frees_the_cache_and_the_next_request_works(own_studio: Studio,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    model, _ = studio.load(SD)
+    model, _ = load(own_studio, SD)
 
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(model.pipe.unet, "forward", oom)
-    events = run(studio)
+    events = run(own_studio)
     failed = events["Failed"][0]
     assert failed.kind == "memory" and "Out of memory" in failed.message and "smaller size" in failed.message
-    assert not studio.is_loaded(SD)  # what it held was released
+    assert "cache was cleared" in failed.message
+    assert not is_loaded(own_studio, SD) and not own_studio.models.cache.sizes()  # what it held was released
     monkeypatch.undo()
-    healthy(studio)  # reloads and works
+    healthy(own_studio)  # reloads and works
+    assert is_loaded(own_studio, SD)
 
 
 def test_an_incomplete_model_folder_gets_a_sentence(studio: Studio, tmp_path: Path) -> None:
     folder = tmp_path / "half-downloaded"
-    shutil.copytree(studio.demo_paths()["sd15"], folder)
+    shutil.copytree(studio.models.demo_paths()["sd15"], folder)
     for weights in (folder / "unet").glob("*.safetensors"):
         weights.unlink()
     events = run(studio, model=str(folder))
@@ -82,7 +97,7 @@ def test_pickle_checkpoints_need_an_explicit_opt_in(studio: Studio, tmp_path: Pa
     torch.save({"state_dict": {"not.a.unet": torch.zeros(2)}}, checkpoint)
     message = run(studio, model=str(checkpoint))["Failed"][0].message
     assert "pickle" in message and "--allow-pickle" in message
-    trusting = Studio(replace(studio.settings, allow_pickle=True), demo=True, online=False)
+    trusting = Studio(replace(studio.settings, allow_pickle=True), demo=True, online=False, catalog=studio.catalog)
     message = run(trusting, model=str(checkpoint))["Failed"][0].message
     assert "pickle" not in message and "does not look like a Stable Diffusion" in message  # read, safely
 
@@ -104,23 +119,23 @@ def test_local_paths_are_limited_to_model_folders_when_hosted(tmp_path: Path) ->
 
 def test_a_hosted_studio_serves_models_from_its_model_folder(studio: Studio, tmp_path: Path) -> None:
     allowed = tmp_path / "models"
-    shutil.copytree(studio.demo_paths()["sd15"], allowed / "house-style")
-    hosted = Studio(replace(studio.settings, hosted=True, model_dirs=(allowed,)), demo=True, online=False)
+    shutil.copytree(studio.models.demo_paths()["sd15"], allowed / "house-style")
+    hosted = Studio(replace(studio.settings, hosted=True, model_dirs=(allowed,)), demo=True, online=False,
+                    catalog=studio.catalog)
     healthy_events = run(hosted, model=str(allowed / "house-style"))
     assert "Failed" not in healthy_events, healthy_events.get("Failed")
-    refused = run(hosted, model=str(studio.demo_paths()["sd15"]))["Failed"][0]
+    refused = run(hosted, model=str(studio.models.demo_paths()["sd15"]))["Failed"][0]
     assert refused.kind == "input" and "Local model paths are disabled" in refused.message
-    from engine.edit import EditRequest
     from PIL import Image
 
-    edit = collect(hosted.edit(EditRequest(image=Image.new("RGB", (64, 64)), instruction="x", model="/etc")))
+    edit = collect(hosted.run(EditRequest(image=Image.new("RGB", (64, 64)), prompt="x", model="/etc")))
     assert "Local model paths are disabled" in edit["Failed"][0].message
 
 
 def test_scratch_file_names_cannot_be_guessed(tmp_path: Path) -> None:
     from PIL import Image
 
-    from engine.outputs import OutputWriter
+    from engine.media.outputs import OutputWriter
     from engine.types import Recipe
 
     writer = OutputWriter(None)  # hosted: no outputs folder, files live in the scratch folder

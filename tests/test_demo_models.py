@@ -19,15 +19,18 @@ from diffusers import (
 )
 from transformers import CLIPTokenizer
 
-from engine import demo_models
+from engine import Studio
+from engine.models import demo as demo_models
+from engine.models.demo_kandinsky import build_kandinsky_decoder_pipeline
+from engine.models.demo_parts import build_clip_tokenizer
 
-SIZE = 128
+SIZE = 64
 STEPS = 2
 
 
 @pytest.fixture(scope="module")
-def demo_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return demo_models.ensure_demo_models(tmp_path_factory.mktemp("demo-models"))
+def demo_paths(studio: Studio) -> dict[str, Path]:
+    return studio.models.demo_paths()  # the session's folders, built once by ensure_demo_models
 
 
 def _generator() -> torch.Generator:
@@ -47,7 +50,7 @@ def test_folders_are_versioned_and_complete(demo_paths: dict[str, Path]) -> None
 
 
 def test_tokenizer_has_clip_context_and_round_trips(tmp_path: Path) -> None:
-    tokenizer = demo_models.build_clip_tokenizer()
+    tokenizer = build_clip_tokenizer()
     assert tokenizer.model_max_length == 77
     assert tokenizer.pad_token == tokenizer.eos_token == "<|endoftext|>"
     tokenizer.save_pretrained(tmp_path)
@@ -113,30 +116,42 @@ def test_kandinsky_prior_then_decoder(demo_paths: dict[str, Path]) -> None:
     assert result.images[0].size == (SIZE, SIZE)
 
 
-def test_ensure_demo_models_does_not_rebuild(demo_paths: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(seed: int) -> None:
-        raise AssertionError("a complete demo folder was rebuilt")
+def test_ensure_demo_models_does_not_rebuild(demo_paths: dict[str, Path]) -> None:
+    def stamps() -> dict[Path, int]:
+        return {path: path.stat().st_mtime_ns for folder in demo_paths.values() for path in folder.rglob("*")}
 
-    markers = {name: (folder / demo_models.MARKER_NAME).stat().st_mtime_ns for name, folder in demo_paths.items()}
-    monkeypatch.setattr(demo_models, "_BUILDERS", {name: refuse for name in demo_models._BUILDERS})
+    before = stamps()
     root = next(iter(demo_paths.values())).parent.parent
     assert demo_models.ensure_demo_models(root) == demo_paths
-    for name, folder in demo_paths.items():
-        assert (folder / demo_models.MARKER_NAME).stat().st_mtime_ns == markers[name]
+    assert stamps() == before  # every file is the one written the first time
 
 
-def test_losing_a_build_race_keeps_the_winner(tmp_path: Path) -> None:
-    target = tmp_path / "kandinsky22-prior"
-    target.mkdir()
-    (target / demo_models.MARKER_NAME).write_text("winner\n")
-    demo_models._build_into(target, demo_models.build_kandinsky_prior_pipeline)
+def test_losing_a_build_race_keeps_the_winner(demo_paths: dict[str, Path], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    base = tmp_path / demo_models.DEMO_VERSION
+    base.mkdir()
+    for name in demo_paths:  # every folder but one already complete: only that one is built
+        if name != "kandinsky22-prior":
+            (base / name).mkdir()
+            (base / name / demo_models.MARKER_NAME).write_text("done\n")
+    target = base / "kandinsky22-prior"
+    rename = os.rename
+
+    def another_process_wins(source, destination):
+        if Path(destination) == target:  # the winner's complete folder lands just before ours
+            target.mkdir()
+            (target / demo_models.MARKER_NAME).write_text("winner\n")
+        return rename(source, destination)
+
+    monkeypatch.setattr(os, "rename", another_process_wins)
+    assert demo_models.ensure_demo_models(tmp_path)["kandinsky22-prior"] == target
     assert (target / demo_models.MARKER_NAME).read_text() == "winner\n"
-    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no staging folder left behind
+    assert sorted(p.name for p in base.iterdir()) == sorted(demo_paths)  # no staging folder left behind
 
 
 def test_builders_are_deterministic() -> None:
-    first = demo_models.build_kandinsky_decoder_pipeline(seed=3).unet.state_dict()
-    second = demo_models.build_kandinsky_decoder_pipeline(seed=3).unet.state_dict()
+    first = build_kandinsky_decoder_pipeline(seed=3).unet.state_dict()
+    second = build_kandinsky_decoder_pipeline(seed=3).unet.state_dict()
     assert all(torch.equal(first[key], second[key]) for key in first)
 
 

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
-from engine.edit import EditRequest, result_size, working_size
-from engine.edit_history import EditHistory, export_chain
-from engine.images import open_image, pixel_hash
-from engine.recipe import parse_parameters_text, read_recipe, to_parameters_text
-from engine.studio import Studio
-from engine.types import Failed, Finished, InputError, ModelError, Notice, Preview, Result
-from tests.conftest import collect
-
-SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-IP2P = "timbrooks/instruct-pix2pix"
-IP2P_XL = "diffusers/sdxl-instructpix2pix-768"
+from engine import (EditHistory, EditRequest, Failed, Finished, InputError, ModelError, Notice, Preview, Result,
+                    Studio, export_chain, open_image, pixel_hash, read_recipe, to_parameters_text)
+from engine.media.recipe import parse_parameters_text
+from engine.tasks.edit import result_size, variation_plan, working_size
+from tests.conftest import IP2P, IP2P_XL, SD, collect, load, slow_steps
 
 
 def dress(width: int = 320, height: int = 256) -> Image.Image:
@@ -32,8 +28,8 @@ def dress(width: int = 320, height: int = 256) -> Image.Image:
 
 
 def edit(studio: Studio, **changes) -> dict[str, list]:
-    fields = dict(image=dress(), instruction="make the dress (red velvet)1.2", steps=3, seed=11)
-    return collect(studio.edit(EditRequest(**{**fields, **changes})))
+    fields = dict(image=dress(), prompt="make the dress (red velvet)1.2", steps=2, seed=11)
+    return collect(studio.run(EditRequest(**{**fields, **changes}), coalesce_previews=False))
 
 
 def failure(events: dict[str, list]) -> str:
@@ -42,11 +38,13 @@ def failure(events: dict[str, list]) -> str:
 
 
 def test_an_instruction_edits_the_image_with_previews_and_a_recipe(studio: Studio) -> None:
-    events = edit(studio, steps=4)
+    events = edit(studio, steps=3)
     assert "Failed" not in events, events.get("Failed")
-    assert len(events["Preview"]) == 3  # every step but the last
+    assert [p.step for p in events["Preview"]] == [1, 2]  # every step but the last
+    assert [e.model for e in events["Loaded"]] == [IP2P]
     result = events["Result"][0].item
-    assert result.image.size == result_size((320, 256), working_size(320, 256, 512, 1024)) == (576, 461)
+    assert result.image.size == result_size((320, 256), working_size(320, 256, 64, 1024)) == (72, 58)  # tiny area
+    assert result_size((320, 256), working_size(320, 256, 512, 1024)) == (576, 461)  # a real editor's area
     loaded = read_recipe(result.path).fields
     assert loaded["task"] == "edit" and loaded["prompt"] == "make the dress (red velvet)1.2"
     assert loaded["image_guidance_scale"] == 1.5 and loaded["seed"] == 11
@@ -69,6 +67,7 @@ def test_a_wide_input_keeps_its_aspect_ratio(studio: Studio) -> None:
     width, height = events["Result"][0].item.image.size
     assert abs(height - width * 600 / 1000) <= 0.5 and max(width, height) <= 1024
     assert any("aspect ratio" in n.message for n in events["Notice"])
+    assert (width, height) == (80, 48)
     assert working_size(1000, 600, 512, 1024) == (664, 400)
     assert working_size(600, 1000, 512, 1024) == (400, 664)
     assert working_size(4000, 1000, 512, 768) == (768, 192)  # capped by the maximum side, multiples of 8
@@ -87,10 +86,17 @@ def test_variations_cover_seeds_and_image_guidance_values(studio: Studio) -> Non
     assert "Variations make 12" in failure(edit(studio, seeds=4, image_guidance_values=(1, 2, 3)))
 
 
-def test_cancel_stops_an_edit_within_a_step(studio: Studio) -> None:
+def test_variation_plan_pairs_every_image_guidance_with_every_seed() -> None:
+    plan = variation_plan(EditRequest(image=dress(), prompt="x", seeds=2, image_guidance_values=(1.0, 3.0)), 2**32 - 1)
+    assert plan == [(2**32 - 1, 1.0), (0, 1.0), (2**32 - 1, 3.0), (0, 3.0)]  # seeds wrap around
+    assert variation_plan(EditRequest(image=dress(), prompt="x", image_guidance_scale=1.7), 5) == [(5, 1.7)]
+
+
+def test_cancel_stops_an_edit_within_a_step(studio: Studio, monkeypatch: pytest.MonkeyPatch) -> None:
+    slow_steps(monkeypatch, load(studio, IP2P, editor=True)[0].pipe.unet)
     flag = threading.Event()
     seen: list = []
-    for event in studio.edit(EditRequest(image=dress(), instruction="make it blue", steps=40, seed=1), cancel=flag):
+    for event in studio.run(EditRequest(image=dress(), prompt="make it blue", steps=20, seed=1), cancel=flag):
         seen.append(event)
         if isinstance(event, Preview):
             flag.set()  # pix2pix has no interrupt flag: the engine raises from the step callback
@@ -108,29 +114,33 @@ def test_bad_uploads_get_sentences(studio: Studio, tmp_path: Path) -> None:
     text.write_text("not an image at all")
     assert "could not be read as an image" in failure(edit(studio, image=str(text)))
     assert "does not exist" in failure(edit(studio, image=str(tmp_path / "gone.png")))
-    assert "instruction is empty" in failure(edit(studio, instruction="   "))
+    assert "instruction is empty" in failure(edit(studio, prompt="   "))
     assert "Image guidance must be between" in failure(edit(studio, image_guidance_scale=-1.0))
 
 
 def test_an_enormous_upload_is_downscaled_with_a_note(tmp_path: Path) -> None:
-    huge = tmp_path / "huge.png"
-    Image.new("RGB", (12000, 8000), (120, 90, 60)).save(huge, compress_level=1)
-    opened = open_image(str(huge))
+    huge = tmp_path / "huge.png"  # over PIL's decompression-bomb warning (89 megapixels); greyscale to stay quick
+    Image.new("L", (12000, 8000), 120).save(huge, compress_level=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # the size is handled, not warned about
+        opened = open_image(str(huge))
     assert max(opened.image.size) == 4096 and opened.original_size == (12000, 8000)
+    assert opened.image.mode == "RGB"
     assert any("12000x8000" in n and "downscaled" in n for n in opened.notes)
     jpeg = tmp_path / "huge.jpg"
-    Image.new("RGB", (12000, 8000), (120, 90, 60)).save(jpeg, quality=60)
-    assert max(open_image(str(jpeg)).image.size) <= 4096
+    Image.new("RGB", (6000, 4000), (120, 90, 60)).save(jpeg, quality=60)
+    opened = open_image(str(jpeg))
+    assert max(opened.image.size) == 4096 and opened.original_size == (6000, 4000)  # decoded at a reduced scale
 
 
 def test_an_enormous_upload_still_edits(studio: Studio, tmp_path: Path) -> None:
-    huge = tmp_path / "huge.png"
-    dress(12000, 8000).save(huge, compress_level=1)
+    huge = tmp_path / "huge.png"  # over the 4096 side uploads are opened at (open_image is tested above)
+    dress(4500, 3000).save(huge, compress_level=1)
     events = edit(studio, image=str(huge), steps=1)
     assert "Failed" not in events, events.get("Failed")
-    assert any("12000x8000" in n.message for n in events["Notice"])
+    assert any("4500x3000" in n.message for n in events["Notice"])
     width, height = events["Result"][0].item.image.size
-    assert abs(height - width * 8000 / 12000) <= 0.5
+    assert abs(height - width * 3000 / 4500) <= 0.5
 
 
 def test_transparency_is_filled_with_white_and_said(tmp_path: Path) -> None:
@@ -149,7 +159,7 @@ def test_three_chained_edits_undo_and_branch(studio: Studio) -> None:
     steps = []
     for instruction in ("make the dress red velvet", "add a floral pattern", "turn the walls into brick"):
         parent = history.get(history.current)
-        result = edit(studio, image=parent.image, instruction=instruction, steps=2)["Result"][0].item
+        result = edit(studio, image=parent.image, prompt=instruction)["Result"][0].item
         step = history.add(parent.id, result.image, instruction, result.recipe)
         history.select(step.id)  # "continue editing from this result"
         steps.append(step)
@@ -158,7 +168,7 @@ def test_three_chained_edits_undo_and_branch(studio: Studio) -> None:
     back = history.undo()
     assert back.id == steps[1].id
     assert np.array_equal(np.asarray(back.image), np.asarray(steps[1].image))  # exactly the earlier image
-    branch = edit(studio, image=back.image, instruction="make it linen", steps=2)["Result"][0].item
+    branch = edit(studio, image=back.image, prompt="make it linen")["Result"][0].item
     twig = history.add(back.id, branch.image, "make it linen", branch.recipe)
     assert {c.id for c in history.children(back.id)} == {steps[2].id, twig.id}  # both histories kept
     assert [s.id for s in history.chain(steps[2].id)][-2:] == [back.id, steps[2].id]
@@ -181,7 +191,7 @@ def test_the_history_forgets_old_side_branches_first() -> None:
 def test_exporting_a_chain_writes_pngs_with_recipes_and_a_sheet(studio: Studio, tmp_path: Path) -> None:
     history = EditHistory()
     root = history.start(dress())
-    result = edit(studio, steps=2)["Result"][0].item
+    result = edit(studio)["Result"][0].item
     step = history.add(root.id, result.image, "make the dress (red velvet)1.2", result.recipe)
     path = export_chain(history, step.id, tmp_path)
     with zipfile.ZipFile(path) as archive:
@@ -193,32 +203,38 @@ def test_exporting_a_chain_writes_pngs_with_recipes_and_a_sheet(studio: Studio, 
 
 
 def test_the_editor_shares_the_loaded_base_models_text_encoder_and_vae(studio: Studio) -> None:
-    from engine.loader import share_identical
+    from engine.models.loader import load_editor, share_identical
 
-    studio.cache.clear()
-    base, _ = studio.load(SD)
-    editor, _ = studio.load_editor(IP2P)
-    assert editor.pipe.text_encoder is base.pipe.text_encoder and editor.pipe.vae is base.pipe.vae
-    assert editor.pipe.unet is not base.pipe.unet and editor.pipe.unet.config.in_channels == 8
-    derived = [size for key, size in studio.cache.sizes().items() if key.task.startswith("edit:")]
-    unet_bytes = sum(p.numel() * p.element_size() for p in editor.pipe.unet.parameters())
-    assert len(derived) == 1 and derived[0] <= unet_bytes * 1.05  # only the 8-channel UNet adds memory
-    assert studio.load_editor(IP2P)[1]  # cached
-    # a checkpoint whose VAE differs keeps its own
-    from engine.loader import load_editor
-
-    other = load_editor(studio.catalog.resolve_editor(IP2P), studio.placement, studio.demo_paths())
-    with __import__("torch").no_grad():
-        next(other.pipe.vae.parameters()).add_(0.01)
-    shared = share_identical(other, base)
-    assert shared.extras["shared"] == ("text_encoder",) and shared.pipe.vae is not base.pipe.vae
+    fresh = Studio(studio.settings, demo=True, online=False, catalog=studio.catalog)  # nothing loaded yet
+    try:
+        base, _ = load(fresh, SD)
+        editor, loaded = load(fresh, IP2P, editor=True)
+        assert editor.pipe.text_encoder is base.pipe.text_encoder and editor.pipe.vae is base.pipe.vae
+        assert editor.pipe.unet is not base.pipe.unet and editor.pipe.unet.config.in_channels == 8
+        derived = [size for key, size in fresh.models.cache.sizes().items() if key.task.startswith("edit:")]
+        unet_bytes = sum(p.numel() * p.element_size() for p in editor.pipe.unet.parameters())
+        assert len(derived) == 1 and derived[0] <= unet_bytes * 1.05  # only the 8-channel UNet adds memory
+        assert not loaded.cached and loaded.bytes == derived[0]
+        again, loaded = load(fresh, IP2P, editor=True)
+        assert loaded.cached and again is editor
+        # a checkpoint whose VAE differs keeps its own
+        spec = fresh.models.resolve(IP2P, editor=True).spec
+        other = load_editor(spec, list(fresh.catalog.families.values()), fresh.models.placement,
+                            fresh.models.demo_paths())
+        with torch.no_grad():
+            next(other.pipe.vae.parameters()).add_(0.01)
+        shared = share_identical(other, base)
+        assert shared.extras["shared"] == ("text_encoder",) and shared.pipe.vae is not base.pipe.vae
+    finally:
+        fresh.close()
 
 
 def test_a_text_to_image_model_is_refused_as_an_editor(studio: Studio) -> None:
-    message = failure(edit(studio, model=str(studio.demo_paths()["sd15"])))
+    folder = str(studio.models.demo_paths()["sd15"])
+    message = failure(edit(studio, model=folder))
     assert "not an instruction-editing model" in message
     with pytest.raises(ModelError, match="not an instruction-editing"):
-        studio.load_editor(str(studio.demo_paths()["sd15"]))
+        load(studio, folder, editor=True)
 
 
 def test_edit_requests_name_the_bad_field(studio: Studio) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,16 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.pose import (KEYPOINT_NAMES, Pose, PoseRequest, clamp, detect, draw, from_json, from_rows, load_detector,
-                         load_presets, mirror, save_preset, to_json, to_rows)
-from engine.recipe import read_recipe
-from engine.studio import Studio
-from engine.types import Failed, Finished, InputError, ModelError, Preview, Progress, Result
-from tests.conftest import collect
-
-SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-SDXL = "stabilityai/stable-diffusion-xl-base-1.0"
-KANDINSKY = "kandinsky-community/kandinsky-2-2-decoder"
+from engine import (Finished, InputError, ModelError, Pose, PoseRequest, Studio, draw, from_json, from_rows,
+                    load_catalog, load_presets, mirror, read_recipe, save_preset, to_json, to_rows)
+from engine.models.loader import module_bytes
+from engine.pose import clamp, detect, load_detector
+from engine.tasks.pose import pose_control
+from tests.conftest import KANDINSKY, SD, SDXL, collect, load
 PRESETS = load_presets()
 # OpenPose's limb colours (controlnet-aux draws limbs at 60% of them): neck->right shoulder is red.
 NECK_TO_RIGHT_SHOULDER = (153, 0, 0)
@@ -121,7 +118,7 @@ def test_the_detector_loads_from_a_folder_and_reads_a_real_photo(tmp_path: Path)
     from skimage.data import astronaut
 
     detector = load_detector(str(_random_detector_folder(tmp_path / "annotators")), online=False)
-    photo = Image.fromarray(astronaut())
+    photo = Image.fromarray(astronaut()).resize((128, 128))  # a real photo, small: random weights find little
     try:
         found = detect(detector, photo)
     except InputError as err:  # random weights may find nobody: then the sentence for a photo without a person
@@ -150,42 +147,78 @@ def test_missing_detector_weights_offline_say_what_to_do(tmp_path: Path) -> None
 def run_pose(studio: Studio, **fields) -> dict[str, list]:
     fields.setdefault("prompt", "a model in a (linen suit)1.2 on a runway")
     fields.setdefault("pose", PRESETS["Runway walk"])
-    fields.setdefault("steps", 3)
+    fields.setdefault("steps", 2)
     fields.setdefault("seed", 8)
-    return collect(studio.pose(PoseRequest(**fields), coalesce_previews=False))
+    return collect(studio.run(PoseRequest(**fields), coalesce_previews=False))
+
+
+def test_the_size_follows_the_pose_at_the_familys_native_area() -> None:
+    families = load_catalog().families  # the real catalog's sizes
+    portrait, pair = PRESETS["Runway walk"], PRESETS["Two people side by side"]
+    assert portrait.aspect < 1 < pair.aspect
+    for name in ("sd15", "sdxl"):
+        width, height = families[name].size_for_aspect(portrait.aspect)
+        assert width < height and width % 64 == 0 == height % 64, name  # what ControlNets learnt
+        native = families[name].default_size
+        assert abs(width * height - native[0] * native[1]) <= 0.15 * native[0] * native[1], name
+        wide = families[name].size_for_aspect(pair.aspect)
+        assert wide[0] > wide[1], name
 
 
 @pytest.mark.parametrize("model", [SD, SDXL])
 def test_controlnet_generates_with_previews_at_the_pose_aspect(studio: Studio, model: str) -> None:
-    events = run_pose(studio, model=model)
+    events = run_pose(studio, model=model, steps=3)
     assert "Failed" not in events, events.get("Failed")
     (result,) = events["Result"]
-    width, height = result.item.image.size
-    assert width < height  # a portrait pose gives a portrait image
+    pose = PRESETS["Runway walk"]
+    family = studio.models.resolve(model).family
+    assert result.item.image.size == family.size_for_aspect(pose.aspect)  # width and height 0: the pose decides
     assert len(events["Preview"]) == 2  # every step but the last
     recipe = read_recipe(result.item.path).fields
     assert recipe["task"] == "openpose"
     assert json.loads(recipe["control"])["pose"]["people"]  # the pose travels in the PNG
+    assert [e.model for e in events["Loaded"]] == [model]
+
+
+def test_an_explicit_size_wins_over_the_pose(studio: Studio) -> None:
+    events = run_pose(studio, model=SD, width=128, height=64)
+    assert events["Result"][0].item.image.size == (128, 64)
+
+
+def test_the_condition_is_the_pose_drawn_at_the_image_size() -> None:
+    request = PoseRequest(prompt="x", pose=PRESETS["Seated"], controlnet_scale=0.7, guidance_start=0.1,
+                          guidance_end=0.9, guess_mode=True)
+    control = pose_control(request)
+    assert control.kind == "openpose" and control.aspect == PRESETS["Seated"].aspect
+    arguments = control.call_arguments(64, 96)
+    assert arguments["image"].size == (64, 96)
+    assert (arguments["controlnet_conditioning_scale"], arguments["control_guidance_start"],
+            arguments["control_guidance_end"], arguments["guess_mode"]) == (0.7, 0.1, 0.9, True)
+    assert np.array_equal(np.asarray(arguments["image"]), np.asarray(draw(PRESETS["Seated"], 64, 96)))
+    recipe = json.loads(control.recipe)
+    assert (recipe["controlnet_scale"], recipe["guidance_start"], recipe["guidance_end"], recipe["guess_mode"]) == (
+        0.7, 0.1, 0.9, True)
+    with pytest.raises(InputError, match="no pose"):
+        pose_control(PoseRequest(prompt="x", pose=Pose(64, 64, ((None,) * 18,))))
 
 
 def test_conditioning_scale_changes_the_image(studio: Studio) -> None:
-    off = run_pose(studio, model=SD, controlnet_scale=0.0, width=256, height=384)["Result"][0].item.image
-    on = run_pose(studio, model=SD, controlnet_scale=1.0, width=256, height=384)["Result"][0].item.image
+    off = run_pose(studio, model=SD, controlnet_scale=0.0)["Result"][0].item.image
+    on = run_pose(studio, model=SD, controlnet_scale=1.0)["Result"][0].item.image
     assert np.abs(np.asarray(off, dtype=int) - np.asarray(on, dtype=int)).mean() > 0.5
 
 
 def test_the_controlnet_pipeline_shares_the_base_modules(studio: Studio) -> None:
-    run_pose(studio, model=SD, steps=1, width=256, height=256)
-    base, _ = studio.load(SD)
-    key = studio._key(base.spec, "controlnet-openpose")
-    assert key in studio.cache
-    pose_pipe = studio.cache._entries[key].value.pipe
+    run_pose(studio, model=SD, steps=1)
+    base, _ = load(studio, SD)
+    key = studio.models.key(base.spec, "controlnet-openpose")
+    assert key in studio.models.cache
+    pose_pipe = studio.models.cache.peek(key).pipe
+    assert studio.models.with_control(base, "openpose", lambda event: None).pipe is pose_pipe  # cached
     for name in ("unet", "vae", "text_encoder", "tokenizer"):
         assert getattr(pose_pipe, name) is getattr(base.pipe, name), name
     assert pose_pipe.unet.dtype == base.pipe.unet.dtype
-    own = studio.cache.sizes()[key]
-    from engine.loader import module_bytes
-    assert own == module_bytes([pose_pipe.controlnet])  # only the ControlNet adds memory
+    assert studio.models.cache.size_of(key) == module_bytes([pose_pipe.controlnet])  # only the ControlNet adds memory
 
 
 @pytest.mark.parametrize("fields,words", [({"pose": None}, "no pose"), ({"model": KANDINSKY}, "SD 1.5|Stable Diffusion"),
@@ -194,7 +227,7 @@ def test_the_controlnet_pipeline_shares_the_base_modules(studio: Studio) -> None
 def test_bad_pose_requests_fail_with_a_sentence(studio: Studio, fields: dict, words: str) -> None:
     events = run_pose(studio, **fields)
     assert "Result" not in events
-    assert pytest.importorskip("re").search(words, events["Failed"][0].message)
+    assert re.search(words, events["Failed"][0].message)
     assert isinstance(events["Finished"][0], Finished)
 
 

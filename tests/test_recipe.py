@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from engine.recipe import (
+from engine.media.recipe import (
     A1111_SAMPLERS,
     PARAMETERS_KEY,
     RECIPE_KEY,
@@ -29,7 +29,7 @@ from engine.recipe import (
     short_model_name,
     to_parameters_text,
 )
-from engine.schedulers import SCHEDULER_NAMES
+from engine.pipeline.schedulers import SCHEDULER_NAMES
 from engine.types import InputError, Recipe
 
 BASIC = Recipe(
