@@ -237,10 +237,12 @@ def test_results_go_from_tab_to_tab(page) -> None:
     page.get_by_role("tab", name="Text to image", exact=True).click()
     page.locator("#t2i-send-edit").click()
     _wait_for(page, "received from another tab", "edit-status")
+    page.locator("#edit-apply").wait_for(state="visible")  # the switch to Edit follows the delivery: let it land
     assert page.locator("#edit-compare img").count() >= 1
     page.get_by_role("tab", name="Pose", exact=True).click()
     page.locator("#pose-send-edit").click()
     _wait_for(page, "Step #4: received from another tab", "edit-status")
+    page.locator("#edit-apply").wait_for(state="visible")
     page.get_by_role("tab", name="Pose", exact=True).click()
     page.locator("#pose-send").click()  # the Text to image tab takes the pose result's settings
     page.wait_for_function("document.querySelector('#t2i-prompt textarea').value.includes('pleated silk')",
