@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from engine.prompts.scan import is_escaped, paren_pairs, split_top_level
+from engine.prompts.scan import paren_pairs, split_top_level, square_pairs
 from engine.prompts.syntax import OPERATOR_BEFORE
 
 _MAX_CONVERSION_EXAMPLES = 4
@@ -109,6 +109,7 @@ def _drop_extra_networks(text: str, notes: list[str]) -> str:
 def _resolve_schedules(text: str, notes: list[str]) -> str:
     """Replace [a:b:0.5] prompt editing with its after-switch text and [a|b] alternation with `a`."""
     out: list[str] = []
+    closing = square_pairs(text)
     i = 0
     while i < len(text):
         char = text[i]
@@ -116,7 +117,7 @@ def _resolve_schedules(text: str, notes: list[str]) -> str:
             out.append(text[i : i + 2])
             i += 2
             continue
-        end = _matching_square(text, i) if char == "[" else None
+        end = closing.get(i) if char == "[" else None
         if end is None:
             out.append(char)
             i += 1
@@ -147,17 +148,6 @@ def _resolve_schedules(text: str, notes: list[str]) -> str:
             out.append("[" + _resolve_schedules(inner, notes) + "]")
         i = end + 1
     return "".join(out)
-
-
-def _matching_square(text: str, start: int) -> int | None:
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] not in "[]" or is_escaped(text, i):
-            continue
-        depth += 1 if text[i] == "[" else -1
-        if depth == 0:
-            return i
-    return None
 
 
 def _parse_a1111_attention(text: str) -> tuple[list[_Fragment], list[tuple[int, int]]]:

@@ -1,15 +1,49 @@
-"""Scanning helpers shared by prompt validation, translation and counting: escapes, brackets, top-level splits."""
+"""Scanning helpers shared by prompt validation, translation and counting: escapes, brackets, top-level splits.
+
+Every helper is linear in the text's length: prompts are parsed on each keystroke, by strangers on a public server.
+"""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 EXCERPT_CHARS = 24
+MAX_PROMPT_CHARS = 4000  # longer prompts are refused before any parsing
+MAX_NESTING = 32  # brackets nested deeper are refused before any parsing (real prompts nest a few levels)
+
+
+@lru_cache(maxsize=32)
+def _escapes(text: str) -> bytes:
+    """For each position, 1 when the character there is escaped by an odd run of backslashes before it."""
+    mask = bytearray(len(text))
+    run = 0
+    for i, char in enumerate(text):
+        mask[i] = run % 2
+        run = run + 1 if char == "\\" else 0
+    return bytes(mask)
 
 
 def is_escaped(text: str, index: int) -> bool:
-    backslashes = 0
-    while index - backslashes - 1 >= 0 and text[index - backslashes - 1] == "\\":
-        backslashes += 1
-    return backslashes % 2 == 1
+    return bool(_escapes(text)[index])
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of unescaped (...) and [...] groups (unbalanced closers ignored)."""
+    depth = deepest = 0
+    escapes = _escapes(text)
+    for i, char in enumerate(text):
+        if char in "([" and not escapes[i]:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]" and not escapes[i] and depth:
+            depth -= 1
+    return deepest
+
+
+def square_pairs(text: str) -> dict[int, int]:
+    """Each unescaped "[" that closes, mapped to the index of its "]"."""
+    pairs, _, _ = paren_pairs(text, "[]")
+    return dict(pairs)
 
 
 def paren_pairs(text: str, brackets: str = "()") -> tuple[list[tuple[int, int]], list[int], list[int]]:

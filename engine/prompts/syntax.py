@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from engine.prompts.scan import EXCERPT_CHARS, excerpt_before, excerpt_from, is_escaped, paren_pairs, split_top_level
+from engine.prompts.scan import (EXCERPT_CHARS, MAX_NESTING, MAX_PROMPT_CHARS, excerpt_before, excerpt_from,
+                                 is_escaped, nesting_depth, paren_pairs, split_top_level)
 from engine.types import InputError
 
 _OPERATOR_ARG = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
@@ -18,6 +19,18 @@ OPERATOR_BEFORE = re.compile(r"(?:\.[A-Za-z_]\w*|withLora|useLora)$")
 _KNOWN_OPERATORS = ("blend", "and", "add", "swap", "attend")
 _WHOLE_PROMPT_OPERATORS = ("blend", "and", "add")
 COMPEL_LORA = re.compile(r"\b(?:withLora|useLora)\([^()]*\)")
+
+
+def check_size(text: str, name: str = "prompt") -> None:
+    """Refuse, before any parsing, a prompt longer than MAX_PROMPT_CHARS or nesting brackets deeper than
+    MAX_NESTING (both checks are one linear pass)."""
+    if len(text) > MAX_PROMPT_CHARS:
+        raise InputError(f"The {name} is {len(text):,} characters, over the limit of {MAX_PROMPT_CHARS:,}; shorten it "
+                         "(only the first few hundred tokens matter).")
+    depth = nesting_depth(text)
+    if depth > MAX_NESTING:
+        raise InputError(f"The {name} nests brackets {depth} levels deep; at most {MAX_NESTING} are read. Remove some "
+                         "brackets (a weight such as (word:1.5) replaces many of them).")
 
 
 def validate_compel_syntax(text: str) -> None:

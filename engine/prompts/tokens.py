@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.prompts.a1111 import is_a1111_syntax, translate_a1111
-from engine.prompts.scan import is_escaped, paren_pairs, split_top_level
+from engine.prompts.scan import MAX_NESTING, MAX_PROMPT_CHARS, is_escaped, nesting_depth, paren_pairs, split_top_level
 from engine.prompts.syntax import COMPEL_LORA
 
 DEFAULT_TOKEN_LIMIT = 75
@@ -29,10 +29,14 @@ class TokenCount:
     limit: int
     chunks: int
     exact: bool
+    too_long: bool = False  # over MAX_PROMPT_CHARS: refused at Generate, so only estimated here
 
     def describe(self) -> str:
         """A short line for the UI, e.g. "12 / 75 tokens"; estimated counts start with "≈"."""
         prefix = "" if self.exact else "≈"
+        if self.too_long:
+            return (f"{prefix}{self.tokens} tokens: over the {MAX_PROMPT_CHARS:,}-character limit, so Generate will "
+                    "refuse it; shorten it")
         if self.chunks <= 1:
             return f"{prefix}{self.tokens} / {self.limit} tokens"
         if self.tokens > self.limit:
@@ -49,7 +53,7 @@ class TokenCount:
 
 def plain_text(text: str) -> str:
     """The words the tokenizer sees: Compel weights, +/-, .blend/.and wrappers and quotes removed."""
-    _, parts = _prompt_parts(text)
+    _, parts = prompt_parts(text)
     return " ".join(p for p in parts if p)
 
 
@@ -59,12 +63,17 @@ def count_tokens(text: str, tokenizer: Any = None, limit: int | None = None) -> 
     `limit` defaults to the tokenizer's `model_max_length - 2`, or 75. AUTOMATIC1111 prompts are
     translated first; a .blend() counts its longest prompt, an .and() counts each part as its own chunk.
     """
+    if len(text) > MAX_PROMPT_CHARS or nesting_depth(text) > MAX_NESTING:  # not parsed: a rough estimate
+        chars = min(len(text), 10 * MAX_PROMPT_CHARS)
+        return TokenCount(tokens=math.ceil(len(text) / 4), limit=limit or DEFAULT_TOKEN_LIMIT,
+                          chunks=max(1, math.ceil(chars / 4 / (limit or DEFAULT_TOKEN_LIMIT))), exact=False,
+                          too_long=len(text) > MAX_PROMPT_CHARS)
     if is_a1111_syntax(text):
         text, _ = translate_a1111(text)
     if limit is None:
         limit = _tokenizer_limit(tokenizer)
     limit = max(1, int(limit))
-    operator, parts = _prompt_parts(text)
+    operator, parts = prompt_parts(text)
     counts = [_count_part(part, tokenizer) for part in parts] or [0]
     part_chunks = [max(1, math.ceil(c / limit)) for c in counts]
     if operator == "blend":
@@ -75,7 +84,7 @@ def count_tokens(text: str, tokenizer: Any = None, limit: int | None = None) -> 
 
 
 
-def _prompt_parts(text: str) -> tuple[str | None, list[str]]:
+def prompt_parts(text: str) -> tuple[str | None, list[str]]:
     """Split a whole-prompt .blend()/.and() into its prompts' plain text; (None, [text]) otherwise."""
     match = _WHOLE_PROMPT_CALL.search(text)
     if match and not is_escaped(text, match.start()):
