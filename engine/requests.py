@@ -7,6 +7,7 @@ the UI builds its sliders from it, so the two cannot disagree.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from PIL import Image
 
 from engine.pipeline.schedulers import SCHEDULER_NAMES
+from engine.prompts import MAX_PROMPT_CHARS
 from engine.types import InputError
 
 if TYPE_CHECKING:
@@ -22,9 +24,13 @@ if TYPE_CHECKING:
 
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_EDITOR = "timbrooks/instruct-pix2pix"
-MAX_PROMPT_CHARS = 4000
+
 SEED_MAX = 2**32 - 1
 MIN_MODELS, MAX_MODELS, MAX_VARIANTS = 2, 4, 4
+MAX_OPERATOR_PARTS = 8  # .and()/.blend() parts (and AUTOMATIC1111 BREAKs): each is encoded, or run through a prior
+_TEXT_FIELDS = ("prompt", "negative_prompt", "scheduler", "style")
+_WHOLE_PROMPT_OPERATOR = re.compile(r"\s*\.(?:blend|and|add)\(")
+_BREAK = re.compile(r"\bBREAK\b")
 PER_MODEL = "Per model"
 
 
@@ -58,6 +64,38 @@ def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def operator_parts(text: str) -> int:
+    """How many prompts a whole-prompt `("a", "b").blend(...)`/`.and()`/`.add()` or AUTOMATIC1111's BREAK makes
+    `text` into (1 for a plain prompt); one linear pass."""
+    breaks = len(_BREAK.findall(text)) + 1
+    start = len(text) - len(text.lstrip())
+    if not text.startswith("(", start):
+        return breaks
+    depth, quoted, commas, index = 0, False, 0, start
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+            if depth == 0:
+                break
+        elif not quoted and char == "," and depth == 1:
+            commas += 1
+        index += 1
+    whole = depth == 0 and _WHOLE_PROMPT_OPERATOR.match(text, index + 1) is not None
+    return max(breaks, commas + 1 if whole else 1)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True, kw_only=True)
 class GenerationRequest:
     """What every generation shares: text, model, sampling and seed. `seed=-1` picks a random seed."""
@@ -80,6 +118,10 @@ class GenerationRequest:
 
     def problems(self, settings: Settings) -> list[str]:
         """A sentence for each field that cannot run; empty when the request is valid."""
+        wrong = [name for name in _TEXT_FIELDS if not isinstance(getattr(self, name), str)]
+        if wrong:
+            return [f"The {name.replace('_', ' ')} must be text, got {type(getattr(self, name)).__name__}."
+                    for name in wrong]
         found = []
         if not self.prompt.strip():
             found.append(self.empty_prompt)
@@ -87,20 +129,28 @@ class GenerationRequest:
             if len(text) > MAX_PROMPT_CHARS:
                 found.append(f"The {name} is longer than {MAX_PROMPT_CHARS} characters; shorten it (only the first "
                              "few hundred tokens matter).")
+            elif (parts := operator_parts(text)) > MAX_OPERATOR_PARTS:
+                found.append(f"The {name} combines {parts} prompts with .blend()/.and() or BREAK; "
+                             f"this server takes at most {MAX_OPERATOR_PARTS}. Merge some of them.")
         for item in fields(self):
             if "bound" in item.metadata:
-                found += self._out_of_range(item.metadata["bound"], getattr(self, item.name), settings)
+                found += self._out_of_range(item.metadata["bound"], getattr(self, item.name), settings,
+                                            item.type in ("int", int))
         if self.scheduler not in self.scheduler_choices():
             found.append(f"Scheduler '{self.scheduler}' is not available; choose one of "
                          f"{', '.join(self.scheduler_choices())}.")
         return found
 
     @staticmethod
-    def _out_of_range(limits: Bound, value: Any, settings: Settings) -> list[str]:
+    def _out_of_range(limits: Bound, value: Any, settings: Settings, whole: bool = False) -> list[str]:
+        """A sentence when `value` is not a number in the range (NaN, infinities, bools and None never are), or
+        not a whole number where `whole`."""
         high = limits.limit(settings)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and limits.low <= value <= high:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number and limits.low <= value <= high and (_whole(value) or not whole):
             return []
-        return [f"{limits.label} must be between {_number(limits.low)} and {_number(high)}, got {value!r}."]
+        kind = "a whole number " if whole and number and limits.low <= value <= high else ""
+        return [f"{limits.label} must be {kind}between {_number(limits.low)} and {_number(high)}, got {value!r}."]
 
     def scheduler_choices(self) -> tuple[str, ...]:
         return SCHEDULER_NAMES
@@ -124,7 +174,7 @@ class Txt2ImgRequest(GenerationRequest):
     def problems(self, settings: Settings) -> list[str]:
         found = super().problems(settings)
         for name, side in (("Width", self.width), ("Height", self.height)):
-            if not isinstance(side, int) or side < 0:
+            if not _whole(side) or side < 0:
                 found.append(f"{name} must be a whole number of pixels, got {side!r}.")
             elif side % 8:
                 found.append(f"{name} {side} is not a multiple of 8; use {side // 8 * 8} or {side // 8 * 8 + 8}.")
@@ -147,7 +197,8 @@ class PoseRequest(Txt2ImgRequest):
 
     def problems(self, settings: Settings) -> list[str]:
         found = super().problems(settings)
-        if not self.guidance_start < self.guidance_end:
+        numbers = all(isinstance(v, (int, float)) for v in (self.guidance_start, self.guidance_end))
+        if numbers and not self.guidance_start < self.guidance_end:
             found.append(f"Control start ({self.guidance_start}) must be below control end ({self.guidance_end}).")
         return found
 
@@ -173,7 +224,8 @@ class EditRequest(GenerationRequest):
     scheduler: str = "Euler a"
     seeds: int = bounded(1, "Seeds to try", 1, "max_batch", "Several seeds of the same edit, to pick from.")
     image_guidance_values: tuple[float, ...] = ()  # variations over image guidance (replaces image_guidance_scale)
-    max_side: int = 0  # longest working side; 0 = the server's setting
+    max_side: int = bounded(0, "Maximum side", 0, "edit_max_side",
+                            "Longest side the image is edited at; 0 = the server's setting.")
 
     @property
     def instruction(self) -> str:
@@ -182,9 +234,12 @@ class EditRequest(GenerationRequest):
     def problems(self, settings: Settings) -> list[str]:
         found = super().problems(settings)
         limits = bound(EditRequest, "image_guidance_scale")
-        for value in self.image_guidance_values:
+        values = self.image_guidance_values
+        if not isinstance(values, (tuple, list)):
+            return [*found, "Image guidance values must be a list of numbers."]
+        for value in values:
             found += self._out_of_range(limits, value, settings)
-        count = self.seeds * max(1, len(self.image_guidance_values))
+        count = self.seeds * max(1, len(values)) if _whole(self.seeds) else 0
         if count > settings.max_batch:
             found.append(f"Variations make {count} images; choose between 1 and {settings.max_batch} "
                          "(seeds × image guidance values).")
@@ -213,7 +268,15 @@ class CompareRequest(GenerationRequest):
         return (PER_MODEL, *SCHEDULER_NAMES)
 
     def problems(self, settings: Settings) -> list[str]:
+        for name, items in (("models", self.models), ("variants", self.variants)):
+            if not isinstance(items, (tuple, list)) or not all(isinstance(item, str) for item in items):
+                return [f"The {name} to compare must be a list of names." if name == "models" else
+                        "Prompt variants must be a list of prompts (text)."]
         found = [p for p in super().problems(settings) if p != self.empty_prompt or not self.variants]
+        if self.forced_size is not None and (not isinstance(self.forced_size, (tuple, list))
+                                             or len(self.forced_size) != 2 or not all(map(_whole, self.forced_size))):
+            found.append(f"The forced size must be two whole numbers of pixels (width, height), got "
+                         f"{self.forced_size!r}.")
         if not MIN_MODELS <= len(self.models) <= MAX_MODELS:
             found.append(f"Choose {MIN_MODELS} to {MAX_MODELS} models to compare; {len(self.models)} "
                          f"{'was' if len(self.models) == 1 else 'were'} given.")

@@ -15,7 +15,9 @@ def _number(name: str, default: float, low: float, high: float, kind: type = flo
     """The environment variable `name` as `kind`, clamped to low..high; `default` when unset or unreadable."""
     try:
         value = kind(os.environ.get(name, default))
-    except ValueError:
+    except (ValueError, OverflowError):
+        value = default
+    if value != value:  # NaN
         value = default
     return max(low, min(high, value))
 
@@ -33,6 +35,11 @@ def _flag(name: str) -> bool | None:
     if value is None or value == "":
         return None
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _patterns(name: str) -> tuple[str, ...]:
+    """A comma-separated list (e.g. "all" or "owner/name, owner/*"), lower-cased, blanks dropped."""
+    return tuple(p.strip().lower() for p in os.environ.get(name, "").split(",") if p.strip())
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,9 @@ class Settings:
     queue_size: int = 64  # jobs waiting at most; more get "busy, try again"
     concurrency: int = 1  # generation jobs running at once (each on the one device)
     max_upload_mb: int = 25  # largest upload accepted
+    allow_hub: tuple[str, ...] = ()  # hosted: typed Hub ids allowed to download ("all", "owner/name", "owner/*")
+    max_download_gb: float = 8.0  # hosted: largest download (a typed Hub id's weights) allowed
+    max_work: float = 420.0  # hosted: most megapixel-steps one request may cost (pixels x steps x images / 10^6)
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with the given fields replaced (CLI flags win over env vars)."""
@@ -100,4 +110,7 @@ def load_settings() -> Settings:
         queue_size=_int("STUDIO_QUEUE_SIZE", 64, 1, 10_000),
         concurrency=_int("STUDIO_CONCURRENCY", 1, 1, 16),
         max_upload_mb=_int("STUDIO_MAX_UPLOAD_MB", 25, 1, 1024),
+        allow_hub=_patterns("STUDIO_ALLOW_HUB"),
+        max_download_gb=_float("STUDIO_MAX_DOWNLOAD_GB", 8.0, 0.0, 1024.0),
+        max_work=_float("STUDIO_MAX_WORK", 420.0, 1.0, 1_000_000.0),
     )

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 from engine import (EditHistory, EditRequest, Failed, Finished, InputError, ModelError, Notice, Preview, Result,
                     Studio, export_chain, open_image, pixel_hash, read_recipe, to_parameters_text)
 from engine.media.recipe import parse_parameters_text
+from engine.pose import open_photo
 from engine.tasks.edit import result_size, variation_plan, working_size
 from tests.conftest import IP2P, IP2P_XL, SD, collect, load, slow_steps
 
@@ -119,18 +120,41 @@ def test_bad_uploads_get_sentences(studio: Studio, tmp_path: Path) -> None:
 
 
 def test_an_enormous_upload_is_downscaled_with_a_note(tmp_path: Path) -> None:
-    huge = tmp_path / "huge.png"  # over PIL's decompression-bomb warning (89 megapixels); greyscale to stay quick
-    Image.new("L", (12000, 8000), 120).save(huge, compress_level=1)
+    large = tmp_path / "large.png"  # over the 4096 side uploads are opened at; greyscale to stay quick
+    Image.new("L", (6000, 4000), 120).save(large, compress_level=1)
+    opened = open_image(str(large))
+    assert max(opened.image.size) == 4096 and opened.original_size == (6000, 4000)
+    assert opened.image.mode == "RGB"
+    assert any("6000x4000" in n and "downscaled" in n for n in opened.notes)
+    jpeg = tmp_path / "huge.jpg"  # 96 megapixels, decoded at a reduced scale (never in full)
+    Image.new("RGB", (12000, 8000), (120, 90, 60)).save(jpeg, quality=60)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)  # the size is handled, not warned about
-        opened = open_image(str(huge))
+        opened = open_image(str(jpeg))
     assert max(opened.image.size) == 4096 and opened.original_size == (12000, 8000)
-    assert opened.image.mode == "RGB"
-    assert any("12000x8000" in n and "downscaled" in n for n in opened.notes)
-    jpeg = tmp_path / "huge.jpg"
-    Image.new("RGB", (6000, 4000), (120, 90, 60)).save(jpeg, quality=60)
-    opened = open_image(str(jpeg))
-    assert max(opened.image.size) == 4096 and opened.original_size == (6000, 4000)  # decoded at a reduced scale
+
+
+def _bomb(path: Path, side: int) -> Path:
+    """A PNG whose header claims `side` x `side` pixels but whose image data is a few bytes: decoding it fails, so
+    only a check of the header can give the size sentence."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("side", [7000, 13000])  # 49 MP, and 169 MP (just under PIL's own bomb limit)
+def test_a_decompression_bomb_is_refused_from_its_header(tmp_path: Path, side: int) -> None:
+    bomb = _bomb(tmp_path / "bomb.png", side)
+    for open_upload in (open_image, open_photo):
+        with pytest.raises(InputError, match=f"{side}x{side}.*too large to open safely"):
+            open_upload(str(bomb))
 
 
 def test_an_enormous_upload_still_edits(studio: Studio, tmp_path: Path) -> None:

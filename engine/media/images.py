@@ -12,6 +12,9 @@ from PIL import Image, ImageOps
 from engine.types import InputError
 
 MAX_OPEN_SIDE = 4096  # larger uploads are downscaled on opening: nothing downstream needs more
+# Pixels decoded at most, read from the header before decoding (a 500 kB PNG can claim 13000x13000): 40 MP is
+# 120 MB as RGB. JPEGs are decoded at 1/2, 1/4 or 1/8 scale first, so only that reduced size counts.
+MAX_DECODE_PIXELS = 40_000_000
 
 
 @dataclass(frozen=True)
@@ -65,10 +68,15 @@ def open_image(source: str | Path | Image.Image, max_side: int = MAX_OPEN_SIDE) 
 def _read(path: Path, max_side: int) -> Image.Image:
     if not path.is_file():
         raise InputError(f"The image file '{path.name}' does not exist (the upload may have expired). Upload it again.")
-    with Image.open(path) as handle:
+    with Image.open(path) as handle:  # reads the header only
         original = handle.size
         if handle.format == "JPEG":
-            handle.draft("RGB", (max_side, max_side))  # decode at 1/2, 1/4 or 1/8 scale: fast and small
+            scale = min(1.0, max_side / max(original))  # the size it will be shown at, aspect kept
+            handle.draft("RGB", (round(original[0] * scale), round(original[1] * scale)))  # 1/2, 1/4 or 1/8 scale
+        if handle.size[0] * handle.size[1] > MAX_DECODE_PIXELS:
+            raise InputError(f"The image is {original[0]}x{original[1]} ({original[0] * original[1] / 1e6:.0f} "
+                             f"megapixels), too large to open safely here: upload a copy under "
+                             f"{MAX_DECODE_PIXELS // 10**6} megapixels (a few megapixels are plenty).")
         handle.load()
         image = handle.copy()
     image.studio_original_size = original  # type: ignore[attr-defined]

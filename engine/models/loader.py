@@ -11,7 +11,8 @@ import torch
 from engine.models.catalog import ControlSpec, ModelSpec
 from engine.models.devices import Placement
 from engine.models.families import Family, family_of_editor, family_of_pipeline, single_file_family
-from engine.models.sources import PICKLE_SUFFIXES, WEIGHT_SUFFIXES
+from engine.models.pickles import is_pickle, pickle_policy
+from engine.models.sources import check_local_model
 from engine.types import ModelError
 
 
@@ -125,9 +126,12 @@ def _finish(pipe: Any, placement: Placement) -> Any:
 
 
 def load_model(spec: ModelSpec, families: list[Family], placement: Placement,
-               demo_paths: dict[str, Path] | None = None, allow_pickle: bool = False) -> LoadedModel:
-    """Load `spec` onto `placement`; raises ModelError with a sentence the user can act on."""
+               demo_paths: dict[str, Path] | None = None, allow_pickle: bool = False,
+               hub_only: bool = False) -> LoadedModel:
+    """Load `spec` onto `placement`; raises ModelError with a sentence the user can act on. `hub_only`: an
+    owner/name source is a Hub id, never a folder of that name on this machine (hosted servers)."""
     try:
+        _refuse_local(spec.id, hub_only)
         return _load(spec, families, placement, demo_paths, allow_pickle)
     except ModelError:
         raise
@@ -143,43 +147,37 @@ def _load(spec: ModelSpec, families: list[Family], placement: Placement, demo_pa
     if demo_paths is not None and spec.demo:
         family = next(f for f in families if f.name == spec.family)
         folders = [str(demo_paths[name]) for name in family.demo_folders(spec.demo)]
-        pipe, prior = family.load_pipelines(folders[-1], {"dtype": dtype}, folders[0] if len(folders) > 1 else None)
+        kwargs = safe_load_kwargs(folders, allow_pickle, dtype)
+        pipe, prior = family.load_pipelines(folders[-1], kwargs, folders[0] if len(folders) > 1 else None)
         return _ready(spec, family, pipe, prior, placement)
 
     path = Path(spec.id).expanduser()
-    pickle = path.suffix.lower() in PICKLE_SUFFIXES
-    if pickle and not allow_pickle:
-        raise ModelError(f"'{path.name}' is a pickle checkpoint, which can run code when loaded. Convert it to "
-                         ".safetensors, use a diffusers folder, or start the app with --allow-pickle for a file you "
-                         "trust.")
-    if path.suffix == ".safetensors" or pickle:
-        if not path.is_file():
-            raise ModelError(f"Checkpoint file '{spec.id}' does not exist. Check the path.")
+    check_local_model(spec.id)
+    if path.suffix == ".safetensors" or is_pickle(path):
+        pickle_policy(path, allow_pickle)
         family = _single_file_family(families, path)
         pipe = getattr(diffusers, family.pipeline_class).from_single_file(str(path), dtype=dtype)
         return _ready(spec, family, pipe, None, placement)
-    _check_folder(spec.id, path)
+    kwargs = safe_load_kwargs([spec.id, spec.prior], allow_pickle, dtype)
     config = diffusers.DiffusionPipeline.load_config(spec.id)
     family = _family_of(families, config.get("_class_name", "?"), spec.id)
-    pipe, prior = family.load_pipelines(spec.id, {**safe_load_kwargs(allow_pickle, dtype), **family.load_kwargs()},
-                                        spec.prior)
+    pipe, prior = family.load_pipelines(spec.id, {**kwargs, **family.load_kwargs()}, spec.prior)
     return _ready(spec, family, pipe, prior, placement)
 
 
-def safe_load_kwargs(allow_pickle: bool, dtype: Any) -> dict[str, Any]:
-    """`from_pretrained` arguments every load passes: the dtype, and without the opt-in never a fallback to pickled
-    .bin weights (loading a pickle can run code)."""
-    return {"dtype": dtype, "use_safetensors": None if allow_pickle else True}
+def safe_load_kwargs(sources: list[str | None], allow_pickle: bool, dtype: Any) -> dict[str, Any]:
+    """`from_pretrained` arguments for loading `sources` (a model and its prior, say): the dtype and what
+    `pickle_policy` allows, after checking each source against it."""
+    options: dict[str, Any] = {}
+    for source in sources:
+        if source:
+            options = pickle_policy(source, allow_pickle)
+    return {"dtype": dtype, **options}
 
 
-def _check_folder(source: str, path: Path) -> None:
-    if source.startswith((".", "/", "~")) or path.exists():
-        if not path.exists():
-            raise ModelError(f"'{source}' does not exist on this machine. Check the path, or type a Hub id such as "
-                             "owner/name.")
-        if not (path / "model_index.json").is_file():
-            raise ModelError(f"Folder '{source}' is not a diffusers model folder (no model_index.json). Point to the "
-                             "folder that contains model_index.json.")
+def _refuse_local(source: str, hub_only: bool) -> None:
+    if hub_only and Path(source).exists():
+        raise ModelError(f"'{source}' is read as a Hugging Face Hub id here, not as a folder on this server.")
 
 
 def _ready(spec: ModelSpec, family: Family, pipe: Any, prior: Any, placement: Placement) -> LoadedModel:
@@ -197,7 +195,7 @@ def estimate_bytes(spec: ModelSpec, family: Family | None, demo_paths: dict[str,
     elif Path(spec.id).expanduser().exists():
         folders = [Path(spec.id).expanduser()]
     else:
-        folders = [f for f in (_hub_snapshot(spec.id), _hub_snapshot(spec.prior)) if f is not None]
+        folders = [f for f in (hub_snapshot(spec.id), hub_snapshot(spec.prior)) if f is not None]
     files = [f for folder in folders for f in ([folder] if folder.is_file() else folder.rglob("*.safetensors"))]
     # A repo may hold fp16 and fp32 copies of a weight file: count the parameters of each weight once.
     parameters: dict[str, int] = {}
@@ -210,7 +208,7 @@ def estimate_bytes(spec: ModelSpec, family: Family | None, demo_paths: dict[str,
     return (family.parameters_millions * 10**6 if family else 0) * dtype_bytes
 
 
-def _hub_snapshot(repo: str | None) -> Path | None:
+def hub_snapshot(repo: str | None) -> Path | None:
     """The local Hub-cache folder of `repo`, without any network access; None when it is not cached."""
     if not repo or repo.count("/") != 1:
         return None
@@ -223,13 +221,16 @@ def _hub_snapshot(repo: str | None) -> Path | None:
 
 
 def derive_controlnet(base: LoadedModel, control: ControlSpec, placement: Placement,
-                      demo_paths: dict[str, Path] | None = None) -> LoadedModel:
+                      demo_paths: dict[str, Path] | None = None, allow_pickle: bool = False) -> LoadedModel:
     """A ControlNet pipeline that shares `base`'s UNet, VAE and text encoders; only the ControlNet is loaded."""
     import diffusers
 
     source = str(demo_paths[control.demo]) if demo_paths is not None and control.demo else control.id
     try:
-        controlnet = diffusers.ControlNetModel.from_pretrained(source, dtype=placement.dtype)
+        controlnet = diffusers.ControlNetModel.from_pretrained(
+            source, **safe_load_kwargs([source], allow_pickle, placement.dtype))
+    except ModelError:
+        raise
     except Exception as exc:  # noqa: BLE001 - one clear sentence
         raise explain_load_error(exc, control.id) from exc
     cls = getattr(diffusers, base.family.controlnet_pipeline or "")
@@ -243,25 +244,22 @@ _SHAREABLE = ("text_encoder", "text_encoder_2", "vae")
 
 
 def load_editor(spec: ModelSpec, families: list[Family], placement: Placement,
-                demo_paths: dict[str, Path] | None = None, allow_pickle: bool = False) -> LoadedModel:
+                demo_paths: dict[str, Path] | None = None, allow_pickle: bool = False,
+                hub_only: bool = False) -> LoadedModel:
     """Load an InstructPix2Pix pipeline (SD 1.x or SDXL) from a Hub id, a local folder or a demo folder."""
     import diffusers
 
     source = str(demo_paths[spec.demo]) if demo_paths is not None and spec.demo else spec.id
     try:
-        path = Path(source).expanduser()
-        if source.startswith((".", "/", "~")) and not (path / "model_index.json").is_file():
-            raise ModelError(f"'{spec.id}' is not a diffusers model folder (no model_index.json). Point to the "
-                             "folder of an InstructPix2Pix model.")
-        if path.suffix in WEIGHT_SUFFIXES:
-            raise ModelError("Editing models are loaded from a Hub id or a diffusers folder, not a single file.")
+        _refuse_local(source, hub_only)
+        check_local_model(source, editor=True)
+        kwargs = safe_load_kwargs([source], allow_pickle, placement.dtype)
         class_name = diffusers.DiffusionPipeline.load_config(source).get("_class_name", "?")
         family = family_of_editor(families, class_name)
         if family is None:
             raise ModelError(f"Model '{spec.id}' is a {class_name}, not an instruction-editing model. Choose an "
                              "InstructPix2Pix model (SD 1.5 or SDXL), e.g. timbrooks/instruct-pix2pix.")
-        kwargs = {**safe_load_kwargs(allow_pickle, placement.dtype), **family.load_kwargs()}
-        pipe = diffusers.DiffusionPipeline.from_pretrained(source, **kwargs)
+        pipe = diffusers.DiffusionPipeline.from_pretrained(source, **kwargs, **family.load_kwargs())
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - every loader failure becomes one clear sentence

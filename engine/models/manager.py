@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from engine.models.catalog import Catalog, ControlSpec, ModelSpec
 from engine.models.families import Family
-from engine.models.sources import check_model_source
+from engine.models.pickles import pickle_policy
+from engine.models.sources import check_local_model, check_model_name, check_model_source, hosted_refusal, is_hub_id
 from engine.models.tokenizers import TokenizerCache
 from engine.settings import Settings
-from engine.types import Event, Failed, InputError, Loaded, Notice, OutOfMemory, Progress, failure
+from engine.types import Event, Failed, InputError, Loaded, ModelError, Notice, OutOfMemory, Progress, failure
 
 Emit = Callable[[Event], None]
 
@@ -84,14 +86,43 @@ class ModelManager:
         return f"{spec.name} (demo: tiny random weights)" if self.demo and spec.demo else spec.name
 
     def resolve(self, model: str, editor: bool = False) -> ModelRef:
-        """The model a request names, checked against this server's rules (pickles, local paths when hosted)."""
-        if not isinstance(model, str):
-            raise InputError("The model must be a name, a Hub id or a path.")
-        spec = self.catalog.resolve_editor(model) if editor else self.catalog.resolve(model)
+        """The model a request names, checked against this server's rules (pickles, local paths and Hub ids when
+        hosted) before anything is announced or loaded."""
+        name = check_model_name(model, self.settings)
+        spec = self.catalog.resolve_editor(name) if editor else self.catalog.resolve(name)
         trusted = spec in (self.catalog.editors if editor else self.catalog.models)
         if not trusted:
-            check_model_source(spec.id, self.settings)
+            with self._refusals(trusted):
+                check_model_source(spec.id, self.settings)
+                if not self._hub_only(spec.id):
+                    check_local_model(spec.id, editor)
+                    pickle_policy(spec.id, self.settings.allow_pickle)
         return ModelRef(spec, trusted, self.catalog.families.get(spec.family or ""))
+
+    def _hub_only(self, source: str) -> bool:
+        """Hosted servers read an owner/name source as a Hub id only, never as a folder of that name here."""
+        return self.settings.hosted and is_hub_id(source)
+
+    @contextmanager
+    def _refusals(self, trusted: bool) -> Iterator[None]:
+        """When hosted, every refusal of a typed model becomes the one `hosted_refusal` sentence."""
+        try:
+            yield
+        except (InputError, ModelError) as exc:
+            if self.settings.hosted and not trusted:
+                raise hosted_refusal(self.settings) from exc
+            raise
+
+    def _check_download(self, ref: ModelRef) -> None:
+        """Hosted and online: refuse a typed Hub id whose weights are over STUDIO_MAX_DOWNLOAD_GB, before any
+        download (and before "Loading…")."""
+        from engine.models.downloads import check_download
+        from engine.models.loader import hub_snapshot
+
+        source = ref.spec.id
+        if ref.trusted or not self.online or not self._hub_only(source) or hub_snapshot(source) is not None:
+            return
+        check_download(source, self.settings)
 
     def key(self, spec: ModelSpec, task: str = "txt2img") -> Any:
         from engine.models.cache import CacheKey
@@ -111,10 +142,13 @@ class ModelManager:
         from engine.models.loader import load_model
 
         families = list(self.catalog.families.values())
-        allow_pickle = ref.trusted or self.settings.allow_pickle
-        return self._get(ref, self.key(ref.spec), emit, lambda cache: cache.get(
-            self.key(ref.spec), lambda: load_model(ref.spec, families, self.placement, self._demo_for(ref.spec),
-                                                   allow_pickle), self._estimate(ref)))
+        allow_pickle, hub_only = ref.trusted or self.settings.allow_pickle, self._hub_only(ref.spec.id)
+        key = self.key(ref.spec)
+        if key not in self.cache:
+            self._check_download(ref)
+        return self._get(ref, key, emit, lambda cache: cache.get(
+            key, lambda: load_model(ref.spec, families, self.placement, self._demo_for(ref.spec), allow_pickle,
+                                    hub_only), self._estimate(ref)))
 
     def get(self, model: str) -> Any:
         """The loaded base pipeline of `model` (a name, Hub id or path), for scripts and benches."""
@@ -128,14 +162,16 @@ class ModelManager:
 
         spec = ref.spec
         families = list(self.catalog.families.values())
-        allow_pickle = ref.trusted or self.settings.allow_pickle
+        allow_pickle, hub_only = ref.trusted or self.settings.allow_pickle, self._hub_only(spec.id)
 
         def build() -> Any:
-            return load_editor(spec, families, self.placement, self._demo_for(spec), allow_pickle)
+            return load_editor(spec, families, self.placement, self._demo_for(spec), allow_pickle, hub_only)
 
         base_spec = self.catalog.find(spec.base) if spec.base else None
         alone, shared_task = self.key(spec, "edit"), f"edit:{spec.id}"
         cache = self.cache
+        if alone not in cache:
+            self._check_download(ref)
         if alone not in cache and base_spec is not None and self.key(base_spec) in cache:
             base = cache.peek(self.key(base_spec))
             return self._get(ref, self.key(base_spec, shared_task), emit, lambda c: c.derive(
@@ -153,8 +189,9 @@ class ModelManager:
         if self.key(base.spec, task) not in cache:
             emit(Notice(f"Adding the {spec.name} ControlNet to {self.label(base.spec)}… (the base model's modules "
                         "are shared, not loaded again)"))
+        # ControlNets come only from the catalog, which the server configured: trusted like its base models.
         model, _ = cache.derive(self.key(base.spec), task, base,
-                                lambda b: derive_controlnet(b, spec, self.placement, self._demo_for(spec)))
+                                lambda b: derive_controlnet(b, spec, self.placement, self._demo_for(spec), True))
         return model
 
     def control_spec(self, model: ModelSpec, family: Family, kind: str) -> ControlSpec:
@@ -174,28 +211,42 @@ class ModelManager:
         if not cached:
             emit(Notice(f"Loading {self.label(ref.spec)}… (first use; later runs start at once)"))
             emit(Progress(0, 0, 0.0, None, "Loading model"))
-        model, _ = fetch(cache)
+        with self._refusals(ref.trusted):
+            model, _ = fetch(cache)
         emit(Loaded(ref.spec.id, 0.0 if cached else time.perf_counter() - started, cached, cache.size_of(key)))
         return model
 
     def load_taesd(self, repo: str) -> Any:
-        """TAESD weights from the local Hub cache (or a download when online); None when unavailable."""
+        """TAESD weights from the local Hub cache (or a download when online); None when unavailable or pickled
+        (a preview has a cheap fallback, so TAESD never needs --allow-pickle's trust)."""
         from diffusers import AutoencoderTiny
 
         for local_only in (True, False) if self.online else (True,):
             try:
-                taesd = AutoencoderTiny.from_pretrained(repo, dtype=self.placement.dtype, local_files_only=local_only)
+                options = pickle_policy(repo, self.settings.allow_pickle, what="TAESD")
+                taesd = AutoencoderTiny.from_pretrained(repo, dtype=self.placement.dtype, local_files_only=local_only,
+                                                        **options)
                 return taesd.to(self.placement.device)
             except Exception:  # noqa: BLE001 - the caller falls back to a linear projection
                 continue
         return None
 
-    def detector(self) -> Any:
-        """The OpenPose detector (loaded on first use)."""
-        from engine.pose import load_detector
+    def detector(self, source: str | None = None) -> Any:
+        """The OpenPose detector (the server's, loaded on first use, unless `source` names another).
 
+        controlnet-aux reads its weights from .pth pickles, so without --allow-pickle it is loaded only from a
+        source the server configured: the default `lllyasviel/Annotators` or the STUDIO_POSE_DETECTOR folder.
+        Visitors never type a detector source; anything else is refused by `pickle_policy`."""
+        from engine.pose import load_detector
+        from engine.pose.detection import DEFAULT_DETECTOR
+
+        chosen = source or self.settings.pose_detector
+        trusted = chosen in (DEFAULT_DETECTOR, self.settings.pose_detector)
+        pickle_policy(chosen, self.settings.allow_pickle or trusted, reads_pickles=True, what="The pose detector")
+        if chosen != self.settings.pose_detector:
+            return load_detector(chosen, self.online)
         if self._detector is None:
-            self._detector = load_detector(self.settings.pose_detector, self.online)
+            self._detector = load_detector(chosen, self.online)
         return self._detector
 
     def explain(self, exc: BaseException) -> Failed:

@@ -26,8 +26,8 @@ class TokenizerCache:
 
     def count(self, text: str, model: str, wait: bool = False) -> TokenCount:
         """Token count of `text` for `model`'s tokenizer; estimated while it loads (unless `wait`) or offline."""
-        spec = self._models.catalog.find(model)
-        key = spec.id if spec else model
+        spec = self._models.catalog.find(model) if isinstance(model, str) else None
+        key = spec.id if spec else str(model)
         if wait and self._tokenizers.get(key) is None:
             self._load(key, spec)
         return count_tokens(text, self._get(key, spec))

@@ -8,6 +8,7 @@ from typing import Any
 
 from PIL import Image
 
+from engine.media.images import open_image
 from engine.pose.drawing import draw
 from engine.pose.keypoints import MAX_PEOPLE, Pose, clamp
 from engine.types import InputError, ModelError
@@ -40,22 +41,13 @@ def load_detector(source: str, online: bool) -> Any:
         ) from err
 
 
-MAX_PHOTO_PIXELS = 40_000_000
+PHOTO_SIDE = 1536  # a skeleton needs far less; larger photos are downscaled as they are opened
 
 
 def open_photo(path: str | Path) -> Image.Image:
-    """A reference photo as RGB; InputError for a corrupt, unsupported or oversized file."""
-    try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_PHOTO_PIXELS:
-                raise InputError(f"The photo is {image.width}x{image.height}, over {MAX_PHOTO_PIXELS // 10**6} "
-                                 "megapixels. Use a smaller copy (a skeleton needs about 1000 pixels a side).")
-            return image.convert("RGB")
-    except InputError:
-        raise
-    except Exception as err:  # noqa: BLE001 - PIL raises many kinds for bad files (and DecompressionBombError)
-        raise InputError(f"That file could not be read as an image ({type(err).__name__}). Upload a JPEG, PNG or "
-                         "WebP photo.") from err
+    """A reference photo as RGB, its size checked from the header before decoding; InputError for a corrupt,
+    unsupported or oversized file (the same rules as every other upload)."""
+    return open_image(path, max_side=PHOTO_SIDE).image
 
 
 def detect(detector: Any, photo: Image.Image, hands_and_face: bool = False, max_side: int = 768) -> Detection:

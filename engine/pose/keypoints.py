@@ -8,6 +8,7 @@ read and write (sd-webui-openpose-editor, ControlNet's `/controlnet/detect`): `c
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -70,12 +71,13 @@ def from_json(text: str | bytes, name: str = "") -> Pose:
         raise InputError("The pose JSON needs a 'people' list with 'pose_keypoints_2d' (OpenPose editor format).")
     width = _positive_int(data.get("canvas_width", data.get("width", 512)), "canvas_width")
     height = _positive_int(data.get("canvas_height", data.get("height", 512)), "canvas_height")
+    _check_people(len(data["people"]))
     people = []
-    for index, person in enumerate(data["people"][:MAX_PEOPLE]):
+    for index, person in enumerate(data["people"]):
         flat = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
         if not isinstance(flat, list) or len(flat) < 18 * 3 or not all(_is_number(v) for v in flat[:54]):
             raise InputError(f"Person {index + 1} of the pose needs 'pose_keypoints_2d' with 18 × (x, y, confidence) "
-                             "numbers (the OpenPose 18-keypoint body format).")
+                             "finite numbers (the OpenPose 18-keypoint body format).")
         values = [float(v) for v in flat[:54]]
         normalised = data.get("normalized") is True or all(abs(v) <= 1.0 for v in values)
         sx, sy = (1.0, 1.0) if normalised else (float(width), float(height))
@@ -85,7 +87,18 @@ def from_json(text: str | bytes, name: str = "") -> Pose:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    """A finite int or float (not a bool, NaN, an infinity or an int too large for a float)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _check_people(count: int) -> None:
+    if count > MAX_PEOPLE:
+        raise InputError(f"The pose has {count:,} people; at most {MAX_PEOPLE} can be drawn. Remove some people.")
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -130,15 +143,18 @@ def from_rows(rows: list[list[Any]], width: int, height: int, name: str = "") ->
             continue
         try:
             person = int(row[0])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             continue
         x, y = row[2], row[3]
         blank = x in (None, "") or y in (None, "") or x != x or y != y
         try:
             point = None if blank else (float(x) / width, float(y) / height)
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, OverflowError) as err:
             raise InputError(f"Person {person}, {row[1]}: x and y must be numbers of pixels, got {x!r}, {y!r}.") from err
+        if point is not None and not all(map(math.isfinite, point)):
+            raise InputError(f"Person {person}, {row[1]}: x and y must be finite numbers of pixels, got {x!r}, {y!r}.")
         people.setdefault(person, [None] * 18)[KEYPOINT_NAMES.index(row[1])] = point
+        _check_people(len(people))
     return clamp(Pose(width, height, tuple(tuple(people[k]) for k in sorted(people)), name))
 
 

@@ -20,6 +20,7 @@ def run(request: CompareRequest, ctx: TaskContext) -> None:
     fails reports its own error and the others go on."""
     request.check(ctx.settings)
     rows = request.rows()
+    ctx.check_work(*planned_work(request, ctx))
     seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
     for column, model in enumerate(request.models):
         for row, prompt in enumerate(rows):
@@ -45,6 +46,21 @@ def _run_cell(request: CompareRequest, prompt: str, model_name: str, seed: int, 
         cell.emit(Notice(note))
     scheduler = ref.spec.scheduler if request.scheduler == PER_MODEL else request.scheduler
     txt2img.generate(request.cell(prompt, model_name, width, height, scheduler, seed), cell, model=model)
+
+
+def planned_work(request: CompareRequest, ctx: TaskContext) -> list[tuple[int, int, int, int]]:
+    """(width, height, steps, images) of every cell whose size is known before loading (models whose family is
+    known, or a forced size); a model that cannot resolve is left to its own cell's error."""
+    runs = []
+    for model in request.models:
+        try:
+            family = ctx.models.resolve(model).family
+        except Exception:  # noqa: BLE001 - reported by its cells
+            continue
+        if family is not None or request.forced_size:
+            width, height, _ = cell_size(family, request) if family else (*request.forced_size, None)
+            runs.append((width, height, request.steps, len(request.rows())))
+    return runs
 
 
 def cell_size(family: Family, request: CompareRequest) -> tuple[int, int, str | None]:

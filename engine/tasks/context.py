@@ -10,7 +10,9 @@ from engine.models.manager import ModelManager
 from engine.pipeline.denoise import denoise
 from engine.pipeline.previews import Previewer, previewer_for
 from engine.settings import Settings
-from engine.types import Cell, Event
+from engine.types import Cell, Event, InputError
+
+Run = tuple[int, int, int, int]  # width, height, steps, images
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,19 @@ class TaskContext:
         """The context of one comparison cell: its events are wrapped in `Cell`, cancellation is shared."""
         outer = self.emit
         return replace(self, emit=lambda event: outer(Cell(row, column, event)))
+
+    def check_work(self, *runs: Run) -> None:
+        """When hosted, InputError if `runs` (width, height, steps, images each) cost more than this server's
+        per-request budget (STUDIO_MAX_WORK megapixel-steps), saying what to lower. Every task calls it once its
+        final sizes are known."""
+        work = sum(width * height * steps * images for width, height, steps, images in runs) / 10**6
+        if not self.settings.hosted or work <= self.settings.max_work:
+            return
+        width, height, steps, images = max(runs, key=lambda run: run[0] * run[1] * run[2] * run[3])
+        shape = f"{width}x{height} × {steps} steps × {images} image{'s' if images != 1 else ''}"
+        raise InputError(f"This request is {work:,.0f} megapixel-steps of work ({shape}"
+                         f"{' and more' if len(runs) > 1 else ''}), over this server's limit of "
+                         f"{self.settings.max_work:,.0f}. Lower the size, the steps or the number of images.")
 
     def previewer(self, model: Any) -> Previewer:
         return previewer_for(model, self.models.load_taesd, self.models.demo)

@@ -15,6 +15,8 @@ from engine.settings import APP_VERSION
 from engine.tasks.context import TaskContext
 from engine.types import GeneratedImage, InputError, Notice, Recipe, Result
 
+MAX_ASPECT = 8  # longest side / shortest side an input image may have
+
 
 def working_size(width: int, height: int, side: int, max_side: int) -> tuple[int, int]:
     """The size to edit a `width`x`height` image at: the model's trained area (`side`²) at the image's aspect ratio,
@@ -36,25 +38,36 @@ def variation_plan(request: EditRequest, base_seed: int) -> list[tuple[int, floa
     return [((base_seed + s) % 2**32, value) for value in values for s in range(request.seeds)]
 
 
+def check_aspect(width: int, height: int) -> None:
+    """InputError for an image too long and thin to edit (its short side would shrink to almost nothing)."""
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise InputError(f"The image is {width}x{height}, longer than {MAX_ASPECT}:1; its short side would shrink to "
+                         f"almost nothing. Crop it to at most {MAX_ASPECT}:1 first.")
+
+
 def run(request: EditRequest, ctx: TaskContext) -> None:
     """Edit `request.image`, emitting notices, progress, previews and one Result per image."""
     import torch
 
     request.check(ctx.settings)
     opened = open_image(request.image)
+    check_aspect(*opened.image.size)
     for note in opened.notes:
         ctx.emit(Notice(note))
     ref = ctx.models.resolve(request.model, editor=True)
     prompt, negative = prepare_prompt(request.prompt), prepare_prompt(request.negative_prompt)
     for note in prompt.notes + negative.notes:
         ctx.emit(Notice(note))
+    max_side = min(request.max_side or ctx.settings.edit_max_side, ctx.settings.edit_max_side)
+    side = ref.spec.working_side or (ref.family.edit_side if ref.family else 512)
+    work = working_size(*opened.image.size, side, max_side)
+    if work[0] * work[1] > ctx.settings.max_pixels:
+        raise InputError(f"Editing at {work[0]}x{work[1]} is over this server's pixel limit; lower the maximum side.")
+    plan = variation_plan(request, request.seed if request.seed >= 0 else secrets.randbelow(2**32))
+    ctx.check_work((work[0], work[1], request.steps, len(plan)))
     model = ctx.models.load_editor(ref, ctx.emit)
     ctx.check()
     family = model.family
-    max_side = min(request.max_side or ctx.settings.edit_max_side, ctx.settings.edit_max_side)
-    work = working_size(*opened.image.size, ref.spec.working_side or family.edit_side, max_side)
-    if work[0] * work[1] > ctx.settings.max_pixels:
-        raise InputError(f"Editing at {work[0]}x{work[1]} is over this server's pixel limit; lower the maximum side.")
     final = result_size(opened.image.size, work)
     if work != opened.image.size:
         ctx.emit(Notice(f"Edited at {work[0]}x{work[1]} (the model's working size, aspect ratio kept); the result "
@@ -66,7 +79,6 @@ def run(request: EditRequest, ctx: TaskContext) -> None:
         ctx.emit(Notice(note))
     conditioning = family.encode(model, prompt.text, negative.text)
     sized = {"width": work[0], "height": work[1]} if accepts(model.pipe, "width") else {}
-    plan = variation_plan(request, request.seed if request.seed >= 0 else secrets.randbelow(2**32))
     for index, (seed, image_guidance) in enumerate(plan):
         started = time.perf_counter()
         call = {**conditioning.kwargs, **sized, "image": source, "guidance_scale": request.guidance_scale,

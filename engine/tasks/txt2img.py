@@ -34,8 +34,9 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
     follow = control is not None and not (request.width and request.height)  # size follows the condition
     if control is not None and ref.family:
         ctx.models.control_spec(ref.spec, ref.family, control.kind)  # a base without that ControlNet: say so now
-    if ref.family and not follow:  # known before loading: reject a bad size at once
-        ref.family.fit_size(request.width, request.height, ctx.settings.max_pixels)
+    if ref.family and not follow:  # known before loading: reject a bad size or too much work at once
+        early = ref.family.fit_size(request.width, request.height, ctx.settings.max_pixels)
+        ctx.check_work((early[0], early[1], request.steps, request.batch_count))
     model = model or ctx.models.load(ref, ctx.emit)
     ctx.check()
     family = model.family
@@ -46,6 +47,7 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
             width, height = family.size_for_aspect(control.aspect)
             request = replace(request, width=width, height=height)
     width, height, size_notes = family.fit_size(request.width, request.height, ctx.settings.max_pixels)
+    ctx.check_work((width, height, request.steps, request.batch_count))
     scheduler, scheduler_note = family.check_scheduler(request.scheduler)
     for note in size_notes + ([scheduler_note] if scheduler_note else []):
         ctx.emit(Notice(note))

@@ -70,10 +70,11 @@ class Kandinsky22(Family):
         blend = parse_blend(prompt)
         settings = {"num_inference_steps": self.prior_steps, "generator": generator,
                     "guidance_scale": self.prior_guidance}
+        hooks: dict[str, Any] = {}
+        if prior_callback is not None:
+            hooks.update(callback_on_step_end=prior_callback, callback_on_step_end_tensor_inputs=["latents"])
         if blend is not None:
-            parts, weights = blend
-            out = model.prior.interpolate([plain_text(p) for p in parts], weights, negative_prompt=negative,
-                                          **settings)
+            out = _interpolate(model.prior, *blend, negative, {**settings, **hooks})
             notes.append("Kandinsky 2.2: .blend() mixes the prompts' image embeddings in its prior (native "
                          "interpolation).")
         else:
@@ -81,9 +82,20 @@ class Kandinsky22(Family):
             if text.strip() != prompt.strip():
                 notes.append("Kandinsky 2.2 ignores per-word weights (its prior reads one pooled text embedding): "
                              "the words were used unweighted. Use (\"a\", \"b\").blend(0.7, 0.3) to mix ideas.")
-            hooks: dict[str, Any] = {}
-            if prior_callback is not None:
-                hooks.update(callback_on_step_end=prior_callback, callback_on_step_end_tensor_inputs=["latents"])
             out = model.prior(text, negative_prompt=negative or None, **settings, **hooks)
         return Conditioning({"image_embeds": out.image_embeds, "negative_image_embeds": out.negative_image_embeds},
                             tuple(notes))
+
+
+def _interpolate(prior: Any, parts: list[str], weights: list[float], negative: str, call: dict[str, Any]) -> Any:
+    """diffusers' `KandinskyV22PriorPipeline.interpolate` for prompts, with `call`'s step callback passed to every
+    prior run (its own takes none, so a cancel waited for all the parts)."""
+    import torch
+    from diffusers.pipelines.kandinsky import KandinskyPriorPipelineOutput
+
+    from engine.prompts import plain_text
+
+    embeds = [prior(plain_text(part), **call).image_embeds * weight for part, weight in zip(parts, weights)]
+    zero = prior(negative, **call)
+    zero_embeds = zero.negative_image_embeds if negative == "" else zero.image_embeds
+    return KandinskyPriorPipelineOutput(image_embeds=torch.stack(embeds).sum(dim=0), negative_image_embeds=zero_embeds)
