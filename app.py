@@ -8,7 +8,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from engine import Studio, load_catalog, load_settings
+from engine import Settings, Studio, load_catalog, load_settings
 from engine.models.hub import decide_demo
 
 
@@ -28,16 +28,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    # A closed tab is noticed at the next heartbeat, which then stops its runs (app.unload): 5 s, not Gradio's 15.
-    os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "5")
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The settings: environment variables, then command-line flags (which win)."""
     settings = load_settings().with_overrides(host=args.host, port=args.port, demo=args.demo, hosted=args.hosted,
                                               allow_pickle=args.allow_pickle, queue_size=args.queue_size,
                                               concurrency=args.concurrency)
     if args.outputs is not None:
         off = args.outputs.strip().lower() in {"", "off", "none"}
         settings = replace(settings, outputs_dir=None if off else Path(args.outputs))
+    elif args.hosted and os.environ.get("STUDIO_OUTPUTS") is None:  # public: keep nothing unless asked to
+        settings = replace(settings, outputs_dir=None)
+    return settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    # A closed tab is noticed at the next heartbeat, which then stops its runs (app.unload): 5 s, not Gradio's 15.
+    os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "5")
+    settings = settings_from(args)
     catalog = load_catalog()
     decision: list[tuple[bool, bool, str]] = []
     probe = threading.Thread(target=lambda: decision.append(decide_demo(settings.demo, catalog)), daemon=True)

@@ -81,11 +81,12 @@ class Settings:
 def load_settings() -> Settings:
     """Read STUDIO_* environment variables once."""
     on_space = bool(os.environ.get("SPACE_ID"))
+    hosted = _flag("STUDIO_HOSTED") if _flag("STUDIO_HOSTED") is not None else on_space
     outputs_env = os.environ.get("STUDIO_OUTPUTS")
     if outputs_env is not None:
         outputs: Path | None = Path(outputs_env) if outputs_env.strip().lower() not in {"", "off", "0", "none", "false"} else None
-    else:
-        outputs = None if on_space else Path("outputs")
+    else:  # a public server keeps nothing unless asked to (STUDIO_OUTPUTS / --outputs)
+        outputs = None if hosted else Path("outputs")
     return Settings(
         host=os.environ.get("STUDIO_HOST", "0.0.0.0" if on_space else "127.0.0.1"),
         port=_int("STUDIO_PORT", 7860, 1, 65535),
@@ -103,7 +104,7 @@ def load_settings() -> Settings:
         on_space=on_space,
         pose_detector=os.environ.get("STUDIO_POSE_DETECTOR", "").strip() or "lllyasviel/Annotators",
         edit_max_side=_int("STUDIO_EDIT_MAX_SIDE", 1024, 256, 2048) // 8 * 8,
-        hosted=_flag("STUDIO_HOSTED") if _flag("STUDIO_HOSTED") is not None else on_space,
+        hosted=hosted,
         model_dirs=tuple(Path(p).expanduser() for p in os.environ.get("STUDIO_MODEL_DIRS", "").split(os.pathsep)
                          if p.strip()),
         allow_pickle=bool(_flag("STUDIO_ALLOW_PICKLE")),

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+
 
 from PIL import Image, ImageDraw, ImageFont
 
-from engine.media.recipe import png_bytes
-from engine.types import Recipe
 
 CELL = 384
 PAD = 12
@@ -72,12 +70,3 @@ def _wrap(text: str, width: int) -> str:
             line = f"{line} {word}".strip()
     lines.append(line)
     return "\n".join(lines[:12])
-
-
-def save_grid(grid: Image.Image, recipe: Recipe, folder: Path) -> Path:
-    """Write the grid as a PNG carrying `recipe` into `folder`; returns its path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    number = len(list(folder.glob("compare-*.png")))
-    path = folder / f"compare-{number:05d}-{recipe.seed}.png"
-    path.write_bytes(png_bytes(grid, recipe))
-    return path

@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from engine.media.grid import GridCell, make_grid, save_grid
+from engine.media.grid import GridCell, make_grid
+from engine.media.recipe import png_bytes
 from engine.media.outputs import OutputWriter
 from engine.requests import PER_MODEL, CompareRequest
 from engine.settings import APP_VERSION
@@ -87,4 +88,4 @@ def export_comparison(outputs: OutputWriter, request: CompareRequest, seed: int,
                       cells: list[list[GridCell]]) -> Path:
     """Save the labelled grid (with the shared recipe) next to the other outputs; returns its path."""
     grid = make_grid(labels, request.rows(), cells)
-    return save_grid(grid, comparison_recipe(request, seed, labels), outputs.outputs_dir or outputs.scratch)
+    return outputs.save(png_bytes(grid, comparison_recipe(request, seed, labels)), seed, prefix="compare-")
