@@ -1,0 +1,204 @@
+"""Abuse replay: start `app.py --demo --hosted` on loopback and try, bounded in count and time, what an attacker
+tried against a public server (issue 12). Prints one line per class with its figure and target:
+
+- parse:       worst time to prepare and count 4/16/64 kB hostile prompts (in process), and the server's time to
+               refuse a 64 kB prompt through /txt2img             target < 50 ms, or refused at once
+- files:       result files of another visitor fetched by enumerating names like the attacker's own   target 0
+- uploads:     server memory (RSS) before/after N upload sessions (new client each, 4096² PNG)   target < 100 MB
+- neighbours:  a normal /txt2img request's time while abuse runs, against idle                  target <= 1.5x
+
+Usage: python bench/bench_abuse.py [--sessions 300] [--repeats 5]
+Exits with status 1 when a class misses its target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from bench_load import free_port, rss_mb, wait_until_served
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def hostile_prompts(size: int) -> dict[str, str]:
+    half = size // 2
+    return {"nested []": "[" * half + "a" + "]" * half, "nested ()": "(" * half + "a" + ")" * half,
+            "backslash blend": '("' + "\\\\" * (size // 4) + '", "b").blend(0.5, 0.5)',
+            "glued groups": "((a)1.1" * (size // 7) + ")", "open brackets": "[" * size,
+            "schedules": "[a:b:0.5]" * (size // 9), "and parts": "(" + ", ".join(['"a"'] * (size // 5)) + ").and()"}
+
+
+def parse_times() -> dict[int, tuple[str, float]]:
+    """Worst (name, seconds) per size for prepare_prompt and count_tokens over the hostile prompts."""
+    from engine import InputError, prepare_prompt
+    from engine.prompts import count_tokens
+
+    worst: dict[int, tuple[str, float]] = {}
+    for size in (4_000, 16_000, 64_000):
+        for name, text in hostile_prompts(size).items():
+            for parse in (prepare_prompt, count_tokens):
+                started = time.perf_counter()
+                try:
+                    parse(text)
+                except InputError:
+                    pass
+                seconds = time.perf_counter() - started
+                if seconds > worst.get(size, ("", -1.0))[1]:
+                    worst[size] = (f"{name} ({parse.__name__})", seconds)
+    return worst
+
+
+def generate(client, prompt: str, seed: int, steps: int = 2, size: int = 256) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = client.predict(prompt=prompt, seed=seed, steps=steps, width=size, height=size, api_name="/txt2img")
+    return time.perf_counter() - started, result
+
+
+def enumeration(url: str) -> tuple[int, int]:
+    """(victim files fetched, names tried): a victim makes images; the attacker makes one, learns the naming from
+    its own file URL and tries the neighbouring counters and common seeds."""
+    from gradio_client import Client
+
+    victim, attacker = Client(url, verbose=False), Client(url, verbose=False)
+    for seed in (1, 2, 3, 42):
+        generate(victim, "victim's private design", seed)
+    _, result = generate(attacker, "attacker", 7)
+    own = Path(result[0] if isinstance(result, (list, tuple)) else result)
+    folder = own.parent
+    candidates = [folder / f"{n:05d}-{seed}.png" for n in range(12) for seed in (0, 1, 2, 3, 7, 42, 1234)]
+    candidates += [Path("outputs") / time.strftime("%Y-%m-%d") / f"{n:05d}-{seed}.png" for n in range(12)
+                   for seed in (1, 2, 3, 42)]
+    fetched = 0
+    for path in candidates:
+        try:
+            with urllib.request.urlopen(f"{url.rstrip('/')}/gradio_api/file={path}", timeout=5) as response:
+                fetched += response.status == 200 and path != own
+        except OSError:
+            continue
+    return fetched, len(candidates)
+
+
+def big_png() -> Path:
+    from PIL import Image
+
+    path = Path(tempfile.gettempdir()) / "abuse-4096.png"
+    if not path.exists():
+        Image.new("RGB", (4096, 4096), (200, 180, 160)).save(path, optimize=True)
+    return path
+
+
+def upload_sessions(url: str, pid: int, sessions: int) -> tuple[float, float]:
+    """Server RSS (MB) before and after `sessions` new visitors each upload a 4096² PNG to Edit and edit it."""
+    from gradio_client import Client, handle_file
+
+    image = big_png()
+    before = rss_mb(pid)
+    for index in range(sessions):
+        client = Client(url, verbose=False)
+        try:
+            client.predict(image=handle_file(str(image)), instruction="make it red", steps=1, seed=index,
+                           api_name="/edit")
+        except Exception:  # noqa: BLE001 - a refusal still counts as a session; memory is what is measured
+            pass
+    time.sleep(2)
+    return before, rss_mb(pid)
+
+
+def neighbour_slowdown(url: str, repeats: int) -> tuple[float, float]:
+    """Median seconds of a normal request idle, and while two abusers send 64 kB prompts and oversized work."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    idle = statistics.median(generate(client, "a linen dress", seed)[0] for seed in range(repeats))
+    stop = threading.Event()
+
+    def abuse() -> None:
+        bad = Client(url, verbose=False)
+        while not stop.is_set():
+            for prompt in hostile_prompts(64_000).values():
+                try:
+                    bad.predict(prompt=prompt, steps=150, width=2048, height=2048, batch_count=8,
+                                api_name="/txt2img")
+                except Exception:  # noqa: BLE001 - refusals are the point
+                    pass
+                if stop.is_set():
+                    return
+
+    threads = [threading.Thread(target=abuse, daemon=True) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1)
+    busy = statistics.median(generate(client, "a linen dress", seed)[0] for seed in range(repeats))
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    return idle, busy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    missed = []
+    worst = parse_times()
+    for size, (name, seconds) in worst.items():
+        print(f"parse {size // 1000:>2} kB: worst {seconds * 1000:.1f} ms ({name})   target < 50 ms")
+        missed += ["parse"] if seconds > 0.05 else []
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "STUDIO_CACHE_DIR": str(Path(tempfile.gettempdir()) / "studio-bench"),
+           "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("STUDIO_OUTPUTS", None)
+    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--demo", "--hosted", "--port", str(port)],
+                              cwd=tempfile.mkdtemp(prefix="abuse-"), env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_until_served(url, server)
+        from gradio_client import Client
+
+        client = Client(url, verbose=False)
+        generate(client, "warm up", 0)
+        started = time.perf_counter()
+        try:
+            client.predict(prompt="[" * 64_000, api_name="/txt2img")
+            refused = False
+        except Exception:  # noqa: BLE001 - the sentence comes back as an error
+            refused = True
+        print(f"parse 64 kB through /txt2img: {'refused' if refused else 'NOT refused'} in "
+              f"{(time.perf_counter() - started) * 1000:.0f} ms")
+        missed += [] if refused else ["parse"]
+
+        fetched, tried = enumeration(url)
+        print(f"files: {fetched} of another visitor's files fetched by enumeration ({tried} names tried)   target 0")
+        missed += ["files"] if fetched else []
+
+        before, after = upload_sessions(url, server.pid, args.sessions)
+        print(f"uploads: RSS {before:.0f} MB -> {after:.0f} MB over {args.sessions} upload sessions "
+              f"(+{after - before:.0f} MB)   target < 100 MB")
+        missed += ["uploads"] if after - before >= 100 else []
+
+        idle, busy = neighbour_slowdown(url, args.repeats)
+        print(f"neighbours: normal request {idle:.2f} s idle, {busy:.2f} s during abuse ({busy / idle:.2f}x)   "
+              "target <= 1.5x")
+        missed += ["neighbours"] if busy / idle > 1.5 else []
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    if missed:
+        raise SystemExit(f"missed: {', '.join(sorted(set(missed)))}")
+
+
+if __name__ == "__main__":
+    main()
