@@ -13,7 +13,7 @@ from engine.media.recipe import LoadedRecipe, parameters_from_fields, png_bytes,
 from engine.models.catalog import Catalog, ControlSpec, ModelSpec, Style, load_catalog
 from engine.models.families import Family
 from engine.pipeline.schedulers import SCHEDULER_NAMES
-from engine.pose import (KEYPOINT_NAMES, Detection, Pose, draw, from_json, from_rows, load_presets, mirror,
+from engine.pose import (KEYPOINT_NAMES, MAX_PEOPLE, Detection, Pose, draw, from_json, from_rows, load_presets, mirror,
                          save_preset, to_json, to_rows)
 from engine.prompts import PreparedPrompt, TokenCount, prepare_prompt
 from engine.requests import (DEFAULT_EDITOR, DEFAULT_MODEL, MAX_MODELS, MAX_PROMPT_CHARS, MAX_VARIANTS, MIN_MODELS,
@@ -33,5 +33,5 @@ __all__ = [
     "Recipe", "Result", "SCHEDULER_NAMES", "Settings", "Studio", "StudioError", "Style", "TokenCount",
     "Txt2ImgRequest", "bound", "export_chain", "load_catalog", "load_settings", "open_image", "parameters_from_fields",
     "pixel_hash", "png_bytes", "prepare_prompt", "read_recipe", "to_parameters_text",
-    "KEYPOINT_NAMES", "draw", "from_json", "from_rows", "load_presets", "mirror", "save_preset", "to_json", "to_rows",
+    "KEYPOINT_NAMES", "MAX_PEOPLE", "draw", "from_json", "from_rows", "load_presets", "mirror", "save_preset", "to_json", "to_rows",
 ]

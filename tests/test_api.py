@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import html
 import socket
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
+import gradio as gr
 import pytest
 from gradio_client import Client
+from gradio_client.exceptions import AppError
 
 from engine import Catalog, Settings, Studio, read_recipe
 from ui.layout import build_app, launch
@@ -21,22 +26,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def client(cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathFactory):
-    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("outputs"), memory_budget_gb=8.0,
-                        port=free_port())
+@contextmanager
+def served(cache_dir: Path, catalog: Catalog, outputs: Path) -> Iterator[tuple[gr.Blocks, Studio]]:
+    """The app on its own Studio and port, launched as app.py launches it."""
+    settings = Settings(cache_dir=cache_dir, outputs_dir=outputs, memory_budget_gb=8.0, port=free_port())
     studio = Studio(settings, demo=True, online=False, catalog=catalog)
     app = build_app(studio)
     launch(app, studio, quiet=True)
     try:
-        yield Client(app.local_url, verbose=False)
+        yield app, studio
     finally:
         app.close()
         studio.close()
 
 
+@pytest.fixture(scope="module")
+def client(cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathFactory):
+    with served(cache_dir, catalog, tmp_path_factory.mktemp("outputs")) as (app, _):
+        yield Client(app.local_url, verbose=False)
+
+
 def parameters(client: Client, endpoint: str) -> list[dict]:
     return client.view_api(print_info=False, return_format="dict")["named_endpoints"][endpoint]["parameters"]
+
+
+def failure(client: Client, **arguments) -> tuple[str, tuple]:
+    """What a refused call raises (the client sees a failure) and the last frame it streamed (what the page shows)."""
+    job = client.submit(**arguments)
+    with pytest.raises(AppError) as raised:
+        job.result()
+    return str(raised.value), job.outputs()[-1]
 
 
 def test_txt2img_endpoint_needs_only_a_prompt(client: Client) -> None:
@@ -62,8 +81,10 @@ def test_txt2img_streams_previews(client: Client) -> None:
 
 def test_invalid_size_gives_a_message(client: Client) -> None:
     _, _, before = client.predict(prompt="a dress", steps=1, width=64, height=64, api_name="/txt2img")
-    image, status, gallery = client.predict(prompt="a dress", width=100, height=64, steps=2, api_name="/txt2img")
-    assert "not a multiple of 8" in status and "use 96 or 104" in status
+    message, (image, status, gallery) = failure(client, prompt="a dress", width=100, height=64, steps=2,
+                                                api_name="/txt2img")
+    assert "not a multiple of 8" in message and "use 96 or 104" in message
+    assert message in html.unescape(status)  # the same sentence on the page's status panel
     assert len(gallery) == len(before)  # nothing was generated; the session's last result stays shown
 
 
@@ -98,8 +119,8 @@ def test_pose_endpoint_takes_a_preset_name_or_pose_json(client: Client) -> None:
     recipe = read_recipe(image).fields
     assert recipe["task"] == "openpose" and recipe["seed"] == 4 and "Done" in status
     assert len({o[0] for o in outputs if o[0]}) >= 2  # previews streamed before the result
-    bad = client.predict(prompt="a coat", pose='{"people": 1}', api_name="/pose")
-    assert "people" in bad[1]
+    message, (_, status) = failure(client, prompt="a coat", pose='{"people": 1}', api_name="/pose")
+    assert "people" in message and message in html.unescape(status)
 
 
 def test_edit_endpoint_edits_an_uploaded_image(client: Client, tmp_path: Path) -> None:
@@ -123,7 +144,7 @@ def test_edit_endpoint_edits_an_uploaded_image(client: Client, tmp_path: Path) -
     assert abs(height - width * 300 / 500) <= 0.5
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(300))
-    _, message = client.predict(image=handle_file(str(broken)), instruction="make it blue", api_name="/edit")
+    message, _ = failure(client, image=handle_file(str(broken)), instruction="make it blue", api_name="/edit")
     assert "could not be read as an image" in message
-    _, message = client.predict(image=handle_file(str(source)), instruction="", api_name="/edit")
+    message, _ = failure(client, image=handle_file(str(source)), instruction="", api_name="/edit")
     assert "instruction is empty" in message

@@ -3,16 +3,19 @@ declared ranges, and the run controls (generate, cancel, the one stop handler, t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Iterator
 
 import gradio as gr
 
-from engine import SCHEDULER_NAMES, Failed, GenerationRequest, ModelSpec, Settings, Studio, StudioError, bound
+from engine import (SCHEDULER_NAMES, Failed, GenerationRequest, InputError, ModelSpec, Settings, Studio, StudioError,
+                    bound)
 from ui import status
 from ui.runs import ActiveRuns
 
 Frame = Callable[[Any, status.StatusTracker], tuple]  # (event, tracker) -> the outputs' updates
+SESSION_TTL = 3600  # seconds a visitor's state outlives its last change (API clients never say they left)
 
 
 @dataclass
@@ -45,9 +48,17 @@ class Tab:
 
 def gpu_event(status_panel: Any, settings: Settings) -> dict[str, Any]:
     """Options for every generation event: one queue shared by all tabs ("gpu"), `settings.concurrency` jobs at once,
-    and Gradio's queue position and wait estimate shown on the tab's status panel while the job waits."""
+    Gradio's queue position and wait estimate shown on the tab's status panel while the job waits, and inputs as
+    sent (`text`, `numbers` and `file_path` read them: Gradio's own preprocessing would decode images before the
+    engine checks their size, and fail on NaN before the handler can say what is wrong)."""
     return {"concurrency_id": "gpu", "concurrency_limit": settings.concurrency, "show_progress": "full",
-            "show_progress_on": [status_panel]}
+            "show_progress_on": [status_panel], "preprocess": False}
+
+
+def status_panel(html: str, elem_id: str) -> gr.HTML:
+    """A tab's status panel (see ui/status.py); it shows a failed run's sentence itself, so the CSS hides the
+    "Error" badge Gradio lays over it when the event raises."""
+    return gr.HTML(html, elem_id=elem_id, elem_classes=["studio-panel"])
 
 
 def model_picker(studio: Studio, specs: Iterable[ModelSpec], label: str, info: str, local: str = "",
@@ -92,9 +103,56 @@ def sampler(request_type: type[GenerationRequest], settings: Settings, defaults:
     return Sampler(steps, guidance, scheduler, seed)
 
 
-def seed_value(seed: Any) -> int:
-    """A seed from a number box (empty means random)."""
-    return int(seed if seed is not None else -1)
+def session_state(value: Any, on_delete: Callable[[Any], None] | None = None) -> gr.State:
+    """Per-visitor state that Gradio drops SESSION_TTL seconds after its last change (`on_delete` then frees it)."""
+    return gr.State(value, time_to_live=SESSION_TTL, delete_callback=on_delete)
+
+
+def file_path(payload: Any) -> str | None:
+    """The file path of a raw (not preprocessed) file payload, a path string, or None."""
+    if isinstance(payload, dict):
+        path = payload.get("path")
+        return path if isinstance(path, str) and path else None
+    return payload if isinstance(payload, str) and payload else None
+
+
+def text(value: Any, label: str) -> str:
+    """A text box's value as sent (events that skip Gradio's preprocessing get raw JSON); empty when missing."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    raise InputError(f"The {label} must be text, got {type(value).__name__}.")
+
+
+def numbers(request_type: type, **raw: Any) -> dict[str, int | float]:
+    """Values typed in number boxes or sent by API clients, as the numbers `request_type`'s fields hold (int or
+    float as declared; empty: the field's default). Anything else (text, NaN, infinity) is an InputError naming the
+    field, so no handler converts raw values itself."""
+    declared = {f.name: f for f in fields(request_type)}
+    converted = {}
+    for name, value in raw.items():
+        item = declared[name]
+        if value is None or value == "":
+            converted[name] = item.default
+            continue
+        label = bound(request_type, name).label if "bound" in item.metadata else name.replace("_", " ").capitalize()
+        integer = item.type in ("int", int)
+        converted[name] = _number(value, label, integer)
+    return converted
+
+
+def _number(value: Any, label: str, integer: bool) -> int | float:
+    number = math.nan
+    if isinstance(value, int) and not isinstance(value, bool) and integer:
+        return value
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            pass
+    if not math.isfinite(number):
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "…"
+        raise InputError(f"{label} must be a number, got {shown}.")
+    return int(number) if integer else number
 
 
 class RunControls:
@@ -122,7 +180,8 @@ class RunControls:
     def stream(self, studio: Studio, visitor: gr.Request | None, build: Callable[[], GenerationRequest],
                frame: Frame, tracker: status.StatusTracker | None = None) -> Iterator[tuple]:
         """Run the request `build()` makes for `visitor`, yielding `frame(event, tracker)` for every event that
-        changes the page; a request that cannot be built is shown as a failed run."""
+        changes the page; a request that cannot be built is shown as a failed run. A failed run ends by raising
+        gr.Error with its sentence (after the page shows it), so API clients see a failure; a cancel is no error."""
         tracker = tracker or status.StatusTracker()
         try:
             job = build()
@@ -130,8 +189,10 @@ class RunControls:
             failed = Failed(exc.message, exc.kind)
             tracker.update(failed)
             yield frame(failed, tracker)
-            return
-        with self.runs.run(visitor) as flag:
-            for event in studio.run(job, cancel=flag):
-                if tracker.update(event):
-                    yield frame(event, tracker)
+        else:
+            with self.runs.run(visitor) as flag:
+                for event in studio.run(job, cancel=flag):
+                    if tracker.update(event):
+                        yield frame(event, tracker)
+        if tracker.error is not None:  # shown on the page already; API clients get it as an exception
+            raise gr.Error(tracker.error, visible=False, print_exception=False)

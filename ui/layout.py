@@ -21,6 +21,8 @@ HEADER = f"""<div class="studio-header"><h1>{APP_NAME}</h1>
 <p>Explore prompts and images with Stable Diffusion 1.5, SDXL and Kandinsky 2.2 — live previews, prompt weighting,
 poses, instruction editing, and the recipe saved in every PNG.</p></div>"""
 
+SESSIONS = 200  # visitors whose state Gradio keeps (~0.4 MB each; its default, 10,000, lets API clients pile up)
+
 DEMO_BANNER = ("<div class='studio-banner'><b>Demo mode:</b> the models are tiny, randomly initialised copies built on "
                "this machine, so images are abstract noise. Everything else works as with real models. "
                "{reason}</div>")
@@ -67,9 +69,12 @@ def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
 
 
 def launch(app: gr.Blocks, studio: Studio, quiet: bool = False) -> None:
-    """Serve `app` with the studio's settings (queue size, uploads, theme) without blocking the caller."""
+    """Serve `app` with the studio's settings (queue size, uploads, theme) without blocking the caller. Visitors
+    see only the sentences the handlers raise (gr.Error), never raw exception text; at most SESSIONS visitors'
+    state is kept (the longest unused goes first), each for kit.SESSION_TTL after its last change."""
     settings = studio.settings
-    allowed = [str(studio.outputs.scratch)] + ([str(settings.outputs_dir)] if settings.outputs_dir else [])
+    allowed = [str(folder) for folder in studio.outputs.served_folders]  # never a hosted server's outputs folder
     app.queue(default_concurrency_limit=1, max_size=settings.queue_size).launch(
         server_name=settings.host, server_port=settings.port, theme=THEME, css=CSS, allowed_paths=allowed,
-        show_error=True, prevent_thread_lock=True, max_file_size=f"{settings.max_upload_mb}mb", quiet=quiet)
+        show_error=False, prevent_thread_lock=True, max_file_size=f"{settings.max_upload_mb}mb", quiet=quiet,
+        state_session_capacity=SESSIONS)

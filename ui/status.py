@@ -64,7 +64,7 @@ class StatusTracker:
     def __init__(self, message: str = "Starting…") -> None:
         self.notices: list[str] = []
         self.html = idle(message)
-        self.failed = False
+        self.error: str | None = None  # the sentence of a failed run
         self.made = 0
 
     def update(self, event: object) -> bool:
@@ -79,7 +79,7 @@ class StatusTracker:
         elif isinstance(event, Result):
             self.made += 1
         elif isinstance(event, Failed):
-            self.failed, self.html = True, failed(event, self.notices)
-        elif isinstance(event, Finished) and not self.failed:
+            self.error, self.html = event.message, failed(event, self.notices)
+        elif isinstance(event, Finished) and self.error is None:
             self.html = finished(event, self.notices, self.made)
         return True

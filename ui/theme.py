@@ -18,6 +18,7 @@ CSS = """
 .studio-fill { height: 100%; background: linear-gradient(90deg, #6366f1, #ec4899); transition: width 0.15s linear; }
 .studio-status[data-state=error] { background: #fff1f2; border-color: #fda4af; }
 .studio-error { color: #be123c; font-weight: 600; }
+.studio-panel [data-testid=status-tracker]:has(> .error) { display: none !important; }
 .studio-note { margin-top: 4px; color: var(--body-text-color-subdued); font-size: 0.9em; }
 .studio-note::before { content: "› "; }
 .studio-tokens { font-size: 0.82em; margin-top: -6px !important; opacity: 0.8; }

@@ -8,8 +8,8 @@ from typing import Any, Iterator
 import gradio as gr
 from PIL import Image
 
-from engine import (MAX_MODELS, PER_MODEL, SCHEDULER_NAMES, Cell, CompareRequest, Failed, GridCell, Loaded, Notice,
-                    Preview, Progress, Result, Studio, StudioError)
+from engine import (MAX_MODELS, PER_MODEL, SCHEDULER_NAMES, Cell, CompareRequest, Failed, GridCell, InputError,
+                    Loaded, Notice, Preview, Progress, Result, Studio, StudioError, Txt2ImgRequest)
 from ui import kit, status
 from ui.zerogpu import gpu_task
 
@@ -48,13 +48,21 @@ class _Column:
 
 
 class _Comparison(status.StatusTracker):
-    """The status panel, the column headers and the finished cells of one comparison."""
+    """The status panel, the column headers and the finished cells of one comparison (`start` names them)."""
 
-    def __init__(self, job: CompareRequest | None, labels: list[str]) -> None:
+    def __init__(self) -> None:
         super().__init__()
+        self.columns: list[_Column] = []
+        self.finals: dict[str, Any] = {"cells": {}, "failed": [], "labels": [], "seed": -1, "request": None}
+
+    def start(self, job: CompareRequest, labels: list[str]) -> CompareRequest:
         self.columns = [_Column(label) for label in labels]
-        self.finals: dict[str, Any] = {"cells": {}, "failed": [], "labels": labels,
-                                       "seed": job.seed if job else -1, "request": job}
+        self.finals.update(labels=labels, seed=job.seed, request=job)
+        return job
+
+    def heads(self) -> list[str]:
+        """Every column's header, blank where the comparison has no such column."""
+        return ([c.markdown() for c in self.columns] + [""] * MAX_MODELS)[:MAX_MODELS]
 
     def update(self, event: object) -> bool:
         if not isinstance(event, Cell):
@@ -79,7 +87,7 @@ def build(studio: Studio) -> kit.Tab:
     label_of = {m.id: m.name for m in catalog.models}
     aspects = list(next(iter(catalog.families.values())).aspect_ratios)
     sides = [f.min_side for f in catalog.families.values()] + [f.max_side for f in catalog.families.values()]
-    result_state = gr.State({})
+    result_state = kit.session_state({})
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=340):
@@ -110,7 +118,7 @@ def build(studio: Studio) -> kit.Tab:
                                       elem_id="cmp-variants")
             controls = kit.RunControls("Compare", "cmp-run", "cmp-cancel")
         with gr.Column(scale=9):
-            progress = gr.HTML(status.idle(), elem_id="cmp-status")
+            progress = kit.status_panel(status.idle(), "cmp-status")
             heads, images, columns, sends = [], [], [], []
             with gr.Row(equal_height=True):
                 for index in range(MAX_MODELS):
@@ -130,8 +138,11 @@ def build(studio: Studio) -> kit.Tab:
             grid_image = gr.Image(label="Comparison grid", show_label=False, format="png", interactive=False,
                                   visible=False, elem_id="cmp-grid")
 
-    def on_models(chosen: list[str]) -> list[Any]:
-        chosen = list(chosen or [])
+    def on_models(picked: Any) -> list[Any]:
+        try:
+            chosen = _model_list(picked)
+        except InputError:
+            chosen = []
         return [gr.Column(visible=i < len(chosen)) for i in range(MAX_MODELS)] + [
             _Column(label_of.get(chosen[i], chosen[i]) if i < len(chosen) else "").markdown()
             for i in range(MAX_MODELS)]
@@ -144,14 +155,7 @@ def build(studio: Studio) -> kit.Tab:
                 scheduler: str = PER_MODEL, force_size: bool = False, width: int = 768, height: int = 768,
                 variants: str = "", style: str = "None", request: gr.Request | None = None) -> Iterator[tuple]:
         """Run one prompt and seed on each model; streams every column's previews and returns the finals."""
-        chosen = list(models or default_models)
-        job = CompareRequest(prompt=prompt or "", negative_prompt=negative_prompt or "", models=tuple(chosen),
-                             seed=kit.seed_value(seed), steps=int(steps), guidance_scale=float(guidance_scale),
-                             aspect_ratio=aspect_ratio or aspects[0], scheduler=scheduler or PER_MODEL,
-                             forced_size=(int(width), int(height)) if force_size else None,
-                             variants=tuple(v for v in (variants or "").splitlines() if v.strip()),
-                             style=style or "None")
-        comparison = _Comparison(job, [label_of.get(m, m) for m in chosen])
+        comparison = _Comparison()
         shown: list[Any] = [None] * MAX_MODELS
         gallery: list[tuple[str, str]] = []
 
@@ -161,11 +165,23 @@ def build(studio: Studio) -> kit.Tab:
             elif isinstance(event, Cell) and isinstance(event.event, Result):
                 shown[event.column] = path = str(event.event.item.path)
                 gallery.append((path, f"row {event.row + 1} · {comparison.columns[event.column].label}"))
-            heads_html = [c.markdown() for c in comparison.columns] + [""] * (MAX_MODELS - len(chosen))
-            return (*shown, *heads_html, tracker.html, gr.Gallery(value=gallery, visible=len(gallery) > len(chosen)),
-                    comparison.finals)
+            return (*shown, *comparison.heads(), tracker.html,
+                    gr.Gallery(value=gallery, visible=len(gallery) > len(comparison.columns)), comparison.finals)
 
-        yield from controls.stream(studio, request, lambda: job, frame, comparison)
+        def job() -> CompareRequest:
+            chosen = _model_list(models) or default_models
+            size = kit.numbers(Txt2ImgRequest, width=width, height=height)
+            rows = kit.text(variants, "prompt variants").splitlines()
+            return comparison.start(CompareRequest(
+                prompt=kit.text(prompt, "prompt"), negative_prompt=kit.text(negative_prompt, "negative prompt"),
+                models=tuple(chosen), aspect_ratio=kit.text(aspect_ratio, "aspect ratio") or aspects[0],
+                scheduler=kit.text(scheduler, "scheduler") or PER_MODEL, style=kit.text(style, "style") or "None",
+                forced_size=(size["width"], size["height"]) if force_size is True else None,
+                variants=tuple(v for v in rows if v.strip()),
+                **kit.numbers(CompareRequest, seed=seed, steps=steps, guidance_scale=guidance_scale)),
+                [label_of.get(m, m) for m in chosen])
+
+        yield from controls.stream(studio, request, job, frame, comparison)
 
     controls.wire(compare, [prompt, negative_prompt, models, sampler.seed, sampler.steps, sampler.guidance_scale,
                             aspect_ratio, sampler.scheduler, force_size, width, height, variants, style],
@@ -189,6 +205,15 @@ def build(studio: Studio) -> kit.Tab:
 
     return kit.Tab(sends=[kit.Send(send, "txt2img", [result_state], pick=lambda finals, i=i: column_image(i, finals))
                           for i, send in enumerate(sends)])
+
+
+def _model_list(models: Any) -> list[str]:
+    """The models an API client named: a list of names (one name alone is taken as a list of one)."""
+    chosen = [models] if isinstance(models, str) else models or []
+    if not isinstance(chosen, (list, tuple)) or not all(isinstance(m, str) for m in chosen):
+        raise InputError("Models must be a list of model names, Hub ids or paths, e.g. "
+                         "['stable-diffusion-v1-5/stable-diffusion-v1-5', 'stabilityai/stable-diffusion-xl-base-1.0'].")
+    return list(chosen)
 
 
 def grid_cells(finals: dict) -> list[list[GridCell]]:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any, Iterator
 
 import gradio as gr
 
-from engine import (EditHistory, EditRequest, EditStep, InputError, Preview, Result, Studio, StudioError,
-                    export_chain, open_image)
+from engine import EditHistory, EditRequest, EditStep, InputError, Preview, Result, Studio, StudioError, open_image
 from ui import kit, status
 from ui.zerogpu import gpu_task
 
@@ -17,42 +14,37 @@ EXAMPLES = ["make the dress red velvet", "turn the walls into exposed brick", "a
             "make it a watercolour painting", "change the season to winter"]
 
 
-def _path(payload: Any) -> str | None:
-    """The file path of a raw (un-preprocessed) image payload, a path string, or None."""
-    if isinstance(payload, dict):
-        return payload.get("path")
-    return str(payload) if payload else None
-
-
 def _values(text: str) -> tuple[float, ...]:
     """Image guidance values typed as '1.2, 1.5, 2'."""
     try:
-        return tuple(float(v) for v in (text or "").replace(";", ",").split(",") if v.strip())
+        return tuple(float(v) for v in kit.text(text, "image guidance values").replace(";", ",").split(",")
+                     if v.strip())
     except ValueError:
         raise InputError(f"Image guidance values must be numbers separated by commas, e.g. '1.2, 1.5, 2'; got "
-                         f"'{text}'.") from None
+                         f"{text[:40]!r}.") from None
 
 
 def _strip(history: EditHistory) -> list[tuple[Any, str]]:
-    """History gallery items, oldest first; the current input is marked ▶."""
-    items = []
-    for step in history.ordered():
-        thumb = step.image.copy()
-        thumb.thumbnail((256, 256))
-        items.append((thumb, ("▶ " if step.id == history.current else "") + step.label))
-    return items
+    """History gallery items (thumbnail files), oldest first; the current input is marked ▶."""
+    return [(str(step.thumb), ("▶ " if step.id == history.current else "") + step.label)
+            for step in history.ordered()]
 
 
-def _pair(history: EditHistory, step: EditStep) -> tuple[Any, Any]:
-    """Before/after for a step: its parent and itself (an original is shown against itself)."""
-    before = history.steps.get(step.parent).image if step.parent in history.steps else step.image
-    return before, step.image
+def _pair(history: EditHistory, step: EditStep) -> tuple[str, str]:
+    """Before/after files for a step: its parent and itself (an original is shown against itself)."""
+    before = history.steps[step.parent] if step.parent in history.steps else step
+    return str(before.path), str(step.path)
 
+
+def _forget(history: Any) -> None:
+    """What a visitor's expired history leaves behind: nothing (its files are deleted)."""
+    if isinstance(history, EditHistory):
+        history.close()
 
 
 def _variations(history: EditHistory, made: list[int], count: int) -> Any:
     """The variations gallery: every image of this run, shown when the run makes more than one."""
-    return gr.Gallery([(history.steps[i].image, f"#{i} · seed {history.steps[i].recipe.seed} · image guidance "
+    return gr.Gallery([(str(history.steps[i].path), f"#{i} · seed {history.steps[i].recipe.seed} · image guidance "
                         f"{history.steps[i].recipe.image_guidance_scale:g}") for i in made],
                       visible=len(made) > 1 or count > 1)
 
@@ -61,9 +53,9 @@ def build(studio: Studio) -> kit.Tab:
     """Build the tab inside the current gr.Tab context; images sent from other tabs start a new chain."""
     settings, editors = studio.settings, studio.catalog.editors
     first = editors[0]
-    history_state = gr.State(EditHistory())
-    result_id = gr.State(None)  # the step "Continue" and "Export" act on
-    variation_ids = gr.State([])
+    history_state = kit.session_state(EditHistory(studio.outputs.scratch), on_delete=_forget)
+    result_id = kit.session_state(None)  # the step "Continue" and "Export" act on
+    variation_ids = kit.session_state([])
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=340):
@@ -84,7 +76,7 @@ def build(studio: Studio) -> kit.Tab:
                                                    placeholder="e.g. 1.2, 1.5, 2.0 (empty: the slider's value)")
             controls = kit.RunControls("Apply edit", "edit-apply", "edit-cancel")
         with gr.Column(scale=6):
-            progress = gr.HTML(status.idle("Upload an image, then type what to change."), elem_id="edit-status")
+            progress = kit.status_panel(status.idle("Upload an image, then type what to change."), "edit-status")
             compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=520,
                                      elem_id="edit-compare")
             with gr.Row():
@@ -103,11 +95,12 @@ def build(studio: Studio) -> kit.Tab:
     step_outputs = [source, strip, history_state, compare, result_id, progress]
 
     def show_step(history: EditHistory, step: EditStep, message: str, notes: tuple[str, ...] = ()) -> tuple:
-        return step.image, _strip(history), history, _pair(history, step), step.id, status.idle(message, list(notes))
+        return (str(step.path), _strip(history), history, _pair(history, step), step.id,
+                status.idle(message, list(notes)))
 
     def on_upload(payload: Any, history: EditHistory) -> tuple:
         try:
-            opened = open_image(_path(payload))
+            opened = open_image(kit.file_path(payload))
         except StudioError as exc:
             return gr.skip(), history, gr.skip(), None, status.error(exc)
         step = history.start(opened.image)
@@ -156,18 +149,19 @@ def build(studio: Studio) -> kit.Tab:
         target = chosen if chosen in history.steps else history.current
         if target is None:
             return gr.File(visible=False)
-        return gr.File(str(export_chain(history, target, Path(tempfile.mkdtemp(prefix="edit-chain-")))),
-                       visible=True)
+        return gr.File(str(history.export(target)), visible=True)
 
     def request_from(image: Any, instruction: str, negative: str, model: str, seed: Any, steps: Any,
                      guidance: Any, image_guidance: Any, scheduler: str, seeds: Any = 1,
                      values: str = "") -> EditRequest:
         """The request of the page's Apply and of the API: one edit of `image`, or variations of it."""
-        return EditRequest(image=image, prompt=instruction or "", negative_prompt=negative or "",
-                           model=model or first.id, seed=kit.seed_value(seed), steps=int(steps),
-                           guidance_scale=float(guidance), image_guidance_scale=float(image_guidance),
-                           scheduler=scheduler or first.scheduler, seeds=int(seeds or 1),
-                           image_guidance_values=_values(values))
+        return EditRequest(image=image, prompt=kit.text(instruction, "instruction"),
+                           negative_prompt=kit.text(negative, "negative prompt"),
+                           model=kit.text(model, "model") or first.id,
+                           scheduler=kit.text(scheduler, "scheduler") or first.scheduler,
+                           image_guidance_values=_values(values),
+                           **kit.numbers(EditRequest, seed=seed, steps=steps, guidance_scale=guidance,
+                                         image_guidance_scale=image_guidance, seeds=seeds))
 
     @gpu_task(duration=120)
     def apply_edit(payload: Any, instruction: str, negative: str, model: str, seed: Any, steps: Any, guidance: Any,
@@ -179,18 +173,18 @@ def build(studio: Studio) -> kit.Tab:
 
         def job() -> EditRequest:
             nonlocal parent
-            if history.current is None and _path(payload):  # an image set without an upload event
-                history.start(open_image(_path(payload)).image)
+            if history.current is None and kit.file_path(payload):  # an image set without an upload event
+                history.start(open_image(kit.file_path(payload)).image)
             if history.current is None:
                 raise InputError("Upload an image first, then type what to change.")
             parent = history.get(history.current)
-            return request_from(parent.image, instruction, negative, model, seed, steps, guidance, image_guidance,
+            return request_from(str(parent.path), instruction, negative, model, seed, steps, guidance, image_guidance,
                                 scheduler, seeds, values)
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
             pair = gallery = strip_items = gr.skip()
             if isinstance(event, Preview):
-                pair = (parent.image, event.image)
+                pair = (str(parent.path), event.image)
             elif isinstance(event, Result):
                 made.append(history.add(parent.id, event.item.image, instruction or "", event.item.recipe).id)
                 pair = _pair(history, history.steps[made[0]])
@@ -216,18 +210,19 @@ def build(studio: Studio) -> kit.Tab:
             return shown, tracker.html
 
         yield from controls.stream(studio, request, lambda: request_from(
-            _path(image), instruction, negative_prompt, model, seed, steps, guidance_scale, image_guidance_scale,
-            scheduler), frame)
+            kit.file_path(image), instruction, negative_prompt, model, seed, steps, guidance_scale,
+            image_guidance_scale, scheduler), frame)
 
     controls.wire(apply_edit, [source, instruction, negative_prompt, model, sampler.seed, sampler.steps,
                                sampler.guidance_scale, image_guidance, sampler.scheduler, seeds,
                                image_guidance_values, history_state],
                   [compare, progress, variations, strip, history_state, result_id, variation_ids], progress,
-                  settings, api_visibility="private", preprocess=False)
+                  settings, api_visibility="private")
     api_button.click(edit, [api_image, instruction, negative_prompt, sampler.seed, sampler.steps,
                             sampler.guidance_scale, image_guidance, model, sampler.scheduler],
-                     [api_result, progress], api_name="edit", **kit.gpu_event(progress, settings), preprocess=False)
-    source.upload(on_upload, [source, history_state], step_outputs[1:], api_visibility="private", preprocess=False)
+                     [api_result, progress], api_name="edit", **kit.gpu_event(progress, settings))
+    source.upload(on_upload, [source, history_state], step_outputs[1:], api_name="edit_upload",
+                  api_visibility="undocumented", preprocess=False)  # undocumented: for the memory test
     continue_button.click(on_continue, [history_state, result_id], step_outputs, api_visibility="private")
     undo.click(on_undo, [history_state, result_id], step_outputs, api_visibility="private")
     strip.select(on_pick_step, history_state, step_outputs, api_visibility="private")

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import gradio as gr
 
-from engine import (Pose, PoseRequest, Preview, Result, Studio, StudioError, draw, from_json, from_rows,
-                    load_presets, mirror, save_preset, to_json, to_rows)
+from engine import (KEYPOINT_NAMES, MAX_PEOPLE, InputError, Pose, PoseRequest, Preview, Result, Studio, StudioError, draw,
+                    from_json, from_rows, load_presets, mirror, save_preset, to_json, to_rows)
 from ui import kit, status
 from ui.zerogpu import gpu_task
 
 DEFAULT_PRESET = "Runway walk"
 TABLE_HEADERS = ["person", "keypoint", "x", "y"]
+MAX_TABLE_ROWS = MAX_PEOPLE * len(KEYPOINT_NAMES)
 
 
 def resolve_pose(text: str, presets: dict[str, Pose]) -> Pose | None:
@@ -26,6 +26,16 @@ def resolve_pose(text: str, presets: dict[str, Pose]) -> Pose | None:
     if text in presets:
         return presets[text]
     return from_json(text)
+
+
+def _table_rows(payload: Any) -> list[list[Any]]:
+    """The skeleton table's raw rows, refused before anything parses them when they cannot be one pose."""
+    rows = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(rows, list) or len(rows) > MAX_TABLE_ROWS or len(
+            {repr(row[0]) for row in rows if row}) > MAX_PEOPLE:
+        raise InputError(f"The skeleton table takes at most {MAX_PEOPLE} people ({MAX_TABLE_ROWS} rows); "
+                         "remove some rows.")
+    return rows
 
 
 def _thumbnails(presets: dict[str, Pose]) -> list[tuple[Any, str]]:
@@ -49,6 +59,8 @@ def build(studio: Studio) -> kit.Tab:
                                                 object_fit="contain", elem_id="pose-presets")
                 with gr.Tab("From a photo"):
                     photo = gr.Image(type="filepath", label="Reference photo", height=240, elem_id="pose-photo")
+                    # (events reading `photo` skip Gradio's preprocessing: it would decode the file before the
+                    # engine checks its size)
                     hands_face = gr.Checkbox(False, label="Also detect hands and face (slower)")
                     detect_button = gr.Button("Detect pose", elem_id="pose-detect")
                 with gr.Tab("Pose JSON"):
@@ -82,7 +94,7 @@ def build(studio: Studio) -> kit.Tab:
                 height = gr.Number(0, precision=0, label="Height (0 = follow the pose)")
             controls = kit.RunControls("Generate", "pose-generate", "pose-cancel")
         with gr.Column(scale=6):
-            progress = gr.HTML(status.idle(f"Pose: {start.name}."), elem_id="pose-status")
+            progress = kit.status_panel(status.idle(f"Pose: {start.name}."), "pose-status")
             with gr.Row():
                 skeleton = gr.Image(label="Pose (ControlNet condition)", format="png", interactive=False, height=420,
                                     elem_id="pose-skeleton")
@@ -93,7 +105,7 @@ def build(studio: Studio) -> kit.Tab:
             with gr.Row():
                 send = gr.Button("Send to Text to image", size="sm", elem_id="pose-send")
                 send_edit = gr.Button("Send to Edit", size="sm", elem_id="pose-send-edit")
-            last_path = gr.State(None)
+            last_path = kit.session_state(None)
 
     pose_outputs = [pose_text, table, skeleton, progress]
 
@@ -105,11 +117,12 @@ def build(studio: Studio) -> kit.Tab:
         presets.update(load_presets())
         return show(presets[name], f"Pose: {name}.")
 
-    def on_detect(path: str | None, hands: bool) -> tuple:
+    def on_detect(payload: Any, hands: Any) -> tuple:
+        path = kit.file_path(payload)
         if not path:
             return gr.skip(), gr.skip(), gr.skip(), status.idle("Upload a photo first."), gr.skip()
         try:
-            found = studio.detect_pose(path, hands)
+            found = studio.detect_pose(path, hands is True)
         except StudioError as exc:
             return gr.skip(), gr.skip(), gr.skip(), status.error(exc), gr.skip()
         people = len(found.pose.people)
@@ -127,11 +140,11 @@ def build(studio: Studio) -> kit.Tab:
     def current(text: str) -> Pose:
         return resolve_pose(text, presets) or start
 
-    def on_edit(rows: Any, text: str) -> tuple:
-        pose = current(text)
-        values = rows.values.tolist() if hasattr(rows, "values") else rows
+    def on_edit(table_payload: Any, text: str) -> tuple:
         try:
-            edited = from_rows(values, pose.width, pose.height, pose.name)
+            rows = _table_rows(table_payload)
+            pose = current(text)
+            edited = from_rows(rows, pose.width, pose.height, pose.name)
         except StudioError as exc:
             return gr.skip(), gr.skip(), status.error(exc)
         return to_json(edited), draw(edited), status.idle("Pose edited (points outside the image are clamped).")
@@ -148,7 +161,7 @@ def build(studio: Studio) -> kit.Tab:
         return _thumbnails(presets), status.idle(f"Saved as preset '{name}' ({path.name}).")
 
     def on_export(text: str) -> str:
-        path = Path(tempfile.mkdtemp(prefix="pose-")) / "pose.json"
+        path = studio.outputs.scratch_path("pose-", ".json")  # the pruned scratch folder
         path.write_text(json.dumps(json.loads(to_json(current(text))), indent=1), encoding="utf-8")
         return str(path)
 
@@ -172,15 +185,15 @@ def build(studio: Studio) -> kit.Tab:
             return shown, tracker.html, path
 
         def job() -> PoseRequest:
-            chosen = resolve_pose(pose, presets)
-            if chosen is None and photo:
-                chosen = studio.detect_pose(photo).pose
-            return PoseRequest(prompt=prompt or "", negative_prompt=negative_prompt or "", model=model or first.id,
-                               pose=chosen, seed=kit.seed_value(seed), steps=int(steps),
-                               guidance_scale=float(guidance_scale), controlnet_scale=float(controlnet_scale),
-                               guidance_start=float(guidance_start), guidance_end=float(guidance_end),
-                               guess_mode=bool(guess_mode), width=int(width or 0), height=int(height or 0),
-                               scheduler=scheduler or "Default")
+            chosen = resolve_pose(kit.text(pose, "pose"), presets)
+            if chosen is None and kit.file_path(photo):
+                chosen = studio.detect_pose(kit.file_path(photo)).pose
+            return PoseRequest(prompt=kit.text(prompt, "prompt"), negative_prompt=kit.text(negative_prompt,
+                               "negative prompt"), model=kit.text(model, "model") or first.id, pose=chosen,
+                               guess_mode=guess_mode is True, scheduler=kit.text(scheduler, "scheduler") or "Default",
+                               **kit.numbers(PoseRequest, seed=seed, steps=steps, guidance_scale=guidance_scale,
+                                             controlnet_scale=controlnet_scale, guidance_start=guidance_start,
+                                             guidance_end=guidance_end, width=width, height=height))
 
         yield from controls.stream(studio, request, job, frame)
 
@@ -190,10 +203,10 @@ def build(studio: Studio) -> kit.Tab:
                   api_name="pose")
     preset_gallery.select(on_preset, None, pose_outputs, api_visibility="private")
     detect_button.click(on_detect, [photo, hands_face], [*pose_outputs, overlay], api_visibility="private",
-                        concurrency_id="gpu", concurrency_limit=settings.concurrency)
+                        concurrency_id="gpu", concurrency_limit=settings.concurrency, preprocess=False)
     import_file.upload(on_import, import_file, pose_outputs, api_visibility="private")
     table.input(on_edit, [table, pose_text], [pose_text, skeleton, progress], api_visibility="private",
-                show_progress="hidden")
+                show_progress="hidden", preprocess=False)
     mirror_button.click(lambda text: show(mirror(current(text)), "Pose mirrored."), pose_text, pose_outputs,
                         api_visibility="private")
     save_button.click(on_save, [pose_text, preset_name], [preset_gallery, progress], api_visibility="private")

@@ -7,8 +7,8 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine import (Catalog, Family, InputError, Preview, Result, StudioError, Studio, Txt2ImgRequest,
-                    parameters_from_fields, prepare_prompt, read_recipe)
+from engine import (MAX_PROMPT_CHARS, Catalog, Family, InputError, Preview, Result, StudioError, Studio,
+                    Txt2ImgRequest, parameters_from_fields, prepare_prompt, read_recipe)
 from ui import kit, status
 from ui.zerogpu import gpu_task
 
@@ -28,6 +28,9 @@ Prompts in AUTOMATIC1111/Civitai syntax — `(silk:1.3)`, `((lace))`, `[denim]` 
 
 def _token_line(studio: Studio, text: str, model: str) -> str:
     """The counter under a prompt box: tokens used, long-prompt mode, A1111 conversion or a syntax error."""
+    if len(text) > MAX_PROMPT_CHARS:  # not even parsed: the engine refuses it at Generate
+        return (f'<div class="studio-tokens"><span class="bad">⚠ Over the limit: {len(text):,} characters, '
+                f'{MAX_PROMPT_CHARS:,} at most.</span></div>')
     if not text.strip():
         return '<div class="studio-tokens">0 / 75 tokens</div>'
     try:
@@ -71,9 +74,9 @@ def build(studio: Studio) -> kit.Tab:
     width0, height0 = family.default_size
     low, high = _limits(catalog, None)  # any family's sizes: the API accepts what any model can make
 
-    history = gr.State([])
-    last_seed = gr.State(-1)
-    selected = gr.State(None)
+    history = kit.session_state([])
+    last_seed = kit.session_state(-1)
+    selected = kit.session_state(None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=360):
             model = kit.model_picker(studio, catalog.models, "Model", "Or type a Hub id (owner/name)",
@@ -110,7 +113,7 @@ def build(studio: Studio) -> kit.Tab:
                 recipe_file = gr.File(label="Drop a PNG made by this app, AUTOMATIC1111 or Civitai", height=110,
                                       file_types=[".png"], type="filepath", elem_id="t2i-recipe-file")
         with gr.Column(scale=7, min_width=420):
-            progress = gr.HTML(status.idle(), elem_id="t2i-status")
+            progress = kit.status_panel(status.idle(), "t2i-status")
             image = gr.Image(label="Result", format="png", interactive=False, height=520,
                              elem_id="t2i-image", buttons=["download", "fullscreen"])
             gallery = gr.Gallery(label="This session", format="png", columns=5, height=240, fit_columns=False,
@@ -132,7 +135,7 @@ def build(studio: Studio) -> kit.Tab:
         """Generate images from a prompt, streaming live previews; returns the last image, status, gallery."""
         items = list(history or [])
         shown: Any = items[0][0] if items else None  # the last result stays until a preview comes
-        seed_used = kit.seed_value(seed)
+        seed_used: Any = gr.skip()
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
             nonlocal shown, items, seed_used
@@ -146,10 +149,11 @@ def build(studio: Studio) -> kit.Tab:
             return shown, tracker.html, items, items, seed_used
 
         yield from controls.stream(studio, request, lambda: Txt2ImgRequest(
-            prompt=prompt or "", negative_prompt=negative_prompt or "", model=model or first.id, width=int(width),
-            height=int(height), steps=int(steps), guidance_scale=float(guidance_scale),
-            scheduler=scheduler or "Default", seed=kit.seed_value(seed), batch_count=int(batch_count),
-            preview_every=int(preview_every), style=style or "None"), frame)
+            prompt=kit.text(prompt, "prompt"), negative_prompt=kit.text(negative_prompt, "negative prompt"),
+            model=kit.text(model, "model") or first.id, scheduler=kit.text(scheduler, "scheduler") or "Default",
+            style=kit.text(style, "style") or "None",
+            **kit.numbers(Txt2ImgRequest, width=width, height=height, steps=steps, guidance_scale=guidance_scale,
+                          seed=seed, batch_count=batch_count, preview_every=preview_every)), frame)
 
     inputs = [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height, scheduler, batch_count,
               style, preview_every, history]
@@ -157,13 +161,16 @@ def build(studio: Studio) -> kit.Tab:
     controls.wire(txt2img, inputs, outputs, progress, settings, api_name="txt2img")
     prompt.submit(txt2img, inputs, outputs, api_visibility="private", **kit.gpu_event(progress, settings))
 
-    def count(text: str, model_id: str) -> str:
-        return _token_line(studio, text or "", model_id or first.id)
+    def count(text: Any, model_id: Any) -> str:
+        return _token_line(studio, text if isinstance(text, str) else "",
+                           model_id if isinstance(model_id, str) and model_id else first.id)
 
+    # Counting is capped and linear: it runs outside the queue, so typing never waits behind (or fills) it.
     for box, counter in ((prompt, prompt_tokens), (negative_prompt, negative_tokens)):
         box.change(count, [box, model], counter, show_progress="hidden", trigger_mode="always_last",
-                   api_visibility="private")
-    model.change(count, [prompt, model], prompt_tokens, show_progress="hidden", api_visibility="private")
+                   api_visibility="private", queue=False)
+    model.change(count, [prompt, model], prompt_tokens, show_progress="hidden", api_visibility="private",
+                 queue=False)
 
     def on_model(model_id: str) -> tuple:
         """A model picked by the visitor: its family's sizes and its own sampling defaults."""
@@ -215,6 +222,11 @@ def build(studio: Studio) -> kit.Tab:
         f = dict(loaded.fields)
         origin = "this app" if loaded.source == "studio" else "AUTOMATIC1111 parameters"
         notes = [f"Settings restored from the PNG ({origin})."] + list(loaded.notes)
+        for key, value in f.items():  # a PNG can carry megabytes of text: none of it lands in the page
+            if isinstance(value, str) and len(value) > MAX_PROMPT_CHARS:
+                notes.append(f"The PNG's {key.replace('_', ' ')} is {len(value):,} characters, over the "
+                             f"{MAX_PROMPT_CHARS:,}-character limit: it was not restored.")
+                f[key] = None
         named = str(f.get("model") or "")
         if named and not (catalog.find(named) or "/" in named or named.endswith(".safetensors")):
             notes.append(f"The PNG names the model '{named}', which is not in the catalog: the current model was kept.")
