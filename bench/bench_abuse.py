@@ -4,7 +4,8 @@ tried against a public server (issue 12). Prints one line per class with its fig
 - parse:       worst time to prepare and count 4/16/64 kB hostile prompts (in process), and the server's time to
                refuse a 64 kB prompt through /txt2img             target < 50 ms, or refused at once
 - files:       result files of another visitor fetched by enumerating names like the attacker's own   target 0
-- uploads:     server memory (RSS) before/after N upload sessions (new client each, 4096² PNG)   target < 100 MB
+- uploads:     server memory (RSS) before/after N Edit-tab upload sessions (new client each, 4096² PNG)
+                                                                                          target < 100 MB
 - neighbours:  a normal /txt2img request's time while abuse runs, against idle                  target <= 1.5x
 
 Usage: python bench/bench_abuse.py [--sessions 300] [--repeats 5]
@@ -98,16 +99,18 @@ def big_png() -> Path:
 
 
 def upload_sessions(url: str, pid: int, sessions: int) -> tuple[float, float]:
-    """Server RSS (MB) before and after `sessions` new visitors each upload a 4096² PNG to Edit and edit it."""
+    """Server RSS (MB) before and after `sessions` new visitors each upload a 4096² PNG to the Edit tab (the page's
+    upload, which starts an edit history in the visitor's session); every tenth one also runs an edit."""
     from gradio_client import Client, handle_file
 
-    image = big_png()
+    image = handle_file(str(big_png()))
     before = rss_mb(pid)
     for index in range(sessions):
         client = Client(url, verbose=False)
         try:
-            client.predict(image=handle_file(str(image)), instruction="make it red", steps=1, seed=index,
-                           api_name="/edit")
+            client.predict(image, api_name="/edit_upload")
+            if index % 10 == 0:
+                client.predict(image=image, instruction="make it red", steps=1, seed=index, api_name="/edit")
         except Exception:  # noqa: BLE001 - a refusal still counts as a session; memory is what is measured
             pass
     time.sleep(2)

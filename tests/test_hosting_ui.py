@@ -224,3 +224,28 @@ def test_memory_stays_flat_over_many_upload_sessions(served, tmp_path: Path) -> 
     # session bookkeeping (~0.4 MB a session, bounded by layout.SESSIONS) is what remains
     folders = list(studio.outputs.scratch.glob("edit-*"))
     assert len(folders) >= 60 and all(len(f.name) > 32 for f in folders)  # each session's history is on disk
+
+
+def test_the_model_field_offers_only_what_this_server_loads(catalog) -> None:
+    """Locally anything can be typed; a public server with no allow-list takes only its list, and says what it
+    allows when it has an allow-list or model folders."""
+    import gradio as gr
+
+    from engine import Settings, Studio
+    from ui import kit
+
+    def picker(**settings: object) -> gr.Dropdown:
+        studio = Studio(Settings(**settings), demo=True, online=False, catalog=catalog)
+        try:
+            with gr.Blocks():
+                return kit.model_picker(studio, catalog.models, "Model")
+        finally:
+            studio.close()
+
+    local = picker()
+    assert local.allow_custom_value and "Hub id (owner/name)" in local.info and ".safetensors" in local.info
+    closed = picker(hosted=True)
+    assert not closed.allow_custom_value and not closed.info
+    allowed = picker(hosted=True, allow_hub=("acme/*",))
+    assert allowed.allow_custom_value and "Hub id this server allows" in allowed.info
+    assert "local" not in allowed.info

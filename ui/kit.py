@@ -61,15 +61,23 @@ def status_panel(html: str, elem_id: str) -> gr.HTML:
     return gr.HTML(html, elem_id=elem_id, elem_classes=["studio-panel"])
 
 
-def model_picker(studio: Studio, specs: Iterable[ModelSpec], label: str, info: str, local: str = "",
+def model_picker(studio: Studio, specs: Iterable[ModelSpec], label: str, about: str = "", single_files: bool = True,
                  **options: Any) -> gr.Dropdown:
-    """A dropdown of catalog models (marked in demo mode) that also takes a typed Hub id; `info` is a sentence
-    without its full stop, `local` is added to it where this server may load local models."""
+    """A dropdown of catalog models (marked in demo mode); it also takes what this server lets visitors type (a Hub
+    id, a local folder, a .safetensors file), and says so. `about` is a sentence on what the list holds."""
     specs = list(specs)
-    remote_only = studio.settings.hosted and not studio.settings.model_dirs
+    settings = studio.settings
+    typed = []
+    if not settings.hosted or settings.allow_hub:
+        typed.append("a Hub id (owner/name)" if not settings.hosted or "all" in settings.allow_hub
+                     else "a Hub id this server allows")
+    if not settings.hosted or settings.model_dirs:
+        typed.append("a local diffusers folder" + (" or a .safetensors file" if single_files else "")
+                     + (" from the server's model folders" if settings.hosted else ""))
+    info = " ".join(part for part in (about, f"Or type {', or '.join(typed)}." if typed else "") if part)
     options.setdefault("value", specs[0].id)
-    return gr.Dropdown([(studio.model_label(m), m.id) for m in specs], label=label, allow_custom_value=True,
-                       info=info + ("" if remote_only else local) + ".", **options)
+    return gr.Dropdown([(studio.model_label(m), m.id) for m in specs], label=label, allow_custom_value=bool(typed),
+                       info=info or None, **options)
 
 
 def slider(request_type: type, name: str, settings: Settings, value: float, step: float = 1,

@@ -94,10 +94,8 @@ def build(studio: Studio) -> kit.Tab:
             prompt = gr.Textbox(label="Prompt", lines=3, elem_id="cmp-prompt",
                                 placeholder="a terrazzo floor pattern with (brass inlays)1.2")
             negative_prompt = gr.Textbox("", label="Negative prompt", lines=2)
-            models = kit.model_picker(studio, catalog.models, "Models (2 to 4)",
-                                      "Add a Hub id, a local folder or a .safetensors file by typing it",
-                                      value=default_models, multiselect=True, max_choices=MAX_MODELS,
-                                      elem_id="cmp-models")
+            models = kit.model_picker(studio, catalog.models, "Models (2 to 4)", value=default_models,
+                                      multiselect=True, max_choices=MAX_MODELS, elem_id="cmp-models")
             with gr.Row():
                 aspect_ratio = gr.Dropdown(aspects, value=aspects[0], label="Aspect ratio",
                                            info="Each model gets its native size for this ratio.")

@@ -65,8 +65,8 @@ def build(studio: Studio) -> kit.Tab:
                                      placeholder="make the dress (red velvet)1.2")
             gr.Examples([[e] for e in EXAMPLES], [instruction], label="Try", examples_per_page=5)
             negative_prompt = gr.Textbox("", label="Negative prompt", lines=1, placeholder="blurry, distorted")
-            model = kit.model_picker(studio, editors, "Editing model",
-                                     "InstructPix2Pix (SD 1.5) or its SDXL version; or a Hub id", " / local folder")
+            model = kit.model_picker(studio, editors, "Editing model", "InstructPix2Pix (SD 1.5) or its SDXL version.",
+                                     single_files=False)
             image_guidance = kit.slider(EditRequest, "image_guidance_scale", settings, first.image_guidance_scale,
                                         0.05, elem_id="edit-image-guidance")
             sampler = kit.sampler(EditRequest, settings, first, "edit")

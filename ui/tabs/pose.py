@@ -80,8 +80,8 @@ def build(studio: Studio) -> kit.Tab:
             prompt = gr.Textbox(label="Prompt", lines=3, elem_id="pose-prompt",
                                 placeholder="a model in a (linen suit)1.2 on a runway, studio light")
             negative_prompt = gr.Textbox("blurry, deformed hands, extra limbs", label="Negative prompt", lines=2)
-            model = kit.model_picker(studio, bases, "Base model",
-                                     "SD 1.5 or SDXL; the OpenPose ControlNet is added to it")
+            model = kit.model_picker(studio, bases, "Base model", "SD 1.5 or SDXL; the OpenPose ControlNet is added "
+                                     "to it.")
             with gr.Row():
                 controlnet_scale = kit.slider(PoseRequest, "controlnet_scale", settings, 1.0, 0.05)
                 guess_mode = gr.Checkbox(False, label="Guess mode (pose only, prompt optional)")

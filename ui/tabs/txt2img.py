@@ -79,9 +79,7 @@ def build(studio: Studio) -> kit.Tab:
     selected = kit.session_state(None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=5, min_width=360):
-            model = kit.model_picker(studio, catalog.models, "Model", "Or type a Hub id (owner/name)",
-                                     ", a local diffusers folder or a .safetensors file",
-                                     elem_id="t2i-model")
+            model = kit.model_picker(studio, catalog.models, "Model", elem_id="t2i-model")
             prompt = gr.Textbox(label="Prompt", lines=3, elem_id="t2i-prompt",
                                 placeholder="a flowing (red silk)1.3 evening dress, studio light, fabric detail")
             prompt_tokens = gr.HTML(_token_line(studio, "", first.id), elem_id="t2i-prompt-tokens")
