@@ -13,9 +13,10 @@ from engine.media.recipe import LoadedRecipe, parameters_from_fields, png_bytes,
 from engine.models.catalog import Catalog, ControlSpec, ModelSpec, Style, load_catalog
 from engine.models.families import Family
 from engine.pipeline.schedulers import SCHEDULER_NAMES
-from engine.pose import (KEYPOINT_NAMES, MAX_PEOPLE, Detection, Pose, draw, from_json, from_rows, load_presets, mirror,
-                         save_preset, to_json, to_rows)
+from engine.pose import (KEYPOINT_NAMES, MAX_PEOPLE, Detection, Pose, draw, find_preset, from_json, from_rows, load_presets,
+                         mirror, pose_from_text, save_preset, to_json, to_rows)
 from engine.prompts import PreparedPrompt, TokenCount, prepare_prompt
+from engine.restore import TAB_FIELDS, TAB_TITLES, RestorePlan, plan_restore
 from engine.requests import (DEFAULT_EDITOR, DEFAULT_MODEL, MAX_MODELS, MAX_PROMPT_CHARS, MAX_VARIANTS, MIN_MODELS,
                              PER_MODEL, Bound, CompareRequest, EditRequest, GenerationRequest, PoseRequest,
                              Txt2ImgRequest, bound)
@@ -33,5 +34,6 @@ __all__ = [
     "Recipe", "Result", "SCHEDULER_NAMES", "Settings", "Studio", "StudioError", "Style", "TokenCount",
     "Txt2ImgRequest", "bound", "export_chain", "load_catalog", "load_settings", "open_image", "parameters_from_fields",
     "pixel_hash", "png_bytes", "prepare_prompt", "read_recipe", "to_parameters_text",
-    "KEYPOINT_NAMES", "MAX_PEOPLE", "draw", "from_json", "from_rows", "load_presets", "mirror", "save_preset", "to_json", "to_rows",
+    "KEYPOINT_NAMES", "MAX_PEOPLE", "draw", "find_preset", "from_json", "pose_from_text", "RestorePlan", "TAB_FIELDS",
+    "TAB_TITLES", "plan_restore", "from_rows", "load_presets", "mirror", "save_preset", "to_json", "to_rows",
 ]

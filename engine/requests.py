@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_EDITOR = "timbrooks/instruct-pix2pix"
 
-SEED_MAX = 2**32 - 1
+SEED_MAX = 2**53 - 1  # A1111/Civitai seeds go past 2**32; 2**53 keeps them exact in a browser's numbers
 MIN_MODELS, MAX_MODELS, MAX_VARIANTS = 2, 4, 4
 MAX_OPERATOR_PARTS = 8  # .and()/.blend() parts (and AUTOMATIC1111 BREAKs): each is encoded, or run through a prior
 _TEXT_FIELDS = ("prompt", "negative_prompt", "scheduler", "style")

@@ -31,6 +31,7 @@ class Recipe:
     control: str = ""  # JSON of the ControlNet condition (pose keypoints and scales) for Pose results
     image_guidance_scale: float = 0.0  # Edit: how closely the result follows the input image (0 = not an edit)
     parent: str = ""  # Edit: pixel hash of the input image, linking each step of an edit chain to its parent
+    model_hash: str = ""  # A1111's short hash (first 10 hex digits of the sha256) of a single-file checkpoint
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from engine import (EditHistory, EditRequest, Failed, Finished, InputError, Mode
                     Studio, export_chain, open_image, pixel_hash, read_recipe, to_parameters_text)
 from engine.media.recipe import parse_parameters_text
 from engine.pose import open_photo
+from engine.requests import SEED_MAX
 from engine.tasks.edit import result_size, variation_plan, working_size
 from tests.conftest import IP2P, IP2P_XL, SD, collect, load, slow_steps
 
@@ -88,8 +89,8 @@ def test_variations_cover_seeds_and_image_guidance_values(studio: Studio) -> Non
 
 
 def test_variation_plan_pairs_every_image_guidance_with_every_seed() -> None:
-    plan = variation_plan(EditRequest(image=dress(), prompt="x", seeds=2, image_guidance_values=(1.0, 3.0)), 2**32 - 1)
-    assert plan == [(2**32 - 1, 1.0), (0, 1.0), (2**32 - 1, 3.0), (0, 3.0)]  # seeds wrap around
+    plan = variation_plan(EditRequest(image=dress(), prompt="x", seeds=2, image_guidance_values=(1.0, 3.0)), SEED_MAX)
+    assert plan == [(SEED_MAX, 1.0), (0, 1.0), (SEED_MAX, 3.0), (0, 3.0)]  # seeds wrap around (issue 13: at 2**53)
     assert variation_plan(EditRequest(image=dress(), prompt="x", image_guidance_scale=1.7), 5) == [(5, 1.7)]
 
 

@@ -30,6 +30,8 @@ from engine.media.recipe import (
     to_parameters_text,
 )
 from engine.pipeline.schedulers import SCHEDULER_NAMES
+from engine.prompts import is_a1111_syntax
+from engine.prompts.to_a1111 import compel_to_a1111
 from engine.types import InputError, Recipe
 
 BASIC = Recipe(
@@ -159,8 +161,10 @@ def test_png_bytes_converts_modes_png_cannot_store() -> None:
 
 
 def test_parameters_text_has_a1111_layout() -> None:
+    # The prompt is written in A1111 attention syntax (issue 13): A1111 would read "(red dress)1.3" as
+    # "red dress" x1.1 followed by the word "1.3".
     assert to_parameters_text(BASIC) == (
-        "a photo of a (red dress)1.3, studio light\n"
+        "a photo of a (red dress:1.3), studio light\n"
         "Negative prompt: blurry, lowres\n"
         "Steps: 25, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234, Size: 512x768, "
         "Model: stable-diffusion-v1-5, Version: studio-0.1"
@@ -180,7 +184,8 @@ def test_parameters_text_round_trip(recipe: Recipe) -> None:
     fields, notes = parse_parameters_text(to_parameters_text(recipe))
     assert notes == []
     expected = asdict(recipe)
-    expected["prompt"] = expected["prompt"].strip()
+    prompt = recipe.prompt.strip()  # written in A1111 syntax (issue 13); one already in it is kept as it is
+    expected["prompt"] = prompt if is_a1111_syntax(prompt) else compel_to_a1111(prompt).text
     expected["model"] = short_model_name(recipe.model)
     for only_in_json in ("family", "task", "control"):
         del expected[only_in_json]
@@ -190,7 +195,7 @@ def test_parameters_text_round_trip(recipe: Recipe) -> None:
         del expected["style"]
     if not recipe.app_version:
         del expected["app_version"]
-    for edit_only in ("image_guidance_scale", "parent"):  # written only for Edit results
+    for edit_only in ("image_guidance_scale", "parent", "model_hash"):  # written only where there is one
         if not getattr(recipe, edit_only):
             del expected[edit_only]
     assert fields == expected
@@ -239,31 +244,32 @@ def test_a1111_sampler_names_map_exactly(sampler: str, schedule: str | None, exp
 @pytest.mark.parametrize(
     ("sampler", "schedule", "expected", "note"),
     [
-        ("LMS", None, "Default", "Sampler 'LMS' is not available: using Default."),
-        ("Heun", "Automatic", "Default", "Sampler 'Heun' is not available: using Default."),
+        # Issue 13: the nearest scheduler, not Default
+        ("LMS", None, "Euler", "Sampler 'LMS' is not available: using the nearest, Euler."),
+        ("Heun", "Automatic", "Euler", "Sampler 'Heun' is not available: using the nearest, Euler."),
         (
             "DPM++ 2M SDE Karras",
             None,
             "DPM++ 2M Karras",
-            "Sampler 'DPM++ 2M SDE Karras' is not available: using DPM++ 2M Karras.",
+            "Sampler 'DPM++ 2M SDE Karras' is not available: using the nearest, DPM++ 2M Karras.",
         ),
         (
             "DPM++ 2M",
             "Exponential",
             "DPM++ 2M",
-            "Sampler 'DPM++ 2M (schedule type Exponential)' is not available: using DPM++ 2M.",
+            "Sampler 'DPM++ 2M (schedule type Exponential)' is not available: using the nearest, DPM++ 2M.",
         ),
         (
             "DPM++ SDE",
             None,
             "DPM++ SDE Karras",
-            "Sampler 'DPM++ SDE' is not available: using DPM++ SDE Karras.",
+            "Sampler 'DPM++ SDE' is not available: using the nearest, DPM++ SDE Karras.",
         ),
         (
             "Euler a",
             "Karras",
             "Euler a",
-            "Sampler 'Euler a (schedule type Karras)' is not available: using Euler a.",
+            "Sampler 'Euler a (schedule type Karras)' is not available: using the nearest, Euler a.",
         ),
     ],
 )
@@ -285,6 +291,7 @@ def test_a1111_text_with_quoted_values_and_extra_keys_parses() -> None:
         "width": 832,
         "height": 1216,
         "model": "dreamshaper_8",
+        "model_hash": "6ce0161689",  # issue 13: kept, to find the checkpoint again by its hash
     }
     assert notes == [
         "Settings this app does not use were ignored: "
@@ -296,9 +303,9 @@ def test_quoted_style_and_unknown_sampler_in_a1111_text() -> None:
     text = 'cat\nSteps: 20, Sampler: LMS, CFG scale: 7, Seed: 5, Size: 512x512, Style: "a, b", Clip skip: 2'
     fields, notes = parse_parameters_text(text)
     assert fields["style"] == "a, b"
-    assert fields["scheduler"] == "Default"
+    assert fields["scheduler"] == "Euler"  # issue 13: the nearest, with a note
     assert fields["negative_prompt"] == ""
-    assert "Sampler 'LMS' is not available: using Default." in notes
+    assert "Sampler 'LMS' is not available: using the nearest, Euler." in notes
     assert "Settings this app does not use were ignored: Clip skip." in notes
 
 
@@ -328,7 +335,7 @@ def test_parameters_from_partial_fields_round_trips() -> None:
     text = parameters_from_fields(fields)
     assert text.split("\n")[-1] == (
         "Steps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 987654321, "
-        "Size: 832x1216, Model: dreamshaper_8"
+        "Size: 832x1216, Model hash: 6ce0161689, Model: dreamshaper_8"
     )
     assert parse_parameters_text(text) == (fields, [])
     assert parameters_from_fields({"prompt": "cat", "seed": 3, "width": 64}) == "cat\nSeed: 3"

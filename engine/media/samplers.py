@@ -1,4 +1,5 @@
-"""Scheduler names between this app and AUTOMATIC1111 (Sampler + Schedule type, old and new styles), both ways."""
+"""Scheduler names between this app and AUTOMATIC1111 (Sampler + Schedule type, old and new styles), both ways,
+and from ComfyUI's sampler_name + scheduler."""
 
 from __future__ import annotations
 
@@ -20,11 +21,46 @@ _OURS_BY_LOWER = {name.lower(): name for name in A1111_SAMPLERS}
 _CLOSEST_BASE = {
     "dpm++ 2m sde": "dpm++ 2m",
     "dpm++ 2m sde heun": "dpm++ 2m",
+    "dpm++ 2m sde gpu": "dpm++ 2m",
     "dpm++ 3m sde": "dpm++ 2m",
+    "dpm++ 3m": "dpm++ 2m",
+    "dpm++ 3m sde gpu": "dpm++ 2m",
+    "dpm++ 2s a": "euler a",
+    "dpm++ sde gpu": "dpm++ sde",
+    "dpm2": "euler",
+    "dpm2 a": "euler a",
+    "dpm fast": "euler",
+    "dpm adaptive": "euler",
+    "lms": "euler",
+    "heun": "euler",
+    "heun++": "euler",
+    "restart": "euler",
+    "euler cfg++": "euler",
+    "euler a cfg++": "euler a",
+    "lcm": "euler",
+    "ddpm": "ddim",
+    "plms": "ddim",
     "ddim cfg++": "ddim",
+    "deis": "unipc",
+    "ipndm": "unipc",
+    "unipc bh2": "unipc",
 }
+# ComfyUI's KSampler sampler_name -> the A1111 sampler name it corresponds to.
+_COMFYUI_SAMPLERS = {
+    "euler": "Euler", "euler_ancestral": "Euler a", "euler_cfg_pp": "Euler CFG++", "heun": "Heun",
+    "heunpp2": "Heun++", "dpm_2": "DPM2", "dpm_2_ancestral": "DPM2 a", "lms": "LMS", "dpm_fast": "DPM fast",
+    "dpm_adaptive": "DPM adaptive", "dpmpp_2s_ancestral": "DPM++ 2S a", "dpmpp_sde": "DPM++ SDE",
+    "dpmpp_sde_gpu": "DPM++ SDE", "dpmpp_2m": "DPM++ 2M", "dpmpp_2m_sde": "DPM++ 2M SDE",
+    "dpmpp_2m_sde_gpu": "DPM++ 2M SDE", "dpmpp_3m_sde": "DPM++ 3M SDE", "dpmpp_3m_sde_gpu": "DPM++ 3M SDE",
+    "ddpm": "DDPM", "lcm": "LCM", "ddim": "DDIM", "uni_pc": "UniPC", "uni_pc_bh2": "UniPC", "ipndm": "iPNDM",
+    "deis": "DEIS",
+}
+# ComfyUI's scheduler -> A1111's schedule type ("normal"/"simple"/"sgm_uniform" are A1111's uniform kinds).
+_COMFYUI_SCHEDULES = {"normal": "Uniform", "karras": "Karras", "exponential": "Exponential",
+                      "sgm_uniform": "SGM Uniform", "simple": "Simple", "ddim_uniform": "DDIM", "beta": "Beta",
+                      "linear_quadratic": "Linear Quadratic", "kl_optimal": "KL Optimal"}
 _AUTOMATIC_KARRAS = {"dpm++ 2m", "dpm++ sde"}  # A1111 >= 1.9 defaults these to Karras
-_PLAIN_SCHEDULES = {"", "uniform", "ddim"}
+_PLAIN_SCHEDULES = {"", "uniform", "ddim", "simple", "sgm uniform", "normal"}
 _OLD_STYLE_SUFFIXES = ("karras", "exponential")
 
 
@@ -46,8 +82,21 @@ def scheduler_from_a1111(sampler: str, schedule: str | None) -> tuple[str, str |
     ours = _closest_ours(target, karras) if target else "Default"
     label = sampler.strip()
     if (schedule or "").strip().lower() not in {"", "automatic"}:
-        label += f" (schedule type {schedule.strip()})"
-    return ours, f"Sampler '{label}' is not available: using {ours}."
+        label += f" (schedule type {(schedule or '').strip()})"
+    if ours == "Default":
+        return ours, f"Sampler '{label}' is not available and has no near equivalent: using the model's default."
+    return ours, f"Sampler '{label}' is not available: using the nearest, {ours}."
+
+
+def scheduler_from_comfyui(sampler_name: str, scheduler: str) -> tuple[str, str | None]:
+    """Our scheduler for a ComfyUI KSampler's `sampler_name` and `scheduler`; a note if inexact."""
+    a1111 = _COMFYUI_SAMPLERS.get(sampler_name.strip().lower(), sampler_name.strip())
+    schedule = _COMFYUI_SCHEDULES.get(scheduler.strip().lower(), scheduler.strip())
+    ours, note = scheduler_from_a1111(a1111, schedule)
+    if note:
+        note = f"ComfyUI sampler '{sampler_name}' with scheduler '{scheduler}' is not available: using the nearest, " \
+               f"{ours}." if ours != "Default" else note
+    return ours, note
 
 
 def _closest_ours(base: str, karras: bool) -> str:

@@ -4,6 +4,7 @@ tiny-size catalog) and validated."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,13 @@ class ModelSpec:
     image_guidance_scale: float = 0.0
     base: str | None = None
     working_side: int = 0
+    # Names and short hashes other tools use for these weights (A1111/Civitai checkpoint names, `Model hash`).
+    aliases: tuple[str, ...] = ()
+
+    def answers_to(self, name: str) -> bool:
+        """Whether `name` (a name, id, alias, checkpoint file name or short hash) means this model."""
+        key = checkpoint_key(name)
+        return bool(key) and key in {checkpoint_key(n) for n in (self.name, self.id, *self.aliases)}
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,16 @@ class Catalog:
                 return spec
         return None
 
+    def find_alias(self, name: str, pool: str = "models") -> ModelSpec | None:
+        """The entry of `pool` ("models" or "editors") that `name` means: its name, id, the last part of its id,
+        or an alias (another tool's checkpoint name, with or without extension and `[hash]`, or short hash)."""
+        specs: tuple[ModelSpec, ...] = getattr(self, pool)
+        key = checkpoint_key(name)
+        if not key:
+            return None
+        exact = next((s for s in specs if s.answers_to(name)), None)
+        return exact or next((s for s in specs if checkpoint_key(s.id.rsplit("/", 1)[-1]) == key), None)
+
     def resolve(self, model: str) -> ModelSpec:
         """A catalog entry, or a custom spec for a Hub id, local folder or single-file checkpoint."""
         key = model.strip()
@@ -108,6 +126,16 @@ class Catalog:
             if style.name == name and style.name != "None":
                 return style
         return None
+
+
+def checkpoint_key(name: str) -> str:
+    """A model name compared loosely: lower case, no folder, weights extension or A1111's ` [hash]` suffix."""
+    name = re.sub(r"\s*\[[0-9a-fA-F]{8,12}\]\s*$", "", name.strip())
+    name = re.split(r"[\\/]", name.rstrip("/\\"))[-1] if not re.fullmatch(r"[\w.-]+/[\w.-]+", name) else name
+    stem, dot, ext = name.rpartition(".")
+    if dot and ext.lower() in {"safetensors", "ckpt", "pt", "pth", "bin"}:
+        name = stem
+    return name.lower()
 
 
 def _family(name: str, raw: dict) -> Family:
@@ -145,7 +173,7 @@ def load_catalog(presets_dir: Path = PRESETS_DIR) -> Catalog:
     for entry in raw["models"]:
         if entry["family"] not in families:
             raise ValueError(f"presets/models.json: model '{entry['name']}' has unknown family '{entry['family']}'.")
-        models.append(ModelSpec(**entry))
+        models.append(ModelSpec(**{**entry, "aliases": tuple(entry.get("aliases", ()))}))
     styles = []
     for entry in json.loads((presets_dir / "styles.json").read_text(encoding="utf-8")):
         style = Style(**entry)
@@ -156,7 +184,7 @@ def load_catalog(presets_dir: Path = PRESETS_DIR) -> Catalog:
     for control in controlnets:
         if control.family not in families:
             raise ValueError(f"presets/models.json: ControlNet '{control.name}' has unknown family '{control.family}'.")
-    editors = [ModelSpec(**entry) for entry in raw.get("editors", [])]
+    editors = [ModelSpec(**{**entry, "aliases": tuple(entry.get("aliases", ()))}) for entry in raw.get("editors", [])]
     for editor in editors:
         if editor.family not in families or not editor.working_side % 8 == 0 < editor.working_side:
             raise ValueError(f"presets/models.json: editor '{editor.name}' needs a known family and a working_side "

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 from engine.models.catalog import Catalog, ControlSpec, ModelSpec
 from engine.models.families import Family
+from engine.models.hashes import HashIndex
 from engine.models.pickles import pickle_policy
 from engine.models.sources import check_local_model, check_model_name, check_model_source, hosted_refusal, is_hub_id
 from engine.models.tokenizers import TokenizerCache
@@ -42,6 +43,11 @@ class ModelManager:
         self._demo_paths: dict[str, Path] | None = None
         self._detector: Any = None
         self.tokenizers = TokenizerCache(self)
+        self.hashes = HashIndex(settings.cache_dir / "model-hashes.json")
+
+    def checkpoint_hash(self, model: str) -> str:
+        """A1111's short hash of a single-file checkpoint (hashed once, then remembered); "" for anything else."""
+        return self.hashes.hash_of(model) if not self.demo else ""
 
     # ---- placement, cache, demo folders ----
 

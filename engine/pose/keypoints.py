@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from engine.pose.formats import EXTRA_PARTS, MAX_PEOPLE, decode, parse_pose_data, preset_key
 from engine.types import InputError
 
 POSES_DIR = Path(__file__).resolve().parents[2] / "presets" / "poses"
@@ -22,7 +23,6 @@ KEYPOINT_NAMES = ("nose", "neck", "right shoulder", "right elbow", "right wrist"
                   "right eye", "left eye", "right ear", "left ear")
 # Left/right partners: mirroring swaps them so limb colours keep meaning the person's own left and right.
 MIRROR_PAIRS = ((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (14, 15), (16, 17))
-MAX_PEOPLE = 10
 MAX_JSON_BYTES = 1_000_000
 
 Point = tuple[float, float] | None
@@ -36,6 +36,10 @@ class Pose:
     height: int
     people: tuple[tuple[Point, ...], ...]
     name: str = ""
+    # Per person: hand and face keypoints as read (part name -> normalised (x, y, confidence) triples), kept so that
+    # an export gives them back and a drawing can show them.
+    extras: tuple[dict[str, tuple[tuple[float, float, float], ...]], ...] = ()
+    notes: tuple[str, ...] = ()  # what reading the JSON inferred or mapped (a canvas size, BODY_25)
 
     @property
     def aspect(self) -> float:
@@ -45,66 +49,69 @@ class Pose:
 # ---- JSON ----------------------------------------------------------------------------------
 
 
-def to_json(pose: Pose) -> str:
-    """The editors' JSON for `pose` (pixel coordinates)."""
+def to_json(pose: Pose, normalized: bool = False) -> str:
+    """The editors' JSON for `pose`: pixel coordinates, or 0..1 with `"normalized": true` (what fkunn1326's editor
+    and comfyui_controlnet_aux expect); hands and face keypoints included where the pose has them."""
+    sx, sy = (1.0, 1.0) if normalized else (float(pose.width), float(pose.height))
     people = []
-    for person in pose.people:
+    for index, person in enumerate(pose.people):
         flat: list[float] = []
         for point in person:
-            flat += [round(point[0] * pose.width, 2), round(point[1] * pose.height, 2), 1.0] if point else [0, 0, 0]
-        people.append({"pose_keypoints_2d": flat})
+            flat += [round(point[0] * sx, 6 if normalized else 2), round(point[1] * sy, 6 if normalized else 2),
+                     1.0] if point else [0, 0, 0]
+        entry: dict[str, list[float]] = {"pose_keypoints_2d": flat}
+        extras = pose.extras[index] if index < len(pose.extras) else {}
+        for part in EXTRA_PARTS:
+            if part in extras:
+                entry[part] = [v for x, y, c in extras[part] for v in (round(x * sx, 6 if normalized else 2),
+                                                                        round(y * sy, 6 if normalized else 2), c)]
+        people.append(entry)
     return json.dumps({"canvas_width": pose.width, "canvas_height": pose.height, "people": people,
-                       **({"name": pose.name} if pose.name else {})})
+                       **({"normalized": True} if normalized else {}), **({"name": pose.name} if pose.name else {})})
 
 
 def from_json(text: str | bytes, name: str = "") -> Pose:
-    """A pose from the editors' JSON (also a list of them, or normalised coordinates); InputError when unusable."""
+    """A pose from OpenPose, editor or fkunn1326 JSON (see `engine.pose.formats`); InputError when unusable.
+
+    `Pose.notes` says what was inferred (a missing canvas size) or mapped (BODY_25 to COCO-18)."""
     if len(text) > MAX_JSON_BYTES:
         raise InputError(f"The pose file is over {MAX_JSON_BYTES // 1000} kB; a pose is a few kB. Check the file.")
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
-        raise InputError(f"The pose is not valid JSON ({err}). Export it again from the pose editor.") from err
-    if isinstance(data, list) and data and isinstance(data[0], dict):
-        data = data[0]  # ControlNet's detect API returns one entry per image
-    if not isinstance(data, dict) or not isinstance(data.get("people"), list):
-        raise InputError("The pose JSON needs a 'people' list with 'pose_keypoints_2d' (OpenPose editor format).")
-    width = _positive_int(data.get("canvas_width", data.get("width", 512)), "canvas_width")
-    height = _positive_int(data.get("canvas_height", data.get("height", 512)), "canvas_height")
-    _check_people(len(data["people"]))
-    people = []
-    for index, person in enumerate(data["people"]):
-        flat = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
-        if not isinstance(flat, list) or len(flat) < 18 * 3 or not all(_is_number(v) for v in flat[:54]):
-            raise InputError(f"Person {index + 1} of the pose needs 'pose_keypoints_2d' with 18 × (x, y, confidence) "
-                             "finite numbers (the OpenPose 18-keypoint body format).")
-        values = [float(v) for v in flat[:54]]
-        normalised = data.get("normalized") is True or all(abs(v) <= 1.0 for v in values)
-        sx, sy = (1.0, 1.0) if normalised else (float(width), float(height))
-        people.append(tuple((values[i] / sx, values[i + 1] / sy) if values[i + 2] > 0 else None
-                            for i in range(0, 54, 3)))
-    return clamp(Pose(width, height, tuple(people), str(data.get("name") or name)))
+    data = decode(text)
+    width, height, people, notes, normalised = parse_pose_data(data)
+    sx, sy = (1.0, 1.0) if normalised else (float(width), float(height))
+    bodies = tuple(tuple((x / sx, y / sy) if c > 0 else None for x, y, c in body) for body, _ in people)
+    extras = tuple({part: tuple((x / sx, y / sy, c) for x, y, c in triples) for part, triples in parts.items()}
+                   for _, parts in people)
+    title = data.get("name") if isinstance(data, dict) else None
+    return clamp(Pose(width, height, bodies, str(title or name), extras if any(extras) else (), tuple(notes)))
 
 
-def _is_number(value: Any) -> bool:
-    """A finite int or float (not a bool, NaN, an infinity or an int too large for a float)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
+def find_preset(text: str, presets: dict[str, Pose]) -> Pose | None:
+    """The preset `text` names, matched loosely (case, spaces, hyphens and underscores do not matter)."""
+    if text in presets:
+        return presets[text]
+    key = preset_key(text)
+    return next((pose for name, pose in presets.items() if preset_key(name) == key), None)
+
+
+def pose_from_text(text: str, presets: dict[str, Pose]) -> Pose | None:
+    """The pose named by a preset name (loosely) or given as pose JSON; None when `text` is blank."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text[0] not in "{[":
+        found = find_preset(text, presets)
+        if found is None:
+            names = ", ".join(sorted(presets)) or "none"
+            raise InputError(f"There is no pose preset called '{text[:60]}'; the presets are: {names}. Or pass pose "
+                             "JSON.")
+        return found
+    return from_json(text)
 
 
 def _check_people(count: int) -> None:
     if count > MAX_PEOPLE:
         raise InputError(f"The pose has {count:,} people; at most {MAX_PEOPLE} can be drawn. Remove some people.")
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if not _is_number(value) or not 64 <= value <= 8192:
-        raise InputError(f"The pose's {name} must be a number of pixels between 64 and 8192, got {value!r}.")
-    return int(value)
 
 
 # ---- editing -------------------------------------------------------------------------------
@@ -125,7 +132,10 @@ def mirror(pose: Pose) -> Pose:
         for right, left in MIRROR_PAIRS:
             flipped[right], flipped[left] = flipped[left], flipped[right]
         people.append(tuple(flipped))
-    return replace(pose, people=tuple(people))
+    extras = tuple({("hand_right_keypoints_2d" if part == "hand_left_keypoints_2d" else "hand_left_keypoints_2d"
+                     if part == "hand_right_keypoints_2d" else part): tuple((1.0 - x, y, c) for x, y, c in triples)
+                    for part, triples in person.items()} for person in pose.extras)
+    return replace(pose, people=tuple(people), extras=extras)
 
 
 def to_rows(pose: Pose) -> list[list[Any]]:

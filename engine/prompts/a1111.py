@@ -20,6 +20,10 @@ _EXTRA_NETWORK = re.compile(r"<(lora|lyco|locon|hypernet|hypernetwork):[^<>]*>",
 _EXTRA_NETWORK_AND_SPACE = re.compile(r"\s*(<(lora|lyco|locon|hypernet|hypernetwork):[^<>]*>)", re.IGNORECASE)
 _BREAK = re.compile(r"\bBREAK\b")
 _BREAK_SPLIT = re.compile(r"\s*\bBREAK\b\s*")
+# Compel weights inside an A1111 prompt: "(red silk)1.3", "(lace)++", "pattern--" (kept, not read as words).
+_COMPEL_GROUP_WEIGHT = re.compile(r"(\d+(?:\.\d*)?|\.\d+|[+]+|[-]+)(?=[\s,)\]]|$)")
+_COMPEL_WORD_WEIGHT = re.compile(r"(?<![\w\\])([^\W_][\w'.]*?)([+]+|[-]+)(?=[\s,)\]]|$)")
+_AND = re.compile(r"(?<!\s)\s*(?::\s*[+-]?(?:\d+\.?\d*|\.\d+)\s*)?\bAND\b\s*")
 # AUTOMATIC1111's own tokenizer for attention syntax (modules/prompt_parser.py, re_attention).
 _A1111_ATTENTION = re.compile(
     r"""
@@ -32,7 +36,7 @@ _A1111_ATTENTION = re.compile(
 
 def is_a1111_syntax(text: str) -> bool:
     """True when the prompt uses AUTOMATIC1111/Civitai syntax that Compel would read differently."""
-    if "[" in text or "]" in text or _BREAK.search(text) or _EXTRA_NETWORK.search(text):
+    if "[" in text or "]" in text or _BREAK.search(text) or _EXTRA_NETWORK.search(text) or _AND.search(text):
         return True
     pairs, _, _ = paren_pairs(text)
     for start, end in pairs:
@@ -49,6 +53,8 @@ def translate_a1111(text: str) -> tuple[str, tuple[str, ...]]:
     """Rewrite AUTOMATIC1111 syntax as Compel syntax; returns the new text and notes. Never raises."""
     notes: list[str] = []
     text = _drop_extra_networks(text, notes)
+    text = _join_and_parts(text, notes)
+    text = _compel_weights_as_a1111(text, notes)
     text = _resolve_schedules(text, notes)
     fragments, group_spans = _parse_a1111_attention(text)
 
@@ -104,6 +110,42 @@ def _drop_extra_networks(text: str, notes: list[str]) -> str:
         return " " if before.isalnum() and after.isalnum() else ""
 
     return _EXTRA_NETWORK_AND_SPACE.sub(drop, text)
+
+
+def _join_and_parts(text: str, notes: list[str]) -> str:
+    """A1111's AND (composable diffusion, one noise prediction per part) has no Compel equivalent: join the parts."""
+    if not _AND.search(text):
+        return text
+    notes.append("AUTOMATIC1111's AND (composable diffusion) is not supported: its parts were joined into one "
+                 "prompt, and any per-part weights (:0.5) were dropped.")
+    text = re.sub(r"(?<!\s)\s*:\s*[+-]?(?:\d+\.?\d*|\.\d+)\s*$", "", text)
+    return _AND.sub(", ", text)
+
+
+def _compel_weights_as_a1111(text: str, notes: list[str]) -> str:
+    """Rewrite Compel weights in a prompt that also uses A1111 syntax as A1111 weights, so that none is lost."""
+    words = _COMPEL_WORD_WEIGHT.sub(lambda m: f"({m[1]}:{_format_weight(_sign_weight(m[2]))})", text)
+    pairs, _, _ = paren_pairs(words)
+    edits: list[tuple[int, int, str]] = []
+    for start, end in pairs:
+        match = _COMPEL_GROUP_WEIGHT.match(words, end + 1)
+        if match is None or OPERATOR_BEFORE.search(words, 0, start):
+            continue
+        suffix = match[1]
+        weight = _format_weight(_sign_weight(suffix)) if suffix[0] in "+-" else suffix
+        edits.append((end, match.end(), f":{weight})"))
+    if not edits and words == text:
+        return text
+    notes.append("The prompt mixes Compel and AUTOMATIC1111 syntax: the Compel weights were kept as they are.")
+    out, pos = [], 0
+    for begin, stop, replacement in sorted(edits):
+        out += [words[pos:begin], replacement]
+        pos = stop
+    return "".join(out) + words[pos:]
+
+
+def _sign_weight(signs: str) -> float:
+    return 1.1 ** signs.count("+") * 0.9 ** signs.count("-")
 
 
 def _resolve_schedules(text: str, notes: list[str]) -> str:

@@ -10,7 +10,7 @@ from PIL import Image
 from engine.media.images import open_image, pixel_hash
 from engine.pipeline.denoise import accepts
 from engine.prompts import prepare_prompt
-from engine.requests import EditRequest
+from engine.requests import SEED_MAX, EditRequest
 from engine.settings import APP_VERSION
 from engine.tasks.context import TaskContext
 from engine.types import GeneratedImage, InputError, Notice, Recipe, Result
@@ -35,7 +35,7 @@ def result_size(original: tuple[int, int], working: tuple[int, int]) -> tuple[in
 def variation_plan(request: EditRequest, base_seed: int) -> list[tuple[int, float]]:
     """(seed, image guidance) for each image to make: for each image guidance value, each seed."""
     values = request.image_guidance_values or (request.image_guidance_scale,)
-    return [((base_seed + s) % 2**32, value) for value in values for s in range(request.seeds)]
+    return [((base_seed + s) % (SEED_MAX + 1), value) for value in values for s in range(request.seeds)]
 
 
 def check_aspect(width: int, height: int) -> None:
@@ -91,6 +91,7 @@ def run(request: EditRequest, ctx: TaskContext) -> None:
         recipe = Recipe(prompt=prompt.text, negative_prompt=negative.text, model=ref.spec.id, width=final[0],
                         height=final[1], steps=request.steps, guidance_scale=request.guidance_scale,
                         scheduler=scheduler, seed=seed, family=family.name, task="edit", app_version=APP_VERSION,
-                        image_guidance_scale=image_guidance, parent=parent)
+                        image_guidance_scale=image_guidance, parent=parent,
+                        model_hash=ctx.models.checkpoint_hash(ref.spec.id))
         path = ctx.outputs.write(image, recipe)
         ctx.emit(Result(GeneratedImage(image, recipe, path), index, len(plan), time.perf_counter() - started))

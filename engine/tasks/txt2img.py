@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.pipeline.control import Control
 from engine.prompts import prepare_prompt
-from engine.requests import Txt2ImgRequest
+from engine.requests import SEED_MAX, Txt2ImgRequest
 from engine.settings import APP_VERSION
 from engine.tasks.context import TaskContext
 from engine.types import GeneratedImage, Notice, Recipe, Result
@@ -55,7 +55,7 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
     base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
     conditioning = None
     for index in range(request.batch_count):
-        seed = (base_seed + index) % 2**32
+        seed = (base_seed + index) % (SEED_MAX + 1)
         generator = torch.Generator("cpu").manual_seed(seed)
         if conditioning is None or family.seeded_conditioning:
             conditioning = family.encode(model, prompt.text, negative.text, generator=generator,
@@ -72,7 +72,7 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
                         height=height, steps=request.steps, guidance_scale=request.guidance_scale,
                         scheduler=scheduler, seed=seed, style=request.style if style else "", family=family.name,
                         app_version=APP_VERSION, task=control.kind if control else "txt2img",
-                        control=control.recipe if control else "")
+                        control=control.recipe if control else "", model_hash=ctx.models.checkpoint_hash(ref.spec.id))
         path = ctx.outputs.write(image, recipe)
         ctx.emit(Result(GeneratedImage(image, recipe, path), index, request.batch_count,
                         time.perf_counter() - started))

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import gradio as gr
 
 from engine import (KEYPOINT_NAMES, MAX_PEOPLE, InputError, Pose, PoseRequest, Preview, Result, Studio, StudioError, draw,
-                    from_json, from_rows, load_presets, mirror, save_preset, to_json, to_rows)
+                    from_json, from_rows, load_presets, mirror, pose_from_text, save_preset, to_json, to_rows)
 from ui import kit, status
 from ui.zerogpu import gpu_task
 
@@ -19,13 +19,8 @@ MAX_TABLE_ROWS = MAX_PEOPLE * len(KEYPOINT_NAMES)
 
 
 def resolve_pose(text: str, presets: dict[str, Pose]) -> Pose | None:
-    """The pose named by a preset name or given as pose JSON; None when `text` is blank."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    if text in presets:
-        return presets[text]
-    return from_json(text)
+    """The pose named by a preset name (matched loosely) or given as pose JSON; None when `text` is blank."""
+    return pose_from_text(text, presets)
 
 
 def _table_rows(payload: Any) -> list[list[Any]]:

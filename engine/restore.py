@@ -1,0 +1,166 @@
+"""Turn a recipe read from an image into what a tab should show: which tab, every value it can restore (whatever
+model was selected before), and a sentence for everything it could not restore or had to change."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.media.recipe import LoadedRecipe
+from engine.models.catalog import Catalog, ModelSpec
+from engine.models.hashes import HashIndex
+from engine.prompts.scan import MAX_PROMPT_CHARS
+from engine.requests import SEED_MAX
+
+TAB_OF_TASK = {"txt2img": "txt2img", "openpose": "pose", "pose": "pose", "edit": "edit", "compare": "compare"}
+TAB_TITLES = {"txt2img": "Text to image", "pose": "Pose", "edit": "Edit", "compare": "Compare"}
+SIZE_MULTIPLE = 8  # what every request accepts; a family may snap further at Generate, with its own note
+# The fields each tab shows, keyed like `Recipe` (pose settings like `PoseRequest`).
+TAB_FIELDS: dict[str, tuple[str, ...]] = {
+    "txt2img": ("prompt", "negative_prompt", "model", "width", "height", "steps", "guidance_scale", "scheduler",
+                "seed", "style"),
+    "compare": ("prompt", "negative_prompt", "width", "height", "steps", "guidance_scale", "scheduler", "seed",
+                "style"),
+    "pose": ("prompt", "negative_prompt", "model", "width", "height", "steps", "guidance_scale", "scheduler", "seed",
+             "pose", "controlnet_scale", "guidance_start", "guidance_end", "guess_mode"),
+    "edit": ("prompt", "negative_prompt", "model", "steps", "guidance_scale", "image_guidance_scale", "scheduler",
+             "seed"),
+}
+_LABELS = {"negative_prompt": "negative prompt", "guidance_scale": "guidance scale", "image_guidance_scale":
+           "image guidance", "controlnet_scale": "conditioning scale", "guidance_start": "control start",
+           "guidance_end": "control end", "guess_mode": "guess mode"}
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    """What to restore: the tab that made the image, the values for it and sentences on what was not restored.
+
+    `fields` holds every value the recipe gives for that tab (keys as in `TAB_FIELDS`); `model` is a catalog id or
+    a checkpoint path when one was found, and absent otherwise (with a note)."""
+
+    tab: str
+    fields: dict[str, object]
+    notes: tuple[str, ...]
+    missing: tuple[str, ...] = ()  # fields of the tab the recipe does not give: the tab keeps its current values
+
+
+def plan_restore(loaded: LoadedRecipe, catalog: Catalog, hashes: HashIndex | None = None,
+                 model_dirs: tuple[Path, ...] = (), tab: str | None = None) -> RestorePlan:
+    """The plan for restoring `loaded` into `tab` (default: the tab that made the image)."""
+    fields = dict(loaded.fields)
+    notes = list(loaded.notes)
+    made_by = TAB_OF_TASK.get(str(fields.get("task") or "txt2img"))
+    if made_by is None:
+        notes.append(f"The image was made by '{fields.get('task')}', which this app does not have: its settings "
+                     "were restored into Text to image.")
+        made_by = "txt2img"
+    target = tab or made_by
+    if target != made_by:
+        notes.append(f"The image was made in {TAB_TITLES[made_by]}; the settings {TAB_TITLES[target]} has were "
+                     "restored.")
+    out: dict[str, object] = {}
+    for key in ("prompt", "negative_prompt", "style"):
+        _text(fields, key, out, notes)
+    spec = _model(fields, catalog, hashes, model_dirs, target, out, notes)
+    for key in ("steps", "guidance_scale", "image_guidance_scale", "scheduler"):
+        if fields.get(key) is not None:
+            out[key] = fields[key]
+    _seed(fields, out, notes)
+    if "width" in TAB_FIELDS[target]:
+        _size(fields, catalog, spec, out, notes)
+    if target == "pose":
+        _pose(fields, out, notes)
+    wanted = TAB_FIELDS[target]
+    restored = {key: value for key, value in out.items() if key in wanted}
+    missing = tuple(key for key in wanted if key not in restored)
+    unexplained = [key for key in missing if key != "style" and not (key == "model" and fields.get("model"))
+                   and not (key in ("prompt", "negative_prompt") and key in fields)]
+    if unexplained:
+        missing_names = unexplained
+        names = ", ".join(_LABELS.get(key, key) for key in missing_names)
+        notes.append(f"The image does not say its {names}: the current value{'s' if len(missing_names) > 1 else ''} "
+                     "stayed.")
+    return RestorePlan(target, restored, tuple(dict.fromkeys(notes)), missing)
+
+
+def _text(fields: dict, key: str, out: dict, notes: list[str]) -> None:
+    value = fields.get(key)
+    if not isinstance(value, str):
+        return
+    if len(value) > MAX_PROMPT_CHARS:
+        notes.append(f"The image's {_LABELS.get(key, key)} is {len(value):,} characters, over the "
+                     f"{MAX_PROMPT_CHARS:,}-character limit: it was not restored.")
+        return
+    out[key] = value
+
+
+def _model(fields: dict, catalog: Catalog, hashes: HashIndex | None, model_dirs: tuple[Path, ...], tab: str,
+           out: dict, notes: list[str]) -> ModelSpec | None:
+    """The model by catalog alias or short hash, a Hub id or path as written, or a checkpoint in the model folders."""
+    named, digest = str(fields.get("model") or ""), str(fields.get("model_hash") or "")
+    if not named and not digest:
+        return None
+    pool, other = ("editors", "models") if tab == "edit" else ("models", "editors")
+    spec = (catalog.find_alias(digest, pool) if digest else None) or catalog.find_alias(named, pool)
+    if spec is not None:
+        out["model"] = spec.id
+        return spec
+    shown = named or f"with hash {digest}"
+    if catalog.find_alias(named, other) or (digest and catalog.find_alias(digest, other)):
+        notes.append(f"The image was made with '{shown}', which {TAB_TITLES[tab]} cannot use: the current model "
+                     "was kept.")
+        return None
+    if "/" in named or "\\" in named:
+        out["model"] = named  # a Hub id or a path, as this app writes them: checked when used
+        return catalog.resolve(named)
+    found = hashes.find(model_dirs, named, digest) if hashes is not None and model_dirs else None
+    if found is not None:
+        out["model"] = str(found)
+        return catalog.resolve(str(found))
+    where = " or in the model folders" if model_dirs else ""
+    notes.append(f"The image names the model '{shown}', which is not in the catalog{where}: the current model was "
+                 "kept.")
+    return None
+
+
+def _seed(fields: dict, out: dict, notes: list[str]) -> None:
+    seed = fields.get("seed")
+    if not isinstance(seed, int):
+        return
+    if 0 <= seed <= SEED_MAX:
+        out["seed"] = seed
+    else:
+        notes.append(f"Seed {seed} is outside 0 to {SEED_MAX}: it was not restored.")
+
+
+def _size(fields: dict, catalog: Catalog, spec: ModelSpec | None, out: dict, notes: list[str]) -> None:
+    width, height = fields.get("width"), fields.get("height")
+    if not isinstance(width, int) or not isinstance(height, int) or width <= 0 or height <= 0:
+        return
+    family = catalog.families.get(spec.family) if spec and spec.family else None
+    multiple = max(SIZE_MULTIPLE, family.multiple if family else SIZE_MULTIPLE)
+    low, high = (family.min_side, family.max_side) if family else (SIZE_MULTIPLE * 8, 4096)
+    snapped = tuple(int(min(high, max(low, round(side / multiple) * multiple))) for side in (width, height))
+    if snapped != (width, height):
+        where = f" for {family.label}" if family else ""
+        notes.append(f"Size {width}x{height} was restored as {snapped[0]}x{snapped[1]}{where} (multiples of "
+                     f"{multiple}, {low} to {high} pixels a side).")
+    out["width"], out["height"] = snapped
+
+
+def _pose(fields: dict, out: dict, notes: list[str]) -> None:
+    try:
+        control = json.loads(str(fields.get("control") or ""))
+    except (json.JSONDecodeError, RecursionError):
+        control = None
+    if not isinstance(control, dict):
+        notes.append("The image holds no pose keypoints: the current pose stayed.")
+        return
+    if isinstance(control.get("pose"), (dict, list)):
+        out["pose"] = json.dumps(control["pose"])
+    for key, kind in (("controlnet_scale", float), ("guidance_start", float), ("guidance_end", float),
+                      ("guess_mode", bool)):
+        value = control.get(key)
+        if isinstance(value, bool) == (kind is bool) and isinstance(value, (int, float)):
+            out[key] = kind(value)
