@@ -5,11 +5,16 @@ Every helper is linear in the text's length: prompts are parsed on each keystrok
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 EXCERPT_CHARS = 24
 MAX_PROMPT_CHARS = 4000  # longer prompts are refused before any parsing
 MAX_NESTING = 32  # brackets nested deeper are refused before any parsing (real prompts nest a few levels)
+
+COMPEL_WEIGHT = re.compile(r"\d+(?:\.\d*)?|\.\d+")  # a weight after a Compel group: (red)1.2
+SIGN_RUN = re.compile(r"[+-]+")  # Compel's +/- weights
+WHOLE_PROMPT_CALL = re.compile(r"\)\.(blend|and|add)\(")  # ("a", "b").blend( ... ) and its kin
 
 
 @lru_cache(maxsize=32)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 
-from engine.prompts.scan import (EXCERPT_CHARS, MAX_NESTING, MAX_PROMPT_CHARS, excerpt_before, excerpt_from,
-                                 is_escaped, nesting_depth, paren_pairs, split_top_level)
+from engine.prompts.scan import (COMPEL_WEIGHT, EXCERPT_CHARS, MAX_NESTING, MAX_PROMPT_CHARS, SIGN_RUN, excerpt_before,
+                                 excerpt_from, is_escaped, nesting_depth, paren_pairs, split_top_level)
 from engine.types import InputError
 
 _OPERATOR_ARG = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
-_COMPEL_WEIGHT = re.compile(r"\d+(?:\.\d*)?|\.\d+")
-_SIGN_RUN = re.compile(r"[+-]+")
 _SIGNED_NUMBER_WORD = re.compile(r"[+-]+(?:\d|\.\d)[\w.]*")
 _NUMBER_WORD = re.compile(r"(?:\d|\.\d)[\w.]*")
 _OPERATOR_CALL = re.compile(r"\)\.([A-Za-z_]\w*)\(")
@@ -85,12 +83,12 @@ def _check_group(text: str, start: int, end: int, top_level: bool) -> None:
             f"numbers, as in (red)0.8, or +/- signs, as in (red)--."
         )
     word = _NUMBER_WORD.match(text, after)
-    if word and not _COMPEL_WEIGHT.fullmatch(word.group()):
+    if word and not COMPEL_WEIGHT.fullmatch(word.group()):
         raise InputError(
             f'The weight "{word.group()}" after "{group}" is not a number. '
             f"Write a number, as in (red)1.2, or +/- signs, as in (red)++."
         )
-    signs = _SIGN_RUN.match(text, after)
+    signs = SIGN_RUN.match(text, after)
     if signs and "+" in signs.group() and "-" in signs.group():
         raise InputError(
             f'"{group}{signs.group()}" mixes + and - signs. Use only + (stronger) or only - (weaker).'

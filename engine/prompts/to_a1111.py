@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from engine.prompts.scan import is_escaped, paren_pairs, split_top_level
+from engine.prompts.scan import (COMPEL_WEIGHT, SIGN_RUN, WHOLE_PROMPT_CALL, is_escaped, paren_pairs,
+                                 split_top_level)
 from engine.prompts.syntax import COMPEL_LORA, OPERATOR_BEFORE
 
-_GROUP_WEIGHT = re.compile(r"\d+(?:\.\d*)?|\.\d+")
-_SIGN_RUN = re.compile(r"[+-]+")
-_WHOLE_PROMPT_CALL = re.compile(r"\)\.(blend|and|add)\(")
 _OTHER_OPERATOR = re.compile(r"\.(swap|attend)\(")
 _A1111_KEYWORDS = re.compile(r"\b(?:AND|BREAK)\b")
 _A1111_SPECIAL = re.compile(r"([\\()\[\]])")
@@ -51,7 +49,7 @@ def compel_to_a1111(text: str) -> A1111Prompt:
 
 def _whole_prompt_parts(text: str) -> tuple[str | None, list[str], list[float]]:
     """A whole-prompt `("a", "b").and(w, ...)`/`.blend()` split into its prompts and weights; else (None, [text])."""
-    match = _WHOLE_PROMPT_CALL.search(text)
+    match = WHOLE_PROMPT_CALL.search(text)
     if not match or is_escaped(text, match.start()):
         return None, [text], [1.0]
     pairs, _, _ = paren_pairs(text)
@@ -110,7 +108,7 @@ def _fragments(text: str, notes: list[str]) -> list[list]:
                 piece[1] *= weight
             pieces.append(["", 1.0])
         elif char in "+-" and i > 0 and not text[i - 1].isspace() and _ends_word(text, i):
-            run = _SIGN_RUN.match(text, i)
+            run = SIGN_RUN.match(text, i)
             assert run is not None
             _weigh_last_word(pieces, _sign_weight(run.group()))
             i = run.end()
@@ -138,10 +136,10 @@ def _suffix_weight(text: str, at: int) -> tuple[float, int]:
     """The weight written right after a group's ")" and where it ends (1.0 when there is none)."""
     if OPERATOR_BEFORE.search(text, 0, at):
         return 1.0, at
-    number = _GROUP_WEIGHT.match(text, at)
+    number = COMPEL_WEIGHT.match(text, at)
     if number:
         return float(number.group()), number.end()
-    signs = _SIGN_RUN.match(text, at)
+    signs = SIGN_RUN.match(text, at)
     if signs:
         return _sign_weight(signs.group()), signs.end()
     return 1.0, at
@@ -153,7 +151,7 @@ def _sign_weight(signs: str) -> float:
 
 def _ends_word(text: str, at: int) -> bool:
     """Whether the +/- run at `at` ends a word (so Compel reads it as a weight, not as a hyphen)."""
-    run = _SIGN_RUN.match(text, at)
+    run = SIGN_RUN.match(text, at)
     assert run is not None
     return run.end() == len(text) or text[run.end()].isspace() or text[run.end()] in ',)"'
 

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.prompts.a1111 import is_a1111_syntax, translate_a1111
-from engine.prompts.scan import MAX_NESTING, MAX_PROMPT_CHARS, is_escaped, nesting_depth, paren_pairs, split_top_level
+from engine.prompts.scan import (MAX_NESTING, MAX_PROMPT_CHARS, SIGN_RUN, WHOLE_PROMPT_CALL, is_escaped, nesting_depth,
+                                 paren_pairs, split_top_level)
 from engine.prompts.syntax import COMPEL_LORA
 
 DEFAULT_TOKEN_LIMIT = 75
 _GROUP_SUFFIX = re.compile(r"\d+(?:\.\d*)?|\.\d+|[+-]+")
-_SIGN_RUN = re.compile(r"[+-]+")
-_WHOLE_PROMPT_CALL = re.compile(r"\)\.(blend|and|add)\(")
 _SWAP_OR_ATTEND = re.compile(r"\.(?:swap|attend)\([^()]*\)")
 # CLIP's pre-tokenizer splits letters runs, single digits and punctuation runs.
 _ESTIMATE_PIECES = re.compile(r"([^\W\d_]+)|(\d)|([^\s\w]+|_+)")
@@ -86,7 +85,7 @@ def count_tokens(text: str, tokenizer: Any = None, limit: int | None = None) -> 
 
 def prompt_parts(text: str) -> tuple[str | None, list[str]]:
     """Split a whole-prompt .blend()/.and() into its prompts' plain text; (None, [text]) otherwise."""
-    match = _WHOLE_PROMPT_CALL.search(text)
+    match = WHOLE_PROMPT_CALL.search(text)
     if match and not is_escaped(text, match.start()):
         pairs, _, _ = paren_pairs(text)
         open_of = {close: open_ for open_, close in pairs}
@@ -118,7 +117,7 @@ def _strip_syntax(text: str) -> str:
             i = suffix.end() if suffix else i + 1
             continue
         if char in "+-" and i > 0 and not text[i - 1].isspace():
-            run = _SIGN_RUN.match(text, i)
+            run = SIGN_RUN.match(text, i)
             assert run is not None
             following = text[run.end()] if run.end() < n else " "
             if following.isspace() or following in '(),"':
