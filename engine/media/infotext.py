@@ -19,7 +19,8 @@ COMPEL_NEGATIVE_KEY = "Compel negative prompt"
 _PAIR_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*$")
 _NEGATIVE_PREFIX = "Negative prompt:"
-_SILENT_KEYS = {"vae hash", "vae", "lora hashes", "hashes", "version", "compel prompt", "compel negative prompt"}
+_SILENT_KEYS = {"vae hash", "vae", "lora hashes", "hashes", "version", "compel prompt", "compel negative prompt",
+                "app", "operations", "created date", "civitai resources", "civitai metadata", "parser", "user"}
 _HANDLED_KEYS = {"steps", "sampler", "schedule type", "cfg scale", "image cfg scale", "seed", "size", "model", "style",
                  "parent hash", "model hash", "ti hashes", "ti", "controlnet 0"}
 TYPE_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
@@ -121,7 +122,7 @@ def parse_parameters_text(text: str) -> tuple[dict[str, object], list[str]]:
     if settings_line is not None:
         lines = lines[:-1]
     prompt, negative = _split_prompts(lines)
-    result: dict[str, object] = {"prompt": prompt}
+    result: dict[str, object] = {"prompt": prompt} if prompt else {}  # never an empty prompt: the box keeps its own
     if settings_line is None:
         if negative:
             result["negative_prompt"] = negative
@@ -133,6 +134,22 @@ def parse_parameters_text(text: str) -> tuple[dict[str, object], list[str]]:
         if key.lower() in settings:  # this app's exact prompt, where A1111 syntax could not say the same
             result[name] = settings[key.lower()][1]
     return result, notes
+
+
+def parameters_source(text: str) -> str:
+    """Which tool wrote A1111 `parameters` text: "forge", "sdnext", "fooocus", "civitai" or "a1111"."""
+    settings = _parse_settings_line(text.strip().rsplit("\n", 1)[-1])
+    version = settings.get("version", ("", ""))[1].strip()
+    app = settings.get("app", ("", ""))[1].strip().lower()
+    if re.match(r"f\d+\.\d+", version):  # Forge: "f0.0.17v1.8.0rc-latest-276-g29be1da7", "f2.0.1v1.10.1-..."
+        return "forge"
+    if version.lower().startswith("fooocus"):
+        return "fooocus"
+    if app.startswith("sd.next") or "backend" in settings and "pipeline" in settings:
+        return "sdnext"
+    if {"civitai resources", "civitai metadata"} & settings.keys():
+        return "civitai"
+    return "a1111"
 
 
 def _split_prompts(lines: list[str]) -> tuple[str, str]:

@@ -15,11 +15,14 @@ from engine.types import InputError
 
 PARAMETERS_KEY = "parameters"
 RECIPE_KEY = "studio_recipe"
-DROP_HINT = "Drop a PNG saved by this app, AUTOMATIC1111 or ComfyUI."
+DROP_HINT = "Drop a PNG saved by this app, AUTOMATIC1111, ComfyUI, InvokeAI, Fooocus or NovelAI."
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
 _MAX_TEXT_BYTES = 4 * 1024 * 1024
-_WANTED_KEYS = {PARAMETERS_KEY, RECIPE_KEY}
+# Other tools' keys: ComfyUI, InvokeAI (3+, 2.x, 1.x), NovelAI, Fooocus (read in engine/media/other_tools.py).
+OTHER_TOOL_KEYS = {"prompt", "workflow", "invokeai_metadata", "sd-metadata", "Dream", "Description", "Software",
+                   "Source", "Comment", "fooocus_scheme"}
+_WANTED_KEYS = {PARAMETERS_KEY, RECIPE_KEY, *OTHER_TOOL_KEYS}
 
 
 def image_texts(data: bytes | str | Path) -> dict[str, str | None]:
@@ -48,6 +51,7 @@ def _png_texts(raw: bytes) -> dict[str, str | None]:
     """Text chunks of interest (None: present but undecodable), checking every chunk up to IEND."""
     view = memoryview(raw)
     texts: dict[str, str | None] = {}
+    kept = 0  # characters of text kept, all chunks together: at most _MAX_TEXT_BYTES
     pos = len(_PNG_SIGNATURE)
     while True:
         if pos + 8 > len(raw):
@@ -66,7 +70,9 @@ def _png_texts(raw: bytes) -> dict[str, str | None]:
         if kind in _TEXT_CHUNKS:
             key, value = _decode_text_chunk(kind, bytes(body))
             if key is not None and key not in texts:
-                texts[key] = value
+                too_much = value is not None and kept + len(value) > _MAX_TEXT_BYTES
+                texts[key] = None if too_much else value
+                kept += 0 if too_much or value is None else len(value)
         pos = end
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from engine.media.infotext import (TYPE_WORDS, VERSION_PREFIX, coerce, parameters_from_fields, parse_parameters_text,
-                                   short_model_name)
+from engine.media.infotext import (TYPE_WORDS, VERSION_PREFIX, coerce, parameters_from_fields, parameters_source,
+                                   parse_parameters_text, short_model_name)
+from engine.media.other_tools import read_tool_recipe, which_tool
 from engine.media.png_text import DROP_HINT, PARAMETERS_KEY, RECIPE_KEY, image_texts
 from engine.media.samplers import A1111_SAMPLERS, scheduler_from_a1111
 from engine.types import InputError, Recipe
@@ -23,7 +24,6 @@ __all__ = ["A1111_SAMPLERS", "PARAMETERS_KEY", "RECIPE_KEY", "VERSION_PREFIX", "
            "to_parameters_text"]
 
 PNG_COMPRESS_LEVEL = 3
-_COMFYUI_KEYS = {"prompt", "workflow"}
 
 _FIELD_TYPES: dict[str, object] = typing.get_type_hints(Recipe)
 
@@ -36,7 +36,8 @@ class LoadedRecipe:
     """
 
     fields: dict[str, object]
-    source: str  # "studio" (JSON chunk) or "a1111" (parameters text only)
+    source: str  # "studio" (JSON chunk), "a1111" or a tool writing its text ("forge", "sdnext", "civitai",
+    # "fooocus"), or a tool with its own metadata ("comfyui", "invokeai", "fooocus", "novelai")
     notes: tuple[str, ...] = ()
 
 
@@ -79,6 +80,10 @@ def read_recipe(data: bytes | str | Path) -> LoadedRecipe:
 
 
 def _recipe_from_texts(texts: dict[str, str | None]) -> LoadedRecipe:
+    tool = which_tool(texts) if RECIPE_KEY not in texts else None
+    if tool == "fooocus" or (tool and not (texts.get(PARAMETERS_KEY) or "").strip()):
+        found = read_tool_recipe(tool, texts)
+        return LoadedRecipe(found.fields, found.source, found.notes)
     params_text = texts.get(PARAMETERS_KEY)
     params, params_notes = parse_parameters_text(params_text) if params_text else ({}, [])
     if RECIPE_KEY in texts:
@@ -94,14 +99,8 @@ def _recipe_from_texts(texts: dict[str, str | None]) -> LoadedRecipe:
             return LoadedRecipe(params, "a1111", (fallback, *params_notes))
         missing = {name: value for name, value in params.items() if name not in studio}
         return LoadedRecipe({**studio, **missing}, "studio", tuple(notes))
-    if params:
-        return LoadedRecipe(params, "a1111", tuple(params_notes))
-    if _COMFYUI_KEYS & texts.keys():
-        raise InputError(
-            "The image holds a ComfyUI workflow but no AUTOMATIC1111 'parameters' text, which this app "
-            "needs. "
-            "Save it from ComfyUI with a node that writes A1111 parameters, or drop another image."
-        )
+    if set(params) - {"negative_prompt"}:
+        return LoadedRecipe(params, parameters_source(params_text or ""), tuple(params_notes))
     raise InputError(f"The image has no generation settings in its metadata. {DROP_HINT}")
 
 

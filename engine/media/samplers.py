@@ -104,3 +104,44 @@ def _closest_ours(base: str, karras: bool) -> str:
         if candidate in _OURS_BY_LOWER:
             return _OURS_BY_LOWER[candidate]
     return "Default"
+
+
+# InvokeAI 3+ scheduler names (a `_k` suffix means Karras sigmas) -> ComfyUI's sampler_name, or an A1111 name.
+_INVOKEAI_SAMPLERS = {
+    "euler": "euler", "euler_a": "euler_ancestral", "heun": "heun", "lms": "lms", "kdpm_2": "dpm_2",
+    "kdpm_2_a": "dpm_2_ancestral", "dpmpp_2s": "dpmpp_2s_ancestral", "dpmpp_sde": "dpmpp_sde", "dpmpp_2m": "dpmpp_2m",
+    "dpmpp_2m_sde": "dpmpp_2m_sde", "dpmpp_3m": "DPM++ 3M", "ddim": "ddim", "ddpm": "ddpm", "deis": "deis",
+    "pndm": "PLMS", "unipc": "uni_pc", "lcm": "lcm", "tcd": "TCD",
+}
+# The older `k_` names of InvokeAI 2 and NovelAI (prefix removed) that differ from ComfyUI's.
+_K_SAMPLERS = {"dpmpp_2": "dpmpp_2m", "dpmpp_2_a": "dpmpp_2s_ancestral", "plms": "PLMS"}
+
+
+def scheduler_from_tool(tool: str, sampler: str, schedule: str | None = None) -> tuple[str, str | None]:
+    """Our scheduler for another tool's sampler name ("comfyui", "fooocus", "invokeai", "novelai"); a note if inexact.
+
+    ComfyUI and Fooocus name samplers like ComfyUI (`dpmpp_2m` + `karras`), InvokeAI 3+ like `dpmpp_2m_k`, InvokeAI 2
+    and NovelAI like `k_dpmpp_2m` (NovelAI's `noise_schedule` is its schedule)."""
+    name = sampler.strip().lower()
+    sched = (schedule or "").strip().lower()
+    if tool == "invokeai" and not name.startswith("k_"):
+        karras = name.endswith("_k")
+        name = _INVOKEAI_SAMPLERS.get(name[:-2] if karras else name, name)
+        sched = "karras" if karras else sched or "normal"
+    elif name.startswith("k_"):
+        name = _K_SAMPLERS.get(name[2:], name[2:])
+    elif name.startswith("sample_"):  # ComfyUI before its samplers were renamed
+        name = name[len("sample_"):]
+    sched = {"native": "normal", "polyexponential": "exponential"}.get(sched, sched or "normal")
+    a1111 = _COMFYUI_SAMPLERS.get(name, name)
+    ours, note = scheduler_from_a1111(a1111, _COMFYUI_SCHEDULES.get(sched, sched))
+    if note is None:
+        return ours, None
+    label = f"{_TOOL_NAMES.get(tool, tool)} sampler '{sampler.strip()}'" + (f" with schedule '{schedule}'" if schedule
+                                                                             else "")
+    if ours == "Default":
+        return ours, f"{label} is not available and has no near equivalent: using the model's default."
+    return ours, f"{label} is not available: using the nearest, {ours}."
+
+
+_TOOL_NAMES = {"comfyui": "ComfyUI", "fooocus": "Fooocus", "invokeai": "InvokeAI", "novelai": "NovelAI"}
