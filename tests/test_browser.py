@@ -4,16 +4,19 @@ server needs a port of its own, and runs long enough to cancel need more steps t
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from engine import Catalog, Recipe, Settings, Studio, png_bytes
+from engine import Catalog, Recipe, Settings, Studio, load_presets, png_bytes, to_json, to_rows
+from tests.conftest import SD
 from ui.layout import build_app, launch
 
 pytestmark = pytest.mark.browser
@@ -82,7 +85,7 @@ def _status(page, elem_id: str = "t2i-status") -> str:
 
 
 def _wait_for(page, text: str, elem_id: str = "t2i-status", timeout: int = 60_000) -> None:
-    page.wait_for_function(f"document.querySelector('#{elem_id}').innerText.includes({text!r})", timeout=timeout)
+    page.wait_for_function(f"document.querySelector('#{elem_id}')?.innerText.includes({text!r})", timeout=timeout)
 
 
 def _watch(page, *elem_ids: str) -> None:
@@ -151,12 +154,44 @@ def test_dropping_a_png_restores_its_settings(page, tmp_path: Path) -> None:
     assert page.locator("#t2i-steps input[type=number]").input_value() == str(made.steps)
     assert page.locator("#t2i-seed input").input_value() == str(made.seed)
     assert page.locator("#t2i-height input[type=number]").input_value() == str(made.height)
+    kandinsky = replace(made, model="kandinsky-community/kandinsky-2-2-decoder", steps=4, guidance_scale=6.0,
+                        width=64, height=64)  # made with another model than the one selected: all of it restored
+    saved.write_bytes(png_bytes(Image.new("RGB", (64, 64), "teal"), kandinsky))
+    page.locator("#t2i-recipe-file input[type=file]").set_input_files(str(saved))
+    page.wait_for_function("document.querySelector('#t2i-model input').value.includes('Kandinsky')", timeout=30_000)
+    assert page.locator("#t2i-steps input[type=number]").input_value() == "4"
+    assert page.locator("#t2i-guidance input[type=number]").input_value() == "6"
+    assert "Settings restored: prompt" in _status(page)
     corrupt = tmp_path / "broken.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(200))
     page.locator("#t2i-recipe-file input[type=file]").set_input_files(str(corrupt))
     page.wait_for_function("document.querySelector('#t2i-status [class=studio-error]') !== null", timeout=30_000)
     _shot(page, "txt2img-restore-error")
     assert "PNG" in _status(page)
+
+
+def test_a_pose_png_dropped_on_text_to_image_opens_in_pose(page, tmp_path: Path) -> None:
+    from PIL import Image
+
+    seated = load_presets()["Seated"]
+    control = json.dumps({"pose": json.loads(to_json(seated)), "controlnet_scale": 0.6, "guidance_start": 0.0,
+                          "guidance_end": 0.9, "guess_mode": False})
+    made = Recipe(prompt="a seated model in a (linen suit)1.2", negative_prompt="", model=SD, width=64, height=96,
+                  steps=5, guidance_scale=7.0, scheduler="Euler a", seed=77, task="openpose", control=control)
+    saved = tmp_path / "pose.png"
+    saved.write_bytes(png_bytes(Image.new("RGB", (64, 96), "teal"), made))
+    page.get_by_role("tab", name="Text to image", exact=True).click()
+    page.locator("#t2i-recipe-file input[type=file]").set_input_files(str(saved))
+    _wait_for(page, "Settings restored", "pose-status")
+    page.locator("#pose-generate").wait_for(state="visible")  # the page switched to the Pose tab
+    _shot(page, "pose-restored")
+    assert page.locator("#pose-prompt textarea").input_value() == made.prompt
+    assert page.locator("#pose-seed input").input_value() == "77"
+    assert "pose keypoints" in _status(page, "pose-status")
+    page.get_by_text("Edit the skeleton").click()
+    nose = to_rows(seated)[0]  # Seated's nose is lower than the Runway walk's shown before
+    page.wait_for_function(f"document.querySelector('#pose-table')?.innerText.includes('{nose[3]}')", timeout=30_000)
+    page.get_by_text("Edit the skeleton").click()
 
 
 def test_compare_fills_three_columns_with_previews_and_finals(page) -> None:
@@ -178,6 +213,10 @@ def test_compare_fills_three_columns_with_previews_and_finals(page) -> None:
     _wait_for(page, "Settings restored")
     assert page.locator("#t2i-prompt textarea").input_value() == "a terrazzo floor with (brass inlays)1.2"
     assert "SDXL" in page.locator("#t2i-model input").input_value()
+    page.get_by_role("tab", name="Compare", exact=True).click()
+    page.locator("#cmp-send-2").click()  # Kandinsky's column: its own steps, not the model's default
+    page.wait_for_function("document.querySelector('#t2i-model input').value.includes('Kandinsky')", timeout=30_000)
+    assert page.locator("#t2i-steps input[type=number]").input_value() == "6"
 
 
 def test_pose_preset_generates_with_previews(page) -> None:

@@ -16,9 +16,10 @@ from gradio_client.exceptions import AppError
 from PIL import Image, ImageDraw
 
 from engine import (MAX_PROMPT_CHARS, Catalog, EditHistory, EditRequest, Failed, Finished, InputError,
-                    PoseRequest, Recipe, Settings, Studio, Txt2ImgRequest, png_bytes)
+                    PoseRequest, Recipe, Settings, Studio, Txt2ImgRequest, png_bytes, read_recipe)
 from tests.test_api import served as serve
 from ui import kit, status
+from ui.layout import plan_for
 from ui.tabs import pose, txt2img
 
 MB = 2**20
@@ -182,7 +183,7 @@ def test_a_restored_png_never_puts_an_over_long_prompt_in_the_page(studio: Studi
         steps=4, guidance_scale=7.0, scheduler="Euler a", seed=5)))
     with gr.Blocks():
         tab = txt2img.build(studio)
-    prompt, negative, *rest = tab.inbox.receive(str(path))
+    prompt, negative, *rest = tab.inbox.receive(str(path), plan_for(studio, read_recipe(path)))
     assert not isinstance(prompt, str) and negative == "blurry"  # a skip, not the text
     assert "was not restored" in rest[-1] and f"{len(long):,} characters" in rest[-1]
 

@@ -9,8 +9,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import gradio as gr
 
-from engine import (SCHEDULER_NAMES, Failed, GenerationRequest, InputError, ModelSpec, Settings, Studio, StudioError,
-                    bound)
+from engine import (SCHEDULER_NAMES, Failed, GenerationRequest, InputError, ModelSpec, RestorePlan, Settings, Studio,
+                    StudioError, bound)
 from ui import status
 from ui.runs import ActiveRuns
 
@@ -20,21 +20,28 @@ SESSION_TTL = 3600  # seconds a visitor's state outlives its last change (API cl
 
 @dataclass
 class Inbox:
-    """Where an image sent from another tab arrives: `receive(png_path, *inputs)` returns updates for `outputs`."""
+    """Where a PNG sent from another tab arrives: `receive(png_path, plan, *inputs)` returns updates for `outputs`;
+    `plan` is the RestorePlan for this tab when the send restores the PNG's settings, None when it hands over the
+    image alone. `panel` is the tab's status panel, where a PNG that cannot be read is said."""
 
     receive: Callable[..., tuple]
     inputs: list[Any]
     outputs: list[Any]
+    panel: Any
 
 
 @dataclass
 class Send:
-    """A button that sends the PNG path `pick(*inputs)` to the tab with id `target`."""
+    """A click (or, with `event="upload"`, a dropped file) on `button` that sends the PNG path `pick(*inputs)` to
+    the tab with id `target`, or, when `target` is None, to the tab that made the image. With `settings`, the tab
+    restores the PNG's recipe; without, it takes the image alone."""
 
     button: Any
-    target: str
+    target: str | None
     inputs: list[Any]
     pick: Callable[..., str | None] = lambda path: path
+    settings: bool = True
+    event: str = "click"
 
 
 @dataclass
@@ -109,6 +116,19 @@ def sampler(request_type: type[GenerationRequest], settings: Settings, defaults:
         seed = gr.Number(-1, precision=0, label=seed_bound.label, info=seed_info or seed_bound.description,
                          elem_id=f"{prefix}-seed")
     return Sampler(steps, guidance, scheduler, seed)
+
+
+def recipe_drop(elem_id: str, open: bool = True) -> Send:
+    """"Restore settings from a PNG": a drop zone whose PNG restores into the tab that made it, from any tab."""
+    with gr.Accordion("Restore settings from a PNG", open=open):
+        drop = gr.File(label="Drop a PNG made by this app, AUTOMATIC1111 or Civitai", height=110, file_types=[".png"],
+                       type="filepath", elem_id=elem_id)
+    return Send(drop, None, [drop], event="upload")
+
+
+def planned(plan: RestorePlan, keys: Iterable[str]) -> list[Any]:
+    """The plan's value for each of `keys`, or a skip where the PNG has none (the control keeps its value)."""
+    return [plan.fields[key] if key in plan.fields else gr.skip() for key in keys]
 
 
 def session_state(value: Any, on_delete: Callable[[Any], None] | None = None) -> gr.State:

@@ -1,11 +1,13 @@
-"""Assemble the page: header, demo banner, one tab per module, and the one way an image goes from tab to tab."""
+"""Assemble the page: header, demo banner, one tab per module, and the one way an image (with its settings, when
+restored) goes from tab to tab."""
 
 from __future__ import annotations
 
 import gradio as gr
 
-from engine import APP_NAME, APP_VERSION, Studio
-from ui import kit
+from engine import (APP_NAME, APP_VERSION, LoadedRecipe, RestorePlan, Studio, StudioError, plan_restore,
+                    read_recipe)
+from ui import kit, status
 from ui.runs import ActiveRuns
 from ui.tabs import compare, edit, pose, txt2img
 from ui.theme import CSS, THEME
@@ -32,15 +34,53 @@ def _stop_abandoned_runs(request: gr.Request) -> None:
     ActiveRuns.cancel_everywhere(request.session_hash or "")
 
 
-def connect(send: kit.Send, inbox: kit.Inbox, tabs: gr.Tabs) -> None:
-    """A click on `send.button` hands the picked PNG path to `inbox`, then shows the receiving tab."""
+def plan_for(studio: Studio, loaded: LoadedRecipe, tab: str | None = None) -> RestorePlan:
+    """The plan for restoring a recipe read from a PNG into `tab` (default: the tab that made the image), with the
+    studio's catalog, model hashes and model folders."""
+    return plan_restore(loaded, studio.catalog, hashes=studio.models.hashes, model_dirs=studio.settings.model_dirs,
+                        tab=tab)
+
+
+def connect(send: kit.Send, source: str, built: dict[str, kit.Tab], tabs: gr.Tabs, studio: Studio) -> None:
+    """A send hands the picked PNG to the receiving tab's inbox (with the plan for restoring its settings there when
+    `send.settings`) and shows that tab, all in one update, so every restored value lands together. A send with no
+    target goes to the tab that made the image, or stays in `source` when that tab takes no settings; a PNG that
+    cannot be read is said on the panel of the tab it was sent to (or `source`)."""
+    inboxes = {tab_id: tab.inbox for tab_id, tab in built.items()
+               if tab.inbox is not None and send.target in (None, tab_id)}
+    home = send.target or source
+    assert home in inboxes, f"the {home} tab receives no images"
     picked = len(send.inputs)
 
-    def deliver(*values: object) -> tuple:
-        return inbox.receive(send.pick(*values[:picked]), *values[picked:])
+    def route(path: str | None) -> tuple[str, RestorePlan | None]:
+        if not path or not send.settings:
+            return home, None
+        loaded = read_recipe(path)
+        plan = plan_for(studio, loaded, send.target)
+        plan = plan if plan.tab in inboxes else plan_for(studio, loaded, home)
+        return plan.tab, plan
 
-    send.button.click(deliver, [*send.inputs, *inbox.inputs], inbox.outputs, api_visibility="private").then(
-        lambda: gr.Tabs(selected=send.target), None, tabs, api_visibility="private")
+    def deliver(*values: object) -> tuple:
+        path, rest = send.pick(*values[:picked]), list(values[picked:])
+        failure = None
+        try:
+            target, plan = route(path)
+        except StudioError as exc:
+            target, plan, failure = home, None, status.error(exc)
+        updates: list[object] = []
+        for tab_id, inbox in inboxes.items():
+            own, rest = rest[:len(inbox.inputs)], rest[len(inbox.inputs):]
+            if tab_id != target or failure is not None:
+                updates += [failure if tab_id == target and out is inbox.panel else gr.skip() for out in inbox.outputs]
+            else:
+                updates += inbox.receive(path, plan, *own)
+        return (*updates, gr.Tabs(selected=target))
+
+    inputs = [*send.inputs, *(item for inbox in inboxes.values() for item in inbox.inputs)]
+    outputs = [*(item for inbox in inboxes.values() for item in inbox.outputs), tabs]
+    event = getattr(send.button, send.event)(deliver, inputs, outputs, api_visibility="private")
+    if send.event == "upload":
+        event.then(lambda: None, None, send.button, api_visibility="private")  # emptied, ready for the next drop
 
 
 def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
@@ -54,11 +94,9 @@ def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
             for tab_id, title, build in TABS:
                 with gr.Tab(title, id=tab_id):
                     built[tab_id] = build(studio)
-        for tab in built.values():
+        for tab_id, tab in built.items():
             for send in tab.sends:
-                inbox = built[send.target].inbox
-                assert inbox is not None, f"the {send.target} tab receives no images"
-                connect(send, inbox, tabs)
+                connect(send, tab_id, built, tabs, studio)
             if tab.on_load:
                 handler, outputs = tab.on_load
                 app.load(handler, None, outputs, api_visibility="private", show_progress="hidden")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import html
 
-from engine import Failed, Finished, Loaded, Notice, Progress, Result, StudioError
+from engine import TAB_FIELDS, Failed, Finished, Loaded, Notice, Progress, RestorePlan, Result, StudioError
+
+FIELD_LABELS = {"negative_prompt": "negative prompt", "width": "size", "height": "size", "guidance_scale": "guidance",
+                "image_guidance_scale": "image guidance", "controlnet_scale": "conditioning scale",
+                "guidance_start": "control start", "guidance_end": "control end", "guess_mode": "guess mode",
+                "pose": "pose keypoints"}
 
 
 def _seconds(value: float | None) -> str:
@@ -20,6 +25,23 @@ def _notes(notices: list[str]) -> str:
 def idle(message: str = "Ready.", notices: list[str] | None = None) -> str:
     return (f'<div class="studio-status" data-state="idle"><span class="studio-label">{html.escape(message)}</span>'
             f'{_notes(notices or [])}</div>')
+
+
+def restored(plan: RestorePlan, labels: dict[str, str] | None = None, notes: tuple[str, ...] = ()) -> str:
+    """The panel after a restore: the settings restored, those that kept their current value, then the plan's
+    sentences on why (and `notes`). `labels` renames fields for the tab (Edit's prompt is its instruction)."""
+    names = {**FIELD_LABELS, **(labels or {})}
+    shown = [key for key in TAB_FIELDS[plan.tab] if key != "style"]  # a recipe's prompt has its style applied
+
+    def listed(keys: list[str]) -> str:
+        return ", ".join(dict.fromkeys(names.get(key, key.replace("_", " ")) for key in keys))
+
+    done = [key for key in shown if key in plan.fields]
+    kept = [key for key in shown if key not in plan.fields]
+    message = f"Settings restored: {listed(done)}." if done else "No settings restored: the PNG has none this tab uses."
+    if kept:
+        message += f" Not restored (current values kept): {listed(kept)}."
+    return idle(message, [*plan.notes, *notes])
 
 
 def progress(event: Progress, notices: list[str]) -> str:

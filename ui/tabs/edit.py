@@ -6,10 +6,13 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine import EditHistory, EditRequest, EditStep, InputError, Preview, Result, Studio, StudioError, open_image
+from engine import (EditHistory, EditRequest, EditStep, InputError, Preview, RestorePlan, Result, Studio, StudioError,
+                    open_image)
 from ui import kit, status
 from ui.zerogpu import gpu_task
 
+RESTORED = ("prompt", "negative_prompt", "model", "steps", "guidance_scale", "image_guidance_scale", "scheduler",
+            "seed")
 EXAMPLES = ["make the dress red velvet", "turn the walls into exposed brick", "add a floral pattern to the fabric",
             "make it a watercolour painting", "change the season to winter"]
 
@@ -75,6 +78,7 @@ def build(studio: Studio) -> kit.Tab:
                 image_guidance_values = gr.Textbox("", label="Image guidance values to try",
                                                    placeholder="e.g. 1.2, 1.5, 2.0 (empty: the slider's value)")
             controls = kit.RunControls("Apply edit", "edit-apply", "edit-cancel")
+            drop = kit.recipe_drop("edit-recipe-file", open=False)
         with gr.Column(scale=6):
             progress = kit.status_panel(status.idle("Upload an image, then type what to change."), "edit-status")
             compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=520,
@@ -107,16 +111,27 @@ def build(studio: Studio) -> kit.Tab:
         message = f"Step #{step.id}: original ({opened.image.width}x{opened.image.height}). Type an instruction."
         return show_step(history, step, message, opened.notes)[1:]
 
-    def receive(path: str | None, history: EditHistory) -> tuple:
-        """Make a result of another tab the new input here (a new original in the history)."""
+    restore_outputs = [instruction, negative_prompt, model, sampler.steps, sampler.guidance_scale, image_guidance,
+                       sampler.scheduler, sampler.seed]
+
+    def receive(path: str | None, plan: RestorePlan | None, history: EditHistory) -> tuple:
+        """An image from another tab as the new input here (a new original in the history); with a restore plan,
+        the PNG's edit settings too, and the PNG itself as the input (the image it was edited from is not in it)."""
+        keep = (gr.skip(),) * (len(restore_outputs) + 5)
         if not path:
-            return (gr.skip(),) * 5 + (status.idle("Nothing to send yet: generate an image first."),)
+            return (*keep, status.idle("Nothing to send yet: generate an image first."))
         try:
             opened = open_image(path)
         except StudioError as exc:
-            return (gr.skip(),) * 5 + (status.error(exc),)
+            return (*keep, status.error(exc))
         step = history.start(opened.image)
-        return show_step(history, step, f"Step #{step.id}: received from another tab. Type an instruction.")
+        if plan is None:
+            return (*keep[:len(restore_outputs)], *show_step(history, step, f"Step #{step.id}: received from another "
+                                                             "tab. Type an instruction.", opened.notes))
+        started = (f"The image it was edited from is not in the PNG: the PNG itself is now the input (step "
+                   f"#{step.id}). To redo that edit, upload the original image.")
+        return (*kit.planned(plan, RESTORED), *show_step(history, step, "")[:-1],
+                status.restored(plan, {"prompt": "instruction"}, (*opened.notes, started)))
 
     def on_continue(history: EditHistory, chosen: int | None) -> tuple:
         if chosen is None or chosen not in history.steps:
@@ -229,4 +244,5 @@ def build(studio: Studio) -> kit.Tab:
     variations.select(on_pick_variation, [history_state, variation_ids], [compare, result_id],
                       api_visibility="private")
     export.click(on_export, [history_state, result_id], export_file, api_visibility="private")
-    return kit.Tab(inbox=kit.Inbox(receive, [history_state], step_outputs))
+    return kit.Tab(inbox=kit.Inbox(receive, [history_state], [*restore_outputs, *step_outputs], progress),
+                   sends=[drop])

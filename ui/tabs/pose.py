@@ -8,12 +8,15 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine import (KEYPOINT_NAMES, MAX_PEOPLE, InputError, Pose, PoseRequest, Preview, Result, Studio, StudioError, draw,
-                    from_json, from_rows, load_presets, mirror, pose_from_text, save_preset, to_json, to_rows)
+from engine import (KEYPOINT_NAMES, MAX_PEOPLE, InputError, Pose, PoseRequest, Preview, RestorePlan, Result, Studio,
+                    StudioError, draw, from_json, from_rows, load_presets, mirror, pose_from_text, save_preset, to_json,
+                    to_rows)
 from ui import kit, status
 from ui.zerogpu import gpu_task
 
 DEFAULT_PRESET = "Runway walk"
+RESTORED = ("prompt", "negative_prompt", "model", "width", "height", "steps", "guidance_scale", "scheduler", "seed",
+            "controlnet_scale", "guidance_start", "guidance_end", "guess_mode")
 TABLE_HEADERS = ["person", "keypoint", "x", "y"]
 MAX_TABLE_ROWS = MAX_PEOPLE * len(KEYPOINT_NAMES)
 
@@ -31,6 +34,14 @@ def _table_rows(payload: Any) -> list[list[Any]]:
         raise InputError(f"The skeleton table takes at most {MAX_PEOPLE} people ({MAX_TABLE_ROWS} rows); "
                          "remove some rows.")
     return rows
+
+
+def reading_notes(pose: Pose) -> list[str]:
+    """What reading a pose file inferred or mapped, and whether it kept hands and face."""
+    parts = {part.split("_")[0] for extras in pose.extras for part in extras}
+    kept = " and ".join(name for name, key in (("hands", "hand"), ("face", "face")) if key in parts)
+    return [*pose.notes, *([f"Its {kept} keypoints were kept: they are drawn in the condition and exported again."]
+                           if kept else [])]
 
 
 def _thumbnails(presets: dict[str, Pose]) -> list[tuple[Any, str]]:
@@ -60,7 +71,10 @@ def build(studio: Studio) -> kit.Tab:
                     detect_button = gr.Button("Detect pose", elem_id="pose-detect")
                 with gr.Tab("Pose JSON"):
                     import_file = gr.File(label="Import OpenPose editor JSON", file_types=[".json"], type="filepath")
-                    export_button = gr.Button("Export pose JSON", size="sm")
+                    with gr.Row():
+                        export_button = gr.Button("Export pose JSON", size="sm", elem_id="pose-export")
+                        export_normalised = gr.Button("Export normalised JSON (0–1)", size="sm",
+                                                      elem_id="pose-export-normalised")
                     export_file = gr.File(label="Pose JSON", interactive=False)
             with gr.Accordion("Edit the skeleton", open=False):
                 table = gr.Dataframe(to_rows(start), headers=TABLE_HEADERS,
@@ -88,6 +102,7 @@ def build(studio: Studio) -> kit.Tab:
                 width = gr.Number(0, precision=0, label="Width (0 = follow the pose)")
                 height = gr.Number(0, precision=0, label="Height (0 = follow the pose)")
             controls = kit.RunControls("Generate", "pose-generate", "pose-cancel")
+            drop = kit.recipe_drop("pose-recipe-file", open=False)
         with gr.Column(scale=6):
             progress = kit.status_panel(status.idle(f"Pose: {start.name}."), "pose-status")
             with gr.Row():
@@ -128,9 +143,10 @@ def build(studio: Studio) -> kit.Tab:
         if not path:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
-            return show(from_json(Path(path).read_bytes(), Path(path).stem), "Pose imported.")
+            pose = from_json(Path(path).read_bytes(), Path(path).stem)
         except StudioError as exc:
             return gr.skip(), gr.skip(), gr.skip(), status.error(exc)
+        return show(pose, "Pose imported.", reading_notes(pose))
 
     def current(text: str) -> Pose:
         return resolve_pose(text, presets) or start
@@ -155,10 +171,25 @@ def build(studio: Studio) -> kit.Tab:
         presets.update(load_presets())
         return _thumbnails(presets), status.idle(f"Saved as preset '{name}' ({path.name}).")
 
-    def on_export(text: str) -> str:
+    def on_export(text: str, normalized: bool = False) -> str:
         path = studio.outputs.scratch_path("pose-", ".json")  # the pruned scratch folder
-        path.write_text(json.dumps(json.loads(to_json(current(text))), indent=1), encoding="utf-8")
+        path.write_text(json.dumps(json.loads(to_json(current(text), normalized)), indent=1), encoding="utf-8")
         return str(path)
+
+    restore_outputs = [prompt, negative_prompt, model, width, height, sampler.steps, sampler.guidance_scale,
+                       sampler.scheduler, sampler.seed, controlnet_scale, guidance_start, guidance_end, guess_mode,
+                       *pose_outputs]
+
+    def receive(path: str | None, plan: RestorePlan | None) -> tuple:
+        """A Pose PNG's settings and keypoints, in one update."""
+        if plan is None:
+            return (*(gr.skip(),) * (len(restore_outputs) - 1), status.idle())
+        notes: list[str] = []
+        try:
+            drawn = show(from_json(str(plan.fields["pose"])), "")[:3] if "pose" in plan.fields else None
+        except StudioError as exc:
+            drawn, notes = None, [f"The PNG's pose keypoints could not be read: {exc.message}"]
+        return (*kit.planned(plan, RESTORED), *(drawn or (gr.skip(),) * 3), status.restored(plan, notes=tuple(notes)))
 
     @gpu_task(duration=120)
     def pose(prompt: str, negative_prompt: str = "", pose: str = DEFAULT_PRESET, photo: str | None = None,
@@ -206,5 +237,8 @@ def build(studio: Studio) -> kit.Tab:
                         api_visibility="private")
     save_button.click(on_save, [pose_text, preset_name], [preset_gallery, progress], api_visibility="private")
     export_button.click(on_export, pose_text, export_file, api_visibility="private")
-    return kit.Tab(sends=[kit.Send(send, "txt2img", [last_path]), kit.Send(send_edit, "edit", [last_path])],
+    export_normalised.click(lambda text: on_export(text, True), pose_text, export_file, api_visibility="private")
+    return kit.Tab(inbox=kit.Inbox(receive, [], restore_outputs, progress),
+                   sends=[kit.Send(send, "txt2img", [last_path]),
+                          kit.Send(send_edit, "edit", [last_path], settings=False), drop],
                    on_load=(lambda: (_thumbnails(presets), draw(start)), [preset_gallery, skeleton]))

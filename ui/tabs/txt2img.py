@@ -7,7 +7,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine import (MAX_PROMPT_CHARS, Catalog, Family, InputError, Preview, Result, StudioError, Studio,
+from engine import (MAX_PROMPT_CHARS, Catalog, Family, InputError, Preview, RestorePlan, Result, StudioError, Studio,
                     Txt2ImgRequest, parameters_from_fields, prepare_prompt, read_recipe)
 from ui import kit, status
 from ui.zerogpu import gpu_task
@@ -107,9 +107,7 @@ def build(studio: Studio) -> kit.Tab:
             with gr.Accordion("Advanced", open=False):
                 preview_every = kit.slider(Txt2ImgRequest, "preview_every", settings, settings.preview_every)
             controls = kit.RunControls("Generate", "t2i-generate", "t2i-cancel")
-            with gr.Accordion("Restore settings from a PNG", open=True):
-                recipe_file = gr.File(label="Drop a PNG made by this app, AUTOMATIC1111 or Civitai", height=110,
-                                      file_types=[".png"], type="filepath", elem_id="t2i-recipe-file")
+            drop = kit.recipe_drop("t2i-recipe-file")
         with gr.Column(scale=7, min_width=420):
             progress = kit.status_panel(status.idle(), "t2i-status")
             image = gr.Image(label="Result", format="png", interactive=False, height=520,
@@ -208,37 +206,18 @@ def build(studio: Studio) -> kit.Tab:
     restore_outputs = [prompt, negative_prompt, model, width, height, steps, guidance_scale, scheduler, seed,
                        style, aspect, progress]
 
-    def restore(path: str | None) -> tuple:
-        """Every setting from a PNG's recipe (this app's or AUTOMATIC1111's), for `restore_outputs`."""
-        keep = (gr.skip(),) * (len(restore_outputs) - 1)
-        if not path:
-            return (*keep, status.idle())
-        try:
-            loaded = read_recipe(path)
-        except StudioError as exc:
-            return (*keep, status.error(exc))
-        f = dict(loaded.fields)
-        origin = "this app" if loaded.source == "studio" else "AUTOMATIC1111 parameters"
-        notes = [f"Settings restored from the PNG ({origin})."] + list(loaded.notes)
-        for key, value in f.items():  # a PNG can carry megabytes of text: none of it lands in the page
-            if isinstance(value, str) and len(value) > MAX_PROMPT_CHARS:
-                notes.append(f"The PNG's {key.replace('_', ' ')} is {len(value):,} characters, over the "
-                             f"{MAX_PROMPT_CHARS:,}-character limit: it was not restored.")
-                f[key] = None
-        named = str(f.get("model") or "")
-        if named and not (catalog.find(named) or "/" in named or named.endswith(".safetensors")):
-            notes.append(f"The PNG names the model '{named}', which is not in the catalog: the current model was kept.")
-            f["model"] = None
-        fam = _family(catalog, f.get("model"))
-        values = [f.get("prompt"), f.get("negative_prompt"), f.get("model"),
-                  _size(f["width"], fam, catalog) if f.get("width") else None,
-                  _size(f["height"], fam, catalog) if f.get("height") else None,
-                  f.get("steps"), f.get("guidance_scale"), f.get("scheduler"), f.get("seed")]
-        values = [gr.skip() if v is None else v for v in values]
-        return (*values, "None", CUSTOM_ASPECT, status.idle("Settings restored.", notes))
-
-    recipe_file.upload(lambda path: (*restore(path), None), recipe_file, [*restore_outputs, recipe_file],
-                       api_visibility="private")  # emptied again, ready for the next drop
+    def restore(path: str | None, plan: RestorePlan | None) -> tuple:
+        """The plan's settings for `restore_outputs`, in one update: the model comes with the values the image was
+        made with, and the model's listener is `.input` (the visitor's own picks), so nothing resets them after."""
+        if plan is None:
+            return (*(gr.skip(),) * (len(restore_outputs) - 1), status.idle())
+        fields = plan.fields
+        fam = _family(catalog, str(fields.get("model") or ""))
+        sizes = [_size(fields[key], fam, catalog) if key in fields else gr.skip() for key in ("width", "height")]
+        prompts, sampling = (kit.planned(plan, keys) for keys in (("prompt", "negative_prompt", "model"),
+                                                                   ("steps", "guidance_scale", "scheduler", "seed")))
+        return (*prompts, *sizes, *sampling, "None", CUSTOM_ASPECT if "width" in fields else gr.skip(),
+                status.restored(plan))
 
     def on_select(items: list, evt: gr.SelectData) -> tuple[str, str | None]:
         try:
@@ -248,7 +227,7 @@ def build(studio: Studio) -> kit.Tab:
             return "", None
 
     gallery.select(on_select, history, [recipe_text, selected], api_visibility="private")
-    reuse_recipe.click(restore, selected, restore_outputs, api_visibility="private")
-    newest = kit.Send(send_to_edit, "edit", [selected, history],
+    newest = kit.Send(send_to_edit, "edit", [selected, history], settings=False,
                       pick=lambda chosen, items: chosen or (items[0][0] if items else None))
-    return kit.Tab(inbox=kit.Inbox(restore, [], restore_outputs), sends=[newest])
+    return kit.Tab(inbox=kit.Inbox(restore, [], restore_outputs, progress),
+                   sends=[newest, kit.Send(reuse_recipe, None, [selected]), drop])
