@@ -10,6 +10,7 @@ from pathlib import Path
 from engine.media.recipe import LoadedRecipe
 from engine.models.catalog import Catalog, ModelSpec
 from engine.models.hashes import HashIndex
+from engine.prompts.embeddings import embedding_notes
 from engine.prompts.scan import MAX_PROMPT_CHARS
 from engine.requests import SEED_MAX
 
@@ -93,6 +94,8 @@ def _text(fields: dict, key: str, out: dict, notes: list[str]) -> None:
                      f"{MAX_PROMPT_CHARS:,}-character limit: it was not restored.")
         return
     out[key] = value
+    if key != "style":
+        notes.extend(embedding_notes(value))
 
 
 def _model(fields: dict, catalog: Catalog, hashes: HashIndex | None, model_dirs: tuple[Path, ...], tab: str,

@@ -30,6 +30,10 @@ def parse_pose_data(data: Any) -> tuple[int, int, list[tuple[Triples, dict[str, 
         data = data[0]  # ControlNet's detect API and comfyui_controlnet_aux: one entry per image
     if isinstance(data, dict) and isinstance(data.get("keypoints"), list) and "people" not in data:
         return _fkunn1326(data)
+    if isinstance(data, dict) and "animals" in data and "people" not in data:
+        raise InputError("The pose JSON holds animal keypoints (ControlNet's animal pose, "
+                         f"'{str(data.get('version', 'ap10k'))[:20]}'); this app draws human OpenPose poses only. "
+                         "Use a pose with a 'people' list.")
     if not isinstance(data, dict) or not isinstance(data.get("people"), list):
         raise InputError("The pose JSON needs a 'people' list with 'pose_keypoints_2d' (OpenPose format), or "
                          "'keypoints' (the fkunn1326 editor's format).")
