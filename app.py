@@ -41,7 +41,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's per-thread malloc arenas: Gradio serves each request on a pool thread, and with the default
+    (8 per core) every new thread's arena keeps freed memory, so a server's memory creeps up with visitors."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass  # not glibc (macOS, Windows): nothing to cap
+
+
 def main(argv: list[str] | None = None) -> None:
+    limit_malloc_arenas()
     args = parse_args(argv)
     # A closed tab is noticed at the next heartbeat, which then stops its runs (app.unload): 5 s, not Gradio's 15.
     os.environ.setdefault("GRADIO_HEARTBEAT_INTERVAL", "5")

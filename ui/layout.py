@@ -23,7 +23,7 @@ HEADER = f"""<div class="studio-header"><h1>{APP_NAME}</h1>
 <p>Explore prompts and images with Stable Diffusion 1.5, SDXL and Kandinsky 2.2 — live previews, prompt weighting,
 poses, instruction editing, and the recipe saved in every PNG.</p></div>"""
 
-SESSIONS = 200  # visitors whose state Gradio keeps (~0.4 MB each; its default, 10,000, lets API clients pile up)
+SESSIONS = 100  # visitors whose state Gradio keeps (~0.5-1 MB each; its default, 10,000, lets API clients pile up)
 
 DEMO_BANNER = ("<div class='studio-banner'><b>Demo mode:</b> the models are tiny, randomly initialised copies built on "
                "this machine, so images are abstract noise. Everything else works as with real models. "
