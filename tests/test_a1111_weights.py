@@ -9,7 +9,7 @@ import pytest
 
 from engine.media.infotext import parse_parameters_text
 from engine.media.recipe import png_bytes, read_recipe, to_parameters_text
-from engine.media.samplers import scheduler_from_comfyui
+from engine.media.samplers import scheduler_from_tool
 from engine.prompts import prepare_prompt
 from engine.prompts.a1111 import _parse_a1111_attention  # A1111's parse_prompt_attention, re-implemented
 from engine.prompts.to_a1111 import compel_to_a1111
@@ -156,7 +156,7 @@ def test_a1111_samplers_map_to_the_nearest(sampler: str, schedule: str | None, e
     ],
 )
 def test_comfyui_sampler_names_map_to_the_nearest(sampler: str, scheduler: str, expected: str, noted: bool) -> None:
-    ours, note = scheduler_from_comfyui(sampler, scheduler)
+    ours, note = scheduler_from_tool("comfyui", sampler, scheduler)
     assert ours == expected and (note is not None) == noted
 
 

@@ -88,17 +88,6 @@ def scheduler_from_a1111(sampler: str, schedule: str | None) -> tuple[str, str |
     return ours, f"Sampler '{label}' is not available: using the nearest, {ours}."
 
 
-def scheduler_from_comfyui(sampler_name: str, scheduler: str) -> tuple[str, str | None]:
-    """Our scheduler for a ComfyUI KSampler's `sampler_name` and `scheduler`; a note if inexact."""
-    a1111 = _COMFYUI_SAMPLERS.get(sampler_name.strip().lower(), sampler_name.strip())
-    schedule = _COMFYUI_SCHEDULES.get(scheduler.strip().lower(), scheduler.strip())
-    ours, note = scheduler_from_a1111(a1111, schedule)
-    if note:
-        note = f"ComfyUI sampler '{sampler_name}' with scheduler '{scheduler}' is not available: using the nearest, " \
-               f"{ours}." if ours != "Default" else note
-    return ours, note
-
-
 def _closest_ours(base: str, karras: bool) -> str:
     for candidate in ((f"{base} karras", base) if karras else (base, f"{base} karras")):
         if candidate in _OURS_BY_LOWER:

@@ -91,7 +91,6 @@ def run(request: EditRequest, ctx: TaskContext) -> None:
         recipe = Recipe(prompt=prompt.text, negative_prompt=negative.text, model=ref.spec.id, width=final[0],
                         height=final[1], steps=request.steps, guidance_scale=request.guidance_scale,
                         scheduler=scheduler, seed=seed, family=family.name, task="edit", app_version=APP_VERSION,
-                        image_guidance_scale=image_guidance, parent=parent,
-                        model_hash=ctx.models.checkpoint_hash(ref.spec.id))
+                        image_guidance_scale=image_guidance, parent=parent)  # editors are folders: no Model hash
         path = ctx.outputs.write(image, recipe)
         ctx.emit(Result(GeneratedImage(image, recipe, path), index, len(plan), time.perf_counter() - started))

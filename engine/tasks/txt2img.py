@@ -53,6 +53,7 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
         ctx.emit(Notice(note))
 
     base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
+    model_hash = ctx.models.checkpoint_hash(ref.spec.id)  # hashed once per file, looked up once per run
     conditioning = None
     for index in range(request.batch_count):
         seed = (base_seed + index) % (SEED_MAX + 1)
@@ -72,7 +73,7 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
                         height=height, steps=request.steps, guidance_scale=request.guidance_scale,
                         scheduler=scheduler, seed=seed, style=request.style if style else "", family=family.name,
                         app_version=APP_VERSION, task=control.kind if control else "txt2img",
-                        control=control.recipe if control else "", model_hash=ctx.models.checkpoint_hash(ref.spec.id))
+                        control=control.recipe if control else "", model_hash=model_hash)
         path = ctx.outputs.write(image, recipe)
         ctx.emit(Result(GeneratedImage(image, recipe, path), index, request.batch_count,
                         time.perf_counter() - started))
