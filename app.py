@@ -41,6 +41,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings
 
 
+WARM_UP_AFTER = 20.0  # seconds after start-up, when no visitor has opened the page yet
+
+
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """Cap glibc's per-thread malloc arenas: Gradio serves each request on a pool thread, and with the default
     (8 per core) every new thread's arena keeps freed memory, so a server's memory creeps up with visitors."""
@@ -72,9 +75,11 @@ def main(argv: list[str] | None = None) -> None:
     app = build_app(studio, reason)
     try:
         launch(app, studio)
-        # Warm up only once the page is served: importing torch/diffusers holds the GIL for seconds and would
-        # otherwise delay building and serving the page on a 2-core machine.
-        studio.warm_up_in_background()
+        # Warm up once the first visitor's page is up (ui/layout.py), or after WARM_UP_AFTER seconds with no
+        # visitor: importing torch/diffusers takes the CPU for seconds, and the page must be usable as soon as served.
+        timer = threading.Timer(WARM_UP_AFTER, studio.warm_up_in_background)
+        timer.daemon = True
+        timer.start()
         app.block_thread()
     finally:
         studio.close()  # Ctrl+C during a run: stop it within a step instead of waiting for it to finish

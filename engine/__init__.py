@@ -6,17 +6,26 @@
         print(event)
 """
 
+from engine.control import CONTROL_LABELS, CONTROL_TYPES, MAX_CONDITIONS
+from engine.control_requests import Condition, ControlRequest
 from engine.media.edit_history import EditHistory, EditStep, export_chain
 from engine.media.grid import GridCell
+from engine.image_requests import INPAINT_MODELS, MAX_OUTPAINT, Img2ImgRequest, InpaintRequest
 from engine.media.images import OpenedImage, open_image, pixel_hash
+from engine.media.masks import mask_from_layers
 from engine.media.recipe import LoadedRecipe, parameters_from_fields, png_bytes, read_recipe, to_parameters_text
 from engine.models.catalog import Catalog, ControlSpec, ModelSpec, Style, load_catalog
 from engine.models.families import Family
 from engine.pipeline.schedulers import SCHEDULER_NAMES
-from engine.pose import (KEYPOINT_NAMES, MAX_PEOPLE, Detection, Pose, draw, find_preset, from_json, from_rows, load_presets,
+from engine.preflight import image_problems, text_problem, work_problem
+from engine.pose import (KEYPOINT_NAMES, MAX_PEOPLE, MIRROR_PAIRS, OUTSIDE, Detection, Pose, draw, find_preset, from_json, from_rows, load_presets,
                          mirror, pose_from_text, save_preset, to_json, to_rows)
 from engine.prompts import PreparedPrompt, TokenCount, prepare_prompt
+from engine.prompts.loras import MAX_LORAS, format_loras, parse_loras, split_column
+from engine.models.style_files import StyleFile
+from engine.pipeline.tiling import TILING_CHOICES, TILING_LABELS, repeat_tile
 from engine.restore import TAB_FIELDS, TAB_TITLES, RestorePlan, plan_restore
+from engine.live import LiveSessions
 from engine.requests import (DEFAULT_EDITOR, DEFAULT_MODEL, MAX_MODELS, MAX_PROMPT_CHARS, MAX_VARIANTS, MIN_MODELS,
                              PER_MODEL, Bound, CompareRequest, EditRequest, GenerationRequest, PoseRequest,
                              Txt2ImgRequest, bound)
@@ -26,6 +35,11 @@ from engine.types import (Cancelled, Cell, Event, Failed, Finished, GeneratedIma
                           Notice, OutOfMemory, Preview, Progress, Recipe, Result, StudioError)
 
 __all__ = [
+    "image_problems", "text_problem", "work_problem",
+    "MAX_LORAS", "StyleFile", "TILING_CHOICES", "TILING_LABELS", "format_loras", "parse_loras", "repeat_tile",
+    "split_column",
+    "INPAINT_MODELS", "Img2ImgRequest", "InpaintRequest", "MAX_OUTPAINT", "mask_from_layers",
+    "CONTROL_LABELS", "CONTROL_TYPES", "Condition", "ControlRequest", "MAX_CONDITIONS",
     "APP_NAME", "APP_VERSION", "Bound", "Cancelled", "Catalog", "Cell", "CompareRequest", "ControlSpec",
     "DEFAULT_EDITOR", "DEFAULT_MODEL", "Detection", "EditHistory", "EditRequest", "EditStep", "Event", "Failed",
     "Family", "Finished", "GeneratedImage", "GenerationRequest", "GridCell", "InputError", "LoadedRecipe", "Loaded",
@@ -34,6 +48,7 @@ __all__ = [
     "Recipe", "Result", "SCHEDULER_NAMES", "Settings", "Studio", "StudioError", "Style", "TokenCount",
     "Txt2ImgRequest", "bound", "export_chain", "load_catalog", "load_settings", "open_image", "parameters_from_fields",
     "pixel_hash", "png_bytes", "prepare_prompt", "read_recipe", "to_parameters_text",
-    "KEYPOINT_NAMES", "MAX_PEOPLE", "draw", "find_preset", "from_json", "pose_from_text", "RestorePlan", "TAB_FIELDS",
+    "KEYPOINT_NAMES", "MAX_PEOPLE", "MIRROR_PAIRS", "OUTSIDE", "draw", "find_preset", "from_json", "pose_from_text", "RestorePlan", "TAB_FIELDS",
     "TAB_TITLES", "plan_restore", "from_rows", "load_presets", "mirror", "save_preset", "to_json", "to_rows",
+    "LiveSessions",
 ]

@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from PIL import Image
 
 from engine.pipeline.schedulers import SCHEDULER_NAMES
+from engine.pipeline.tiling import TILING_CHOICES
+from engine.preflight import text_problem
 from engine.prompts import MAX_PROMPT_CHARS
+from engine.prompts.loras import lora_problems, merge_loras, split_column
 from engine.types import InputError
 
 if TYPE_CHECKING:
@@ -109,12 +112,14 @@ class GenerationRequest:
     negative_prompt: str = ""
     model: str = DEFAULT_MODEL
     steps: int = bounded(25, "Steps", 1, "max_steps", "More steps refine more and take longer.")
-    guidance_scale: float = bounded(7.0, "Guidance scale", 0.0, 30.0,
-                                    "How strictly the image follows the prompt (CFG); 5–8 is usual.")
+    guidance_scale: float = bounded(7.0, "Prompt strength", 0.0, 30.0,
+                                    "How strictly the image follows the prompt (guidance scale, CFG); 5–8 is usual.")
     scheduler: str = "DPM++ 2M Karras"
     seed: int = bounded(-1, "Seed", -1, SEED_MAX, "The same seed and settings give the same image; -1 = random.")
     preview_every: int = bounded(1, "Preview every N steps", 1, 50)
     style: str = ""
+    loras: tuple[tuple[str, float], ...] = ()  # (name, path or Hub id; weight); `parse_loras` reads "name:0.8, …"
+    tiling: str = "none"  # seamless pattern: "none", "x", "y" or "both"
 
     def problems(self, settings: Settings) -> list[str]:
         """A sentence for each field that cannot run; empty when the request is valid."""
@@ -126,9 +131,8 @@ class GenerationRequest:
         if not self.prompt.strip():
             found.append(self.empty_prompt)
         for name, text in ((self.prompt_label, self.prompt), ("negative prompt", self.negative_prompt)):
-            if len(text) > MAX_PROMPT_CHARS:
-                found.append(f"The {name} is longer than {MAX_PROMPT_CHARS} characters; shorten it (only the first "
-                             "few hundred tokens matter).")
+            if too_long := text_problem(name, text):
+                found.append(too_long)
             elif (parts := operator_parts(text)) > MAX_OPERATOR_PARTS:
                 found.append(f"The {name} combines {parts} prompts with .blend()/.and() or BREAK; "
                              f"this server takes at most {MAX_OPERATOR_PARTS}. Merge some of them.")
@@ -136,6 +140,9 @@ class GenerationRequest:
             if "bound" in item.metadata:
                 found += self._out_of_range(item.metadata["bound"], getattr(self, item.name), settings,
                                             item.type in ("int", int))
+        found += lora_problems(self.loras)
+        if self.tiling not in TILING_CHOICES:
+            found.append(f"Tiling must be one of {', '.join(TILING_CHOICES)}, got {str(self.tiling)[:20]!r}.")
         if self.scheduler not in self.scheduler_choices():
             found.append(f"Scheduler '{self.scheduler}' is not available; choose one of "
                          f"{', '.join(self.scheduler_choices())}.")
@@ -170,6 +177,13 @@ class Txt2ImgRequest(GenerationRequest):
     width: int = 512
     height: int = 512
     batch_count: int = bounded(1, "Batch count", 1, "max_batch", "Images made one after another, seed +1 each.")
+    # Hires fix (engine/tasks/hires.py): a second, image-to-image pass at a larger size; A1111's names and meaning
+    hires_scale: float = bounded(1.0, "Hires upscale", 1.0, 4.0,
+                                 "Upscale the first image by this much and refine it in a second pass (1 = off).")
+    hires_strength: float = bounded(0.5, "Hires denoising strength", 0.0, 1.0,
+                                    "How much the second pass may change: 0.3–0.5 adds detail and keeps the image.")
+    hires_steps: int = bounded(0, "Hires steps", 0, "max_steps",
+                               "Steps of the second pass (0 = as many as the first); strength × steps of them run.")
 
     def problems(self, settings: Settings) -> list[str]:
         found = super().problems(settings)
@@ -189,17 +203,21 @@ class PoseRequest(Txt2ImgRequest):
     pose: Pose | None = None
     width: int = 0
     height: int = 0
-    controlnet_scale: float = bounded(1.0, "Conditioning scale", 0.0, 2.0,
-                                      "How strictly the image follows the pose.")
-    guidance_start: float = bounded(0.0, "Control start", 0.0, 1.0, "When the pose starts guiding (0 = first step).")
-    guidance_end: float = bounded(1.0, "Control end", 0.0, 1.0, "When the pose stops guiding (1 = last step).")
+    controlnet_scale: float = bounded(1.0, "How strictly the image follows the pose", 0.0, 2.0,
+                                      "ControlNet's conditioning scale: 0 ignores the pose, 1 is usual, higher is "
+                                      "stricter.")
+    guidance_start: float = bounded(0.0, "Pose guides from", 0.0, 1.0,
+                                    "Control guidance start, as a fraction of the steps (0 = from the first step).")
+    guidance_end: float = bounded(1.0, "Pose guides until", 0.0, 1.0,
+                                  "Control guidance end, as a fraction of the steps (1 = to the last step).")
     guess_mode: bool = False
 
     def problems(self, settings: Settings) -> list[str]:
         found = super().problems(settings)
         numbers = all(isinstance(v, (int, float)) for v in (self.guidance_start, self.guidance_end))
         if numbers and not self.guidance_start < self.guidance_end:
-            found.append(f"Control start ({self.guidance_start}) must be below control end ({self.guidance_end}).")
+            found.append(f"The pose must start guiding before it stops: 'Pose guides from' ({self.guidance_start}) "
+                         f"must be below 'until' ({self.guidance_end}).")
         return found
 
 
@@ -226,6 +244,7 @@ class EditRequest(GenerationRequest):
     image_guidance_values: tuple[float, ...] = ()  # variations over image guidance (replaces image_guidance_scale)
     max_side: int = bounded(0, "Maximum side", 0, "edit_max_side",
                             "Longest side the image is edited at; 0 = the server's setting.")
+    keep_size: bool = False  # return the result at the uploaded image's size (else at the working size)
 
     @property
     def instruction(self) -> str:
@@ -253,8 +272,8 @@ class CompareRequest(GenerationRequest):
     task: ClassVar[str] = "compare"
     models: tuple[str, ...] = ("stable-diffusion-v1-5/stable-diffusion-v1-5", "stabilityai/stable-diffusion-xl-base-1.0",
                                "kandinsky-community/kandinsky-2-2-decoder")
-    guidance_scale: float = bounded(6.0, "Guidance scale", 0.0, 30.0,
-                                    "How strictly the image follows the prompt (CFG); 5–8 is usual.")
+    guidance_scale: float = bounded(6.0, "Prompt strength", 0.0, 30.0,
+                                    "How strictly the image follows the prompt (guidance scale, CFG); 5–8 is usual.")
     scheduler: str = PER_MODEL
     aspect_ratio: str = "1:1 square"
     forced_size: tuple[int, int] | None = None  # one size for every column instead of each family's native one
@@ -282,6 +301,11 @@ class CompareRequest(GenerationRequest):
                          f"{'was' if len(self.models) == 1 else 'were'} given.")
         if any(not isinstance(m, str) or not m.strip() for m in self.models):
             found.append("Every model to compare must be a name, a Hub id or a path.")
+        for column in self.models:
+            try:
+                found += lora_problems(split_column(column)[1])
+            except InputError as exc:
+                found.append(exc.message)
         rows = self.rows()
         if len(rows) > MAX_VARIANTS:
             found.append(f"A prompt matrix takes at most {MAX_VARIANTS} prompt variants; {len(rows)} were given.")
@@ -292,5 +316,7 @@ class CompareRequest(GenerationRequest):
     def cell(self, prompt: str, model: str, width: int, height: int, scheduler: str, seed: int) -> Txt2ImgRequest:
         """The text-to-image request of one cell: every shared field of this request, the cell's own values."""
         shared = {f.name: getattr(self, f.name) for f in fields(GenerationRequest)}
-        shared.update(prompt=prompt, model=model, scheduler=scheduler, seed=seed)
+        model, column_loras = split_column(model)  # "model | lora:0.8": the column's own LoRAs, after the shared ones
+        shared.update(prompt=prompt, model=model, scheduler=scheduler, seed=seed,
+                      loras=merge_loras(self.loras, column_loras))
         return Txt2ImgRequest(**shared, width=width, height=height)

@@ -5,17 +5,29 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
+from engine.control.recipe import restore_control
+from engine.media.hires_recipe import restore_hires
+from engine.image_requests import InpaintRequest
+from engine.media.image_recipe import LABELS as IMAGE_LABELS
+from engine.media.image_recipe import TAB_FIELDS as IMAGE_FIELDS
+from engine.media.image_recipe import restore_image
 from engine.media.recipe import LoadedRecipe
+from engine.media.style_recipe import restore_styles
 from engine.models.catalog import Catalog, ModelSpec
 from engine.models.hashes import HashIndex
+from engine.models.style_files import StyleLibrary
 from engine.prompts.embeddings import embedding_notes
+from engine.prompts.loras import LORA_TAG, strip_lora_tags
 from engine.prompts.scan import MAX_PROMPT_CHARS
 from engine.requests import SEED_MAX
 
-TAB_OF_TASK = {"txt2img": "txt2img", "openpose": "pose", "pose": "pose", "edit": "edit", "compare": "compare"}
-TAB_TITLES = {"txt2img": "Text to image", "pose": "Pose", "edit": "Edit", "compare": "Compare"}
+TAB_OF_TASK = {"txt2img": "txt2img", "openpose": "pose", "pose": "pose", "edit": "edit", "compare": "compare",
+               "control": "control", "img2img": "image", "inpaint": "image"}
+TAB_TITLES = {"txt2img": "Text to image", "pose": "Pose", "edit": "Edit", "compare": "Compare",
+              "control": "Sketch & lines", "image": "Your image"}
 SIZE_MULTIPLE = 8  # what every request accepts; a family may snap further at Generate, with its own note
 # The fields each tab shows, keyed like `Recipe` (pose settings like `PoseRequest`).
 TAB_FIELDS: dict[str, tuple[str, ...]] = {
@@ -27,10 +39,16 @@ TAB_FIELDS: dict[str, tuple[str, ...]] = {
              "pose", "controlnet_scale", "guidance_start", "guidance_end", "guess_mode"),
     "edit": ("prompt", "negative_prompt", "model", "steps", "guidance_scale", "image_guidance_scale", "scheduler",
              "seed"),
+    "control": ("prompt", "negative_prompt", "model", "width", "height", "steps", "guidance_scale", "scheduler",
+                "seed", "control_type", "preprocess", "controlnet_scale", "guidance_start", "guidance_end",
+                "low_threshold", "high_threshold", "pose", "pose_scale"),
+    "image": IMAGE_FIELDS,
 }
 _LABELS = {"negative_prompt": "negative prompt", "guidance_scale": "guidance scale", "image_guidance_scale":
            "image guidance", "controlnet_scale": "conditioning scale", "guidance_start": "control start",
-           "guidance_end": "control end", "guess_mode": "guess mode"}
+           "guidance_end": "control end", "guess_mode": "guess mode", "control_type": "control type",
+           "low_threshold": "low edge threshold", "high_threshold": "high edge threshold",
+           "pose_scale": "pose strength", **IMAGE_LABELS}
 
 
 @dataclass(frozen=True)
@@ -47,7 +65,8 @@ class RestorePlan:
 
 
 def plan_restore(loaded: LoadedRecipe, catalog: Catalog, hashes: HashIndex | None = None,
-                 model_dirs: tuple[Path, ...] = (), tab: str | None = None) -> RestorePlan:
+                 model_dirs: tuple[Path, ...] = (), tab: str | None = None,
+                 styles: StyleLibrary | None = None) -> RestorePlan:
     """The plan for restoring `loaded` into `tab` (default: the tab that made the image)."""
     fields = dict(loaded.fields)
     notes = list(loaded.notes)
@@ -63,6 +82,7 @@ def plan_restore(loaded: LoadedRecipe, catalog: Catalog, hashes: HashIndex | Non
     out: dict[str, object] = {}
     for key in ("prompt", "negative_prompt", "style"):
         _text(fields, key, out, notes)
+    _unstyle(catalog, out)
     spec = _model(fields, catalog, hashes, model_dirs, target, out, notes)
     for key in ("steps", "guidance_scale", "image_guidance_scale", "scheduler"):
         if fields.get(key) is not None:
@@ -72,6 +92,10 @@ def plan_restore(loaded: LoadedRecipe, catalog: Catalog, hashes: HashIndex | Non
         _size(fields, catalog, spec, out, notes)
     if target == "pose":
         _pose(fields, out, notes)
+    if target == "control":
+        restore_control(fields, out, notes)
+    if target == "image":
+        restore_image(fields, out, notes, {item.name: item.default for item in dataclass_fields(InpaintRequest)})
     wanted = TAB_FIELDS[target]
     restored = {key: value for key, value in out.items() if key in wanted}
     missing = tuple(key for key in wanted if key not in restored)
@@ -82,7 +106,23 @@ def plan_restore(loaded: LoadedRecipe, catalog: Catalog, hashes: HashIndex | Non
         names = ", ".join(_LABELS.get(key, key) for key in missing_names)
         notes.append(f"The image does not say its {names}: the current value{'s' if len(missing_names) > 1 else ''} "
                      "stayed.")
+    restored.update(restore_styles(fields, styles, notes))  # LoRAs by name or hash (tags leave the prompt), tiling
+    if target == "txt2img":
+        restored.update(restore_hires(fields))  # the hires fix's second pass, or off
+    if LORA_TAG.search(str(restored.get("prompt", ""))):
+        restored["prompt"] = strip_lora_tags(str(restored["prompt"]))
     return RestorePlan(target, restored, tuple(dict.fromkeys(notes)), missing)
+
+
+def _unstyle(catalog: Catalog, out: dict) -> None:
+    """A prompt a known style expanded goes back to the visitor's own words with the style picked (re-picking it
+    never doubles its wording); otherwise the expanded prompt is restored with no style."""
+    style = catalog.style(str(out.get("style") or ""))
+    own = style.unapply(str(out.get("prompt", "")), str(out.get("negative_prompt", ""))) if style else None
+    if own is None:
+        out["style"] = "None"
+        return
+    out["prompt"], out["negative_prompt"] = own
 
 
 def _text(fields: dict, key: str, out: dict, notes: list[str]) -> None:

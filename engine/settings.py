@@ -42,6 +42,11 @@ def _patterns(name: str) -> tuple[str, ...]:
     return tuple(p.strip().lower() for p in os.environ.get(name, "").split(",") if p.strip())
 
 
+def _folders(name: str) -> tuple[Path, ...]:
+    """A `:`-separated list of folders (`;` on Windows), blanks dropped."""
+    return tuple(Path(p).expanduser() for p in os.environ.get(name, "").split(os.pathsep) if p.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed settings; every field has a safe default."""
@@ -52,6 +57,8 @@ class Settings:
     outputs_dir: Path | None = Path("outputs")
     cache_dir: Path = Path.home() / ".cache" / "diffusion-studio"
     memory_budget_gb: float = 0.0  # 0: automatic (most of the free device memory)
+    memory_mode: str = "auto"  # auto (from the device's free memory) or a mode of engine/models/memory.py
+    fast_mode: str = "auto"  # auto: compile the UNet in the background on CUDA (engine/pipeline/fast.py); off
     device: str = ""  # "" = automatic: cuda, mps or cpu
     dtype: str = ""  # "" = automatic: float16 on GPUs, float32 on CPU
     preview_every: int = 1
@@ -61,6 +68,7 @@ class Settings:
     max_steps: int = 150
     on_space: bool = False
     pose_detector: str = "lllyasviel/Annotators"  # Hub id or folder with the OpenPose detector weights
+    control_detectors: str = "lllyasviel/Annotators"  # Hub id or folder: line art, M-LSD, HED, MiDaS weights
     edit_max_side: int = 1024  # Edit: longest side an input image is edited at (it is resized to the model's area)
     # ---- serving a crowd (public demos, Spaces) ----
     hosted: bool = False  # a public server: local model paths only inside `model_dirs`, no shared writes
@@ -72,6 +80,10 @@ class Settings:
     allow_hub: tuple[str, ...] = ()  # hosted: typed Hub ids allowed to download ("all", "owner/name", "owner/*")
     max_download_gb: float = 8.0  # hosted: largest download (a typed Hub id's weights) allowed
     max_work: float = 420.0  # hosted: most megapixel-steps one request may cost (pixels x steps x images / 10^6)
+    # ---- your own styles (LoRAs, textual-inversion embeddings) ----
+    lora_dirs: tuple[Path, ...] = ()  # folders LoRA files are listed from (the only ones allowed when hosted)
+    embedding_dirs: tuple[Path, ...] = ()  # folders textual-inversion embeddings are listed from, usable by name
+    max_style_mb: int = 1024  # largest LoRA or embedding file loaded
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with the given fields replaced (CLI flags win over env vars)."""
@@ -94,6 +106,9 @@ def load_settings() -> Settings:
         outputs_dir=outputs,
         cache_dir=Path(os.environ.get("STUDIO_CACHE_DIR", Path.home() / ".cache" / "diffusion-studio")),
         memory_budget_gb=_float("STUDIO_MEMORY_BUDGET_GB", 0.0, 0.0, 4096.0),
+        memory_mode=os.environ.get("STUDIO_MEMORY_MODE", "auto").strip().lower() or "auto",
+        fast_mode="off" if os.environ.get("STUDIO_FAST_MODE", "").strip().lower() in {"off", "0", "false", "no"}
+        else "auto",
         device=os.environ.get("STUDIO_DEVICE", "").strip().lower(),
         dtype=os.environ.get("STUDIO_DTYPE", "").strip().lower(),
         preview_every=_int("STUDIO_PREVIEW_EVERY", 1, 1, 50),
@@ -103,6 +118,7 @@ def load_settings() -> Settings:
         max_steps=_int("STUDIO_MAX_STEPS", 150, 1, 1000),
         on_space=on_space,
         pose_detector=os.environ.get("STUDIO_POSE_DETECTOR", "").strip() or "lllyasviel/Annotators",
+        control_detectors=os.environ.get("STUDIO_CONTROL_DETECTORS", "").strip() or "lllyasviel/Annotators",
         edit_max_side=_int("STUDIO_EDIT_MAX_SIDE", 1024, 256, 2048) // 8 * 8,
         hosted=hosted,
         model_dirs=tuple(Path(p).expanduser() for p in os.environ.get("STUDIO_MODEL_DIRS", "").split(os.pathsep)
@@ -114,4 +130,7 @@ def load_settings() -> Settings:
         allow_hub=_patterns("STUDIO_ALLOW_HUB"),
         max_download_gb=_float("STUDIO_MAX_DOWNLOAD_GB", 8.0, 0.0, 1024.0),
         max_work=_float("STUDIO_MAX_WORK", 420.0, 1.0, 1_000_000.0),
+        lora_dirs=_folders("STUDIO_LORA_DIRS"),
+        embedding_dirs=_folders("STUDIO_EMBEDDING_DIRS"),
+        max_style_mb=_int("STUDIO_MAX_STYLE_MB", 1024, 1, 16_384),
     )

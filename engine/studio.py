@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,6 +14,7 @@ from engine.media.outputs import OutputWriter
 from engine.models.catalog import Catalog, ControlSpec, ModelSpec, load_catalog
 from engine.models.families import Family
 from engine.models.manager import ModelManager
+from engine.models.style_files import StyleFile
 from engine.pose import Detection
 from engine.prompts import TokenCount
 from engine.requests import CompareRequest, GenerationRequest
@@ -42,6 +44,7 @@ class Studio:
         # on the device, and the CPU's OpenMP thread team is reused instead of a new team per run competing.
         self.device_thread = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="studio-device")
         self._runs: set[threading.Event] = set()
+        self._warm_lock, self._warm_queued = threading.Lock(), False
 
     # ---- running ----
 
@@ -74,6 +77,22 @@ class Studio:
 
         photo = open_photo(photo_path)
         return self.device_thread.submit(lambda: detect(self.models.detector(), photo, hands_and_face)).result()
+
+    def detect_condition(self, request: Any) -> tuple[Any, tuple[str, ...]]:
+        """The first condition of a ControlRequest as its run would make it (the page's "Detect"), and the notes
+        said on the way; on the device thread, with no model loaded. InputError/ModelError with a sentence."""
+        from engine.tasks.context import TaskContext
+        from engine.tasks.control import condition_preview
+
+        said: list[Event] = []
+        context = TaskContext(self.models, self.outputs, self.settings, said.append, lambda: None, time.perf_counter())
+        image = self.device_thread.submit(condition_preview, request, context).result()
+        return image, tuple(getattr(event, "message", "") for event in said)
+
+    def style_files(self, kind: str = "lora", wait: bool = False) -> list[StyleFile]:
+        """The LoRAs ("lora") or embeddings ("embedding") this server offers, with trigger words and previews
+        (demo styles not built yet: by name only, unless `wait`)."""
+        return self.models.styles.available(kind, wait)
 
     def count_tokens(self, text: str, model: str, wait: bool = False) -> TokenCount:
         """Token count of `text` for `model`'s tokenizer; estimated while it loads (unless `wait`) or when offline."""
@@ -113,9 +132,14 @@ class Studio:
         self.models.cache
         if self.demo:
             self.models.demo_paths()
+            self.models.demo_styles()  # the demo LoRAs and embeddings, built from the demo models
 
     def warm_up_in_background(self) -> None:
-        """Queue `warm_up` on the device thread."""
+        """Queue `warm_up` on the device thread (once: later calls do nothing)."""
+        with self._warm_lock:
+            if self._warm_queued:
+                return
+            self._warm_queued = True
         self.device_thread.submit(self.warm_up)
 
     def close(self) -> None:

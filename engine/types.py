@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Union
@@ -32,6 +33,20 @@ class Recipe:
     image_guidance_scale: float = 0.0  # Edit: how closely the result follows the input image (0 = not an edit)
     parent: str = ""  # Edit: pixel hash of the input image, linking each step of an edit chain to its parent
     model_hash: str = ""  # A1111's short hash (first 10 hex digits of the sha256) of a single-file checkpoint
+    loras: str = ""  # LoRAs used, "name:0.8, other:0.5" (written as <lora:name:0.8> tags in A1111's prompt)
+    lora_hashes: str = ""  # A1111's `Lora hashes`: "name: 12 hex digits, other: …"
+    ti_hashes: str = ""  # A1111's `TI hashes`: the textual-inversion embeddings the prompts used, "name: hash, …"
+    tiling: str = ""  # seamless pattern axes: "x", "y", "both" ("" = off); A1111's `Tiling`
+    strength: float = 0.0  # Your image: how much could change (A1111's denoising strength; 0 = not from an image)
+    source_hash: str = ""  # Your image: pixel hash of the input image (the extended canvas's original, outpainting)
+    mask_hash: str = ""  # Inpaint: pixel hash of the mask as painted (before blur); "" when only outpainting
+    mask_blur: int = 0  # Inpaint: feathering of the mask's edge, in pixels
+    outpaint: str = ""  # Outpaint: pixels added "left,right,up,down" ("" = none)
+    paste_back: bool = False  # Inpaint: the unmasked part is the input's pixels exactly
+    inpaint_model: str = ""  # Inpaint: "" for the base model, else the inpainting checkpoint's id
+    hires_scale: float = 0.0  # Hires fix: the upscale of the second pass (0 = off); width/height are the first pass's
+    hires_steps: int = 0  # Hires fix: steps asked of the second pass (A1111's `Hires steps`)
+    hires_strength: float = 0.0  # Hires fix: the second pass's denoising strength (A1111's `Denoising strength`)
 
 
 @dataclass(frozen=True)
@@ -131,6 +146,7 @@ class Loaded:
     seconds: float
     cached: bool
     bytes: int
+    memory_mode: str = ""  # how it is placed (engine/models/memory.py MODES): "none" = wholly on the device
 
 
 @dataclass(frozen=True)
@@ -150,5 +166,6 @@ def failure(exc: BaseException) -> Failed:
     report it."""
     if isinstance(exc, StudioError):
         return Failed(exc.message, exc.kind)
-    return Failed(f"Something went wrong inside the engine ({type(exc).__name__}: {str(exc)[:300]}). Try again; if it "
-                  "repeats, report it with the recipe of this run.", "internal")
+    logging.getLogger("studio").error("Run failed", exc_info=exc)  # the details, for whoever runs the server
+    return Failed("Something went wrong inside the studio. Try again; if it repeats, report it with this run's "
+                  "settings (the server's log has the details).", "internal")

@@ -160,9 +160,9 @@ def test_comfyui_sampler_names_map_to_the_nearest(sampler: str, scheduler: str, 
     assert ours == expected and (note is not None) == noted
 
 
-def test_textual_inversion_names_are_noted() -> None:
+def test_textual_inversion_hashes_are_read() -> None:
     text = ('cat\nNegative prompt: EasyNegative, blurry\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, '
             'TI hashes: "EasyNegative: 66a7279a88dd, negativeXL_D: fff5d51ab6"')
-    _, notes = parse_parameters_text(text)
-    assert ("Textual-inversion embeddings EasyNegative, negativeXL_D are not loaded by this app: their trigger words "
-            "stay in the prompt as plain words.") in notes
+    fields, notes = parse_parameters_text(text)  # (restore says which of them this server lacks: test_style_recipes)
+    assert fields["ti_hashes"] == "EasyNegative: 66a7279a88dd, negativeXL_D: fff5d51ab6"
+    assert not any("TI hashes" in note for note in notes)

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -13,6 +16,7 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from PIL import Image
 
 from engine import Catalog, Settings, Studio, read_recipe
 from ui.layout import build_app, launch
@@ -62,13 +66,31 @@ def test_txt2img_endpoint_needs_only_a_prompt(client: Client) -> None:
     info = parameters(client, "/txt2img")
     assert [p["parameter_name"] for p in info] == ["prompt", "negative_prompt", "model", "seed", "steps",
                                                    "guidance_scale", "width", "height", "scheduler", "batch_count",
-                                                   "style", "preview_every"]
+                                                   "style", "preview_every", "loras", "tiling", "hires_scale",
+                                                   "hires_strength", "hires_steps"]  # hires fix: added last
     assert all(p["parameter_has_default"] for p in info if p["parameter_name"] != "prompt")
     image, status, gallery = client.predict(prompt="a linen dress", steps=2, width=64, height=64,
                                             api_name="/txt2img")
     assert Path(image).is_file() and "Done: 1 image" in status
     assert read_recipe(image).fields["prompt"] == "a linen dress"  # the PNG keeps its recipe through the API
     assert len(gallery) == 1 and "seed" in gallery[0]["caption"]
+
+
+def test_txt2img_hires_fix(client: Client) -> None:
+    image, status, _ = client.predict(prompt="a brick loft", steps=2, width=64, height=64, hires_scale=2,
+                                      hires_strength=0.5, hires_steps=2, api_name="/txt2img")
+    assert Image.open(image).size == (128, 128) and "Done: 1 image" in status
+    assert read_recipe(image).fields["hires_scale"] == 2
+
+
+def test_live_endpoint_drops_stale_calls(client: Client) -> None:
+    stale = client.submit(prompt="a red chair", steps=150, width=64, height=64, api_name="/live")
+    time.sleep(0.5)
+    newest = client.predict(prompt="a green chair", steps=2, width=64, height=64, api_name="/live")
+    assert stale.result() == ""  # superseded by the same visitor's newer call
+    assert newest.startswith("data:image/png;base64,")
+    image = Image.open(io.BytesIO(base64.b64decode(newest.split(",", 1)[1])))
+    assert image.size == (64, 64) and "green chair" in image.text["parameters"]
 
 
 def test_txt2img_streams_previews(client: Client) -> None:
@@ -92,7 +114,8 @@ def test_compare_endpoint_returns_every_column_with_the_style(client: Client) ->
     info = parameters(client, "/compare")
     assert [p["parameter_name"] for p in info] == ["prompt", "negative_prompt", "models", "seed", "steps",
                                                    "guidance_scale", "aspect_ratio", "scheduler", "force_size",
-                                                   "width", "height", "variants", "style"]  # style: added last
+                                                   "width", "height", "variants", "style", "loras",
+                                                   "tiling"]  # style, then loras and tiling: added last
     assert all(p["parameter_has_default"] for p in info if p["parameter_name"] != "prompt")
     outputs = list(client.submit(prompt="a tweed jacket", steps=3, seed=8, force_size=True, width=128, height=64,
                                  style=STYLE, api_name="/compare"))
@@ -129,7 +152,8 @@ def test_edit_endpoint_edits_an_uploaded_image(client: Client, tmp_path: Path) -
 
     info = parameters(client, "/edit")
     assert [p["parameter_name"] for p in info] == ["image", "instruction", "negative_prompt", "seed", "steps",
-                                                   "guidance_scale", "image_guidance_scale", "model", "scheduler"]
+                                                   "guidance_scale", "image_guidance_scale", "model", "scheduler",
+                                                   "loras", "tiling"]
     assert all(p["parameter_has_default"] for p in info if p["parameter_name"] not in ("image", "instruction"))
     source = tmp_path / "wide.png"
     Image.new("RGB", (500, 300), (180, 40, 40)).save(source)

@@ -40,11 +40,14 @@ def _generator() -> torch.Generator:
 def test_folders_are_versioned_and_complete(demo_paths: dict[str, Path]) -> None:
     assert set(demo_paths) == {"sd15", "sdxl", "kandinsky22-prior", "kandinsky22-decoder",
                                "sd15-controlnet-openpose", "sdxl-controlnet-openpose",
-                               "sd15-instruct-pix2pix", "sdxl-instruct-pix2pix"}
+                               "sd15-instruct-pix2pix", "sdxl-instruct-pix2pix",
+                               "sd15-inpaint", "sdxl-inpaint",
+                               *(f"sd15-controlnet-{kind}" for kind in ("canny", "mlsd", "lineart", "scribble", "depth")),
+                               "sdxl-controlnet-canny", "sdxl-controlnet-depth"}
     for name, folder in demo_paths.items():
         assert folder.name == name
         assert folder.parent.name == demo_models.DEMO_VERSION
-        is_controlnet = name.endswith("controlnet-openpose")
+        is_controlnet = "-controlnet-" in name
         assert (folder / ("config.json" if is_controlnet else "model_index.json")).is_file()
         assert (folder / demo_models.MARKER_NAME).is_file()
 

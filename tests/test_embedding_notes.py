@@ -11,8 +11,8 @@ from tests.test_restore import SETTINGS, plan_for
 
 
 def note(name: str) -> str:
-    return (f"'{name}' is the name of a textual-inversion embedding, which this app cannot load yet: it is read as "
-            "plain words.")
+    return (f"'{name}' is the name of a textual-inversion embedding that is not in this server's embedding folders: "
+            "it is read as plain words.")
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from PIL import Image
 from engine import (Finished, InputError, ModelError, Pose, PoseRequest, Studio, draw, from_json, from_rows,
                     load_catalog, load_presets, mirror, read_recipe, save_preset, to_json, to_rows)
 from engine.models.loader import module_bytes
-from engine.pose import clamp, detect, load_detector
+from engine.pose import OUTSIDE, clamp, detect, load_detector
 from engine.tasks.pose import pose_control
 from tests.conftest import KANDINSKY, SD, SDXL, collect, load
 PRESETS = load_presets()
@@ -80,14 +80,20 @@ def test_bad_pose_json_gets_a_sentence(text: str, words: str) -> None:
         from_json(text)
 
 
-def test_edited_points_outside_the_image_are_clamped() -> None:
+def test_points_may_lie_outside_the_frame_but_not_far() -> None:
     pose = PRESETS["Standing front"]
     rows = to_rows(pose)
     assert rows[0][:2] == [1, "nose"] and len(rows) == 18
-    rows[4][2], rows[4][3] = -300, 5000  # drag the right wrist far outside
+    rows[4][2], rows[4][3] = -300, 5000  # the right wrist far outside: kept half a canvas beyond the edges
+    rows[7][2], rows[7][3] = -100, 800  # the left wrist just outside (a hand leaving the picture): kept
     edited = from_rows(rows, pose.width, pose.height)
-    assert edited.people[0][4] == (0.0, 1.0)
-    assert clamp(Pose(100, 100, (((1.5, -0.2),) + (None,) * 17,))).people[0][0] == (1.0, 0.0)
+    assert edited.people[0][4] == (-OUTSIDE, 1 + OUTSIDE)
+    assert edited.people[0][7] == pytest.approx((-100 / pose.width, 800 / pose.height))
+    assert clamp(Pose(100, 100, (((1.2, -0.2),) + (None,) * 17,))).people[0][0] == (1.2, -0.2)
+    assert clamp(Pose(100, 100, (((9.0, -3.0),) + (None,) * 17,))).people[0][0] == (1 + OUTSIDE, -OUTSIDE)
+    assert from_json(to_json(edited)).people[0][7] == pytest.approx(edited.people[0][7], abs=1e-3)  # JSON keeps it
+    drawn = np.asarray(draw(edited))
+    assert drawn[:, 0].any(), "the limbs leaving the frame are drawn up to its left edge"
     with pytest.raises(InputError, match="numbers"):
         from_rows([[1, "nose", "left", 3]], 512, 512)
 
@@ -137,11 +143,13 @@ def test_a_photo_without_anybody_keeps_the_previous_pose_with_a_sentence() -> No
         detect(NobodyHere(), Image.new("RGB", (4000, 3000), "white"))
 
 
-def test_missing_detector_weights_offline_say_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="Presets and the skeleton editor still work"):
+def test_missing_detector_weights_offline_say_what_to_do(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ModelError, match="drag the joints in the editor instead") as refused:
         load_detector("lllyasviel/Annotators-not-cached", online=False)
-    with pytest.raises(ModelError, match="body_pose_model.pth"):
+    assert "STUDIO_POSE_DETECTOR" not in str(refused.value) and "Error" not in str(refused.value)  # plain words
+    with caplog.at_level("WARNING", logger="engine.pose.detection"), pytest.raises(ModelError, match="server log"):
         load_detector(str(tmp_path), online=False)  # an empty folder
+    assert "body_pose_model.pth" in caplog.text and "STUDIO_POSE_DETECTOR" in caplog.text  # for the server's owner
 
 
 def run_pose(studio: Studio, **fields) -> dict[str, list]:

@@ -131,11 +131,11 @@ def test_conversion_note_is_capped_for_long_prompts() -> None:
     assert note.endswith("(w3) -> (w3)1.1; and 3 more.")
 
 
-def test_lora_and_hypernetwork_tags_are_dropped_with_a_note() -> None:
+def test_lora_tags_leave_the_text_and_hypernetwork_tags_are_dropped_with_a_note() -> None:
     prepared = prepare_prompt("<lora:film_grain:0.8> a cat <hypernet:anime:1>")
-    assert prepared.text == "a cat"
+    assert prepared.text == "a cat"  # the LoRA tag is applied as a LoRA by the run (tests/test_loras.py)
     assert prepared.notes == (
-        "Dropped LoRA tag <lora:film_grain:0.8>: LoRAs are not supported yet.",
+        "LoRA tag <lora:film_grain:0.8> is applied as a LoRA, not read as words.",
         "Dropped hypernetwork tag <hypernet:anime:1>: hypernetworks are not supported.",
     )
 
@@ -218,10 +218,10 @@ def test_escaped_parentheses_survive_both_syntaxes(compel_parser: Any) -> None:
     assert plain_text(a1111.text) == "a (b) c"
 
 
-def test_compel_with_lora_is_removed_with_a_note() -> None:
+def test_compel_with_lora_leaves_the_text_to_encode() -> None:
     prepared = prepare_prompt("a cat withLora(film, 0.5) on a mat")
-    assert prepared.text == "a cat on a mat"
-    assert prepared.notes == ("Removed withLora(film, 0.5): LoRAs are not supported yet.",)
+    assert prepared.text == "a cat on a mat"  # applied as a LoRA by the run
+    assert prepared.notes == ("withLora(film, 0.5) is applied as a LoRA, not read as words.",)
 
 
 # ---------------------------------------------------------------------------

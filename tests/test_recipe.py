@@ -197,7 +197,9 @@ def test_parameters_text_round_trip(recipe: Recipe) -> None:
         del expected["style"]
     if not recipe.app_version:
         del expected["app_version"]
-    for edit_only in ("image_guidance_scale", "parent", "model_hash"):  # written only where there is one
+    for edit_only in ("image_guidance_scale", "parent", "model_hash",  # written only where there is one
+                      "strength", "source_hash", "mask_hash", "mask_blur", "outpaint", "paste_back", "inpaint_model",
+                      "loras", "lora_hashes", "ti_hashes", "tiling", "hires_scale", "hires_steps", "hires_strength"):
         if not getattr(recipe, edit_only):
             del expected[edit_only]
     assert fields == expected
@@ -294,11 +296,10 @@ def test_a1111_text_with_quoted_values_and_extra_keys_parses() -> None:
         "height": 1216,
         "model": "dreamshaper_8",
         "model_hash": "6ce0161689",  # issue 13: kept, to find the checkpoint again by its hash
+        "hires_scale": 2.0, "hires_steps": 10, "hires_strength": 0.45,  # issue 17: the hires fix is read back
+        "lora_hashes": "add_detail: 7c6bad76eb54",  # issue 16: to find the LoRA again by its hash
     }
-    assert notes == [
-        "Settings this app does not use were ignored: "
-        "Denoising strength, Hires upscale, Hires steps, Hires upscaler."
-    ]
+    assert notes == ["Hires upscaler 'Latent' is not available here: the hires fix upscales with Lanczos."]
 
 
 def test_quoted_style_and_unknown_sampler_in_a1111_text() -> None:
@@ -337,7 +338,9 @@ def test_parameters_from_partial_fields_round_trips() -> None:
     text = parameters_from_fields(fields)
     assert text.split("\n")[-1] == (
         "Steps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 987654321, "
-        "Size: 832x1216, Model hash: 6ce0161689, Model: dreamshaper_8"
+        "Size: 832x1216, Model hash: 6ce0161689, Model: dreamshaper_8, Denoising strength: 0.45, Hires upscale: 2, "
+        "Hires steps: 10, Hires upscaler: Lanczos, "  # (issue 17: the hires fix is kept, upscaled with Lanczos)
+        'Lora hashes: "add_detail: 7c6bad76eb54"'  # (issue 16)
     )
     assert parse_parameters_text(text) == (fields, [])
     assert parameters_from_fields({"prompt": "cat", "seed": 3, "width": 64}) == "cat\nSeed: 3"

@@ -34,11 +34,11 @@ def test_a_range_is_declared_once_and_read_by_validation() -> None:
 def test_every_bad_field_is_named_in_one_sentence_each() -> None:
     message = problems(Txt2ImgRequest(prompt=" ", steps=0, guidance_scale=31.0, seed=-5, scheduler="LMS",
                                       width=500, batch_count=True))
-    for words in ("prompt is empty", "Steps must be between 1 and 150, got 0", "Guidance scale must be between",
+    for words in ("prompt is empty", "Steps must be between 1 and 150, got 0", "Prompt strength must be between",
                   "Seed must be between -1", "Scheduler 'LMS' is not available", "Width 500 is not a multiple of 8",
                   "Batch count must be between 1 and 8, got True"):
         assert words in message, words
-    assert "Control start (0.9) must be below control end (0.2)" in problems(
+    assert "'Pose guides from' (0.9) must be below 'until' (0.2)" in problems(
         PoseRequest(prompt="x", guidance_start=0.9, guidance_end=0.2))
     PoseRequest(prompt="x").check(SETTINGS)  # size 0: follow the pose
 
@@ -56,7 +56,8 @@ def test_an_edit_prompt_is_its_instruction() -> None:
 
 def test_a_comparison_cell_carries_every_shared_field() -> None:
     shared = {"prompt": "shared prompt", "negative_prompt": "blurry", "model": "shared/model", "steps": 9,
-              "guidance_scale": 3.5, "scheduler": "DDIM", "seed": 1234, "preview_every": 3, "style": "Some style"}
+              "guidance_scale": 3.5, "scheduler": "DDIM", "seed": 1234, "preview_every": 3, "style": "Some style",
+              "loras": (("pattern", 0.8),), "tiling": "x"}
     assert set(shared) == {f.name for f in dataclasses.fields(GenerationRequest)}, "a new shared field needs a value here"
     request = CompareRequest(**shared, models=("a/b", "c/d"))
     cell = request.cell("row prompt", "c/d", 64, 96, "Euler", 77)

@@ -47,7 +47,20 @@ def test_every_value_is_restored_whatever_the_model() -> None:
     assert plan.tab == "txt2img"
     assert {k: plan.fields[k] for k in ("steps", "guidance_scale", "seed", "scheduler")} == {
         "steps": 8, "guidance_scale": 6.0, "seed": 5, "scheduler": "Euler"}
-    assert plan.missing == ("style",) and plan.notes == ()
+    assert plan.missing == () and plan.notes == () and plan.fields["style"] == "None"
+
+
+def test_a_styled_prompt_comes_back_as_the_visitors_words_with_its_style() -> None:
+    style = next(s for s in CATALOG.styles if s.name != "None" and s.negative_prompt)
+    fields = {"prompt": style.apply("a linen dress"), "negative_prompt": style.apply_negative("ugly"),
+              "style": style.name, "task": "txt2img"}
+    plan = plan_restore(LoadedRecipe(fields, "studio", ()), CATALOG)
+    assert (plan.fields["prompt"], plan.fields["negative_prompt"], plan.fields["style"]) == (
+        "a linen dress", "ugly", style.name)
+    edited = {**fields, "prompt": "something typed over the style's words"}  # no longer the style's expansion
+    plan = plan_restore(LoadedRecipe(edited, "studio", ()), CATALOG)
+    assert plan.fields["style"] == "None" and plan.fields["prompt"] == edited["prompt"]
+    assert plan.fields["negative_prompt"] == fields["negative_prompt"]
 
 
 def test_unknown_model_is_named_and_the_rest_restored() -> None:

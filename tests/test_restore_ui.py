@@ -116,11 +116,11 @@ def test_a_pose_png_opens_in_pose_with_its_keypoints_and_controlnet(app: gr.Bloc
                                     width=64, height=64))
     shown = send(app, "t2i-recipe-file", path)  # dropped on Text to image
     assert shown["tab"] == "pose" and shown["pose-prompt"] == "a dancer in pleats" and shown["pose-seed"] == 21
-    controls = {key: shown[key] for key in ("Conditioning scale", "Control start", "Control end")}
-    assert controls == {"Conditioning scale": 0.65, "Control start": 0.1, "Control end": 0.85}, shown.keys()
-    assert shown["Guess mode (pose only, prompt optional)"] is True
-    assert json.loads(shown["pose"])["people"] == json.loads(to_json(seated))["people"]
-    assert shown["pose-skeleton"] is not None and "pose keypoints" in shown["pose-status"]
+    controls = {key: shown[key] for key in ("pose-strength", "Pose guides from", "Pose guides until")}
+    assert controls == {"pose-strength": 0.65, "Pose guides from": 0.1, "Pose guides until": 0.85}, shown.keys()
+    assert shown["Let the pose lead (prompt optional)"] is True
+    assert json.loads(shown["pose-editor"])["people"] == json.loads(to_json(seated))["people"]  # what Generate uses
+    assert shown["pose-table"][0][:2] == [1, "nose"] and "pose keypoints" in shown["pose-status"]
     into_txt2img = send(app, "pose-send", path)  # "Send to Text to image": its settings there, said so
     assert into_txt2img["tab"] == "txt2img" and into_txt2img["t2i-prompt"] == "a dancer in pleats"
     assert "The image was made in Pose" in into_txt2img["t2i-status"]

@@ -3,18 +3,21 @@ declared ranges, and the run controls (generate, cancel, the one stop handler, t
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Iterator
 
 import gradio as gr
 
-from engine import (SCHEDULER_NAMES, Failed, GenerationRequest, InputError, ModelSpec, RestorePlan, Settings, Studio,
-                    StudioError, bound)
+from engine import (SCHEDULER_NAMES, Failed, GenerationRequest, InputError, ModelSpec, Progress, RestorePlan, Settings,
+                    Studio, StudioError, bound, image_problems, parameters_from_fields, read_recipe, text_problem,
+                    work_problem)
 from ui import status
 from ui.runs import ActiveRuns
 
 Frame = Callable[[Any, status.StatusTracker], tuple]  # (event, tracker) -> the outputs' updates
+STARTING = Progress(0, 0, 0.0, None, "Starting")
 SESSION_TTL = 3600  # seconds a visitor's state outlives its last change (API clients never say they left)
 
 
@@ -60,6 +63,38 @@ def gpu_event(status_panel: Any, settings: Settings) -> dict[str, Any]:
     engine checks their size, and fail on NaN before the handler can say what is wrong)."""
     return {"concurrency_id": "gpu", "concurrency_limit": settings.concurrency, "show_progress": "full",
             "show_progress_on": [status_panel], "preprocess": False}
+
+
+STAGE_HEIGHT = 460  # the result image: with the status panel, in view beside the prompt on a 1440x900 screen
+
+
+def workspace() -> gr.Row:
+    """A tab's two columns: controls left, results right. On a wide screen the results column stays in view while
+    the settings scroll; on a phone the prompt and buttons come first, then the forming image, then the settings."""
+    return gr.Row(equal_height=False, elem_classes=["studio-work"])
+
+
+def controls_column() -> gr.Column:
+    return gr.Column(scale=5, min_width=360, elem_classes=["studio-controls"])
+
+
+def compose() -> gr.Column:
+    """The prompt and the run buttons: always first."""
+    return gr.Column(elem_classes=["studio-compose"])
+
+
+def settings_column() -> gr.Column:
+    """Everything else on the controls side (on a phone: after the forming image)."""
+    return gr.Column(elem_classes=["studio-settings"])
+
+
+def results_column() -> gr.Column:
+    return gr.Column(scale=7, min_width=420, elem_classes=["studio-results"])
+
+
+def stage() -> gr.Column:
+    """The status panel and the forming image (on a phone: right under the run buttons)."""
+    return gr.Column(elem_classes=["studio-stage"])
 
 
 def status_panel(html: str, elem_id: str) -> gr.HTML:
@@ -111,7 +146,8 @@ def sampler(request_type: type[GenerationRequest], settings: Settings, defaults:
         guidance = slider(request_type, "guidance_scale", settings, defaults.guidance_scale, 0.5,
                           elem_id=f"{prefix}-guidance")
     with gr.Row(equal_height=True):
-        scheduler = gr.Dropdown(list(schedulers), value=defaults.scheduler, label="Scheduler")
+        scheduler = gr.Dropdown(list(schedulers), value=defaults.scheduler, label="Sampler",
+                                info="How the noise is removed (the scheduler); the default suits most images.")
         seed_bound = bound(request_type, "seed")
         seed = gr.Number(-1, precision=0, label=seed_bound.label, info=seed_info or seed_bound.description,
                          elem_id=f"{prefix}-seed")
@@ -121,9 +157,20 @@ def sampler(request_type: type[GenerationRequest], settings: Settings, defaults:
 def recipe_drop(elem_id: str, open: bool = True) -> Send:
     """"Restore settings from a PNG": a drop zone whose PNG restores into the tab that made it, from any tab."""
     with gr.Accordion("Restore settings from a PNG", open=open):
-        drop = gr.File(label="Drop a PNG made by this app, AUTOMATIC1111 or Civitai", height=110, file_types=[".png"],
+        gr.Markdown("Drop a PNG made by this app, AUTOMATIC1111, ComfyUI, InvokeAI or Civitai: its settings open in "
+                    "the tab that made it.", elem_classes=["studio-note-text"])
+        drop = gr.File(label="PNG with settings", show_label=False, height=110, file_types=[".png"],
                        type="filepath", elem_id=elem_id)
     return Send(drop, None, [drop], event="upload")
+
+
+def selected_recipe(items: list, evt: gr.SelectData) -> tuple[str, str | None]:
+    """A session gallery's pick: (its recipe as A1111 parameters text, its path); empty when unreadable."""
+    try:
+        path = items[evt.index][0]
+        return parameters_from_fields(read_recipe(path).fields), path
+    except (IndexError, TypeError, StudioError):
+        return "", None
 
 
 def planned(plan: RestorePlan, keys: Iterable[str]) -> list[Any]:
@@ -183,11 +230,48 @@ def _number(value: Any, label: str, integer: bool) -> int | float:
     return int(number) if integer else number
 
 
+TEXTS = {"prompt": "prompt", "negative_prompt": "negative prompt", "instruction": "instruction",
+         "negative": "negative prompt"}  # a handler's text parameters that are capped like prompts
+COUNTS = ("batch_count", "seeds")  # a handler's parameter for the number of images
+
+
+def early_refusal(handler: Callable, settings: Settings, count: int) -> Callable[..., list[dict]]:
+    """A Gradio `validator` for `handler` (its first `count` parameters are the event's inputs): before the request
+    joins the queue, it refuses over-long prompts, uploads whose header claims too many pixels and, when hosted,
+    more work than the server allows (read from parameters named width, height, steps and batch_count/seeds). The
+    sentence shows under the input and API clients get a ValidationError; anything subtler is the engine's, at
+    run time."""
+    names = [name for name in inspect.signature(handler).parameters][:count]
+
+    def validate(*values: Any) -> list[dict]:
+        given = dict(zip(names, values))
+        found: dict[str, list[str]] = {}
+        for name, value in given.items():
+            problem = text_problem(TEXTS[name], value) if name in TEXTS else None
+            found[name] = ([problem] if problem else []) + image_problems(value)
+        work = _work(given)
+        if work and (problem := work_problem(settings, [work])):
+            found["steps"].append(problem)
+        return [gr.validate(not found[name], " ".join(found[name])) for name in names]
+
+    return validate
+
+
+def _work(given: dict[str, Any]) -> tuple[int, int, int, int] | None:
+    """(width, height, steps, images) when the values are plain numbers (else the engine says what is wrong)."""
+    keys = ("width", "height", "steps", next((c for c in COUNTS if c in given), ""))
+    values = [given.get(key, 1 if key in COUNTS or not key else None) for key in keys]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+               for v in values):
+        return None
+    return tuple(int(v) for v in values)  # type: ignore[return-value]
+
+
 class RunControls:
     """A tab's Generate and Cancel buttons, the visitor's active runs, and the loop turning events into updates."""
 
     def __init__(self, label: str, run_id: str, cancel_id: str) -> None:
-        with gr.Row():
+        with gr.Row(elem_classes=["studio-actions"]):
             self.button = gr.Button(label, variant="primary", elem_id=run_id, scale=3)
             self.cancel = gr.Button("Cancel", variant="stop", elem_id=cancel_id, scale=1)
         self.runs = ActiveRuns()
@@ -197,7 +281,7 @@ class RunControls:
         """Run `handler` on a click, in the GPU queue shared by every tab; Cancel stops this visitor's runs here.
         A click during a run (or its cancel) runs right after it."""
         self.button.click(handler, inputs, outputs, **gpu_event(panel, settings), trigger_mode="always_last",
-                          **options)
+                          validator=early_refusal(handler, settings, len(inputs)), **options)
         self.cancel.click(self.stop, None, panel, api_visibility="private", queue=False)
 
     def stop(self, request: gr.Request) -> Any:
@@ -218,6 +302,8 @@ class RunControls:
             tracker.update(failed)
             yield frame(failed, tracker)
         else:
+            tracker.update(STARTING)
+            yield frame(STARTING, tracker)  # at once: replaces Gradio's own "processing" timer on the panel
             with self.runs.run(visitor) as flag:
                 for event in studio.run(job, cancel=flag):
                     if tracker.update(event):

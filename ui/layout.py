@@ -3,19 +3,23 @@ restored) goes from tab to tab."""
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 
 from engine import (APP_NAME, APP_VERSION, LoadedRecipe, RestorePlan, Studio, StudioError, plan_restore,
                     read_recipe)
-from ui import kit, status
+from ui import kit, live_api, status
 from ui.runs import ActiveRuns
-from ui.tabs import compare, edit, pose, txt2img
-from ui.theme import CSS, THEME
+from ui.tabs import compare, edit, image, pose, sketch, txt2img
+from ui.theme import CSS, SCRIPT, THEME
 
 TABS = (  # (id, title, builder)
     ("txt2img", "Text to image", txt2img.build),
+    ("image", "Your image", image.build),
     ("compare", "Compare", compare.build),
     ("pose", "Pose", pose.build),
+    ("control", "Sketch & lines", sketch.build),
     ("edit", "Edit", edit.build),
 )
 
@@ -38,7 +42,7 @@ def plan_for(studio: Studio, loaded: LoadedRecipe, tab: str | None = None) -> Re
     """The plan for restoring a recipe read from a PNG into `tab` (default: the tab that made the image), with the
     studio's catalog, model hashes and model folders."""
     return plan_restore(loaded, studio.catalog, hashes=studio.models.hashes, model_dirs=studio.settings.model_dirs,
-                        tab=tab)
+                        tab=tab, styles=studio.models.styles)
 
 
 def connect(send: kit.Send, source: str, built: dict[str, kit.Tab], tabs: gr.Tabs, studio: Studio) -> None:
@@ -60,8 +64,16 @@ def connect(send: kit.Send, source: str, built: dict[str, kit.Tab], tabs: gr.Tab
         plan = plan if plan.tab in inboxes else plan_for(studio, loaded, home)
         return plan.tab, plan
 
+    own_panel = built[source].inbox.panel if built[source].inbox is not None else None
+    extra = [own_panel] if own_panel is not None and source not in inboxes else []
+
     def deliver(*values: object) -> tuple:
         path, rest = send.pick(*values[:picked]), list(values[picked:])
+        if not path and send.event == "click":  # nothing to send: say so here, without switching tabs
+            said = status.idle("Nothing to send yet: make an image first (or pick one in the gallery).")
+            updates = [said if out is own_panel else gr.skip()
+                       for inbox in inboxes.values() for out in inbox.outputs]
+            return (*updates, *(said for _ in extra), gr.skip())
         failure = None
         try:
             target, plan = route(path)
@@ -74,10 +86,10 @@ def connect(send: kit.Send, source: str, built: dict[str, kit.Tab], tabs: gr.Tab
                 updates += [failure if tab_id == target and out is inbox.panel else gr.skip() for out in inbox.outputs]
             else:
                 updates += inbox.receive(path, plan, *own)
-        return (*updates, gr.Tabs(selected=target))
+        return (*updates, *(gr.skip() for _ in extra), gr.Tabs(selected=target))
 
     inputs = [*send.inputs, *(item for inbox in inboxes.values() for item in inbox.inputs)]
-    outputs = [*(item for inbox in inboxes.values() for item in inbox.outputs), tabs]
+    outputs = [*(item for inbox in inboxes.values() for item in inbox.outputs), *extra, tabs]
     event = getattr(send.button, send.event)(deliver, inputs, outputs, api_visibility="private")
     if send.event == "upload":
         event.then(lambda: None, None, send.button, api_visibility="private")  # emptied, ready for the next drop
@@ -94,15 +106,21 @@ def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
             for tab_id, title, build in TABS:
                 with gr.Tab(title, id=tab_id):
                     built[tab_id] = build(studio)
+        live_api.register(studio)  # `/live`: live mode's endpoint (API only)
         for tab_id, tab in built.items():
             for send in tab.sends:
                 connect(send, tab_id, built, tabs, studio)
             if tab.on_load:
                 handler, outputs = tab.on_load
                 app.load(handler, None, outputs, api_visibility="private", show_progress="hidden")
+        # The heavy imports start once a visitor's page is up, so they never slow the page itself.
+        app.load(studio.warm_up_in_background, None, None, api_visibility="private", queue=False,
+                 show_progress="hidden")
         app.unload(_stop_abandoned_runs)  # a closed tab stops its runs within one step; the next job starts
-        gr.HTML(f"<div style='opacity:.6;font-size:.8em;text-align:center'>{APP_NAME} {APP_VERSION} · "
-                f"outputs: {studio.outputs.outputs_dir or 'not saved (hosted)'}</div>")
+        saved = studio.outputs.outputs_dir
+        where = (f"every image is saved with its recipe in {html.escape(str(saved.resolve()))}" if saved else
+                 "images are not kept on this server: download the ones you want to keep")
+        gr.HTML(f"<div style='opacity:.6;font-size:.8em;text-align:center'>{APP_NAME} {APP_VERSION} · {where}</div>")
     return app
 
 
@@ -113,6 +131,7 @@ def launch(app: gr.Blocks, studio: Studio, quiet: bool = False) -> None:
     settings = studio.settings
     allowed = [str(folder) for folder in studio.outputs.served_folders]  # never a hosted server's outputs folder
     app.queue(default_concurrency_limit=1, max_size=settings.queue_size).launch(
-        server_name=settings.host, server_port=settings.port, theme=THEME, css=CSS, allowed_paths=allowed,
+        server_name=settings.host, server_port=settings.port, theme=THEME, css=CSS, js=SCRIPT,
+        allowed_paths=allowed,
         show_error=False, prevent_thread_lock=True, max_file_size=f"{settings.max_upload_mb}mb", quiet=quiet,
         state_session_capacity=SESSIONS)

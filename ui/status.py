@@ -94,7 +94,8 @@ class StatusTracker:
         if isinstance(event, Notice):
             self.notices.append(event.message)
             return False
-        if isinstance(event, Loaded):
+        if isinstance(event, Loaded):  # "Loading …" was true until now
+            self.notices = [note for note in self.notices if not note.startswith("Loading ")]
             return False
         if isinstance(event, Progress):
             self.html = progress(event, self.notices)

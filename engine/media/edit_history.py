@@ -48,7 +48,7 @@ class EditStep:
     def label(self) -> str:
         if self.parent is None:
             return f"#{self.id} original"
-        return f"#{self.id} ← #{self.parent}: {self.instruction}"
+        return f"#{self.id} from #{self.parent}: {self.instruction}"  # plain words: any font has them
 
     @property
     def image(self) -> Image.Image:

@@ -45,8 +45,8 @@ def open_image(source: str | Path | Image.Image, max_side: int = MAX_OPEN_SIDE) 
         raise InputError("The image has too many pixels to open safely (over ~180 megapixels). Upload a smaller "
                          "copy; a few megapixels are plenty for editing.") from err
     except Exception as err:  # noqa: BLE001 - PIL raises many kinds (OSError, SyntaxError, ValueError...)
-        raise InputError(f"That file could not be read as an image ({type(err).__name__}). Upload a PNG, JPEG "
-                         "or WebP image.") from err
+        raise InputError("That file could not be read as an image: it is damaged or not a picture. Upload a PNG, "
+                         "JPEG or WebP image.") from err
     original = getattr(image, "studio_original_size", image.size)
     notes: list[str] = []
     upright = ImageOps.exif_transpose(image)
@@ -69,18 +69,40 @@ def _read(path: Path, max_side: int) -> Image.Image:
     if not path.is_file():
         raise InputError(f"The image file '{path.name}' does not exist (the upload may have expired). Upload it again.")
     with Image.open(path) as handle:  # reads the header only
-        original = handle.size
-        if handle.format == "JPEG":
-            scale = min(1.0, max_side / max(original))  # the size it will be shown at, aspect kept
-            handle.draft("RGB", (round(original[0] * scale), round(original[1] * scale)))  # 1/2, 1/4 or 1/8 scale
-        if handle.size[0] * handle.size[1] > MAX_DECODE_PIXELS:
-            raise InputError(f"The image is {original[0]}x{original[1]} ({original[0] * original[1] / 1e6:.0f} "
-                             f"megapixels), too large to open safely here: upload a copy under "
-                             f"{MAX_DECODE_PIXELS // 10**6} megapixels (a few megapixels are plenty).")
+        original = _check_header(handle, max_side)
         handle.load()
         image = handle.copy()
     image.studio_original_size = original  # type: ignore[attr-defined]
     return image
+
+
+def _check_header(handle: Image.Image, max_side: int) -> tuple[int, int]:
+    """The image's size from its header; InputError when decoding it would take too many pixels (JPEGs are
+    decoded at a reduced scale first, so only that size counts)."""
+    original = handle.size
+    if handle.format == "JPEG":
+        scale = min(1.0, max_side / max(original))  # the size it will be shown at, aspect kept
+        handle.draft("RGB", (round(original[0] * scale), round(original[1] * scale)))  # 1/2, 1/4 or 1/8 scale
+    if handle.size[0] * handle.size[1] > MAX_DECODE_PIXELS:
+        raise InputError(f"The image is {original[0]}x{original[1]} ({original[0] * original[1] / 1e6:.0f} "
+                         f"megapixels), too large to open safely here: upload a copy under "
+                         f"{MAX_DECODE_PIXELS // 10**6} megapixels (a few megapixels are plenty).")
+    return original
+
+
+def header_problem(path: str | Path, max_side: int = MAX_OPEN_SIDE) -> str | None:
+    """The sentence refusing the image at `path` from its header alone (too many pixels), without decoding it;
+    None when it may be opened (or cannot be read: opening it says why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as handle:
+                _check_header(handle, max_side)
+    except InputError as exc:
+        return exc.message
+    except Exception:  # noqa: BLE001 - not readable: open_image gives the sentence later
+        return None
+    return None
 
 
 def _opaque(image: Image.Image) -> tuple[Image.Image, bool]:

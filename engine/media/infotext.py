@@ -7,7 +7,11 @@ import math
 import re
 from collections.abc import Mapping
 
+from engine.control.recipe import a1111_lines
+from engine.media.hires_recipe import HIRES_KEYS, hires_pairs, read_hires_settings
+from engine.media.image_recipe import IMAGE_KEYS, image_pairs, image_task, read_image_settings
 from engine.media.samplers import A1111_SAMPLERS, scheduler_from_a1111
+from engine.media.style_recipe import STYLE_KEYS, read_style_settings, style_pairs, with_lora_tags
 from engine.prompts.a1111 import is_a1111_syntax
 from engine.prompts.to_a1111 import compel_to_a1111
 
@@ -22,7 +26,8 @@ _NEGATIVE_PREFIX = "Negative prompt:"
 _SILENT_KEYS = {"vae hash", "vae", "lora hashes", "hashes", "version", "compel prompt", "compel negative prompt",
                 "app", "operations", "created date", "civitai resources", "civitai metadata", "parser", "user"}
 _HANDLED_KEYS = {"steps", "sampler", "schedule type", "cfg scale", "image cfg scale", "seed", "size", "model", "style",
-                 "parent hash", "model hash", "ti hashes", "ti", "controlnet 0"}
+                 "parent hash", "model hash", "ti hashes", "ti", "controlnet 0",
+                 "controlnet 1", "controlnet 2", "controlnet 3"}
 TYPE_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
 
 
@@ -32,6 +37,7 @@ TYPE_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true
 def parameters_from_fields(fields: Mapping[str, object]) -> str:
     """The A1111 `parameters` text for recipe fields that may be partial (such as `LoadedRecipe.fields`)."""
     prompt, exact_prompt = _a1111_prompt(str(fields.get("prompt") or ""))
+    prompt = with_lora_tags(prompt, fields.get("loras"))  # <lora:name:0.8>, where A1111 keeps them
     negative, exact_negative = _a1111_prompt(str(fields.get("negative_prompt") or ""))
     lines = [prompt]
     if negative:
@@ -56,10 +62,15 @@ def parameters_from_fields(fields: Mapping[str, object]) -> str:
         pairs.append(("Model", short_model_name(str(fields["model"]))))
     if fields.get("style"):
         pairs.append(("Style", fields["style"]))
-    if fields.get("control"):
+    if fields.get("control") and fields.get("task") == "control":  # the Sketch & lines tab: one line per condition
+        pairs += a1111_lines(str(fields["control"]), "control")
+    elif fields.get("control"):
         pairs.append(("ControlNet 0", _controlnet_text(str(fields["control"]), str(fields.get("task") or ""))))
     if fields.get("parent"):
         pairs.append(("Parent hash", fields["parent"]))
+    pairs += image_pairs(fields)
+    pairs += hires_pairs(fields)  # txt2img's second pass, as A1111 writes it
+    pairs += style_pairs(fields)
     if fields.get("app_version"):
         pairs.append(("Version", f"{VERSION_PREFIX}{fields['app_version']}"))
     if exact_prompt is not None:
@@ -217,10 +228,7 @@ def _apply_settings(settings: dict[str, tuple[str, str]], result: dict[str, obje
         result["model"] = settings["model"][1]
     if "model hash" in settings and re.fullmatch(r"[0-9a-fA-F]{8,64}", settings["model hash"][1].strip()):
         result["model_hash"] = settings["model hash"][1].strip().lower()
-    embeddings = _embedding_names(settings)
-    if embeddings:
-        notes.append(f"Textual-inversion embeddings {', '.join(embeddings)} are not loaded by this app: their trigger "
-                     "words stay in the prompt as plain words.")
+    notes += read_style_settings(settings, result)  # LoRAs, embeddings (TI hashes) and tiling
     task = _task(settings)
     if task:
         result["task"] = task
@@ -231,17 +239,13 @@ def _apply_settings(settings: dict[str, tuple[str, str]], result: dict[str, obje
     version = settings.get("version", ("", ""))[1]
     if version.startswith(VERSION_PREFIX):
         result["app_version"] = version[len(VERSION_PREFIX) :]
-    unused = [key for low, (key, _) in settings.items() if low not in _HANDLED_KEYS | _SILENT_KEYS]
+    notes += read_image_settings(settings, result)
+    notes += read_hires_settings(settings, result)
+    unused = [key for low, (key, _) in settings.items()
+              if low not in _HANDLED_KEYS | _SILENT_KEYS | IMAGE_KEYS | STYLE_KEYS | HIRES_KEYS]
     if unused:
         notes.append(f"Settings this app does not use were ignored: {', '.join(unused)}.")
     return notes
-
-
-def _embedding_names(settings: dict[str, tuple[str, str]]) -> list[str]:
-    """Names from A1111's `TI hashes: "EasyNegative: 66a7279a88dd, ..."` (or older `TI: name`)."""
-    raw = settings.get("ti hashes", settings.get("ti", ("", "")))[1]
-    names = [part.split(":")[0].strip() for part in raw.split(",")]
-    return [name for name in dict.fromkeys(names) if name][:16]
 
 
 def _task(settings: dict[str, tuple[str, str]]) -> str:
@@ -250,7 +254,9 @@ def _task(settings: dict[str, tuple[str, str]]) -> str:
         return "edit"
     if "openpose" in settings.get("controlnet 0", ("", ""))[1].lower():
         return "openpose"
-    return ""
+    if "controlnet 0" in settings:  # edges, lines, depth...: the Sketch & lines tab
+        return "control"
+    return image_task(settings)
 
 
 def _set_number(

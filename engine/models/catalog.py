@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.models.families import FAMILY_TYPES, Family, guess_family
+from engine.models.style_files import TILING_CHOICES
 from engine.types import InputError
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
@@ -51,12 +52,35 @@ class Style:
     guidance_scale: float | None = None
     steps: int | None = None
     aspect_ratio: str | None = None
+    tiling: str | None = None  # seamless pattern axes a textile preset turns on ("x", "y", "both")
 
     def apply(self, prompt: str) -> str:
         """The prompt with this style's template around it."""
         if not prompt.strip():
             return self.prompt.replace("{prompt}", "").strip(" ,")
         return self.prompt.replace("{prompt}", prompt.strip())
+
+    def apply_negative(self, negative: str) -> str:
+        """The visitor's negative prompt with this style's added after it (never replacing it)."""
+        return ", ".join(part for part in (negative.strip(" ,"), self.negative_prompt) if part)
+
+    def unapply(self, prompt: str, negative: str) -> tuple[str, str] | None:
+        """The visitor's own (prompt, negative prompt) from ones this style expanded; None when they are not."""
+        head, _, tail = self.prompt.partition("{prompt}")
+        if not (prompt.startswith(head) and prompt.endswith(tail)) or len(prompt) < len(head) + len(tail):
+            bare = self.apply("")
+            if prompt != bare:
+                return None
+            own = ""
+        else:
+            own = prompt[len(head):len(prompt) - len(tail)] if tail else prompt[len(head):]
+        if not self.negative_prompt:
+            return own, negative
+        if negative == self.negative_prompt:
+            return own, ""
+        if negative.endswith(", " + self.negative_prompt):
+            return own, negative[:-len(self.negative_prompt) - 2]
+        return None
 
 
 @dataclass(frozen=True)
@@ -71,12 +95,28 @@ class ControlSpec:
 
 
 @dataclass(frozen=True)
+class InpainterSpec:
+    """A dedicated inpainting checkpoint (a 9-channel UNet) for one family's base models; only its UNet is loaded,
+    the base's text encoders and VAE are shared (the catalog's checkpoints were trained with them frozen)."""
+
+    name: str
+    id: str
+    family: str
+    demo: str | None = None
+
+
+@dataclass(frozen=True)
 class Catalog:
     families: dict[str, Family]
     models: tuple[ModelSpec, ...]
     styles: tuple[Style, ...] = field(default_factory=tuple)
     controlnets: tuple[ControlSpec, ...] = field(default_factory=tuple)
     editors: tuple[ModelSpec, ...] = field(default_factory=tuple)
+    inpainters: tuple[InpainterSpec, ...] = field(default_factory=tuple)
+
+    def inpainter(self, family: str | None) -> InpainterSpec | None:
+        """The inpainting checkpoint for base models of `family`, or None when the catalog has none."""
+        return next((i for i in self.inpainters if i.family == family), None)
 
     def resolve_editor(self, model: str) -> ModelSpec:
         """An instruction-editing model of the catalog, or a custom spec for a Hub id or local folder."""
@@ -177,6 +217,9 @@ def load_catalog(presets_dir: Path = PRESETS_DIR) -> Catalog:
     styles = []
     for entry in json.loads((presets_dir / "styles.json").read_text(encoding="utf-8")):
         style = Style(**entry)
+        if style.tiling not in (None, *TILING_CHOICES):
+            raise ValueError(f"presets/styles.json: style '{style.name}' has tiling {style.tiling!r}; use one of "
+                             f"{', '.join(TILING_CHOICES)}.")
         if "{prompt}" not in style.prompt:
             raise ValueError(f"presets/styles.json: style '{style.name}' has no {{prompt}} placeholder.")
         styles.append(style)
@@ -189,5 +232,10 @@ def load_catalog(presets_dir: Path = PRESETS_DIR) -> Catalog:
         if editor.family not in families or not editor.working_side % 8 == 0 < editor.working_side:
             raise ValueError(f"presets/models.json: editor '{editor.name}' needs a known family and a working_side "
                              "that is a positive multiple of 8.")
+    inpainters = [InpainterSpec(**entry) for entry in raw.get("inpainters", [])]
+    for inpainter in inpainters:
+        if inpainter.family not in families:
+            raise ValueError(f"presets/models.json: inpainter '{inpainter.name}' has unknown family "
+                             f"'{inpainter.family}'.")
     return Catalog(families=families, models=tuple(models), styles=tuple(styles), controlnets=tuple(controlnets),
-                   editors=tuple(editors))
+                   editors=tuple(editors), inpainters=tuple(inpainters))

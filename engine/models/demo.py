@@ -20,6 +20,8 @@ from diffusers import (AutoencoderKL, AutoencoderTiny, ControlNetModel, Diffusio
                        StableDiffusionXLInstructPix2PixPipeline, StableDiffusionXLPipeline, UNet2DConditionModel)
 from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
+from engine.models.demo_control import control_builders
+from engine.models.demo_inpaint import build_sd15_inpaint, build_sdxl_inpaint
 from engine.models.demo_kandinsky import build_kandinsky_decoder_pipeline, build_kandinsky_prior_pipeline
 from engine.models.demo_parts import HIDDEN, build_clip_tokenizer, text_config
 
@@ -204,7 +206,11 @@ _BUILDERS: dict[str, Callable[[int], DiffusionPipeline | ControlNetModel]] = {
     "kandinsky22-decoder": build_kandinsky_decoder_pipeline,
     "sd15-instruct-pix2pix": build_sd15_instruct_pix2pix,
     "sdxl-instruct-pix2pix": build_sdxl_instruct_pix2pix,
+    "sd15-inpaint": lambda seed: build_sd15_inpaint(build_sd15_pipeline(seed), seed),
+    "sdxl-inpaint": lambda seed: build_sdxl_inpaint(build_sdxl_pipeline(seed), seed),
 }
+_BUILDERS.update(control_builders({"sd15": lambda seed: build_sd15_pipeline(seed).unet,
+                                   "sdxl": lambda seed: build_sdxl_pipeline(seed).unet}))
 
 
 def _is_complete(folder: Path) -> bool:

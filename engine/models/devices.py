@@ -17,6 +17,7 @@ class Placement:
 
     device: str
     dtype: torch.dtype
+    memory: str = "none"  # memory mode pipelines are placed under (engine/models/memory.py)
 
     @property
     def dtype_name(self) -> str:

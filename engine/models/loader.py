@@ -63,8 +63,8 @@ def explain_load_error(exc: BaseException, source: str) -> ModelError:
             return ModelError(f"Model folder '{source}' is incomplete or holds only pickled weights ({detail}). "
                               "Download it again with its .safetensors files, or point to a complete diffusers "
                               "folder.")
-        return ModelError(f"Model '{source}' could not be loaded ({type(exc).__name__}: {detail}). Check that the "
-                          "folder is a complete diffusers model.")
+        return ModelError(f"Model '{source}' could not be loaded: the folder is not a complete diffusers model "
+                          f"({detail}). Point to a complete model folder or pick one from the list.")
     from huggingface_hub import constants
 
     chain = [exc]
@@ -81,10 +81,10 @@ def explain_load_error(exc: BaseException, source: str) -> ModelError:
     if isinstance(exc, RepositoryNotFoundError):
         return ModelError(f"Model '{source}' was not found on the Hugging Face Hub. Check the spelling (owner/name) or pick a model from the list.")
     if isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled)) or "connect" in str(exc).lower():
-        return ModelError(f"Model '{source}' could not be downloaded: the Hugging Face Hub cannot be reached and it is not in the local cache. Connect to the internet, download it once, or use the demo models (`--demo`).")
+        return ModelError(f"Model '{source}' could not be downloaded: it is not on this computer yet and the Hugging Face Hub cannot be reached. Connect to the internet and try again, or pick a model that was used here before.")
     if isinstance(exc, FileNotFoundError):
         return ModelError(f"Model '{source}' is incomplete: {exc}. Download it again or point to a complete diffusers folder.")
-    return ModelError(f"Model '{source}' could not be loaded ({type(exc).__name__}: {exc}). Check that it is a Stable Diffusion 1.x/2.x, SDXL or Kandinsky 2.2 model in diffusers format or a single-file .safetensors checkpoint.")
+    return ModelError(f"Model '{source}' could not be loaded ({str(exc).splitlines()[0][:200] if str(exc) else 'no detail'}). Check that it is a Stable Diffusion 1.x/2.x, SDXL or Kandinsky 2.2 model in diffusers format or a single-file .safetensors checkpoint.")
 
 
 def _is_local(source: str) -> bool:
@@ -120,7 +120,9 @@ def _single_file_family(families: list[Family], path: Path) -> Family:
 
 
 def _finish(pipe: Any, placement: Placement) -> Any:
-    pipe.to(placement.device)
+    from engine.models.memory import place
+
+    place(pipe, placement.device, placement.memory)  # moved whole, or offloaded under a small-GPU memory mode
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from engine.models.catalog import Catalog, ControlSpec, ModelSpec
+from engine.models.catalog import Catalog, ControlSpec, InpainterSpec, ModelSpec
 from engine.models.families import Family
 from engine.models.hashes import HashIndex
 from engine.models.pickles import pickle_policy
+from engine.models.style_files import StyleLibrary
 from engine.models.sources import check_local_model, check_model_name, check_model_source, hosted_refusal, is_hub_id
 from engine.models.tokenizers import TokenizerCache
 from engine.settings import Settings
@@ -42,8 +43,10 @@ class ModelManager:
         self._cache: Any = None
         self._demo_paths: dict[str, Path] | None = None
         self._detector: Any = None
+        self._condition_detectors: dict[str, Any] = {}
         self.tokenizers = TokenizerCache(self)
         self.hashes = HashIndex(settings.cache_dir / "model-hashes.json")
+        self.styles = StyleLibrary(settings, self.demo_styles if demo else None, online)  # LoRAs and embeddings
 
     def checkpoint_hash(self, model: str) -> str:
         """A1111's short hash of a single-file checkpoint (hashed once, then remembered); "" for anything else."""
@@ -68,9 +71,11 @@ class ModelManager:
         with self._lock:
             if self._cache is None:
                 from engine.models.cache import PipelineCache
-                from engine.models.devices import device_memory_bytes
+                from engine.models.memory import cache_budget
 
-                budget = int(self.settings.memory_budget_gb * 2**30) or int(device_memory_bytes(placement.device) * 0.6)
+                budget = int(self.settings.memory_budget_gb * 2**30) or cache_budget(  # following the memory mode
+                    self.settings.memory_mode, placement.device, placement.dtype.itemsize,
+                    list(self.catalog.families.values()))
                 self._cache = PipelineCache(budget)
             return self._cache
 
@@ -82,6 +87,20 @@ class ModelManager:
 
                 self._demo_paths = ensure_demo_models(self.settings.cache_dir / "demo-models")
             return self._demo_paths
+
+    def demo_styles(self, wait: bool = True) -> Path | None:
+        """Folder of the demo LoRAs and embeddings for the demo models (built on first use; None when not built yet
+        and not `wait`, so listing them never stalls the page)."""
+        from engine.models.demo_styles import built_folder, ensure_demo_styles
+
+        root = self.settings.cache_dir / "demo-styles"
+        if not wait or built_folder(root):
+            return built_folder(root)
+        with self.imports:  # diffusers' lazy imports are not thread-safe: never beside the warm-up's
+            import engine.models.demo  # noqa: F401
+            import peft  # noqa: F401
+        with self._demo_lock:
+            return ensure_demo_styles(root)
 
     def _demo_for(self, spec: ModelSpec | ControlSpec) -> dict[str, Path] | None:
         return self.demo_paths() if self.demo and spec.demo else None
@@ -146,15 +165,32 @@ class ModelManager:
     def load(self, ref: ModelRef, emit: Emit) -> Any:
         """The loaded base pipeline of `ref`; says "Loading…" first when it is not cached, then `Loaded`."""
         from engine.models.loader import load_model
+        from engine.models.memory import OFFLOADS
+        from engine.pipeline import fast
 
         families = list(self.catalog.families.values())
         allow_pickle, hub_only = ref.trusted or self.settings.allow_pickle, self._hub_only(ref.spec.id)
         key = self.key(ref.spec)
         if key not in self.cache:
             self._check_download(ref)
-        return self._get(ref, key, emit, lambda cache: cache.get(
-            key, lambda: load_model(ref.spec, families, self.placement, self._demo_for(ref.spec), allow_pickle,
-                                    hub_only), self._estimate(ref)))
+        def placed() -> Any:  # the memory mode is chosen once the cache has made room
+            placement, note = self.memory_placement(ref)
+            if note:
+                emit(Notice(note))
+            model = load_model(ref.spec, families, placement, self._demo_for(ref.spec), allow_pickle, hub_only)
+            model.extras["memory_mode"] = placement.memory
+            if placement.memory not in OFFLOADS:  # fast mode: the UNet compiled in the background (CUDA only)
+                fast.start(model, self.settings.fast_mode, placement.device, emit)
+            return model
+
+        return self._get(ref, key, emit, lambda cache: cache.get(key, placed, self._estimate(ref)))
+
+    def memory_placement(self, ref: ModelRef) -> tuple[Any, str]:
+        """The placement `ref` loads under (its memory mode, engine/models/memory.py) and a note for the status."""
+        from engine.models.memory import placement_for
+
+        family = ref.family or max(self.catalog.families.values(), key=lambda f: f.parameters_millions)
+        return placement_for(self.placement, self.settings.memory_mode, family)
 
     def get(self, model: str) -> Any:
         """The loaded base pipeline of `model` (a name, Hub id or path), for scripts and benches."""
@@ -200,6 +236,49 @@ class ModelManager:
                                 lambda b: derive_controlnet(b, spec, self.placement, self._demo_for(spec), True))
         return model
 
+    def with_controls(self, base: Any, kinds: tuple[str, ...], emit: Emit) -> Any:
+        """`base`'s pipeline with several ControlNets at once (multi-ControlNet), or with one. Each ControlNet is
+        loaded once and cached as for one condition; the combined pipeline shares them and the base's modules, so it
+        is built per run in milliseconds and adds no memory."""
+        singles = [self.with_control(base, kind, emit) for kind in kinds]
+        if len(singles) == 1:
+            return singles[0]
+        from engine.models.loader import LoadedModel
+
+        first = singles[0].pipe
+        pipe = type(first).from_pipe(base.pipe, controlnet=[s.pipe.controlnet for s in singles],
+                                     dtype=self.placement.dtype)  # (from_pipe casts to float32 unless told)
+        pipe.set_progress_bar_config(disable=True)
+        return LoadedModel(base.spec, base.family, pipe)
+
+    def condition_detector(self, kind: str) -> Any:
+        """controlnet-aux's detector for `kind` (lineart, mlsd, scribble, depth), loaded once from the server's
+        source (STUDIO_CONTROL_DETECTORS, default `lllyasviel/Annotators`); visitors never choose it. Its weights are
+        .pth pickles, trusted because the server configured the source (see `detector`)."""
+        from engine.control.detectors import load_condition_detector
+
+        if kind not in self._condition_detectors:
+            source = self.settings.control_detectors
+            self._condition_detectors[kind] = load_condition_detector(kind, source, self.online, True,
+                                                                      self.placement.device)
+        return self._condition_detectors[kind]
+
+    def for_image(self, base: Any, task: str, emit: Emit, inpainter: InpainterSpec | None = None) -> Any:
+        """`base`'s image-to-image ("img2img") or inpainting ("inpaint") pipeline, sharing all of the base's modules;
+        with `inpainter`, its 9-channel UNet replaces the base's (the only weights it adds). Cached under the base."""
+        from engine.models.image_pipes import derive, load_inpaint_unet, pipeline_class
+
+        pipeline_class(base.family, task)  # a family without one: its sentence before anything is built
+        key = f"{task}:{inpainter.id}" if inpainter else task
+        if inpainter and self.key(base.spec, key) not in self.cache:
+            emit(Notice(f"Loading the {inpainter.name} UNet for {self.label(base.spec)}… (the base model's text "
+                        "encoders and VAE are shared, not loaded again)"))
+        # Inpainting checkpoints come only from the catalog, which the server configured: trusted like base models.
+        model, _ = self.cache.derive(self.key(base.spec), key, base, lambda b: derive(
+            b, task, self.placement, load_inpaint_unet(inpainter, self.placement, self._demo_for(inpainter), True)
+            if inpainter else None))
+        return model
+
     def control_spec(self, model: ModelSpec, family: Family, kind: str) -> ControlSpec:
         """The catalog's `kind` ControlNet for `family`; InputError naming the families that have one."""
         spec = self.catalog.controlnet(family.name, kind)
@@ -219,7 +298,8 @@ class ModelManager:
             emit(Progress(0, 0, 0.0, None, "Loading model"))
         with self._refusals(ref.trusted):
             model, _ = fetch(cache)
-        emit(Loaded(ref.spec.id, 0.0 if cached else time.perf_counter() - started, cached, cache.size_of(key)))
+        emit(Loaded(ref.spec.id, 0.0 if cached else time.perf_counter() - started, cached, cache.size_of(key),
+                    getattr(model, "extras", {}).get("memory_mode", "")))
         return model
 
     def load_taesd(self, repo: str) -> Any:

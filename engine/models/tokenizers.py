@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from engine.models.catalog import ModelSpec
@@ -30,7 +32,12 @@ class TokenizerCache:
         key = spec.id if spec else str(model)
         if wait and self._tokenizers.get(key) is None:
             self._load(key, spec)
-        return count_tokens(text, self._get(key, spec))
+        text, vectors = self._models.styles.embedding_tokens(text)  # an embedding is as many tokens as vectors
+        counted = count_tokens(text, self._get(key, spec))
+        if not vectors:
+            return counted
+        tokens = counted.tokens + vectors
+        return replace(counted, tokens=tokens, chunks=max(counted.chunks, math.ceil(tokens / counted.limit)))
 
     def _get(self, key: str, spec: ModelSpec | None) -> Any:
         with self._lock:

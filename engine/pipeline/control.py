@@ -1,4 +1,4 @@
-"""A ControlNet condition handed from a task to the text-to-image run."""
+"""ControlNet conditions handed from a task to the text-to-image run: one, or several at once (multi-ControlNet)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from PIL import Image
 
 @dataclass(frozen=True)
 class Control:
-    """A ControlNet condition for a generation: `image(width, height)` draws it at the output size."""
+    """A ControlNet condition for a generation: `image(width, height)` draws it at the output size. `others` are
+    more conditions guiding the same image (each with its own ControlNet, scale, start and end)."""
 
     kind: str  # which ControlNet of the catalog, e.g. "openpose"
     image: Callable[[int, int], Image.Image]
@@ -19,9 +20,28 @@ class Control:
     start: float = 0.0
     end: float = 1.0
     guess_mode: bool = False
-    recipe: str = ""  # JSON describing the condition, stored in the PNG
+    recipe: str = ""  # JSON describing the condition(s), stored in the PNG
+    others: tuple["Control", ...] = ()
+    task: str = ""  # the recipe's task ("" = the kind, as Pose results say "openpose")
+
+    @property
+    def conditions(self) -> tuple["Control", ...]:
+        return (self, *self.others)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The ControlNet of each condition, in order."""
+        return tuple(c.kind for c in self.conditions)
 
     def call_arguments(self, width: int, height: int) -> dict:
-        """The ControlNet pipeline's keyword arguments for an image of `width` x `height`."""
-        return {"image": self.image(width, height), "controlnet_conditioning_scale": self.scale,
-                "control_guidance_start": self.start, "control_guidance_end": self.end, "guess_mode": self.guess_mode}
+        """The ControlNet pipeline's keyword arguments for an image of `width` x `height` (lists when several)."""
+        if not self.others:
+            return {"image": self.image(width, height), "controlnet_conditioning_scale": float(self.scale),
+                    "control_guidance_start": float(self.start), "control_guidance_end": float(self.end),
+                    "guess_mode": self.guess_mode}
+        items = self.conditions
+        return {"image": [c.image(width, height) for c in items],
+                "controlnet_conditioning_scale": [float(c.scale) for c in items],
+                "control_guidance_start": [float(c.start) for c in items],
+                "control_guidance_end": [float(c.end) for c in items],
+                "guess_mode": self.guess_mode}

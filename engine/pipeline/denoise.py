@@ -4,9 +4,11 @@ cancellation within a step (for every pipeline, also those without an interrupt 
 from __future__ import annotations
 
 import inspect
+import threading
 import time
 from typing import Any, Callable
 
+from engine.pipeline import fast
 from engine.pipeline.previews import PreviewPump
 from engine.pipeline.schedulers import make_scheduler
 from engine.types import Event, Progress
@@ -17,7 +19,9 @@ def denoise(model: Any, call: dict, *, steps: int, scheduler: str, generator: An
             count: int = 1, preview_every: int = 1, preview_min_seconds: float = 0.0) -> Any:
     """Run `model`'s pipeline with `call`'s arguments, emitting progress and previews; returns the first image."""
     pipe = model.pipe
-    run = type(pipe)(**_components(pipe, make_scheduler(scheduler, pipe.scheduler)))
+    compiled = fast.unet_for(model, call, emit)  # fast mode's compiled UNet (engine/pipeline/fast.py), or None
+    components = _components(pipe, make_scheduler(scheduler, pipe.scheduler))
+    run = type(pipe)(**(dict(components, unet=compiled) if compiled is not None else components))
     run.set_progress_bar_config(disable=True)
     every = max(1, preview_every)
     step_started = time.perf_counter()
@@ -27,21 +31,42 @@ def denoise(model: Any, call: dict, *, steps: int, scheduler: str, generator: An
         check()  # raises Cancelled
         now = time.perf_counter()
         done = step + 1
+        total = getattr(_pipe, "_num_timesteps", None) or steps  # fewer when image to image starts part-way
         per_step = (now - step_started) / done
-        emit(Progress(done, steps, now - started, per_step * (steps - done), "Denoising", index, count))
-        if done < steps and done % every == 0:
-            pump.offer(kwargs["latents"], done, steps, index)
+        emit(Progress(done, total, now - started, per_step * (total - done), "Denoising", index, count))
+        if done < total and done % every == 0:
+            pump.offer(kwargs["latents"], done, total, index)
         return kwargs
 
     if accepts(run, "callback_on_step_end"):
         hooks: dict[str, Any] = {"callback_on_step_end": on_step, "callback_on_step_end_tensor_inputs": ["latents"]}
     else:  # SDXL InstructPix2Pix only has the older per-step callback
         hooks = {"callback": lambda step, t, latents: on_step(run, step, t, {"latents": latents}), "callback_steps": 1}
+    # No hooks on a compiled UNet (or one being compiled): they would force a recompile; cancel lands per step.
+    watches = [] if compiled is not None or fast.busy(model) else _cancel_points(run, check)
     try:
         output = run(**call, num_inference_steps=steps, generator=generator, **hooks)
     finally:
+        for handle in watches:
+            handle.remove()
         pump.close()
     return output.images[0]
+
+
+def _cancel_points(pipe: Any, check: Callable[[], None]) -> list[Any]:
+    """Check for a cancel before each block of the denoiser too, so a cancel lands within a fraction of a step even
+    where a step is several network passes (InstructPix2Pix's three, a slow GPU's big SDXL step). Hooks on shared
+    modules: removed after the run (runs never overlap on the device thread)."""
+    denoiser = getattr(pipe, "unet", None)
+    blocks = [*getattr(denoiser, "down_blocks", ()), getattr(denoiser, "mid_block", None),
+              *getattr(denoiser, "up_blocks", ())]
+    owner = threading.get_ident()  # with STUDIO_CONCURRENCY > 1 another run may share these modules
+
+    def watch(*_: Any) -> None:
+        if threading.get_ident() == owner:
+            check()
+
+    return [block.register_forward_pre_hook(watch) for block in blocks if block is not None]
 
 
 def accepts(pipe: Any, argument: str) -> bool:
@@ -55,6 +80,8 @@ def _components(pipe: Any, scheduler: Any) -> dict[str, Any]:
     init = inspect.signature(type(pipe).__init__).parameters
     if "requires_safety_checker" in init:
         components["requires_safety_checker"] = False
+    if "requires_aesthetics_score" in init:  # SDXL's refiner: its time ids carry an aesthetic score
+        components["requires_aesthetics_score"] = bool(getattr(pipe.config, "requires_aesthetics_score", False))
     if "is_cosxl_edit" in init:
         components.update(is_cosxl_edit=getattr(pipe, "is_cosxl_edit", False), add_watermarker=False)
     return components

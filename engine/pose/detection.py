@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from engine.pose.keypoints import MAX_PEOPLE, Pose, clamp
 from engine.types import InputError, ModelError
 
 DEFAULT_DETECTOR = "lllyasviel/Annotators"
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,13 @@ def load_detector(source: str, online: bool) -> Any:
             return OpenposeDetector.from_pretrained(str(Path(source).expanduser()))
         return OpenposeDetector.from_pretrained(source, local_files_only=not online)
     except Exception as err:  # noqa: BLE001 - any failure means no detector; presets and editing still work
+        _log.warning("The OpenPose detector (%s) could not be loaded: %s: %s. Connect to the internet once, or set "
+                     "STUDIO_POSE_DETECTOR to a folder holding body_pose_model.pth, hand_pose_model.pth and "
+                     "facenet.pth (lllyasviel/Annotators).", source, type(err).__name__, err)
         raise ModelError(
-            f"Pose detection needs the OpenPose weights ({source}), which could not be loaded "
-            f"({type(err).__name__}). Connect to the internet once, or set STUDIO_POSE_DETECTOR to a folder holding "
-            "body_pose_model.pth, hand_pose_model.pth and facenet.pth. Presets and the skeleton editor still work."
+            "Finding the pose in a photo is not available right now: the pose detector could not be loaded. Start "
+            "from a preset or pose JSON and drag the joints in the editor instead. (For the server's owner: the "
+            "server log says why and what to set.)"
         ) from err
 
 

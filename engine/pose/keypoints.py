@@ -24,6 +24,7 @@ KEYPOINT_NAMES = ("nose", "neck", "right shoulder", "right elbow", "right wrist"
 # Left/right partners: mirroring swaps them so limb colours keep meaning the person's own left and right.
 MIRROR_PAIRS = ((2, 5), (3, 6), (4, 7), (8, 11), (9, 12), (10, 13), (14, 15), (16, 17))
 MAX_JSON_BYTES = 1_000_000
+OUTSIDE = 0.5  # how far beyond the frame a joint may lie, as a fraction of the canvas's side
 
 Point = tuple[float, float] | None
 
@@ -118,9 +119,12 @@ def _check_people(count: int) -> None:
 
 
 def clamp(pose: Pose) -> Pose:
-    """Keypoints moved inside the canvas (an edit may push them out)."""
+    """Keypoints kept within OUTSIDE of the canvas: a joint may lie outside the frame (a limb leaving the picture
+    is drawn cut at its edge, as in a cropped photo), but not so far that the skeleton gets lost."""
+    low, high = -OUTSIDE, 1.0 + OUTSIDE
+
     def inside(point: Point) -> Point:
-        return (min(1.0, max(0.0, point[0])), min(1.0, max(0.0, point[1]))) if point else None
+        return (min(high, max(low, point[0])), min(high, max(low, point[1]))) if point else None
     return replace(pose, people=tuple(tuple(inside(p) for p in person) for person in pose.people))
 
 
@@ -146,7 +150,7 @@ def to_rows(pose: Pose) -> list[list[Any]]:
 
 
 def from_rows(rows: list[list[Any]], width: int, height: int, name: str = "") -> Pose:
-    """A pose from edited table rows (see `to_rows`); points outside the canvas are clamped."""
+    """A pose from edited table rows (see `to_rows`); points far outside the canvas are clamped (see `clamp`)."""
     people: dict[int, list[Point]] = {}
     for row in rows:
         if len(row) < 4 or row[1] not in KEYPOINT_NAMES:
@@ -160,7 +164,8 @@ def from_rows(rows: list[list[Any]], width: int, height: int, name: str = "") ->
         try:
             point = None if blank else (float(x) / width, float(y) / height)
         except (TypeError, ValueError, OverflowError) as err:
-            raise InputError(f"Person {person}, {row[1]}: x and y must be numbers of pixels, got {x!r}, {y!r}.") from err
+            raise InputError(f"Person {person}, {row[1]}: x and y must be numbers of pixels (leave both blank to hide "
+                             f"the joint), got {x!r}, {y!r}.") from err
         if point is not None and not all(map(math.isfinite, point)):
             raise InputError(f"Person {person}, {row[1]}: x and y must be finite numbers of pixels, got {x!r}, {y!r}.")
         people.setdefault(person, [None] * 18)[KEYPOINT_NAMES.index(row[1])] = point

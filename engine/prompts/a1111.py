@@ -104,8 +104,8 @@ def _drop_extra_networks(text: str, notes: list[str]) -> str:
         tag = match.group(1)
         if match.group(2).lower().startswith("hypernet"):
             notes.append(f"Dropped hypernetwork tag {tag}: hypernetworks are not supported.")
-        else:
-            notes.append(f"Dropped LoRA tag {tag}: LoRAs are not supported yet.")
+        else:  # the run applies it (engine/prompts/loras.py reads the tags from the original prompt)
+            notes.append(f"LoRA tag {tag} is applied as a LoRA, not read as words.")
         before, after = text[match.start() - 1 : match.start()], text[match.end() : match.end() + 1]
         return " " if before.isalnum() and after.isalnum() else ""
 

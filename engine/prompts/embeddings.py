@@ -1,4 +1,5 @@
-"""Well-known textual-inversion embedding names, so that a prompt using one is told it is read as plain words."""
+"""Well-known textual-inversion embedding names, so that a prompt using one the server does not have is told it is
+read as plain words (names in the server's embedding folders are loaded: see engine/models/embeddings.py)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,25 @@ _EMBEDDING = re.compile(r"(?<![\w.-])(" + "|".join(re.escape(name) for name in
                         re.IGNORECASE)
 
 
+_available: set[str] = set()  # lower-cased names in the server's embedding folders (kept by the style library)
+
+
+def set_available_embeddings(names: list[str]) -> None:
+    """The embedding names this server has (they are loaded, so they get no note)."""
+    _available.clear()
+    _available.update(name.lower() for name in names)
+
+
+def embedding_note(name: str) -> str:
+    return (f"'{name}' is the name of a textual-inversion embedding that is not in this server's embedding folders: "
+            "it is read as plain words.")
+
+
 def embedding_notes(text: str) -> tuple[str, ...]:
-    """One note per well-known embedding name in `text` (case-insensitive, whole words), in order of appearance."""
+    """One note per well-known embedding name in `text` (case-insensitive, whole words) that this server does not
+    have, in order of appearance."""
     seen: dict[str, str] = {}
     for match in _EMBEDDING.finditer(text):
-        seen.setdefault(match.group(1).lower(), match.group(1))
-    return tuple(f"'{name}' is the name of a textual-inversion embedding, which this app cannot load yet: it is "
-                 "read as plain words." for name in seen.values())
+        if match.group(1).lower() not in _available:
+            seen.setdefault(match.group(1).lower(), match.group(1))
+    return tuple(embedding_note(name) for name in seen.values())

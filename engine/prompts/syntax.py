@@ -191,8 +191,9 @@ def _is_single_target(prompt: str) -> bool:
 
 
 def drop_compel_loras(text: str) -> tuple[str, tuple[str, ...]]:
-    """Remove Compel's withLora()/useLora(), which the studio cannot apply yet."""
-    notes = tuple(f"Removed {m.group()}: LoRAs are not supported yet." for m in COMPEL_LORA.finditer(text))
+    """Remove Compel's withLora()/useLora() from the text to encode: the run applies them as LoRAs
+    (engine/prompts/loras.py reads them from the original prompt)."""
+    notes = tuple(f"{m.group()} is applied as a LoRA, not read as words." for m in COMPEL_LORA.finditer(text))
     return (" ".join(COMPEL_LORA.sub(" ", text).split()), notes) if notes else (text, ())
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from engine.media.grid import GridCell, make_grid
 from engine.media.recipe import png_bytes
 from engine.media.outputs import OutputWriter
+from engine.prompts.loras import split_column
 from engine.requests import PER_MODEL, CompareRequest
 from engine.settings import APP_VERSION
 from engine.tasks import txt2img
@@ -40,7 +41,7 @@ def run(request: CompareRequest, ctx: TaskContext) -> None:
 
 
 def _run_cell(request: CompareRequest, prompt: str, model_name: str, seed: int, cell: TaskContext) -> None:
-    ref = cell.models.resolve(model_name)
+    ref = cell.models.resolve(split_column(model_name)[0])
     model = cell.models.load(ref, cell.emit)
     width, height, note = cell_size(model.family, request)
     if note:
@@ -55,7 +56,7 @@ def planned_work(request: CompareRequest, ctx: TaskContext) -> list[tuple[int, i
     runs = []
     for model in request.models:
         try:
-            family = ctx.models.resolve(model).family
+            family = ctx.models.resolve(split_column(model)[0]).family
         except Exception:  # noqa: BLE001 - reported by its cells
             continue
         if family is not None or request.forced_size:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from engine.media.outputs import OutputWriter
 from engine.models.manager import ModelManager
+from engine.preflight import work_problem
 from engine.pipeline.denoise import denoise
 from engine.pipeline.previews import Previewer, previewer_for
+from engine.pipeline.styling import StampedOutputs, styled
 from engine.settings import Settings
 from engine.types import Cell, Event, InputError
 
@@ -35,14 +39,24 @@ class TaskContext:
         """When hosted, InputError if `runs` (width, height, steps, images each) cost more than this server's
         per-request budget (STUDIO_MAX_WORK megapixel-steps), saying what to lower. Every task calls it once its
         final sizes are known."""
-        work = sum(width * height * steps * images for width, height, steps, images in runs) / 10**6
-        if not self.settings.hosted or work <= self.settings.max_work:
-            return
-        width, height, steps, images = max(runs, key=lambda run: run[0] * run[1] * run[2] * run[3])
-        shape = f"{width}x{height} × {steps} steps × {images} image{'s' if images != 1 else ''}"
-        raise InputError(f"This request is {work:,.0f} megapixel-steps of work ({shape}"
-                         f"{' and more' if len(runs) > 1 else ''}), over this server's limit of "
-                         f"{self.settings.max_work:,.0f}. Lower the size, the steps or the number of images.")
+        problem = work_problem(self.settings, runs)
+        if problem:
+            raise InputError(problem)
+
+    @contextmanager
+    def styled(self, model: Any, request: Any) -> Iterator[TaskContext]:
+        """`request`'s LoRAs, embeddings and tiling on `model` for the block (taken off after it, whatever
+        happens); the context it yields records them in every recipe and shows a pattern's previews repeated."""
+        families = list(self.models.catalog.families.values())
+        preset = self.models.catalog.style(getattr(request, "style", ""))
+        with styled(model, request, self.models.styles, families, self.emit, self.settings.allow_pickle,
+                    preset.tiling if preset else None) as styling:
+            if styling.empty:
+                yield self
+                return
+            outer = self.emit
+            yield replace(self, outputs=StampedOutputs(self.outputs, styling),
+                          emit=lambda event: outer(styling.event(event)))
 
     def previewer(self, model: Any) -> Previewer:
         return previewer_for(model, self.models.load_taesd, self.models.demo)

@@ -68,29 +68,31 @@ def run(request: EditRequest, ctx: TaskContext) -> None:
     model = ctx.models.load_editor(ref, ctx.emit)
     ctx.check()
     family = model.family
-    final = result_size(opened.image.size, work)
+    final = opened.image.size if request.keep_size is True else result_size(opened.image.size, work)
     if work != opened.image.size:
         ctx.emit(Notice(f"Edited at {work[0]}x{work[1]} (the model's working size, aspect ratio kept); the result "
-                        f"is {final[0]}x{final[1]}, the original's aspect ratio."))
+                        f"is {final[0]}x{final[1]}" + (", the uploaded size." if request.keep_size is True else
+                                                       ", the original's aspect ratio.")))
     source = opened.image.resize(work, Image.Resampling.LANCZOS)
     parent = pixel_hash(opened.image)
     scheduler, note = family.check_scheduler(request.scheduler)
     if note:
         ctx.emit(Notice(note))
-    conditioning = family.encode(model, prompt.text, negative.text)
-    sized = {"width": work[0], "height": work[1]} if accepts(model.pipe, "width") else {}
-    for index, (seed, image_guidance) in enumerate(plan):
-        started = time.perf_counter()
-        call = {**conditioning.kwargs, **sized, "image": source, "guidance_scale": request.guidance_scale,
-                "image_guidance_scale": image_guidance}
-        image = ctx.denoise(model, call, steps=request.steps, scheduler=scheduler,
-                            generator=torch.Generator("cpu").manual_seed(seed), index=index, count=len(plan),
-                            preview_every=request.preview_every)
-        if image.size != final:
-            image = image.resize(final, Image.Resampling.LANCZOS)
-        recipe = Recipe(prompt=prompt.text, negative_prompt=negative.text, model=ref.spec.id, width=final[0],
-                        height=final[1], steps=request.steps, guidance_scale=request.guidance_scale,
-                        scheduler=scheduler, seed=seed, family=family.name, task="edit", app_version=APP_VERSION,
-                        image_guidance_scale=image_guidance, parent=parent)  # editors are folders: no Model hash
-        path = ctx.outputs.write(image, recipe)
-        ctx.emit(Result(GeneratedImage(image, recipe, path), index, len(plan), time.perf_counter() - started))
+    with ctx.styled(model, request) as ctx:  # LoRAs, embeddings, tiling: on for this run only
+        conditioning = family.encode(model, prompt.text, negative.text)
+        sized = {"width": work[0], "height": work[1]} if accepts(model.pipe, "width") else {}
+        for index, (seed, image_guidance) in enumerate(plan):
+            started = time.perf_counter()
+            call = {**conditioning.kwargs, **sized, "image": source, "guidance_scale": request.guidance_scale,
+                    "image_guidance_scale": image_guidance}
+            image = ctx.denoise(model, call, steps=request.steps, scheduler=scheduler,
+                                generator=torch.Generator("cpu").manual_seed(seed), index=index, count=len(plan),
+                                preview_every=request.preview_every)
+            if image.size != final:
+                image = image.resize(final, Image.Resampling.LANCZOS)
+            recipe = Recipe(prompt=prompt.text, negative_prompt=negative.text, model=ref.spec.id, width=final[0],
+                            height=final[1], steps=request.steps, guidance_scale=request.guidance_scale,
+                            scheduler=scheduler, seed=seed, family=family.name, task="edit", app_version=APP_VERSION,
+                            image_guidance_scale=image_guidance, parent=parent)  # editors are folders: no Model hash
+            path = ctx.outputs.write(image, recipe)
+            ctx.emit(Result(GeneratedImage(image, recipe, path), index, len(plan), time.perf_counter() - started))

@@ -8,9 +8,10 @@ from typing import Any, Iterator
 import gradio as gr
 from PIL import Image
 
-from engine import (MAX_MODELS, PER_MODEL, SCHEDULER_NAMES, Cell, CompareRequest, Failed, GridCell, InputError,
-                    Loaded, Notice, Preview, Progress, Result, Studio, StudioError, Txt2ImgRequest)
-from ui import kit, status
+from engine import (MAX_MODELS, PER_MODEL, SCHEDULER_NAMES, Cell, CompareRequest, Failed, Finished, GridCell,
+                    InputError, Loaded, Notice, Preview, Progress, Result, Studio, StudioError, Txt2ImgRequest)
+from ui import kit, status, styles_panel
+from ui.examples import examples
 from ui.zerogpu import gpu_task
 
 
@@ -22,7 +23,7 @@ class _Column:
     """What one column's header says as its cell runs."""
 
     def __init__(self, label: str) -> None:
-        self.label, self.lines, self.notes = label, ["waiting…"], []
+        self.label, self.lines, self.notes, self.done = label, ["waiting…"], [], False
 
     def markdown(self) -> str:
         notes = "".join(f"<div class='studio-note'>{html.escape(n)}</div>" for n in self.notes[-3:])
@@ -34,6 +35,7 @@ class _Column:
         if isinstance(inner, Notice):
             self.notes.append(inner.message)
         elif isinstance(inner, Loaded):
+            self.notes = [n for n in self.notes if not n.startswith("Loading ")]  # loaded: the note is stale
             self.lines = [f"loaded in {inner.seconds:.1f} s" if not inner.cached else "already loaded",
                           f"{_gigabytes(inner.bytes)} in memory"]
         elif isinstance(inner, Progress) and inner.total:
@@ -42,9 +44,15 @@ class _Column:
             recipe = inner.item.recipe
             self.lines = self.lines[:2] + [f"generated in {inner.seconds:.1f} s", f"seed {recipe.seed}",
                                            f"{recipe.width}x{recipe.height}"]
+            self.done = True
         elif isinstance(inner, Failed):
-            self.lines = ["failed"]
+            self.lines, self.done = ["failed"], True
             self.notes.append(inner.message)
+
+    def stop(self, why: str) -> None:
+        """The whole comparison ended early (cancelled or failed): an unfinished column says so."""
+        if not self.done:
+            self.lines, self.done = [why], True
 
 
 class _Comparison(status.StatusTracker):
@@ -65,6 +73,9 @@ class _Comparison(status.StatusTracker):
         return ([c.markdown() for c in self.columns] + [""] * MAX_MODELS)[:MAX_MODELS]
 
     def update(self, event: object) -> bool:
+        if isinstance(event, (Failed, Finished)):  # the whole comparison ended: unfinished columns say how
+            for column in self.columns:
+                column.stop("cancelled" if getattr(event, "cancelled", False) else "not run")
         if not isinstance(event, Cell):
             return super().update(event)
         column, inner = self.columns[event.column], event.event
@@ -89,52 +100,64 @@ def build(studio: Studio) -> kit.Tab:
     sides = [f.min_side for f in catalog.families.values()] + [f.max_side for f in catalog.families.values()]
     result_state = kit.session_state({})
 
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=4, min_width=340):
-            prompt = gr.Textbox(label="Prompt", lines=3, elem_id="cmp-prompt",
-                                placeholder="a terrazzo floor pattern with (brass inlays)1.2")
-            negative_prompt = gr.Textbox("", label="Negative prompt", lines=2)
-            models = kit.model_picker(studio, catalog.models, "Models (2 to 4)", value=default_models,
-                                      multiselect=True, max_choices=MAX_MODELS, elem_id="cmp-models")
-            with gr.Row():
-                aspect_ratio = gr.Dropdown(aspects, value=aspects[0], label="Aspect ratio",
-                                           info="Each model gets its native size for this ratio.")
-                style = gr.Dropdown([s.name for s in catalog.styles], value="None", label="Style preset",
-                                    info="Applied to every model's prompt.", elem_id="cmp-style")
-            sampler = kit.sampler(CompareRequest, settings, CompareRequest(), "cmp",
-                                  [PER_MODEL, *[n for n in SCHEDULER_NAMES if n != "Default"]],
-                                  seed_info="Shared by every model; -1 = random.")
-            with gr.Accordion("Force one size for all models", open=False):
-                force_size = gr.Checkbox(False, label="Use this size for every column")
+    with kit.workspace():
+        with kit.controls_column():
+            with kit.compose():
+                prompt = gr.Textbox(label="Prompt", lines=3, elem_id="cmp-prompt",
+                                    placeholder="a terrazzo floor pattern with (brass inlays)1.2")
+                controls = kit.RunControls("Compare", "cmp-run", "cmp-cancel")
+            with kit.settings_column():
+                intro = gr.Column()  # the examples, once the fields they set exist
+                negative_prompt = gr.Textbox("", label="Negative prompt", lines=1, max_lines=4)
+                models = kit.model_picker(studio, catalog.models, "Models (2 to 4)", value=default_models,
+                                          multiselect=True, max_choices=MAX_MODELS, elem_id="cmp-models")
                 with gr.Row():
-                    width = gr.Slider(min(sides), max(sides), value=768, step=64, label="Width", elem_id="cmp-width")
-                    height = gr.Slider(min(sides), max(sides), value=768, step=64, label="Height",
-                                       elem_id="cmp-height")
-            with gr.Accordion("Prompt matrix", open=False):
-                variants = gr.Textbox("", lines=4, label="Prompt variants, one per line (2 to 4 rows)",
-                                      placeholder="a paisley silk scarf\na paisley wool blanket",
-                                      elem_id="cmp-variants")
-            controls = kit.RunControls("Compare", "cmp-run", "cmp-cancel")
-        with gr.Column(scale=9):
-            progress = kit.status_panel(status.idle(), "cmp-status")
+                    aspect_ratio = gr.Dropdown(aspects, value=aspects[0], label="Aspect ratio",
+                                               info="Each model gets its native size for this ratio.")
+                    style = gr.Dropdown([s.name for s in catalog.styles], value="None", label="Style preset",
+                                        info="Added to every model's prompt.", elem_id="cmp-style")
+                sampler = kit.sampler(CompareRequest, settings, CompareRequest(), "cmp",
+                                      [PER_MODEL, *[n for n in SCHEDULER_NAMES if n != "Default"]],
+                                      seed_info="Shared by every model; -1 = random.")
+                with gr.Accordion("Force one size for all models", open=False):
+                    force_size = gr.Checkbox(False, label="Use this size for every column")
+                    with gr.Row():
+                        width = gr.Slider(min(sides), max(sides), value=768, step=64, label="Width",
+                                          elem_id="cmp-width")
+                        height = gr.Slider(min(sides), max(sides), value=768, step=64, label="Height",
+                                           elem_id="cmp-height")
+                with gr.Accordion("Prompt matrix", open=False):
+                    variants = gr.Textbox("", lines=4, label="Prompt variants, one per line (2 to 4 rows)",
+                                          placeholder="a paisley silk scarf\na paisley wool blanket",
+                                          elem_id="cmp-variants")
+                panel = styles_panel.build(studio, "cmp", repeat=False)  # LoRAs for every column, tiling
+                gr.Markdown(styles_panel.COMPARE_STYLES_HELP)
+        with kit.results_column():
             heads, images, columns, sends = [], [], [], []
-            with gr.Row(equal_height=True):
-                for index in range(MAX_MODELS):
-                    shown = index < len(default_models)
-                    with gr.Column(visible=shown, min_width=220) as column:
-                        heads.append(gr.HTML(_Column(label_of[default_models[index]] if shown else "").markdown(),
-                                             elem_id=f"cmp-head-{index}"))
-                        images.append(gr.Image(format="png", interactive=False, show_label=False, height=340,
-                                               elem_id=f"cmp-image-{index}", buttons=["download", "fullscreen"]))
-                        sends.append(gr.Button("Send to Text to image", size="sm", elem_id=f"cmp-send-{index}"))
-                    columns.append(column)
+            with kit.stage():
+                progress = kit.status_panel(status.idle(), "cmp-status")
+                with gr.Row(equal_height=True, elem_classes=["cmp-columns"]):
+                    for index in range(MAX_MODELS):
+                        shown = index < len(default_models)
+                        with gr.Column(visible=shown, min_width=160) as column:
+                            heads.append(gr.HTML(_Column(label_of[default_models[index]] if shown else "").markdown(),
+                                                 elem_id=f"cmp-head-{index}", elem_classes=["cmp-head-block"]))
+                            images.append(gr.Image(format="png", interactive=False, show_label=False, height=340,
+                                                   elem_id=f"cmp-image-{index}", buttons=["download", "fullscreen"]))
+                            sends.append(gr.Button("Send to Text to image", size="sm", elem_id=f"cmp-send-{index}"))
+                        columns.append(column)
             matrix = gr.Gallery(label="Prompt matrix (rows × models)", format="png", columns=MAX_MODELS,
                                 height=300, object_fit="contain", visible=False, elem_id="cmp-matrix")
-            with gr.Row():
-                save = gr.Button("Save comparison", elem_id="cmp-save")
-                grid_file = gr.File(label="Comparison grid (PNG with recipe)", interactive=False, elem_id="cmp-file")
+            save = gr.Button("Save comparison", elem_id="cmp-save")
+            grid_file = gr.File(label="Comparison grid (PNG with recipe)", interactive=False, elem_id="cmp-file",
+                                visible=False)
             grid_image = gr.Image(label="Comparison grid", show_label=False, format="png", interactive=False,
                                   visible=False, elem_id="cmp-grid")
+
+    with intro:
+        examples("compare", [prompt, style, aspect_ratio, sampler.seed],
+                 lambda item: [item["prompt"], item.get("style", "None"), item.get("aspect", aspects[0]),
+                               item.get("seed", -1)])
 
     def on_models(picked: Any) -> list[Any]:
         try:
@@ -142,7 +165,7 @@ def build(studio: Studio) -> kit.Tab:
         except InputError:
             chosen = []
         return [gr.Column(visible=i < len(chosen)) for i in range(MAX_MODELS)] + [
-            _Column(label_of.get(chosen[i], chosen[i]) if i < len(chosen) else "").markdown()
+            _Column(styles_panel.column_label(label_of, chosen[i]) if i < len(chosen) else "").markdown()
             for i in range(MAX_MODELS)]
 
     models.change(on_models, models, [*columns, *heads], show_progress="hidden", api_visibility="private")
@@ -151,7 +174,8 @@ def build(studio: Studio) -> kit.Tab:
     def compare(prompt: str, negative_prompt: str = "", models: list[str] | None = None, seed: int = -1,
                 steps: int = 25, guidance_scale: float = 6.0, aspect_ratio: str = aspects[0],
                 scheduler: str = PER_MODEL, force_size: bool = False, width: int = 768, height: int = 768,
-                variants: str = "", style: str = "None", request: gr.Request | None = None) -> Iterator[tuple]:
+                variants: str = "", style: str = "None", loras: str = "", tiling: str = "none",
+                request: gr.Request | None = None) -> Iterator[tuple]:
         """Run one prompt and seed on each model; streams every column's previews and returns the finals."""
         comparison = _Comparison()
         shown: list[Any] = [None] * MAX_MODELS
@@ -163,6 +187,10 @@ def build(studio: Studio) -> kit.Tab:
             elif isinstance(event, Cell) and isinstance(event.event, Result):
                 shown[event.column] = path = str(event.event.item.path)
                 gallery.append((path, f"row {event.row + 1} · {comparison.columns[event.column].label}"))
+            elif isinstance(event, Failed) or (isinstance(event, Finished) and event.cancelled):
+                # stopped: a half-made preview is not a result to download
+                finished = {column for _, column in comparison.finals["cells"]}
+                shown[:] = [image if i in finished else None for i, image in enumerate(shown)]
             return (*shown, *comparison.heads(), tracker.html,
                     gr.Gallery(value=gallery, visible=len(gallery) > len(comparison.columns)), comparison.finals)
 
@@ -175,25 +203,30 @@ def build(studio: Studio) -> kit.Tab:
                 models=tuple(chosen), aspect_ratio=kit.text(aspect_ratio, "aspect ratio") or aspects[0],
                 scheduler=kit.text(scheduler, "scheduler") or PER_MODEL, style=kit.text(style, "style") or "None",
                 forced_size=(size["width"], size["height"]) if force_size is True else None,
-                variants=tuple(v for v in rows if v.strip()),
+                variants=tuple(v for v in rows if v.strip()), loras=styles_panel.lora_choices(loras),
+                tiling=styles_panel.tiling_choice(tiling),
                 **kit.numbers(CompareRequest, seed=seed, steps=steps, guidance_scale=guidance_scale)),
-                [label_of.get(m, m) for m in chosen])
+                [styles_panel.column_label(label_of, m) for m in chosen])
 
         yield from controls.stream(studio, request, job, frame, comparison)
 
     controls.wire(compare, [prompt, negative_prompt, models, sampler.seed, sampler.steps, sampler.guidance_scale,
-                            aspect_ratio, sampler.scheduler, force_size, width, height, variants, style],
+                            aspect_ratio, sampler.scheduler, force_size, width, height, variants, style,
+                            *panel.inputs],
                   [*images, *heads, progress, matrix, result_state], progress, settings, api_name="compare")
 
     def save_grid(finals: dict) -> tuple:
         if not finals.get("cells"):
-            return gr.skip(), gr.skip(), status.idle("Run a comparison first, then save it.")
+            said = ("No column finished before the comparison stopped: run it again, then save it."
+                    if finals.get("request") is not None else "Run a comparison first, then save it.")
+            return gr.skip(), gr.skip(), status.idle(said)
         try:
             path = studio.export_comparison(finals["request"], int(finals["seed"]), finals["labels"],
                                             grid_cells(finals))
         except StudioError as exc:
             return gr.skip(), gr.skip(), status.error(exc)
-        return str(path), gr.Image(value=str(path), visible=True), status.idle(f"Comparison saved: {path.name}")
+        return (gr.File(value=str(path), visible=True), gr.Image(value=str(path), visible=True),
+                status.idle(f"Comparison saved: {path.name} (download it below)."))
 
     save.click(save_grid, result_state, [grid_file, grid_image, progress], api_visibility="private")
 

@@ -8,7 +8,8 @@ import gradio as gr
 
 from engine import (EditHistory, EditRequest, EditStep, InputError, Preview, RestorePlan, Result, Studio, StudioError,
                     open_image)
-from ui import kit, status
+from ui import kit, status, styles_panel
+from ui.examples import asset, examples
 from ui.zerogpu import gpu_task
 
 RESTORED = ("prompt", "negative_prompt", "model", "steps", "guidance_scale", "image_guidance_scale", "scheduler",
@@ -47,8 +48,8 @@ def _forget(history: Any) -> None:
 
 def _variations(history: EditHistory, made: list[int], count: int) -> Any:
     """The variations gallery: every image of this run, shown when the run makes more than one."""
-    return gr.Gallery([(str(history.steps[i].path), f"#{i} · seed {history.steps[i].recipe.seed} · image guidance "
-                        f"{history.steps[i].recipe.image_guidance_scale:g}") for i in made],
+    return gr.Gallery([(str(history.steps[i].path), f"image guidance {history.steps[i].recipe.image_guidance_scale:g}"
+                        f" · seed {history.steps[i].recipe.seed} · #{i}") for i in made],
                       visible=len(made) > 1 or count > 1)
 
 
@@ -60,29 +61,38 @@ def build(studio: Studio) -> kit.Tab:
     result_id = kit.session_state(None)  # the step "Continue" and "Export" act on
     variation_ids = kit.session_state([])
 
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=4, min_width=340):
-            source = gr.Image(label="Image to edit (the input of the next edit)", format="png", height=300,
-                              sources=["upload", "clipboard"], elem_id="edit-source")
-            instruction = gr.Textbox(label="Instruction", lines=2, elem_id="edit-instruction",
-                                     placeholder="make the dress (red velvet)1.2")
-            gr.Examples([[e] for e in EXAMPLES], [instruction], label="Try", examples_per_page=5)
-            negative_prompt = gr.Textbox("", label="Negative prompt", lines=1, placeholder="blurry, distorted")
-            model = kit.model_picker(studio, editors, "Editing model", "InstructPix2Pix (SD 1.5) or its SDXL version.",
-                                     single_files=False)
-            image_guidance = kit.slider(EditRequest, "image_guidance_scale", settings, first.image_guidance_scale,
-                                        0.05, elem_id="edit-image-guidance")
-            sampler = kit.sampler(EditRequest, settings, first, "edit")
-            with gr.Accordion("Variations", open=False):
-                seeds = kit.slider(EditRequest, "seeds", settings, 1)
-                image_guidance_values = gr.Textbox("", label="Image guidance values to try",
-                                                   placeholder="e.g. 1.2, 1.5, 2.0 (empty: the slider's value)")
-            controls = kit.RunControls("Apply edit", "edit-apply", "edit-cancel")
-            drop = kit.recipe_drop("edit-recipe-file", open=False)
-        with gr.Column(scale=6):
-            progress = kit.status_panel(status.idle("Upload an image, then type what to change."), "edit-status")
-            compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=520,
-                                     elem_id="edit-compare")
+    with kit.workspace():
+        with kit.controls_column():
+            with kit.compose():
+                source = gr.Image(label="Image to edit (the input of the next edit)", format="png", height=240,
+                                  sources=["upload", "clipboard"], elem_id="edit-source")
+                instruction = gr.Textbox(label="Instruction", lines=2, elem_id="edit-instruction",
+                                         placeholder="make the dress (red velvet)1.2")
+                controls = kit.RunControls("Apply edit", "edit-apply", "edit-cancel")
+            with kit.settings_column():
+                negative_prompt = gr.Textbox("", label="Negative prompt", lines=1, placeholder="blurry, distorted")
+                example_image = gr.Image(type="filepath", visible=False, elem_id="edit-example-image")
+                examples("edit", [example_image, instruction], lambda item: [asset(item["image"]), item["instruction"]])
+                gr.Examples([[e] for e in EXAMPLES], [instruction], label="Or try an instruction", examples_per_page=5)
+                model = kit.model_picker(studio, editors, "Editing model",
+                                         "InstructPix2Pix (SD 1.5) or its SDXL version.", single_files=False)
+                image_guidance = kit.slider(EditRequest, "image_guidance_scale", settings,
+                                            first.image_guidance_scale, 0.05, elem_id="edit-image-guidance")
+                keep_size = gr.Checkbox(True, label="Return the result at the uploaded size",
+                                        info="The model edits at its working size; the result is scaled back.",
+                                        elem_id="edit-keep-size")
+                sampler = kit.sampler(EditRequest, settings, first, "edit")
+                with gr.Accordion("Variations", open=False):
+                    seeds = kit.slider(EditRequest, "seeds", settings, 1)
+                    image_guidance_values = gr.Textbox("", label="Image guidance values to try",
+                                                       placeholder="e.g. 1.2, 1.5, 2.0 (empty: the slider's value)")
+                panel = styles_panel.build(studio, "edit", repeat=False)  # LoRAs, embeddings, tiling
+                drop = kit.recipe_drop("edit-recipe-file", open=False)
+        with kit.results_column():
+            with kit.stage():
+                progress = kit.status_panel(status.idle("Upload an image, then type what to change."), "edit-status")
+                compare = gr.ImageSlider(label="Before / after", format="png", interactive=False,
+                                         max_height=kit.STAGE_HEIGHT, height=kit.STAGE_HEIGHT, elem_id="edit-compare")
             with gr.Row():
                 continue_button = gr.Button("Continue editing from this result ➜", size="sm", elem_id="edit-continue")
                 undo = gr.Button("↶ Undo (back one step)", size="sm", elem_id="edit-undo")
@@ -90,7 +100,7 @@ def build(studio: Studio) -> kit.Tab:
             variations = gr.Gallery(label="Variations: click one to pick it", columns=4, height=220, visible=False,
                                     allow_preview=False, object_fit="contain", format="png", elem_id="edit-variations")
             strip = gr.Gallery(label="Edit history: click a step to go back to it (an edit from there starts a branch)",
-                               columns=8, height=180, allow_preview=False, object_fit="contain",
+                               columns=8, height=340, allow_preview=False, object_fit="contain",
                                elem_id="edit-history")
             export_file = gr.File(label="Edit chain", visible=False, interactive=False)
             api_image = gr.Image(type="filepath", format="png", visible=False, label="image")
@@ -160,28 +170,32 @@ def build(studio: Studio) -> kit.Tab:
         step = history.steps[ids[evt.index]]
         return _pair(history, step), step.id
 
-    def on_export(history: EditHistory, chosen: int | None) -> Any:
+    def on_export(history: EditHistory, chosen: int | None) -> tuple:
         target = chosen if chosen in history.steps else history.current
         if target is None:
-            return gr.File(visible=False)
-        return gr.File(str(history.export(target)), visible=True)
+            return gr.File(visible=False), status.idle("Nothing to export yet: upload an image and edit it first.")
+        path = history.export(target)
+        return gr.File(str(path), visible=True), status.idle(
+            f"Edit chain up to step #{target} exported: {path.name} (below, with every step's PNG and recipe).")
 
     def request_from(image: Any, instruction: str, negative: str, model: str, seed: Any, steps: Any,
                      guidance: Any, image_guidance: Any, scheduler: str, seeds: Any = 1,
-                     values: str = "") -> EditRequest:
+                     values: str = "", keep_size: Any = False, loras: Any = "", tiling: Any = "none") -> EditRequest:
         """The request of the page's Apply and of the API: one edit of `image`, or variations of it."""
         return EditRequest(image=image, prompt=kit.text(instruction, "instruction"),
                            negative_prompt=kit.text(negative, "negative prompt"),
                            model=kit.text(model, "model") or first.id,
                            scheduler=kit.text(scheduler, "scheduler") or first.scheduler,
-                           image_guidance_values=_values(values),
+                           image_guidance_values=_values(values), keep_size=keep_size is True,
+                           loras=styles_panel.lora_choices(loras), tiling=styles_panel.tiling_choice(tiling),
                            **kit.numbers(EditRequest, seed=seed, steps=steps, guidance_scale=guidance,
                                          image_guidance_scale=image_guidance, seeds=seeds))
 
     @gpu_task(duration=120)
     def apply_edit(payload: Any, instruction: str, negative: str, model: str, seed: Any, steps: Any, guidance: Any,
-                   image_guidance: Any, scheduler: str, seeds: Any, values: str, history: EditHistory,
-                   request: gr.Request) -> Iterator[tuple]:
+                   image_guidance: Any, scheduler: str, seeds: Any, values: str, keep_size: Any,
+                   history: EditHistory, loras: Any = "", tiling: Any = "none",
+                   request: gr.Request | None = None) -> Iterator[tuple]:
         """The page's Apply: edit the current step of the history; results become its children."""
         made: list[int] = []
         parent: EditStep | None = None
@@ -194,7 +208,7 @@ def build(studio: Studio) -> kit.Tab:
                 raise InputError("Upload an image first, then type what to change.")
             parent = history.get(history.current)
             return request_from(str(parent.path), instruction, negative, model, seed, steps, guidance, image_guidance,
-                                scheduler, seeds, values)
+                                scheduler, seeds, values, keep_size, loras, tiling)
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
             pair = gallery = strip_items = gr.skip()
@@ -211,7 +225,7 @@ def build(studio: Studio) -> kit.Tab:
     @gpu_task(duration=120)
     def edit(image: Any, instruction: str, negative_prompt: str = "", seed: int = -1, steps: int = first.steps,
              guidance_scale: float = first.guidance_scale, image_guidance_scale: float = first.image_guidance_scale,
-             model: str = first.id, scheduler: str = first.scheduler,
+             model: str = first.id, scheduler: str = first.scheduler, loras: str = "", tiling: str = "none",
              request: gr.Request | None = None) -> Iterator[tuple]:
         """Edit `image` by `instruction`, streaming previews; returns (image, status)."""
         shown: Any = None
@@ -226,23 +240,32 @@ def build(studio: Studio) -> kit.Tab:
 
         yield from controls.stream(studio, request, lambda: request_from(
             kit.file_path(image), instruction, negative_prompt, model, seed, steps, guidance_scale,
-            image_guidance_scale, scheduler), frame)
+            image_guidance_scale, scheduler, loras=loras, tiling=tiling), frame)
 
     controls.wire(apply_edit, [source, instruction, negative_prompt, model, sampler.seed, sampler.steps,
                                sampler.guidance_scale, image_guidance, sampler.scheduler, seeds,
-                               image_guidance_values, history_state],
+                               image_guidance_values, keep_size, history_state, *panel.inputs],
                   [compare, progress, variations, strip, history_state, result_id, variation_ids], progress,
                   settings, api_visibility="private")
-    api_button.click(edit, [api_image, instruction, negative_prompt, sampler.seed, sampler.steps,
-                            sampler.guidance_scale, image_guidance, model, sampler.scheduler],
-                     [api_result, progress], api_name="edit", **kit.gpu_event(progress, settings))
+    api_inputs = [api_image, instruction, negative_prompt, sampler.seed, sampler.steps, sampler.guidance_scale,
+                  image_guidance, model, sampler.scheduler, *panel.inputs]
+    api_button.click(edit, api_inputs, [api_result, progress], api_name="edit", **kit.gpu_event(progress, settings),
+                     validator=kit.early_refusal(edit, settings, len(api_inputs)))
     source.upload(on_upload, [source, history_state], step_outputs[1:], api_name="edit_upload",
                   api_visibility="undocumented", preprocess=False)  # undocumented: for the memory test
+    def on_example(payload: Any, history: EditHistory) -> tuple:
+        """An example's image becomes the new original, as if uploaded."""
+        if not kit.file_path(payload):
+            return (gr.skip(),) * len(step_outputs)
+        return (kit.file_path(payload), *on_upload(payload, history))
+
+    example_image.change(on_example, [example_image, history_state], step_outputs, api_visibility="private",
+                         preprocess=False)
     continue_button.click(on_continue, [history_state, result_id], step_outputs, api_visibility="private")
     undo.click(on_undo, [history_state, result_id], step_outputs, api_visibility="private")
     strip.select(on_pick_step, history_state, step_outputs, api_visibility="private")
     variations.select(on_pick_variation, [history_state, variation_ids], [compare, result_id],
                       api_visibility="private")
-    export.click(on_export, [history_state, result_id], export_file, api_visibility="private")
+    export.click(on_export, [history_state, result_id], [export_file, progress], api_visibility="private")
     return kit.Tab(inbox=kit.Inbox(receive, [history_state], [*restore_outputs, *step_outputs], progress),
                    sends=[drop])

@@ -1,22 +1,25 @@
-"""The Pose tab: a pose from a preset, a photo or pose JSON, edited as a table, then generated with ControlNet."""
+"""The Pose tab: a pose from a preset, a photo or pose JSON, edited by dragging its joints (or as a table of exact
+values), then generated with ControlNet. The editor's value is the pose Generate uses: there is no other copy."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
 import gradio as gr
 
 from engine import (KEYPOINT_NAMES, MAX_PEOPLE, InputError, Pose, PoseRequest, Preview, RestorePlan, Result, Studio,
-                    StudioError, draw, from_json, from_rows, load_presets, mirror, pose_from_text, save_preset, to_json,
-                    to_rows)
-from ui import kit, status
+                    StudioError, from_json, from_rows, load_presets, pose_from_text, save_preset, to_json, to_rows)
+from ui import kit, pose_editor, status, styles_panel
 from ui.zerogpu import gpu_task
 
 DEFAULT_PRESET = "Runway walk"
 RESTORED = ("prompt", "negative_prompt", "model", "width", "height", "steps", "guidance_scale", "scheduler", "seed",
             "controlnet_scale", "guidance_start", "guidance_end", "guess_mode")
+RESTORED_LABELS = {"controlnet_scale": "how strictly it follows the pose", "guidance_start": "pose guides from",
+                   "guidance_end": "pose guides until", "guess_mode": "let the pose lead"}
 TABLE_HEADERS = ["person", "keypoint", "x", "y"]
 MAX_TABLE_ROWS = MAX_PEOPLE * len(KEYPOINT_NAMES)
 
@@ -28,12 +31,31 @@ def resolve_pose(text: str, presets: dict[str, Pose]) -> Pose | None:
 
 def _table_rows(payload: Any) -> list[list[Any]]:
     """The skeleton table's raw rows, refused before anything parses them when they cannot be one pose."""
-    rows = payload.get("data") if isinstance(payload, dict) else None
+    rows = payload.get("data") if isinstance(payload, dict) else payload
     if not isinstance(rows, list) or len(rows) > MAX_TABLE_ROWS or len(
             {repr(row[0]) for row in rows if row}) > MAX_PEOPLE:
-        raise InputError(f"The skeleton table takes at most {MAX_PEOPLE} people ({MAX_TABLE_ROWS} rows); "
-                         "remove some rows.")
+        raise InputError(f"The table takes at most {MAX_PEOPLE} people ({MAX_TABLE_ROWS} rows); remove some rows.")
     return rows
+
+
+def table_edit(rows: list[list[Any]], shown: Pose) -> tuple[Pose, str]:
+    """The pose the edited table `rows` describe, on `shown`'s canvas with its name, hands and face; and a sentence
+    on what was changed from what was typed. InputError (the caller shows `shown` again) for a cell that is not a
+    number."""
+    edited = from_rows(rows, shown.width, shown.height, shown.name)
+    if len(edited.people) == len(shown.extras):
+        edited = replace(edited, extras=shown.extras)
+    typed = [[row[0], row[1], *row[2:4]] for row in rows if len(row) >= 4]
+    moved = [f"person {r[0]} {r[1]}" for r, t in zip(to_rows(edited), typed) if r[2:] != _numbers(t[2:])]
+    return edited, (f"Points far outside the frame were brought back to its margin: {', '.join(moved[:3])}."
+                    if moved else "")
+
+
+def _numbers(cells: list[Any]) -> list[Any]:
+    try:
+        return [None if c in (None, "") else round(float(c)) for c in cells]
+    except (TypeError, ValueError, OverflowError):
+        return cells
 
 
 def reading_notes(pose: Pose) -> list[str]:
@@ -44,136 +66,155 @@ def reading_notes(pose: Pose) -> list[str]:
                            if kept else [])]
 
 
-def _thumbnails(presets: dict[str, Pose]) -> list[tuple[Any, str]]:
-    return [(draw(p).resize((p.width // 4, p.height // 4)), name) for name, p in presets.items()]
-
-
 def build(studio: Studio) -> kit.Tab:
-    """Build the tab inside the current gr.Tab context. The preset thumbnails are drawn on page load (drawing
-    needs controlnet-aux, too slow an import for start-up); the result can be sent to Text to image or Edit."""
+    """Build the tab inside the current gr.Tab context; the result can be sent to Text to image or Edit."""
     presets = load_presets()
     settings = studio.settings
     bases = [m for m in studio.catalog.models if studio.catalog.controlnet(m.family, "openpose")]
     first = bases[0]
     start = presets.get(DEFAULT_PRESET) or next(iter(presets.values()))
 
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=4, min_width=340):
-            with gr.Tabs():
-                with gr.Tab("Preset"):
-                    preset_gallery = gr.Gallery(label="Pose presets", columns=4, height=260, allow_preview=False,
-                                                object_fit="contain", elem_id="pose-presets")
-                with gr.Tab("From a photo"):
-                    photo = gr.Image(type="filepath", label="Reference photo", height=240, elem_id="pose-photo")
-                    # (events reading `photo` skip Gradio's preprocessing: it would decode the file before the
-                    # engine checks its size)
-                    hands_face = gr.Checkbox(False, label="Also detect hands and face (slower)")
-                    detect_button = gr.Button("Detect pose", elem_id="pose-detect")
-                with gr.Tab("Pose JSON"):
-                    import_file = gr.File(label="Import OpenPose editor JSON", file_types=[".json"], type="filepath")
+    with kit.workspace():
+        with kit.controls_column():
+            with kit.compose():
+                model = kit.model_picker(studio, bases, "Base model", "SD 1.5 or SDXL; the OpenPose ControlNet is "
+                                         "added to it.", elem_id="pose-model")
+                prompt = gr.Textbox(label="Prompt", lines=2, elem_id="pose-prompt",
+                                    placeholder="a model in a (linen suit)1.2 on a runway, studio light")
+                controls = kit.RunControls("Generate", "pose-generate", "pose-cancel")
+            with kit.settings_column():
+                strip = pose_editor.preset_strip(presets, "pose-presets")
+                controlnet_scale = kit.slider(PoseRequest, "controlnet_scale", settings, 1.0, 0.05,
+                                              elem_id="pose-strength")
+                with gr.Accordion("Exact positions (table)", open=False, elem_id="pose-table-fold"):
+                    table = gr.Dataframe(to_rows(start), headers=TABLE_HEADERS,
+                                         datatype=["number", "str", "number", "number"], interactive=True,
+                                         max_height=260, label="Joints in pixels (blank = hidden; may lie outside "
+                                         "the frame)", elem_id="pose-table")
+                with gr.Accordion("Pose from a photo or a file", open=False, elem_id="pose-sources"):
+                    with gr.Tabs():
+                        with gr.Tab("From a photo"):
+                            photo = gr.Image(type="filepath", label="Reference photo", height=220,
+                                             elem_id="pose-photo")
+                            # (events reading `photo` skip Gradio's preprocessing: it would decode the file before
+                            # the engine checks its size)
+                            hands_face = gr.Checkbox(False, label="Also find hands and face (slower)")
+                            detect_button = gr.Button("Find the pose in the photo", elem_id="pose-detect")
+                        with gr.Tab("Pose JSON"):
+                            import_file = gr.File(label="Import OpenPose editor JSON", file_types=[".json"],
+                                                  type="filepath", elem_id="pose-import")
+                            with gr.Row():
+                                export_button = gr.Button("Export pose JSON", size="sm", elem_id="pose-export")
+                                export_normalised = gr.Button("Export normalised JSON (0–1)", size="sm",
+                                                              elem_id="pose-export-normalised")
+                            export_file = gr.File(label="Pose JSON", interactive=False)
+                        with gr.Tab("Save as preset"):
+                            with gr.Row(equal_height=True):
+                                preset_name = gr.Textbox(placeholder="name of the new preset", show_label=False,
+                                                         scale=2, elem_id="pose-preset-name")
+                                save_button = gr.Button("Save as preset", size="sm", elem_id="pose-save")
+                with gr.Accordion("More settings", open=False):
+                    negative_prompt = gr.Textbox("blurry, deformed hands, extra limbs", label="Negative prompt",
+                                                 lines=1, max_lines=4)
                     with gr.Row():
-                        export_button = gr.Button("Export pose JSON", size="sm", elem_id="pose-export")
-                        export_normalised = gr.Button("Export normalised JSON (0–1)", size="sm",
-                                                      elem_id="pose-export-normalised")
-                    export_file = gr.File(label="Pose JSON", interactive=False)
-            with gr.Accordion("Edit the skeleton", open=False):
-                table = gr.Dataframe(to_rows(start), headers=TABLE_HEADERS,
-                                     datatype=["number", "str", "number", "number"],
-                                     interactive=True, max_height=260, label="Keypoints in pixels (blank = hidden)",
-                                     elem_id="pose-table")
-                with gr.Row():
-                    mirror_button = gr.Button("Mirror left ↔ right", size="sm", elem_id="pose-mirror")
-                    preset_name = gr.Textbox(placeholder="name", show_label=False, scale=2)
-                    save_button = gr.Button("Save as preset", size="sm")
-            pose_text = gr.Textbox(start.name, visible=False, label="pose")
-            prompt = gr.Textbox(label="Prompt", lines=3, elem_id="pose-prompt",
-                                placeholder="a model in a (linen suit)1.2 on a runway, studio light")
-            negative_prompt = gr.Textbox("blurry, deformed hands, extra limbs", label="Negative prompt", lines=2)
-            model = kit.model_picker(studio, bases, "Base model", "SD 1.5 or SDXL; the OpenPose ControlNet is added "
-                                     "to it.")
-            with gr.Row():
-                controlnet_scale = kit.slider(PoseRequest, "controlnet_scale", settings, 1.0, 0.05)
-                guess_mode = gr.Checkbox(False, label="Guess mode (pose only, prompt optional)")
-            with gr.Row():
-                guidance_start = kit.slider(PoseRequest, "guidance_start", settings, 0.0, 0.05)
-                guidance_end = kit.slider(PoseRequest, "guidance_end", settings, 1.0, 0.05)
-            sampler = kit.sampler(PoseRequest, settings, first, "pose")
-            with gr.Row():
-                width = gr.Number(0, precision=0, label="Width (0 = follow the pose)")
-                height = gr.Number(0, precision=0, label="Height (0 = follow the pose)")
-            controls = kit.RunControls("Generate", "pose-generate", "pose-cancel")
-            drop = kit.recipe_drop("pose-recipe-file", open=False)
-        with gr.Column(scale=6):
-            progress = kit.status_panel(status.idle(f"Pose: {start.name}."), "pose-status")
-            with gr.Row():
-                skeleton = gr.Image(label="Pose (ControlNet condition)", format="png", interactive=False, height=420,
-                                    elem_id="pose-skeleton")
-                image = gr.Image(label="Result", format="png", interactive=False, height=420, elem_id="pose-image",
-                                 buttons=["download", "fullscreen"])
-            overlay = gr.Image(label="Detected skeleton over the photo", format="png", interactive=False,
-                               height=300, visible=False)
-            with gr.Row():
+                        guidance_start = kit.slider(PoseRequest, "guidance_start", settings, 0.0, 0.05)
+                        guidance_end = kit.slider(PoseRequest, "guidance_end", settings, 1.0, 0.05)
+                    guess_mode = gr.Checkbox(False, label="Let the pose lead (prompt optional)",
+                                             info="ControlNet's guess mode: the pose steers the image even with an "
+                                             "empty prompt.")
+                    sampler = kit.sampler(PoseRequest, settings, first, "pose")
+                    with gr.Row():
+                        width = gr.Number(0, precision=0, label="Width (0 = follow the pose)")
+                        height = gr.Number(0, precision=0, label="Height (0 = follow the pose)")
+                panel = styles_panel.build(studio, "pose", repeat=False)  # LoRAs, embeddings, tiling
+                drop = kit.recipe_drop("pose-recipe-file", open=False)
+        with kit.results_column():
+            with kit.stage():
+                progress = kit.status_panel(status.idle(f"Pose: {start.name}. Drag the joints to change it."),
+                                            "pose-status")
+                with gr.Row(equal_height=False, elem_classes=["pose-pair"]):
+                    editor = pose_editor.pose_editor(start, "pose-editor")
+                    image = gr.Image(label="Result", format="png", interactive=False, height=kit.STAGE_HEIGHT,
+                                     elem_id="pose-image", buttons=["download", "fullscreen"], min_width=280)
+            with gr.Row(equal_height=True):
                 send = gr.Button("Send to Text to image", size="sm", elem_id="pose-send")
                 send_edit = gr.Button("Send to Edit", size="sm", elem_id="pose-send-edit")
             last_path = kit.session_state(None)
 
-    pose_outputs = [pose_text, table, skeleton, progress]
+    pose_outputs = [editor, table, progress]
 
     def show(pose: Pose, message: str, notes: list[str] | None = None) -> tuple:
-        return to_json(pose), to_rows(pose), draw(pose), status.idle(message, notes or [])
+        return to_json(pose), to_rows(pose), status.idle(message, notes or [])
 
-    def on_preset(evt: gr.SelectData) -> tuple:
-        name = list(presets)[evt.index]
-        presets.update(load_presets())
-        return show(presets[name], f"Pose: {name}.")
+    def shown(value: Any) -> Pose:
+        """The pose the editor shows (the start pose if it has none yet)."""
+        return resolve_pose(kit.text(value, "pose"), presets) or start
+
+    def on_preset(event: gr.SelectData) -> tuple:
+        presets.update(load_presets())  # with presets saved since the page was built
+        chosen = presets.get(str(event.value))
+        if chosen is None:
+            return gr.skip(), gr.skip(), status.idle(f"The preset '{event.value}' is gone; pick another.")
+        return show(chosen, f"Pose: {chosen.name}. Drag the joints to change it.")
+
+    def on_edit(value: Any, event: gr.EventData) -> tuple:
+        """The visitor changed the pose in the editor: the table follows."""
+        try:
+            pose = shown(value)
+        except StudioError as exc:
+            return gr.skip(), status.error(exc)
+        said = (getattr(event, "_data", None) or {}).get("say")
+        return to_rows(pose), status.idle(str(said)[:200]) if said else gr.skip()
+
+    def on_table(payload: Any, value: Any) -> tuple:
+        pose = shown(value)
+        try:
+            edited, note = table_edit(_table_rows(payload), pose)
+        except StudioError as exc:  # the cell is put back: the table never shows a pose Generate would not use
+            return gr.skip(), to_rows(pose), status.error(InputError(f"{exc.message} The table shows the pose's "
+                                                                     "values again."))
+        return (to_json(edited), to_rows(edited) if note else gr.skip(),
+                status.idle("Pose edited in the table.", [note] if note else []))
+
+    def on_photo(payload: Any) -> Any:
+        url = payload.get("url") if isinstance(payload, dict) else None
+        return pose_editor.show_photo(url if isinstance(url, str) else None)
 
     def on_detect(payload: Any, hands: Any) -> tuple:
         path = kit.file_path(payload)
         if not path:
-            return gr.skip(), gr.skip(), gr.skip(), status.idle("Upload a photo first."), gr.skip()
+            return gr.skip(), gr.skip(), status.idle("Upload a photo first.")
         try:
             found = studio.detect_pose(path, hands is True)
         except StudioError as exc:
-            return gr.skip(), gr.skip(), gr.skip(), status.error(exc), gr.skip()
+            return gr.skip(), gr.skip(), status.error(exc)
         people = len(found.pose.people)
-        return (*show(found.pose, f"Detected {people} {'person' if people == 1 else 'people'}.", list(found.notes)),
-                gr.Image(found.overlay, visible=True))
+        return show(found.pose, f"Found {people} {'person' if people == 1 else 'people'}: drag the joints to adjust.",
+                    list(found.notes))
 
     def on_import(path: str | None) -> tuple:
         if not path:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip()
         try:
             pose = from_json(Path(path).read_bytes(), Path(path).stem)
         except StudioError as exc:
-            return gr.skip(), gr.skip(), gr.skip(), status.error(exc)
+            return gr.skip(), gr.skip(), status.error(exc)
         return show(pose, "Pose imported.", reading_notes(pose))
 
-    def current(text: str) -> Pose:
-        return resolve_pose(text, presets) or start
-
-    def on_edit(table_payload: Any, text: str) -> tuple:
-        try:
-            rows = _table_rows(table_payload)
-            pose = current(text)
-            edited = from_rows(rows, pose.width, pose.height, pose.name)
-        except StudioError as exc:
-            return gr.skip(), gr.skip(), status.error(exc)
-        return to_json(edited), draw(edited), status.idle("Pose edited (points outside the image are clamped).")
-
-    def on_save(text: str, name: str) -> tuple:
+    def on_save(value: Any, name: str) -> tuple:
         if settings.hosted:  # presets are files every visitor shares: no visitor writes them on a public server
             return gr.skip(), status.idle("Saving presets is off on this shared server: use Export pose JSON to keep "
                                           "the pose, and Import to bring it back.")
         try:
-            path = save_preset(current(text), name or "")
+            path = save_preset(shown(value), name or "")
         except StudioError as exc:
             return gr.skip(), status.error(exc)
         presets.update(load_presets())
-        return _thumbnails(presets), status.idle(f"Saved as preset '{name}' ({path.name}).")
+        return pose_editor.with_presets(presets), status.idle(f"Saved as preset '{name}' ({path.name}).")
 
-    def on_export(text: str, normalized: bool = False) -> str:
+    def on_export(value: Any, normalized: bool = False) -> str:
         path = studio.outputs.scratch_path("pose-", ".json")  # the pruned scratch folder
-        path.write_text(json.dumps(json.loads(to_json(current(text), normalized)), indent=1), encoding="utf-8")
+        path.write_text(json.dumps(json.loads(to_json(shown(value), normalized)), indent=1), encoding="utf-8")
         return str(path)
 
     restore_outputs = [prompt, negative_prompt, model, width, height, sampler.steps, sampler.guidance_scale,
@@ -186,29 +227,30 @@ def build(studio: Studio) -> kit.Tab:
             return (*(gr.skip(),) * (len(restore_outputs) - 1), status.idle())
         notes: list[str] = []
         try:
-            drawn = show(from_json(str(plan.fields["pose"])), "")[:3] if "pose" in plan.fields else None
+            drawn = show(from_json(str(plan.fields["pose"])), "")[:2] if "pose" in plan.fields else None
         except StudioError as exc:
             drawn, notes = None, [f"The PNG's pose keypoints could not be read: {exc.message}"]
-        return (*kit.planned(plan, RESTORED), *(drawn or (gr.skip(),) * 3), status.restored(plan, notes=tuple(notes)))
+        return (*kit.planned(plan, RESTORED), *(drawn or (gr.skip(),) * 2),
+                status.restored(plan, RESTORED_LABELS, tuple(notes)))
 
     @gpu_task(duration=120)
     def pose(prompt: str, negative_prompt: str = "", pose: str = DEFAULT_PRESET, photo: str | None = None,
              model: str = first.id, seed: int = -1, steps: int = first.steps,
              guidance_scale: float = first.guidance_scale, controlnet_scale: float = 1.0,
              guidance_start: float = 0.0, guidance_end: float = 1.0, guess_mode: bool = False, width: int = 0,
-             height: int = 0, scheduler: str = first.scheduler,
+             height: int = 0, scheduler: str = first.scheduler, loras: str = "", tiling: str = "none",
              request: gr.Request | None = None) -> Iterator[tuple]:
         """Generate an image in a pose (a preset name, pose JSON, or a photo to detect it from), streaming previews."""
-        shown: Any = None  # (no gr.skip here: API callers would receive its update dict)
+        shown_image: Any = None  # (no gr.skip here: API callers would receive its update dict)
         path = None
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
-            nonlocal shown, path
+            nonlocal shown_image, path
             if isinstance(event, Preview):
-                shown = event.image
+                shown_image = event.image
             elif isinstance(event, Result):
-                shown = path = str(event.item.path)
-            return shown, tracker.html, path
+                shown_image = path = str(event.item.path)
+            return shown_image, tracker.html, path
 
         def job() -> PoseRequest:
             chosen = resolve_pose(kit.text(pose, "pose"), presets)
@@ -217,28 +259,30 @@ def build(studio: Studio) -> kit.Tab:
             return PoseRequest(prompt=kit.text(prompt, "prompt"), negative_prompt=kit.text(negative_prompt,
                                "negative prompt"), model=kit.text(model, "model") or first.id, pose=chosen,
                                guess_mode=guess_mode is True, scheduler=kit.text(scheduler, "scheduler") or "Default",
+                               loras=styles_panel.lora_choices(loras), tiling=styles_panel.tiling_choice(tiling),
                                **kit.numbers(PoseRequest, seed=seed, steps=steps, guidance_scale=guidance_scale,
                                              controlnet_scale=controlnet_scale, guidance_start=guidance_start,
                                              guidance_end=guidance_end, width=width, height=height))
 
         yield from controls.stream(studio, request, job, frame)
 
-    controls.wire(pose, [prompt, negative_prompt, pose_text, photo, model, sampler.seed, sampler.steps,
+    controls.wire(pose, [prompt, negative_prompt, editor, photo, model, sampler.seed, sampler.steps,
                          sampler.guidance_scale, controlnet_scale, guidance_start, guidance_end, guess_mode, width,
-                         height, sampler.scheduler], [image, progress, last_path], progress, settings,
+                         height, sampler.scheduler, *panel.inputs], [image, progress, last_path], progress, settings,
                   api_name="pose")
-    preset_gallery.select(on_preset, None, pose_outputs, api_visibility="private")
-    detect_button.click(on_detect, [photo, hands_face], [*pose_outputs, overlay], api_visibility="private",
+    # (every edit reaches the table, the last one last: the default would drop edits made while one is handled)
+    quiet = {"api_visibility": "private", "show_progress": "hidden", "trigger_mode": "always_last"}
+    strip.select(on_preset, None, pose_outputs, **quiet)
+    editor.input(on_edit, editor, [table, progress], preprocess=False, **quiet)
+    table.input(on_table, [table, editor], pose_outputs, preprocess=False, **quiet)
+    photo.change(on_photo, photo, editor, preprocess=False, **quiet)
+    detect_button.click(on_detect, [photo, hands_face], pose_outputs, api_visibility="private",
                         concurrency_id="gpu", concurrency_limit=settings.concurrency, preprocess=False)
     import_file.upload(on_import, import_file, pose_outputs, api_visibility="private")
-    table.input(on_edit, [table, pose_text], [pose_text, skeleton, progress], api_visibility="private",
-                show_progress="hidden", preprocess=False)
-    mirror_button.click(lambda text: show(mirror(current(text)), "Pose mirrored."), pose_text, pose_outputs,
-                        api_visibility="private")
-    save_button.click(on_save, [pose_text, preset_name], [preset_gallery, progress], api_visibility="private")
-    export_button.click(on_export, pose_text, export_file, api_visibility="private")
-    export_normalised.click(lambda text: on_export(text, True), pose_text, export_file, api_visibility="private")
+    save_button.click(on_save, [editor, preset_name], [strip, progress], api_visibility="private")
+    export_button.click(on_export, editor, export_file, api_visibility="private")
+    export_normalised.click(lambda value: on_export(value, True), editor, export_file, api_visibility="private")
     return kit.Tab(inbox=kit.Inbox(receive, [], restore_outputs, progress),
                    sends=[kit.Send(send, "txt2img", [last_path]),
                           kit.Send(send_edit, "edit", [last_path], settings=False), drop],
-                   on_load=(lambda: (_thumbnails(presets), draw(start)), [preset_gallery, skeleton]))
+                   on_load=(lambda: pose_editor.with_presets(load_presets()), [strip]))

@@ -7,9 +7,10 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine import (MAX_PROMPT_CHARS, Catalog, Family, InputError, Preview, RestorePlan, Result, StudioError, Studio,
-                    Txt2ImgRequest, parameters_from_fields, prepare_prompt, read_recipe)
-from ui import kit, status
+from engine import (MAX_PROMPT_CHARS, Catalog, Family, InputError, Preview, RestorePlan, Result, Studio, Txt2ImgRequest,
+                    prepare_prompt)
+from ui import hires_panel, kit, status, styles_panel, style_presets as styles
+from ui.examples import examples
 from ui.zerogpu import gpu_task
 
 CUSTOM_ASPECT = "Custom"
@@ -72,61 +73,78 @@ def build(studio: Studio) -> kit.Tab:
     first = catalog.models[0]
     family = catalog.families[first.family or ""]
     width0, height0 = family.default_size
-    low, high = _limits(catalog, None)  # any family's sizes: the API accepts what any model can make
+    low, high = _limits(catalog, family)  # the first model's sizes; the sliders follow the chosen model
 
     history = kit.session_state([])
     last_seed = kit.session_state(-1)
     selected = kit.session_state(None)
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=5, min_width=360):
-            model = kit.model_picker(studio, catalog.models, "Model", elem_id="t2i-model")
-            prompt = gr.Textbox(label="Prompt", lines=3, elem_id="t2i-prompt",
-                                placeholder="a flowing (red silk)1.3 evening dress, studio light, fabric detail")
-            prompt_tokens = gr.HTML(_token_line(studio, "", first.id), elem_id="t2i-prompt-tokens")
-            negative_prompt = gr.Textbox("", label="Negative prompt", lines=2, elem_id="t2i-negative",
-                                         placeholder="blurry, lowres, watermark")
-            negative_tokens = gr.HTML(_token_line(studio, "", first.id))
-            with gr.Accordion("Prompt weighting syntax", open=False):
-                gr.Markdown(SYNTAX_HELP)
-            with gr.Row():
-                style = gr.Dropdown([s.name for s in catalog.styles], value="None", label="Style preset",
-                                    elem_id="t2i-style")
-                aspect = gr.Dropdown(list(family.aspect_ratios) + [CUSTOM_ASPECT], value=family.default_aspect,
-                                     label="Aspect ratio", elem_id="t2i-aspect")
-            with gr.Row():
-                width = gr.Slider(low, high, value=width0, step=8, label="Width",
-                                  elem_id="t2i-width")
-                height = gr.Slider(low, high, value=height0, step=8, label="Height",
-                                   elem_id="t2i-height")
-            sampler = kit.sampler(Txt2ImgRequest, settings, first, "t2i")
-            with gr.Row():
-                batch_count = kit.slider(Txt2ImgRequest, "batch_count", settings, 1, scale=3)
-                with gr.Column(scale=2, min_width=120):
-                    random_seed = gr.Button("Random seed", size="sm")
-                    reuse_seed = gr.Button("Reuse last seed", size="sm")
-            with gr.Accordion("Advanced", open=False):
-                preview_every = kit.slider(Txt2ImgRequest, "preview_every", settings, settings.preview_every)
-            controls = kit.RunControls("Generate", "t2i-generate", "t2i-cancel")
-            drop = kit.recipe_drop("t2i-recipe-file")
-        with gr.Column(scale=7, min_width=420):
-            progress = kit.status_panel(status.idle(), "t2i-status")
-            image = gr.Image(label="Result", format="png", interactive=False, height=520,
-                             elem_id="t2i-image", buttons=["download", "fullscreen"])
-            gallery = gr.Gallery(label="This session", format="png", columns=5, height=240, fit_columns=False,
+    with kit.workspace():
+        with kit.controls_column():
+            with kit.compose():
+                model = kit.model_picker(studio, catalog.models, "Model", elem_id="t2i-model")
+                prompt = gr.Textbox(label="Prompt", lines=3, elem_id="t2i-prompt",
+                                    placeholder="a flowing (red silk)1.3 evening dress, studio light, fabric detail")
+                prompt_tokens = gr.HTML(_token_line(studio, "", first.id), elem_id="t2i-prompt-tokens")
+                controls = kit.RunControls("Generate", "t2i-generate", "t2i-cancel")
+            with kit.settings_column():
+                intro = gr.Column()  # the examples, filled in once every field they set exists
+                negative_prompt = gr.Textbox("", label="Negative prompt", lines=1, max_lines=4,
+                                             elem_id="t2i-negative", placeholder="blurry, lowres, watermark")
+                negative_tokens = gr.HTML(_token_line(studio, "", first.id))
+                with gr.Row():
+                    style = gr.Dropdown([s.name for s in catalog.styles], value="None", label="Style preset",
+                                        info="Adds its wording to yours; None takes it back.", elem_id="t2i-style")
+                    aspect = gr.Dropdown(list(family.aspect_ratios) + [CUSTOM_ASPECT], value=family.default_aspect,
+                                         label="Aspect ratio", elem_id="t2i-aspect")
+                style_adds = gr.HTML(styles.adds(None), elem_id="t2i-style-adds")
+                with gr.Row():
+                    width = gr.Slider(low, high, value=width0, step=8, label="Width", elem_id="t2i-width")
+                    height = gr.Slider(low, high, value=height0, step=8, label="Height", elem_id="t2i-height")
+                sampler = kit.sampler(Txt2ImgRequest, settings, first, "t2i")
+                with gr.Row():
+                    batch_count = kit.slider(Txt2ImgRequest, "batch_count", settings, 1, scale=3)
+                    with gr.Column(scale=2, min_width=120):
+                        random_seed = gr.Button("Random seed", size="sm")
+                        reuse_seed = gr.Button("Reuse last seed", size="sm")
+                panel = styles_panel.build(studio, "t2i")  # LoRAs, embeddings, seamless tiling
+                hires = hires_panel.build(settings, "t2i")  # a second, upscaled pass
+                with gr.Accordion("Prompt weighting syntax", open=False):
+                    gr.Markdown(SYNTAX_HELP)
+                with gr.Accordion("Advanced", open=False):
+                    preview_every = kit.slider(Txt2ImgRequest, "preview_every", settings, settings.preview_every)
+                drop = kit.recipe_drop("t2i-recipe-file")
+        with kit.results_column():
+            with kit.stage():
+                progress = kit.status_panel(status.idle(), "t2i-status")
+                image = gr.Image(label="Result", format="png", interactive=False, height=kit.STAGE_HEIGHT,
+                                 elem_id="t2i-image", buttons=["download", "fullscreen"])
+            gallery = gr.Gallery(label="This session", format="png", columns=5, height=200, fit_columns=False,
                                  object_fit="contain", elem_id="t2i-gallery", buttons=["download"])
-            with gr.Row():
-                recipe_text = gr.Textbox(label="Recipe of the selected image", lines=4, interactive=False,
-                                         scale=5, buttons=["copy"])
-                reuse_recipe = gr.Button("Use these settings", scale=1)
-                send_to_edit = gr.Button("Send to Edit", scale=1, elem_id="t2i-send-edit")
+            recipe_text = gr.Textbox(label="Recipe of the selected image", lines=3, interactive=False,
+                                     buttons=["copy"], placeholder="Pick an image in the gallery to see its recipe.")
+            with gr.Row(equal_height=True):
+                reuse_recipe = gr.Button("Use these settings", elem_id="t2i-reuse")
+                send_to_edit = gr.Button("Send to Edit", elem_id="t2i-send-edit")
     steps, guidance_scale, scheduler, seed = (sampler.steps, sampler.guidance_scale, sampler.scheduler,
                                               sampler.seed)
+
+    def example(item: dict) -> list:
+        chosen = catalog.style(item.get("style", "None"))
+        size = family.aspect_ratios.get(item.get("aspect", ""), family.default_size)
+        return [item["prompt"], item.get("negative_prompt", ""), item.get("style", "None"), styles.adds(chosen),
+                item.get("aspect", family.default_aspect), *size, (chosen and chosen.steps) or first.steps,
+                (chosen and chosen.guidance_scale) or first.guidance_scale, item.get("seed", -1)]
+
+    with intro:
+        examples("txt2img", [prompt, negative_prompt, style, style_adds, aspect, width, height, steps, guidance_scale,
+                             seed], example)
 
     @gpu_task(duration=120)
     def txt2img(prompt: str, negative_prompt: str = "", model: str = first.id, seed: int = -1,
                 steps: int = first.steps, guidance_scale: float = first.guidance_scale, width: int = width0,
                 height: int = height0, scheduler: str = first.scheduler, batch_count: int = 1, style: str = "None",
-                preview_every: int = 1, history: list | None = None,
+                preview_every: int = 1, history: list | None = None, loras: str = "", tiling: str = "none",
+                hires_scale: float = 1.0, hires_strength: float = 0.5, hires_steps: int = 0,
                 request: gr.Request | None = None) -> Iterator[tuple]:
         """Generate images from a prompt, streaming live previews; returns the last image, status, gallery."""
         items = list(history or [])
@@ -147,15 +165,19 @@ def build(studio: Studio) -> kit.Tab:
         yield from controls.stream(studio, request, lambda: Txt2ImgRequest(
             prompt=kit.text(prompt, "prompt"), negative_prompt=kit.text(negative_prompt, "negative prompt"),
             model=kit.text(model, "model") or first.id, scheduler=kit.text(scheduler, "scheduler") or "Default",
-            style=kit.text(style, "style") or "None",
+            style=kit.text(style, "style") or "None", loras=styles_panel.lora_choices(loras),
+            tiling=styles_panel.tiling_choice(tiling),
             **kit.numbers(Txt2ImgRequest, width=width, height=height, steps=steps, guidance_scale=guidance_scale,
-                          seed=seed, batch_count=batch_count, preview_every=preview_every)), frame)
+                          seed=seed, batch_count=batch_count, preview_every=preview_every, hires_scale=hires_scale,
+                          hires_strength=hires_strength, hires_steps=hires_steps)), frame)
 
     inputs = [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height, scheduler, batch_count,
-              style, preview_every, history]
+              style, preview_every, history, *panel.inputs, *hires.inputs]
     outputs = [image, progress, gallery, history, last_seed]
     controls.wire(txt2img, inputs, outputs, progress, settings, api_name="txt2img")
-    prompt.submit(txt2img, inputs, outputs, api_visibility="private", **kit.gpu_event(progress, settings))
+    panel.show_repeat(history)
+    prompt.submit(txt2img, inputs, outputs, api_visibility="private", **kit.gpu_event(progress, settings),
+                  validator=kit.early_refusal(txt2img, settings, len(inputs)))
 
     def count(text: Any, model_id: Any) -> str:
         return _token_line(studio, text if isinstance(text, str) else "",
@@ -188,23 +210,19 @@ def build(studio: Studio) -> kit.Tab:
     for slider in (width, height):
         slider.input(lambda: CUSTOM_ASPECT, None, aspect, show_progress="hidden", api_visibility="private")
 
-    def on_style(name: str, model_id: str) -> tuple:
-        chosen = catalog.style(name)
-        if chosen is None:
-            return "", gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        fam = _family(catalog, model_id) or family
-        ratio, size = gr.skip(), (gr.skip(), gr.skip())
-        if chosen.aspect_ratio and chosen.aspect_ratio in fam.aspect_ratios:
-            ratio, size = chosen.aspect_ratio, fam.aspect_ratios[chosen.aspect_ratio]
-        return (chosen.negative_prompt, chosen.steps or gr.skip(), chosen.guidance_scale or gr.skip(), ratio, *size)
+    style_saved = kit.session_state(None)  # the visitor's own settings from before a preset, for "None"
 
-    style.input(on_style, [style, model], [negative_prompt, steps, guidance_scale, aspect, width, height],
-                show_progress="hidden", api_visibility="private")
+    def on_style(name: str, model_id: str, saved: list | None, *current: Any) -> tuple:
+        return styles.pick(catalog, _family(catalog, model_id) or family, name, list(current), saved)
+
+    style.input(on_style, [style, model, style_saved, steps, guidance_scale, aspect, width, height],
+                [style_adds, steps, guidance_scale, aspect, width, height, style_saved], show_progress="hidden",
+                api_visibility="private")
     random_seed.click(lambda: -1, None, seed, api_visibility="private", queue=False)
     reuse_seed.click(lambda s: s, last_seed, seed, api_visibility="private", queue=False)
 
     restore_outputs = [prompt, negative_prompt, model, width, height, steps, guidance_scale, scheduler, seed,
-                       style, aspect, progress]
+                       style, style_adds, aspect, *panel.inputs, *hires.inputs, progress]
 
     def restore(path: str | None, plan: RestorePlan | None) -> tuple:
         """The plan's settings for `restore_outputs`, in one update: the model comes with the values the image was
@@ -216,18 +234,16 @@ def build(studio: Studio) -> kit.Tab:
         sizes = [_size(fields[key], fam, catalog) if key in fields else gr.skip() for key in ("width", "height")]
         prompts, sampling = (kit.planned(plan, keys) for keys in (("prompt", "negative_prompt", "model"),
                                                                    ("steps", "guidance_scale", "scheduler", "seed")))
-        return (*prompts, *sizes, *sampling, "None", CUSTOM_ASPECT if "width" in fields else gr.skip(),
-                status.restored(plan))
+        return (*prompts, *sizes, *sampling, fields.get("style", "None"),
+                styles.adds(catalog.style(str(fields.get("style") or ""))),
+                CUSTOM_ASPECT if "width" in fields else gr.skip(), *kit.planned(plan, ("loras", "tiling")),
+                *kit.planned(plan, ("hires_scale", "hires_strength", "hires_steps")), status.restored(plan))
 
-    def on_select(items: list, evt: gr.SelectData) -> tuple[str, str | None]:
-        try:
-            path = items[evt.index][0]
-            return parameters_from_fields(read_recipe(path).fields), path
-        except (IndexError, TypeError, StudioError):
-            return "", None
+    gallery.select(kit.selected_recipe, history, [recipe_text, selected], api_visibility="private")
+    def picked(chosen: str | None, items: list) -> str | None:
+        """The image picked in the gallery, or the newest one."""
+        return chosen or (items[0][0] if items else None)
 
-    gallery.select(on_select, history, [recipe_text, selected], api_visibility="private")
-    newest = kit.Send(send_to_edit, "edit", [selected, history], settings=False,
-                      pick=lambda chosen, items: chosen or (items[0][0] if items else None))
     return kit.Tab(inbox=kit.Inbox(restore, [], restore_outputs, progress),
-                   sends=[newest, kit.Send(reuse_recipe, None, [selected]), drop])
+                   sends=[kit.Send(send_to_edit, "edit", [selected, history], settings=False, pick=picked),
+                          kit.Send(reuse_recipe, None, [selected, history], pick=picked), drop])

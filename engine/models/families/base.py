@@ -40,7 +40,12 @@ class Family:
     single_file_markers: ClassVar[tuple[str, ...]] = ()  # state-dict key prefixes a single-file checkpoint has
     controlnet_pipeline: ClassVar[str | None] = None
     editor_pipeline: ClassVar[str | None] = None  # InstructPix2Pix pipeline class
+    img2img_pipeline: ClassVar[str | None] = None  # image-to-image pipeline class (from_pipe of the base)
+    inpaint_pipeline: ClassVar[str | None] = None  # inpainting pipeline class; runs the base UNet or a 9-channel one
     edit_side: ClassVar[int] = 512  # side of the square area its editors were trained at
+    # LoRA/embedding tensor-name prefixes only this family's files have (tells which family a LoRA was made for)
+    lora_markers: ClassVar[tuple[str, ...]] = ()
+    embedding_keys: ClassVar[tuple[str, ...]] = ()  # an SDXL embedding's per-encoder keys ("clip_l", "clip_g")
     name_hints: ClassVar[tuple[str, ...]] = ()  # words in a model id that suggest this family
     unsupported_schedulers: ClassVar[frozenset[str]] = frozenset()
     counts_tokens: ClassVar[bool] = True  # has a CLIP tokenizer whose count the prompt box can show
@@ -53,10 +58,11 @@ class Family:
     def fit_size(self, width: int, height: int, max_pixels: int) -> tuple[int, int, list[str]]:
         """The size this family can make (snapped to its multiple), with notes; InputError when out of range."""
         low, high = self.min_side, self.max_side
-        for name, side in (("Width", width), ("Height", height)):
-            if not low <= side <= high:
-                raise InputError(f"{name} {side} is outside what {self.label} can make: choose {low} to {high} "
-                                 f"pixels (its native size is {self.default_size[0]}x{self.default_size[1]}).")
+        wrong = [f"{name} {side}" for name, side in (("Width", width), ("Height", height)) if not low <= side <= high]
+        if wrong:
+            raise InputError(f"{' and '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} outside what {self.label} "
+                             f"can make: choose {low} to {high} pixels (its native size is "
+                             f"{self.default_size[0]}x{self.default_size[1]}).")
         if width * height > max_pixels:
             raise InputError(f"{width}x{height} is {width * height:,} pixels, over this server's limit of "
                              f"{max_pixels:,}. Choose a smaller size.")

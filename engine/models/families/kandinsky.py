@@ -34,6 +34,8 @@ class Kandinsky22(Family):
     """Kandinsky 2.2 (prior + decoder pipelines)."""
 
     pipeline_class: ClassVar[str] = "KandinskyV22Pipeline"
+    img2img_pipeline: ClassVar[str | None] = "KandinskyV22Img2ImgPipeline"
+    # (inpainting needs its own 9-channel decoder, kandinsky-2-2-decoder-inpaint: not derived from the base)
     name_hints: ClassVar[tuple[str, ...]] = ("kandinsky",)
     # Its decoder pipeline never calls `scale_model_input` (the Euler ones need it: images come out wrong) and
     # passes a `generator` to `step()` (UniPC's does not take one: it fails).

@@ -22,6 +22,9 @@ class StableDiffusion(Family):
     single_file_markers: ClassVar[tuple[str, ...]] = ("model.diffusion_model",)
     controlnet_pipeline: ClassVar[str | None] = "StableDiffusionControlNetPipeline"
     editor_pipeline: ClassVar[str | None] = "StableDiffusionInstructPix2PixPipeline"
+    img2img_pipeline: ClassVar[str | None] = "StableDiffusionImg2ImgPipeline"
+    inpaint_pipeline: ClassVar[str | None] = "StableDiffusionInpaintPipeline"
+    lora_markers: ClassVar[tuple[str, ...]] = ("lora_te_",)  # Kohya's one text encoder (SDXL's are te1/te2)
 
     def load_kwargs(self) -> dict[str, Any]:
         return {"safety_checker": None, "requires_safety_checker": False}
@@ -30,8 +33,11 @@ class StableDiffusion(Family):
                prior_callback: Any = None) -> Conditioning:
         from compel import CompelForSD
 
+        from engine.models.embeddings import token_expander
+
         try:
-            c = CompelForSD(model.pipe, device=model.pipe.device)(prompt, negative_prompt=negative)
+            c = CompelForSD(model.pipe, textual_inversion_manager=token_expander(model.pipe),
+                            device=model.pipe.device)(prompt, negative_prompt=negative)
         except (ValueError, KeyError, IndexError) as exc:  # compel's parser errors surface as these
             raise _compel_error(exc) from exc
         return Conditioning({"prompt_embeds": c.embeds, "negative_prompt_embeds": c.negative_embeds})
@@ -45,15 +51,22 @@ class StableDiffusionXL(Family):
     single_file_markers: ClassVar[tuple[str, ...]] = ("model.diffusion_model", "conditioner.embedders.1")
     controlnet_pipeline: ClassVar[str | None] = "StableDiffusionXLControlNetPipeline"
     editor_pipeline: ClassVar[str | None] = "StableDiffusionXLInstructPix2PixPipeline"
+    img2img_pipeline: ClassVar[str | None] = "StableDiffusionXLImg2ImgPipeline"
+    inpaint_pipeline: ClassVar[str | None] = "StableDiffusionXLInpaintPipeline"
     edit_side: ClassVar[int] = 768
+    lora_markers: ClassVar[tuple[str, ...]] = ("lora_te1_", "lora_te2_", "text_encoder_2.", "te2.")
+    embedding_keys: ClassVar[tuple[str, ...]] = ("clip_l", "clip_g")
     name_hints: ClassVar[tuple[str, ...]] = ("xl",)
 
     def encode(self, model: Any, prompt: str, negative: str, generator: Any = None,
                prior_callback: Any = None) -> Conditioning:
         from compel import CompelForSDXL
 
+        from engine.models.embeddings import token_expander
+
         try:
-            c = CompelForSDXL(model.pipe, device=model.pipe.device)(prompt, negative_prompt=negative)
+            c = CompelForSDXL(model.pipe, textual_inversion_manager=token_expander(model.pipe),
+                              device=model.pipe.device)(prompt, negative_prompt=negative)
         except (ValueError, KeyError, IndexError) as exc:
             raise _compel_error(exc) from exc
         return Conditioning({"prompt_embeds": c.embeds, "negative_prompt_embeds": c.negative_embeds,

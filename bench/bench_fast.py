@@ -1,0 +1,129 @@
+"""Fast mode against bare eager fp16 diffusers, same process, same real-size random weights (bench/realsize_models.py):
+the engine's first-image latency (the UNet compiles in the background meanwhile), the compile time, then the median
+time per image of each and their ratio (target <= 0.8 on an H100 for SD 1.5 512² and SDXL 1024²).
+
+Needs a CUDA GPU with torch.compile (Triton); anywhere else it says so and exits 0.
+Usage: python bench/bench_fast.py [--models-dir /tmp/realsize] [--only sd15,sdxl] [--steps 30] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+import torch  # noqa: E402
+
+from engine.pipeline.fast import compile_available  # noqa: E402
+
+SIZES = {"sd15": 512, "sdxl": 1024}
+MODEL_IDS = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5", "sdxl": "stabilityai/stable-diffusion-xl-base-1.0"}
+PROMPT = "a concrete pavilion by a lake, evening light, architectural photograph"
+
+
+def _sync() -> None:
+    torch.cuda.synchronize()
+
+
+def _median(fn: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        _sync()
+        started = time.perf_counter()
+        fn()
+        _sync()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def bare(folder: Path, name: str, steps: int, repeats: int) -> float:
+    """Median seconds per image of plain eager fp16 diffusers (SDPA, no compile), after one warm-up."""
+    import diffusers
+
+    from engine.pipeline.schedulers import make_scheduler
+
+    cls = diffusers.StableDiffusionXLPipeline if name == "sdxl" else diffusers.StableDiffusionPipeline
+    pipe = cls.from_pretrained(str(folder), dtype=torch.float16, safety_checker=None).to("cuda")
+    pipe.scheduler = make_scheduler("Euler", pipe.scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    size = SIZES[name]
+
+    def one() -> None:
+        pipe(PROMPT, width=size, height=size, num_inference_steps=steps, guidance_scale=7.0,
+             generator=torch.Generator("cpu").manual_seed(1))
+
+    one()
+    seconds = _median(one, repeats)
+    del pipe
+    torch.cuda.empty_cache()
+    return seconds
+
+
+def engine(name: str, steps: int, repeats: int) -> dict[str, float]:
+    """First-image latency (model load excluded), compile time, then the median per image once compiled."""
+    from bench_gpu import _studio
+
+    from engine import Failed, Result, Txt2ImgRequest
+
+    studio = _studio()
+    request = Txt2ImgRequest(prompt=PROMPT, model=MODEL_IDS[name], width=SIZES[name], height=SIZES[name],
+                             steps=steps, guidance_scale=7.0, scheduler="Euler", seed=1)
+
+    def one() -> None:
+        events = list(studio.run(request))
+        failed = [e for e in events if isinstance(e, Failed)]
+        if failed or not any(isinstance(e, Result) for e in events):
+            raise SystemExit(f"engine run failed: {failed}")
+
+    model = studio.models.get(MODEL_IDS[name])  # loaded: the compile starts now, in the background
+    first = _median(one, 1)
+    state = model.extras.get("fast")
+    if state is None:
+        raise SystemExit("fast mode did not start (STUDIO_FAST_MODE=off, or the model is offloaded)")
+    state.done.wait(1800)
+    if state.state != "ready":
+        raise SystemExit(f"fast mode did not compile: {state.state} {state.note}")
+    one()  # the first compiled run (any remaining lazy work)
+    result = {"first_image": first, "compile": state.seconds, "per_image": _median(one, repeats)}
+    studio.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models-dir", type=Path, default=Path("/tmp/realsize"))
+    parser.add_argument("--only", default="sd15,sdxl")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("bench_fast: needs a CUDA GPU (fast mode compiles the UNet for CUDA); none here, nothing measured.")
+        return
+    if not compile_available():
+        print("bench_fast: torch.compile needs Triton, which is not installed here; nothing measured.")
+        return
+    from bench_gpu import patch_studio
+    from realsize_models import build_all, folders
+
+    names = tuple(n for n in args.only.split(",") if n)
+    build_all(args.models_dir, names, "cuda", torch.float16, log=print)
+    patch_studio(args.models_dir)
+    paths = folders(args.models_dir)
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, {args.steps} steps, Euler, guidance 7")
+    for name in names:
+        plain = bare(paths[name], name, args.steps, args.repeats)
+        fast = engine(name, args.steps, args.repeats)
+        print(f"{name} {SIZES[name]}²: bare eager fp16 {plain:.2f} s/image; engine fast mode {fast['per_image']:.2f} "
+              f"s/image (ratio {fast['per_image'] / plain:.2f}, target <= 0.8); compile {fast['compile']:.1f} s in "
+              f"the background; first image {fast['first_image']:.2f} s (eager, while compiling)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

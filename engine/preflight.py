@@ -1,0 +1,50 @@
+"""Refusals cheap enough to make before a request joins the generation queue (what hostile clients send most:
+over-long text, more work than the server allows, decompression bombs), so they never hold the queue's slot
+while a visitor's run waits. Each task still checks everything again when it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from engine.media.images import header_problem
+from engine.prompts import MAX_PROMPT_CHARS
+from engine.settings import Settings
+
+Run = tuple[int, int, int, int]  # width, height, steps, images
+
+
+def text_problem(label: str, text: Any) -> str | None:
+    """The sentence refusing a prompt-like `text` that is over the length limit."""
+    if isinstance(text, str) and len(text) > MAX_PROMPT_CHARS:
+        return (f"The {label} is longer than {MAX_PROMPT_CHARS} characters; shorten it (only the first few hundred "
+                "tokens matter).")
+    return None
+
+
+def work_problem(settings: Settings, runs: Iterable[Run]) -> str | None:
+    """When hosted, the sentence refusing `runs` that cost more than STUDIO_MAX_WORK megapixel-steps."""
+    runs = list(runs)
+    work = sum(width * height * steps * images for width, height, steps, images in runs) / 10**6
+    if not settings.hosted or work <= settings.max_work or not runs:
+        return None
+    width, height, steps, images = max(runs, key=lambda run: run[0] * run[1] * run[2] * run[3])
+    shape = f"{width}x{height} × {steps} steps × {images} image{'s' if images != 1 else ''}"
+    return (f"This request is {work:,.0f} megapixel-steps of work ({shape}{' and more' if len(runs) > 1 else ''}), "
+            f"over this server's limit of {settings.max_work:,.0f}. Lower the size, the steps or the number of "
+            "images.")
+
+
+def image_problems(value: Any, depth: int = 0) -> list[str]:
+    """Sentences refusing any uploaded file in `value` (a path, a file payload, or an image editor's layers) whose
+    header claims too many pixels."""
+    if depth > 3:
+        return []
+    if isinstance(value, dict):
+        path = value.get("path")
+        found = [problem] if isinstance(path, str) and (problem := header_problem(Path(path))) else []
+        return found + [p for item in value.values() if isinstance(item, (dict, list))
+                        for p in image_problems(item, depth + 1)]
+    if isinstance(value, list):
+        return [p for item in value[:16] for p in image_problems(item, depth + 1)]
+    return []

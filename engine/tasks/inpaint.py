@@ -1,0 +1,118 @@
+"""Inpaint and outpaint: repaint where the mask is white, and/or grow the canvas and fill the new area; the result has
+the (grown) image's size, and with paste-back every unmasked pixel is the input's."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from PIL import Image
+
+from engine.image_requests import InpaintRequest
+from engine.media.images import pixel_hash
+from engine.media.masks import (check_not_empty, combine, feather, open_mask, outpaint_canvas, pad_mask,
+                                paste_back)
+from engine.models.catalog import InpainterSpec
+from engine.models.image_pipes import pipeline_class
+from engine.requests import SEED_MAX
+from engine.settings import APP_VERSION
+from engine.tasks.context import TaskContext
+from engine.tasks.edit import check_aspect
+from engine.tasks.img2img import check_strength, encode, opened, prompts, sized, working_size
+from engine.types import GeneratedImage, InputError, Notice, Recipe, Result
+
+
+def canvas_and_mask(request: InpaintRequest, ctx: TaskContext) -> tuple[Image.Image, Image.Image, str, str]:
+    """The canvas to work on (the image, grown when outpainting), the mask over it (white = repaint), and the pixel
+    hashes of the input image and of the painted mask ("" when none)."""
+    source = opened(request.image, ctx)
+    image = source.image
+    painted = open_mask(request.mask, image.size, source.original_size) if request.mask is not None else None
+    mask = painted
+    canvas = image
+    if any(request.outpaint):
+        canvas, grown = outpaint_canvas(image, *request.outpaint)
+        check_aspect(*canvas.size)
+        mask = combine(pad_mask(painted, *request.outpaint) if painted is not None else None, grown)
+    if mask is None:  # (the request's own check says so first)
+        raise InputError("There is no mask: paint over the part to repaint, or extend the canvas to outpaint.")
+    check_not_empty(mask)
+    return canvas, mask, pixel_hash(image), pixel_hash(painted) if painted is not None else ""
+
+
+def inpainter(request: InpaintRequest, ctx: TaskContext, family_name: str | None) -> InpainterSpec | None:
+    """The catalog's inpainting checkpoint when the request asks for it; InputError when the family has none."""
+    if request.inpaint_model != "inpainting":
+        return None
+    catalog = ctx.models.catalog
+    spec = catalog.inpainter(family_name)
+    if spec is None:
+        families = " or ".join(catalog.families[i.family].label for i in catalog.inpainters) or "no"
+        label = catalog.families[family_name].label if family_name in catalog.families else "this"
+        raise InputError(f"There is no inpainting checkpoint for {label} models here ({families} models have one): "
+                         "use the base model, or choose another model.")
+    return spec
+
+
+def run(request: InpaintRequest, ctx: TaskContext) -> None:
+    """Inpaint/outpaint `request.image`, emitting notices, progress, previews and one Result per image."""
+    import torch
+
+    request.check(ctx.settings)
+    canvas, mask, source_hash, mask_hash = canvas_and_mask(request, ctx)
+    ref = ctx.models.resolve(request.model)
+    chosen = None
+    if ref.family:  # known before loading: say now what cannot run
+        pipeline_class(ref.family, "inpaint")
+        chosen = inpainter(request, ctx, ref.family.name)
+    text = prompts(request, ctx)
+    count = check_strength(request, ctx)
+    if ref.family:
+        early = working_size(request, ref.family, canvas.size, ctx.settings.max_pixels)
+        ctx.check_work((early[0], early[1], count, request.batch_count))
+    base = ctx.models.load(ref, ctx.emit)
+    ctx.check()
+    chosen = chosen or inpainter(request, ctx, base.family.name)
+    model = ctx.models.for_image(base, "inpaint", ctx.emit, chosen)
+    ctx.check()
+    family = model.family
+    width, height, notes = working_size(request, family, canvas.size, ctx.settings.max_pixels)
+    ctx.check_work((width, height, count, request.batch_count))
+    scheduler, scheduler_note = family.check_scheduler(request.scheduler)
+    for note in notes + ([scheduler_note] if scheduler_note else []):
+        ctx.emit(Notice(note))
+    if (width, height) != canvas.size:
+        ctx.emit(Notice(f"Painted at {width}x{height} (the model's working size) and scaled to your image's "
+                        f"{canvas.width}x{canvas.height}" + ("; the unmasked part is your image's own pixels."
+                                                             if request.paste_back else ".")))
+    soft = feather(mask, request.mask_blur)
+    start = canvas.resize((width, height), Image.Resampling.LANCZOS)
+    call_mask = soft.resize((width, height), Image.Resampling.BILINEAR)
+    outpaint = ",".join(map(str, request.outpaint)) if any(request.outpaint) else ""
+    base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
+    model_hash = ctx.models.checkpoint_hash(ref.spec.id)
+    with ctx.styled(model, request) as ctx:  # LoRAs, embeddings, tiling: on for this run only
+        conditioning = None
+        for index in range(request.batch_count):
+            seed = (base_seed + index) % (SEED_MAX + 1)
+            generator = torch.Generator("cpu").manual_seed(seed)
+            if conditioning is None or family.seeded_conditioning:
+                conditioning = encode(model, text, generator, ctx, index == 0)
+            started = time.perf_counter()
+            call = {**conditioning, **sized(model, width, height), "image": start, "mask_image": call_mask,
+                    "strength": request.strength, "guidance_scale": request.guidance_scale}
+            painted = ctx.denoise(model, call, steps=request.steps, scheduler=scheduler, generator=generator,
+                                  index=index, count=request.batch_count, preview_every=request.preview_every)
+            image = painted.resize(canvas.size, Image.Resampling.LANCZOS) if painted.size != canvas.size else painted
+            if request.paste_back:
+                image = paste_back(canvas, image, soft)
+            recipe = Recipe(prompt=text.prompt.text, negative_prompt=text.negative.text, model=ref.spec.id,
+                            width=canvas.width, height=canvas.height, steps=request.steps,
+                            guidance_scale=request.guidance_scale, scheduler=scheduler, seed=seed, style=text.style,
+                            family=family.name, app_version=APP_VERSION, task="inpaint", model_hash=model_hash,
+                            strength=request.strength, source_hash=source_hash, mask_hash=mask_hash,
+                            mask_blur=request.mask_blur, outpaint=outpaint, paste_back=request.paste_back,
+                            inpaint_model=chosen.id if chosen else "")
+            path = ctx.outputs.write(image, recipe)
+            ctx.emit(Result(GeneratedImage(image, recipe, path), index, request.batch_count,
+                            time.perf_counter() - started))

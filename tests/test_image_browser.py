@@ -1,0 +1,43 @@
+"""The Your image tab in a real browser: a mask painted with the image editor's brush reaches the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from tests.test_browser import _set_number, _status, _wait_for, page, server  # noqa: F401 - the module's fixtures
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_mask_painted_in_the_page_is_inpainted(page, tmp_path: Path) -> None:  # noqa: F811
+    source = tmp_path / "look.png"
+    image = Image.new("RGB", (96, 64), (200, 180, 150))
+    ImageDraw.Draw(image).rectangle((30, 10, 60, 60), fill=(150, 20, 30))
+    image.save(source)
+    page.get_by_role("tab", name="Your image").click()
+    page.locator("#img-editor input[type=file]").set_input_files(str(source))
+    page.wait_for_function("document.querySelectorAll('#img-editor canvas').length > 0")
+    page.locator("#img-mode").get_by_text("Inpaint", exact=True).click()
+    page.locator("#img-editor button[title=Brush]").click()
+    box = page.locator("#img-editor canvas").last.bounding_box()
+    x, y = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + box["width"] * 0.1, y + 5, steps=6)
+    page.mouse.up()
+    page.locator("#img-prompt textarea").fill("a red velvet dress")
+    _set_number(page, "img-steps", 2)
+    page.locator("#img-generate").click()
+    _wait_for(page, "Done: 1 image", "img-status")
+    page.locator("#img-gallery img").first.click()
+    page.wait_for_function("[...document.querySelectorAll('textarea')].some(t => t.value.includes('Mask hash'))")
+    recipe = next(t for t in page.locator("textarea").all() if "Mask hash" in t.input_value()).input_value()
+    assert "Denoising strength: 1" in recipe and "Mask blur: 4" in recipe, recipe
+    page.locator("#img-clear").click()  # no mask left: the sentence, not a run
+    page.wait_for_timeout(500)
+    page.locator("#img-generate").click()
+    _wait_for(page, "There is no mask", "img-status")
+    assert "Done" not in _status(page, "img-status")

@@ -1,0 +1,169 @@
+"""Your own styles on a tab: a LoRA picker with weights (trigger words and preview shown when the file carries them),
+the embeddings a prompt may name, and the seamless-tiling choice with a 3×3 repeat preview of the result."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from engine import (MAX_LORAS, TILING_CHOICES, TILING_LABELS, InputError, StyleFile, Studio, parse_loras,
+                    repeat_tile)
+
+TILING_RADIO = [(TILING_LABELS[choice], choice) for choice in TILING_CHOICES]
+LORA_HELP = ("Pick LoRAs to add them, then edit the weights here (`name:0.8, other:0.5`); a path or Hub id works "
+             "too, and so does `<lora:name:0.8>` in the prompt.")
+
+
+@dataclass
+class StylesPanel:
+    """The panel's components; `inputs` are what a handler takes (LoRAs text, tiling), in that order."""
+
+    loras: gr.Textbox
+    tiling: gr.Radio
+    picker: gr.Dropdown
+    about: gr.HTML
+    repeat: gr.Image | None = None
+
+    @property
+    def inputs(self) -> list[Any]:
+        return [self.loras, self.tiling]
+
+    def show_repeat(self, results: Any) -> None:
+        """Show the newest of `results` (a session's gallery state: (path, caption) pairs, newest first, changed
+        only when a result arrives, never on a preview) repeated 3×3, or along its one tiled axis."""
+        if self.repeat is None:
+            return
+        results.change(repeat_preview, [results, self.tiling], self.repeat, show_progress="hidden",
+                       api_visibility="private", queue=False)
+
+
+def lora_choices(loras: Any) -> tuple[tuple[str, float], ...]:
+    """The LoRA text as the request's pairs; InputError (shown on the tab's status panel) for a bad weight."""
+    if loras is None or loras == "":
+        return ()
+    if not isinstance(loras, str):
+        raise InputError("LoRAs must be text such as 'pattern_lora:0.8, linen:0.5'.")
+    return parse_loras(loras)
+
+
+def tiling_choice(value: Any) -> str:
+    """The tiling value sent (a label or a value; empty: none); anything else reaches the engine's sentence."""
+    if value in (None, "", False):
+        return "none"
+    labels = {label: choice for label, choice in TILING_RADIO}
+    return labels.get(value, value) if isinstance(value, str) else str(value)
+
+
+def _describe(files: dict[str, StyleFile], text: str, embeddings: list[StyleFile]) -> str:
+    """Trigger words, descriptions and previews of the LoRAs in `text`, then the embeddings prompts may use."""
+    try:
+        chosen = parse_loras(text or "")
+    except InputError as exc:
+        return f'<div class="studio-styles"><span class="bad">⚠ {html.escape(exc.message)}</span></div>'
+    rows = []
+    for name, weight in chosen:
+        file = files.get(name.lower())
+        if file is None:
+            rows.append(f"<li><b>{html.escape(name)}</b> ({weight:g}): not in this server's LoRA folders (a path or "
+                        "Hub id is checked at Generate)</li>")
+            continue
+        words = ", ".join(f"<code>{html.escape(w)}</code>" for w in file.trigger_words)
+        rows.append(f"<li><b>{html.escape(file.name)}</b> ({weight:g})"
+                    + (f" — trigger words: {words}" if words else "")
+                    + (f"<br><small>{html.escape(file.description)}</small>" if file.description else "") + "</li>")
+    names = ", ".join(f"<code>{html.escape(f.name)}</code>" for f in embeddings[:20])
+    embedding_line = f"<p>Embeddings you can write in a prompt: {names}</p>" if names else ""
+    listed = f"<ul>{''.join(rows)}</ul>" if rows else ""
+    return f'<div class="studio-styles">{listed}{embedding_line}</div>'
+
+
+def _previews(files: dict[str, StyleFile], text: str) -> list[tuple[str, str]]:
+    try:
+        chosen = parse_loras(text or "")
+    except InputError:
+        return []
+    found = [files.get(name.lower()) for name, _ in chosen]
+    return [(str(f.preview), f.name) for f in found if f is not None and f.preview is not None]
+
+
+def _newest(items: Any) -> Image.Image | None:
+    """The first image of a gallery's value (newest first), opened."""
+    if not items:
+        return None
+    first = items[0]
+    path = first[0] if isinstance(first, (tuple, list)) else first
+    path = path.get("image", path) if isinstance(path, dict) else path
+    path = getattr(path, "path", None) or (path.get("path") if isinstance(path, dict) else path)
+    try:
+        return Image.open(path).convert("RGB") if isinstance(path, str) else None
+    except OSError:
+        return None
+
+
+def repeat_preview(items: Any, tiling: Any) -> Any:
+    """The newest result repeated along its tiled axes, hidden when tiling is off or there is no result."""
+    axes = tiling_choice(tiling)
+    image = _newest(items) if axes in TILING_CHOICES and axes != "none" else None
+    if image is None:
+        return gr.Image(value=None, visible=False)
+    return gr.Image(value=repeat_tile(image, axes), visible=True)
+
+
+def build(studio: Studio, prefix: str, repeat: bool = True, tiling: bool = True) -> StylesPanel:
+    """The LoRA picker with weights, trigger words and previews, and (unless `tiling` is False) the tiling choice
+    with a repeat preview; call it inside the tab's settings column."""
+    files = {f.name.lower(): f for f in studio.style_files("lora")}
+    embeddings = studio.style_files("embedding")
+    with gr.Accordion("Your styles: LoRAs, embeddings, seamless patterns", open=False,
+                      elem_id=f"{prefix}-styles"):
+        picker = gr.Dropdown([f.name for f in files.values()], value=None, label="Add a LoRA",
+                             info=f"Up to {MAX_LORAS}; from this server's LoRA folders.", elem_id=f"{prefix}-lora-pick")
+        loras = gr.Textbox("", label="LoRAs and weights", placeholder="pattern_lora:0.8, linen:0.5", info=LORA_HELP,
+                           elem_id=f"{prefix}-loras")
+        about = gr.HTML(_describe(files, "", embeddings), elem_id=f"{prefix}-lora-about")
+        shown = gr.Gallery(label="LoRA previews", visible=False, height=120, columns=6, buttons=[],
+                           elem_id=f"{prefix}-lora-previews")
+        axes = gr.Radio(TILING_RADIO, value="none", label="Seamless pattern (tiling)",
+                        info="The image repeats without a seam along these axes (for textiles and surfaces).",
+                        elem_id=f"{prefix}-tiling", visible=tiling)
+        repeated = gr.Image(label="Repeat preview (3×3)", format="png", interactive=False, visible=False,
+                            height=360, elem_id=f"{prefix}-repeat") if repeat and tiling else None
+
+    def current() -> dict[str, StyleFile]:
+        """The folders as they are now (files added since start-up; the demo styles, built on first need)."""
+        return {f.name.lower(): f for f in studio.style_files("lora", wait=True)}
+
+    def add(name: str | None, text: str) -> tuple[Any, str]:
+        if not name:
+            return gr.skip(), gr.skip()
+        file = current().get(name.lower())
+        weight = file.preferred_weight if file and file.preferred_weight else 1.0
+        kept = [part.strip() for part in (text or "").split(",") if part.strip()
+                and part.strip().rsplit(":", 1)[0].strip().lower() != name.lower()]
+        return ", ".join([*kept, f"{name}:{weight:g}"]), None
+
+    def describe(text: str) -> tuple[str, Any]:
+        now = current()
+        previews = _previews(now, text)
+        return (_describe(now, text, studio.style_files("embedding", wait=True)),
+                gr.Gallery(value=previews or None, visible=bool(previews)))
+
+    picker.input(add, [picker, loras], [loras, picker], show_progress="hidden", api_visibility="private",
+                 queue=False)
+    loras.change(describe, loras, [about, shown], show_progress="hidden", api_visibility="private", queue=False)
+    return StylesPanel(loras, axes, picker, about, repeated)
+
+
+def column_label(label_of: dict[str, str], column: str) -> str:
+    """A Compare column's header: the model's name, and its own LoRAs for a "model | lora:0.8" column."""
+    model, sep, loras = column.partition("|")
+    name = label_of.get(model.strip(), model.strip())
+    return f"{name} | {loras.strip()}" if sep and loras.strip() else name
+
+
+COMPARE_STYLES_HELP = ("Compare styles: type a column as `model | pattern_lora:0.8` in the models box to put the same "
+                       "model with different LoRAs (or weights) side by side; LoRAs chosen here apply to every column.")

@@ -1,0 +1,235 @@
+"""The Sketch & lines tab: an uploaded photo or drawing, or one drawn on the sketch pad, guides the image through a
+ControlNet (edges, line art, hand sketch, straight lines, depth), optionally together with a pose."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import gradio as gr
+
+from engine import (CONTROL_LABELS, Condition, ControlRequest, InputError, Preview, RestorePlan, Result, Studio,
+                    StudioError, bound, load_presets, pose_from_text)
+from ui import kit, status, styles_panel
+from ui.zerogpu import gpu_task
+
+RESTORED = ("prompt", "negative_prompt", "model", "width", "height", "steps", "guidance_scale", "scheduler", "seed",
+            "control_type", "controlnet_scale", "guidance_start", "guidance_end", "low_threshold", "high_threshold",
+            "pose", "pose_scale")
+AS_IS_LABEL = "Use my image as the condition (no detection)"
+IDLE = "Upload a photo or drawing (or draw on the sketch pad), pick what the image should follow, then Generate."
+
+
+def _kinds(studio: Studio) -> list[str]:
+    """The control types some catalog ControlNet serves, in the order of CONTROL_LABELS."""
+    served = {c.kind for c in studio.catalog.controlnets}
+    return [kind for kind in CONTROL_LABELS if kind in served]
+
+
+def _picked(image: Any, sketch: Any) -> str | None:
+    """The uploaded image's path, else the sketch pad's drawing (its composite) when something was drawn."""
+    path = kit.file_path(image)
+    if path:
+        return path
+    if isinstance(sketch, dict) and sketch.get("layers"):
+        return kit.file_path(sketch.get("composite"))
+    return kit.file_path(sketch) if isinstance(sketch, str) else None
+
+
+def _pose_condition(text: Any, scale: Any, presets: dict) -> tuple[Condition, ...]:
+    """The optional pose (a preset name or pose JSON) as a second condition with its own strength."""
+    chosen = pose_from_text(kit.text(text, "pose"), presets)
+    if chosen is None:
+        return ()
+    strength = kit.numbers(Condition, controlnet_scale=scale)["controlnet_scale"]
+    return (Condition(control_type="openpose", pose=chosen, controlnet_scale=strength),)
+
+
+def build(studio: Studio) -> kit.Tab:
+    """Build the tab inside the current gr.Tab context; images sent from other tabs become its input."""
+    settings, catalog = studio.settings, studio.catalog
+    presets = load_presets()
+    bases = [m for m in catalog.models if any(catalog.controlnet(m.family, k) for k in ("canny", "depth"))]
+    first = bases[0]
+    kinds = _kinds(studio)
+    history = kit.session_state([])
+    last_path = kit.session_state(None)
+    scale_bound = bound(Condition, "controlnet_scale")
+
+    with kit.workspace():
+        with kit.controls_column():
+            with kit.compose():
+                with gr.Tabs():
+                    with gr.Tab("Upload"):
+                        image = gr.Image(type="filepath", label="Photo or drawing", height=260, format="png",
+                                         sources=["upload", "clipboard"], elem_id="sketch-image")
+                    with gr.Tab("Draw"):
+                        sketch = gr.Sketchpad(type="filepath", image_mode="RGB", format="png", canvas_size=(512, 512),
+                                              label="Sketch pad: pick the brush, then draw (used when no image is uploaded)", height=300,
+                                              brush=gr.Brush(colors=["#000000"], default_color="#000000",
+                                                             color_mode="fixed", default_size=4),
+                                              layers=False, elem_id="sketch-pad")
+                prompt = gr.Textbox(label="Prompt", lines=3, elem_id="sketch-prompt",
+                                    placeholder="a bright Scandinavian living room, oak floor, linen sofa, daylight")
+                controls = kit.RunControls("Generate", "sketch-generate", "sketch-cancel")
+            with kit.settings_column():
+                model = kit.model_picker(studio, bases, "Base model", "SD 1.5 or SDXL; the ControlNet for the chosen "
+                                         "kind is added to it.", elem_id="sketch-model")
+                negative_prompt = gr.Textbox("blurry, lowres, distorted", label="Negative prompt", lines=1)
+                with gr.Row():
+                    control_type = gr.Dropdown([(CONTROL_LABELS[k], k) for k in kinds], value=kinds[0],
+                                               label="The image should follow its…", elem_id="sketch-kind")
+                    as_is = gr.Checkbox(False, label=AS_IS_LABEL, elem_id="sketch-as-is",
+                                        info="For an edge map, line drawing or depth map you already have.")
+                detect_button = gr.Button("Detect (preview the condition)", size="sm", elem_id="sketch-detect")
+                controlnet_scale = kit.slider(ControlRequest, "controlnet_scale", settings, 1.0, 0.05,
+                                              elem_id="sketch-strength")
+                with gr.Row():
+                    guidance_start = kit.slider(ControlRequest, "guidance_start", settings, 0.0, 0.05)
+                    guidance_end = kit.slider(ControlRequest, "guidance_end", settings, 1.0, 0.05)
+                with gr.Accordion("Edge thresholds (Canny)", open=False):
+                    with gr.Row():
+                        low_threshold = kit.slider(ControlRequest, "low_threshold", settings, 100)
+                        high_threshold = kit.slider(ControlRequest, "high_threshold", settings, 200)
+                with gr.Accordion("Also follow a pose (OpenPose)", open=False):
+                    pose_preset = gr.Dropdown(["", *presets], value="", label="Pose preset")
+                    pose = gr.Textbox("", label="Pose: a preset name or pose JSON (Export pose JSON in the Pose tab)",
+                                      lines=2, elem_id="sketch-pose")
+                    pose_scale = gr.Slider(scale_bound.low, scale_bound.limit(settings), value=1.0, step=0.05,
+                                           label="How strictly the image follows the pose", info=scale_bound.description)
+                sampler = kit.sampler(ControlRequest, settings, first, "sketch")
+                with gr.Row():
+                    width = gr.Number(0, precision=0, label="Width (0 = follow the image)")
+                    height = gr.Number(0, precision=0, label="Height (0 = follow the image)")
+                panel = styles_panel.build(studio, "sketch", repeat=False)  # LoRAs, embeddings, tiling
+                drop = kit.recipe_drop("sketch-recipe-file", open=False)
+        with kit.results_column():
+            with kit.stage():
+                progress = kit.status_panel(status.idle(IDLE), "sketch-status")
+                with gr.Row():
+                    result = gr.Image(label="Result", format="png", interactive=False, height=kit.STAGE_HEIGHT,
+                                      elem_id="sketch-result", buttons=["download", "fullscreen"])
+                    condition = gr.Image(label="Condition (what the ControlNet sees)", format="png", interactive=False,
+                                         height=kit.STAGE_HEIGHT, elem_id="sketch-condition")
+            gallery = gr.Gallery(label="This session", format="png", columns=5, height=200, fit_columns=False,
+                                 object_fit="contain", elem_id="sketch-gallery", buttons=["download"])
+            with gr.Row():
+                send = gr.Button("Send to Text to image", size="sm", elem_id="sketch-send")
+                send_edit = gr.Button("Send to Edit", size="sm", elem_id="sketch-send-edit")
+
+    def request_from(picked: str | None, kind: Any, preprocess: Any, prompt: Any, negative: Any, model: Any,
+                     seed: Any, steps: Any, guidance: Any, scale: Any, start: Any, end: Any, low: Any, high: Any,
+                     width: Any, height: Any, scheduler: Any, pose: Any, pose_scale: Any, loras: Any = "",
+                     tiling: Any = "none") -> ControlRequest:
+        """The request of the page and of the API."""
+        if not isinstance(preprocess, bool):
+            raise InputError(f"Preprocess must be true or false, got {preprocess!r}.")
+        return ControlRequest(
+            image=picked, control_type=kit.text(kind, "control type") or kinds[0], preprocess=preprocess,
+            prompt=kit.text(prompt, "prompt"), negative_prompt=kit.text(negative, "negative prompt"),
+            model=kit.text(model, "model") or first.id, scheduler=kit.text(scheduler, "scheduler") or "Default",
+            conditions=_pose_condition(pose, pose_scale, presets), loras=styles_panel.lora_choices(loras),
+            tiling=styles_panel.tiling_choice(tiling),
+            **kit.numbers(ControlRequest, seed=seed, steps=steps, guidance_scale=guidance, controlnet_scale=scale,
+                          guidance_start=start, guidance_end=end, low_threshold=low, high_threshold=high,
+                          width=width, height=height))
+
+    @gpu_task(duration=120)
+    def control(image: Any, control_type: str = kinds[0], preprocess: bool = True, prompt: str = "",
+                negative_prompt: str = "", model: str = first.id, seed: int = -1, steps: int = first.steps,
+                guidance_scale: float = first.guidance_scale, controlnet_scale: float = 1.0,
+                guidance_start: float = 0.0, guidance_end: float = 1.0, low_threshold: int = 100,
+                high_threshold: int = 200, width: int = 0, height: int = 0, scheduler: str = first.scheduler,
+                pose: str = "", pose_scale: float = 1.0, loras: str = "", tiling: str = "none", sketch: Any = None,
+                items: list | None = None, request: gr.Request | None = None) -> Iterator[tuple]:
+        """Generate an image that follows `image` (a photo or drawing; `control_type` says what of it: canny,
+        lineart, scribble, mlsd, depth or openpose; `preprocess=False` uses it as the condition itself), optionally
+        with a pose as a second condition, streaming previews; returns (image, status, gallery)."""
+        shown: Any = None
+        made = list(items or [])
+
+        def frame(event: Any, tracker: status.StatusTracker) -> tuple:
+            nonlocal shown, made
+            if isinstance(event, Preview):
+                shown = event.image
+            elif isinstance(event, Result):
+                shown = str(event.item.path)
+                recipe = event.item.recipe
+                made = [(shown, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + made
+            return shown, tracker.html, made
+
+        yield from controls.stream(studio, request, lambda: request_from(
+            _picked(image, sketch), control_type, preprocess, prompt, negative_prompt, model, seed, steps,
+            guidance_scale, controlnet_scale, guidance_start, guidance_end, low_threshold, high_threshold, width,
+            height, scheduler, pose, pose_scale, loras, tiling), frame)
+
+    def on_page(image: Any, sketch: Any, kind: Any, used_as_is: Any, prompt: Any, negative: Any, model: Any,
+                seed: Any, steps: Any, guidance: Any, scale: Any, start: Any, end: Any, low: Any, high: Any,
+                width: Any, height: Any, scheduler: Any, pose: Any, pose_scale: Any, items: list, loras: Any = "",
+                tiling: Any = "none", request: gr.Request | None = None) -> Iterator[tuple]:
+        """The page's Generate: the checkbox says "use as is"; the session gallery and the newest result are kept."""
+        for shown, html, made in control(image, kind, used_as_is is not True, prompt, negative, model, seed, steps,
+                                         guidance, scale, start, end, low, high, width, height, scheduler, pose,
+                                         pose_scale, loras, tiling, sketch=sketch, items=items, request=request):
+            yield shown, html, made, made, made[0][0] if made else gr.skip()
+
+    settings_inputs = [prompt, negative_prompt, model, sampler.seed, sampler.steps, sampler.guidance_scale,
+                       controlnet_scale, guidance_start, guidance_end, low_threshold, high_threshold, width, height,
+                       sampler.scheduler, pose, pose_scale]
+    controls.wire(on_page, [image, sketch, control_type, as_is, *settings_inputs, history, *panel.inputs],
+                  [result, progress, gallery, history, last_path], progress, settings, api_visibility="private")
+    api_button = gr.Button(visible=False)
+    api_button.click(control, [image, control_type, gr.Checkbox(True, visible=False), *settings_inputs,
+                               *panel.inputs],
+                     [result, progress, gallery], api_name="control", **kit.gpu_event(progress, settings))
+
+    def on_detect(image: Any, sketch: Any, kind: Any, used_as_is: Any, low: Any, high: Any) -> tuple:
+        picked = _picked(image, sketch)
+        if not picked:
+            return gr.skip(), status.idle(IDLE)
+        try:
+            made, notes = studio.detect_condition(ControlRequest(
+                image=picked, prompt="preview", control_type=kit.text(kind, "control type") or kinds[0],
+                preprocess=used_as_is is not True, **kit.numbers(ControlRequest, low_threshold=low,
+                                                                 high_threshold=high)))
+        except StudioError as exc:
+            return gr.skip(), status.error(exc)
+        label = CONTROL_LABELS.get(str(kind), str(kind))
+        return made, status.idle(f"{label}: this is what the ControlNet will follow.", list(notes))
+
+    detect_inputs = [image, sketch, control_type, as_is, low_threshold, high_threshold]
+    detect_options = {"api_visibility": "private", "concurrency_id": "gpu", "concurrency_limit": settings.concurrency,
+                      "preprocess": False, "show_progress": "minimal"}
+    detect_button.click(on_detect, detect_inputs, [condition, progress], **detect_options)
+    image.upload(on_detect, detect_inputs, [condition, progress], **detect_options)
+    control_type.input(on_detect, detect_inputs, [condition, progress], **detect_options)
+    as_is.input(on_detect, detect_inputs, [condition, progress], **detect_options)
+    pose_preset.input(lambda name: name, pose_preset, pose, api_visibility="private", queue=False)
+
+    restore_outputs = [prompt, negative_prompt, model, width, height, sampler.steps, sampler.guidance_scale,
+                       sampler.scheduler, sampler.seed, control_type, controlnet_scale, guidance_start, guidance_end,
+                       low_threshold, high_threshold, pose, pose_scale, as_is, image, progress]
+
+    def receive(path: str | None, plan: RestorePlan | None) -> tuple:
+        """An image from another tab as the input (`plan` None), or a PNG's settings restored (with a plan)."""
+        keep = (gr.skip(),) * (len(restore_outputs) - 2)
+        if plan is None:
+            if not path:
+                return (*keep, gr.skip(), status.idle("Nothing to send yet: generate an image first."))
+            return (*keep, path, status.idle("Image received: pick what it should guide, then Generate."))
+        fields = plan.fields
+        as_is_value = (fields["preprocess"] is False) if isinstance(fields.get("preprocess"), bool) else gr.skip()
+        return (*kit.planned(plan, RESTORED), as_is_value, gr.skip(), status.restored(plan))
+
+    gallery_picks = kit.session_state(None)
+
+    def on_select(items: list, evt: gr.SelectData) -> str | None:
+        try:
+            return items[evt.index][0]
+        except (IndexError, TypeError):
+            return None
+
+    gallery.select(on_select, history, gallery_picks, api_visibility="private")
+    pick = lambda chosen, newest: chosen or newest  # noqa: E731 - the picked gallery image, else the newest
+    return kit.Tab(inbox=kit.Inbox(receive, [], restore_outputs, progress),
+                   sends=[kit.Send(send, "txt2img", [gallery_picks, last_path], pick=pick),
+                          kit.Send(send_edit, "edit", [gallery_picks, last_path], settings=False, pick=pick), drop])
