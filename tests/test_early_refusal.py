@@ -77,7 +77,7 @@ def test_the_validator_passes_what_the_engine_should_judge(hosted) -> None:
 
     def handler(prompt: str, steps: int, width: int, height: int, batch_count: int) -> None: ...
 
-    validate = kit.early_refusal(handler, hosted[0].settings, 5)
+    validate = kit.early_refusal(handler, hosted[0].settings)
     assert all(v["is_valid"] for v in validate("a coat", "nan", 64, 64, 1))
     assert all(v["is_valid"] for v in validate("a coat", 20, 64, 64, 1))
     refused = validate("a coat", 200, 64, 64, 2)

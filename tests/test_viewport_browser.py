@@ -71,8 +71,11 @@ def test_prompt_buttons_and_forming_image_share_one_screen(pages, tmp_path: Path
         page.locator(UPLOADS[title]).first.set_input_files(str(source))
         if title == "Edit":
             page.wait_for_function("document.querySelector('#edit-status').innerText.includes('original (')")
+        elif title == "Your image":
+            page.wait_for_function("document.querySelectorAll('#img-editor canvas').length > 0")
+            page.wait_for_timeout(500)  # the editor's layers settle
         else:
-            page.wait_for_timeout(1500)  # the upload reaches the component
+            page.wait_for_function("document.querySelector('#sketch-status').innerText.includes('ControlNet')")
     page.locator(f"#{prompt} textarea").fill("a linen dress")
     if width < 800:  # a phone: one scroll, to the prompt
         page.evaluate("(id) => window.scrollBy(0, document.getElementById(id).getBoundingClientRect().top - 4)",
@@ -80,7 +83,9 @@ def test_prompt_buttons_and_forming_image_share_one_screen(pages, tmp_path: Path
     else:
         page.evaluate("() => window.scrollTo(0, 0)")
     page.locator(f"#{run}").click()
-    page.wait_for_function(f"document.querySelector('#{panel}').innerText.includes('Step 2/')", timeout=60_000)
+    page.wait_for_function(f"['Step 2/', 'studio-error'].some(t => document.querySelector('#{panel}')"
+                           f".innerHTML.includes(t))", timeout=60_000)
+    assert "Step 2/" in page.locator(f"#{panel}").inner_text(), page.locator(f"#{panel}").inner_text()
     seen = {elem_id: _in_view(page, elem_id, height) for elem_id in (prompt, run, cancel, image)}
     page.locator(f"#{cancel}").click()
     page.wait_for_function(f"document.querySelector('#{panel}').innerText.includes('Cancelled')",

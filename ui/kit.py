@@ -56,13 +56,16 @@ class Tab:
     on_load: tuple[Callable[[], tuple], list[Any]] | None = None  # (handler, outputs)
 
 
-def gpu_event(status_panel: Any, settings: Settings) -> dict[str, Any]:
+def gpu_event(status_panel: Any, settings: Settings, handler: Callable | None = None) -> dict[str, Any]:
     """Options for every generation event: one queue shared by all tabs ("gpu"), `settings.concurrency` jobs at once,
     Gradio's queue position and wait estimate shown on the tab's status panel while the job waits, and inputs as
     sent (`text`, `numbers` and `file_path` read them: Gradio's own preprocessing would decode images before the
     engine checks their size, and fail on NaN before the handler can say what is wrong)."""
-    return {"concurrency_id": "gpu", "concurrency_limit": settings.concurrency, "show_progress": "full",
-            "show_progress_on": [status_panel], "preprocess": False}
+    options = {"concurrency_id": "gpu", "concurrency_limit": settings.concurrency, "show_progress": "full",
+               "show_progress_on": [status_panel], "preprocess": False}
+    if handler is not None:  # what can be refused at once never joins the queue
+        options["validator"] = early_refusal(handler, settings)
+    return options
 
 
 STAGE_HEIGHT = 460  # the result image: with the status panel, in view beside the prompt on a 1440x900 screen
@@ -235,15 +238,16 @@ TEXTS = {"prompt": "prompt", "negative_prompt": "negative prompt", "instruction"
 COUNTS = ("batch_count", "seeds")  # a handler's parameter for the number of images
 
 
-def early_refusal(handler: Callable, settings: Settings, count: int) -> Callable[..., list[dict]]:
-    """A Gradio `validator` for `handler` (its first `count` parameters are the event's inputs): before the request
+def early_refusal(handler: Callable, settings: Settings) -> Callable[..., list[dict]]:
+    """A Gradio `validator` for `handler` (its leading parameters are the event's inputs): before the request
     joins the queue, it refuses over-long prompts, uploads whose header claims too many pixels and, when hosted,
     more work than the server allows (read from parameters named width, height, steps and batch_count/seeds). The
     sentence shows under the input and API clients get a ValidationError; anything subtler is the engine's, at
     run time."""
-    names = [name for name in inspect.signature(handler).parameters][:count]
+    parameters = list(inspect.signature(handler).parameters)
 
     def validate(*values: Any) -> list[dict]:
+        names = parameters[:len(values)]
         given = dict(zip(names, values))
         found: dict[str, list[str]] = {}
         for name, value in given.items():
@@ -280,8 +284,8 @@ class RunControls:
              **options: Any) -> None:
         """Run `handler` on a click, in the GPU queue shared by every tab; Cancel stops this visitor's runs here.
         A click during a run (or its cancel) runs right after it."""
-        self.button.click(handler, inputs, outputs, **gpu_event(panel, settings), trigger_mode="always_last",
-                          validator=early_refusal(handler, settings, len(inputs)), **options)
+        self.button.click(handler, inputs, outputs, **gpu_event(panel, settings, handler),
+                          trigger_mode="always_last", **options)
         self.cancel.click(self.stop, None, panel, api_visibility="private", queue=False)
 
     def stop(self, request: gr.Request) -> Any:

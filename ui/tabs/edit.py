@@ -249,8 +249,8 @@ def build(studio: Studio) -> kit.Tab:
                   settings, api_visibility="private")
     api_inputs = [api_image, instruction, negative_prompt, sampler.seed, sampler.steps, sampler.guidance_scale,
                   image_guidance, model, sampler.scheduler, *panel.inputs]
-    api_button.click(edit, api_inputs, [api_result, progress], api_name="edit", **kit.gpu_event(progress, settings),
-                     validator=kit.early_refusal(edit, settings, len(api_inputs)))
+    api_button.click(edit, api_inputs, [api_result, progress], api_name="edit",
+                     **kit.gpu_event(progress, settings, edit))
     source.upload(on_upload, [source, history_state], step_outputs[1:], api_name="edit_upload",
                   api_visibility="undocumented", preprocess=False)  # undocumented: for the memory test
     def on_example(payload: Any, history: EditHistory) -> tuple:

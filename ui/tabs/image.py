@@ -250,11 +250,12 @@ def build(studio: Studio) -> kit.Tab:
     api_img2img.click(img2img, [api_image, prompt, negative_prompt, model, strength, sampler.seed, sampler.steps,
                                 sampler.guidance_scale, width, height, sampler.scheduler, batch_count, style,
                                 preview_every, *panel.inputs], [api_result, progress], api_name="img2img",
-                      **kit.gpu_event(progress, settings))
+                      **kit.gpu_event(progress, settings, img2img))
     api_inpaint.click(inpaint, [api_image, api_mask, prompt, negative_prompt, model, api_strength, mask_blur,
                                 paste_back, *sides, inpaint_model, sampler.seed, sampler.steps, sampler.guidance_scale,
                                 sampler.scheduler, batch_count, style, preview_every, *panel.inputs],
-                      [api_result, progress], api_name="inpaint", **kit.gpu_event(progress, settings))
+                      [api_result, progress], api_name="inpaint",
+                      **kit.gpu_event(progress, settings, inpaint))
 
     def on_mode(chosen: str) -> tuple:
         return gr.Group(visible=chosen == "outpaint"), gr.Group(visible=chosen != "img2img"), HINTS[chosen]

@@ -180,7 +180,8 @@ def build(studio: Studio) -> kit.Tab:
     api_button = gr.Button(visible=False)
     api_button.click(control, [image, control_type, gr.Checkbox(True, visible=False), *settings_inputs,
                                *panel.inputs],
-                     [result, progress, gallery], api_name="control", **kit.gpu_event(progress, settings))
+                     [result, progress, gallery], api_name="control",
+                     **kit.gpu_event(progress, settings, control))
 
     def on_detect(image: Any, sketch: Any, kind: Any, used_as_is: Any, low: Any, high: Any) -> tuple:
         picked = _picked(image, sketch)

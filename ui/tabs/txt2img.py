@@ -176,8 +176,8 @@ def build(studio: Studio) -> kit.Tab:
     outputs = [image, progress, gallery, history, last_seed]
     controls.wire(txt2img, inputs, outputs, progress, settings, api_name="txt2img")
     panel.show_repeat(history)
-    prompt.submit(txt2img, inputs, outputs, api_visibility="private", **kit.gpu_event(progress, settings),
-                  validator=kit.early_refusal(txt2img, settings, len(inputs)))
+    prompt.submit(txt2img, inputs, outputs, api_visibility="private",
+                  **kit.gpu_event(progress, settings, txt2img))
 
     def count(text: Any, model_id: Any) -> str:
         return _token_line(studio, text if isinstance(text, str) else "",
