@@ -22,6 +22,7 @@ def test_a_mask_painted_in_the_page_is_inpainted(page, tmp_path: Path) -> None: 
     page.wait_for_function("document.querySelectorAll('#img-editor canvas').length > 0")
     page.locator("#img-mode").get_by_text("Inpaint", exact=True).click()
     page.locator("#img-editor button[title=Brush]").click()
+    page.wait_for_timeout(800)  # the editor's canvas takes the upload and the tool before it takes strokes
     box = page.locator("#img-editor canvas").last.bounding_box()
     x, y = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5
     page.mouse.move(x, y)
@@ -31,7 +32,9 @@ def test_a_mask_painted_in_the_page_is_inpainted(page, tmp_path: Path) -> None: 
     page.locator("#img-prompt textarea").fill("a red velvet dress")
     _set_number(page, "img-steps", 2)
     page.locator("#img-generate").click()
-    _wait_for(page, "Done: 1 image", "img-status")
+    page.wait_for_function("['Done: 1 image', 'studio-error'].some(t => "
+                           "document.querySelector('#img-status').innerHTML.includes(t))", timeout=90_000)
+    assert "Done: 1 image" in _status(page, "img-status"), _status(page, "img-status")
     page.locator("#img-gallery img").first.click()
     page.wait_for_function("[...document.querySelectorAll('textarea')].some(t => t.value.includes('Mask hash'))")
     recipe = next(t for t in page.locator("textarea").all() if "Mask hash" in t.input_value()).input_value()
