@@ -61,7 +61,7 @@ def usable(port: int, start: float) -> tuple[float, float]:
         page.wait_for_selector("#t2i-generate", timeout=120_000)
         button = time.perf_counter() - start
         page.get_by_role("tab", name="Pose", exact=True).click()
-        page.wait_for_selector("#pose-presets img", timeout=120_000)
+        page.wait_for_selector("#pose-presets svg", timeout=120_000)
         presets = time.perf_counter() - start
         browser.close()
     return button, presets
