@@ -119,3 +119,11 @@ def test_sending_nothing_says_so_where_you_are(pages) -> None:
     page.wait_for_function("document.querySelector('#t2i-status').innerText.includes('Nothing to send yet')",
                            timeout=10_000)
     assert page.locator("#t2i-send-edit").is_visible()  # still in Text to image
+
+
+def test_the_sketch_tab_has_examples_from_the_assets(pages) -> None:
+    page = pages[SIZES[0]]
+    page.get_by_role("tab", name="Sketch & lines", exact=True).click()
+    page.get_by_role("button", name="Interior · from a room sketch").click()
+    page.wait_for_function("document.querySelector('#sketch-prompt textarea').value.includes('living room')")
+    page.wait_for_selector("#sketch-image img", timeout=15_000)  # the room sketch is the input

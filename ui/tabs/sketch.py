@@ -10,6 +10,7 @@ import gradio as gr
 from engine import (CONTROL_LABELS, Condition, ControlRequest, InputError, Preview, RestorePlan, Result, Studio,
                     StudioError, bound, load_presets, pose_from_text)
 from ui import kit, status, styles_panel
+from ui.examples import asset, examples
 from ui.zerogpu import gpu_task
 
 RESTORED = ("prompt", "negative_prompt", "model", "width", "height", "steps", "guidance_scale", "scheduler", "seed",
@@ -72,6 +73,7 @@ def build(studio: Studio) -> kit.Tab:
                                     placeholder="a bright Scandinavian living room, oak floor, linen sofa, daylight")
                 controls = kit.RunControls("Generate", "sketch-generate", "sketch-cancel")
             with kit.settings_column():
+                intro = gr.Column()  # the examples, once the fields they set exist
                 model = kit.model_picker(studio, bases, "Base model", "SD 1.5 or SDXL; the ControlNet for the chosen "
                                          "kind is added to it.", elem_id="sketch-model")
                 negative_prompt = gr.Textbox("blurry, lowres, distorted", label="Negative prompt", lines=1)
@@ -115,6 +117,11 @@ def build(studio: Studio) -> kit.Tab:
             with gr.Row():
                 send = gr.Button("Send to Text to image", size="sm", elem_id="sketch-send")
                 send_edit = gr.Button("Send to Edit", size="sm", elem_id="sketch-send-edit")
+
+    with intro:
+        examples("sketch", [image, control_type, prompt],
+                 lambda item: [asset(item["image"]), item["kind"] if item["kind"] in kinds else kinds[0],
+                               item["prompt"]])
 
     def request_from(picked: str | None, kind: Any, preprocess: Any, prompt: Any, negative: Any, model: Any,
                      seed: Any, steps: Any, guidance: Any, scale: Any, start: Any, end: Any, low: Any, high: Any,
