@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from PIL import Image
 
@@ -93,8 +93,6 @@ def sized(model: Any, width: int, height: int) -> dict:
 
 def run(request: Img2ImgRequest, ctx: TaskContext) -> None:
     """Re-imagine `request.image`, emitting notices, progress, previews and one Result per image."""
-    import torch
-
     request.check(ctx.settings)
     source = opened(request.image, ctx)
     ref = ctx.models.resolve(request.model)
@@ -116,28 +114,43 @@ def run(request: Img2ImgRequest, ctx: TaskContext) -> None:
         ctx.emit(Notice(note))
     start = source.image.resize((width, height), Image.Resampling.LANCZOS)
     source_hash = pixel_hash(source.image)
-    base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
     model_hash = ctx.models.checkpoint_hash(ref.spec.id)
+
+    def finish(image: Image.Image, seed: int) -> tuple[Image.Image, Recipe]:
+        return image, Recipe(prompt=text.prompt.text, negative_prompt=text.negative.text, model=ref.spec.id,
+                             width=width, height=height, steps=request.steps, guidance_scale=request.guidance_scale,
+                             scheduler=scheduler, seed=seed, style=text.style, family=family.name,
+                             app_version=APP_VERSION, task="img2img", model_hash=model_hash,
+                             strength=request.strength, source_hash=source_hash)
+
     with ctx.styled(model, request) as ctx:  # LoRAs, embeddings, tiling: on for this run only
-        conditioning = None
-        for index in range(request.batch_count):
-            seed = (base_seed + index) % (SEED_MAX + 1)
-            generator = torch.Generator("cpu").manual_seed(seed)
-            if conditioning is None or family.seeded_conditioning:
-                conditioning = encode(model, text, generator, ctx, index == 0)
-            started = time.perf_counter()
-            call = {**conditioning, **sized(model, width, height), "image": start, "strength": request.strength,
-                    "guidance_scale": request.guidance_scale}
-            image = ctx.denoise(model, call, steps=request.steps, scheduler=scheduler, generator=generator, index=index,
-                                count=request.batch_count, preview_every=request.preview_every)
-            recipe = Recipe(prompt=text.prompt.text, negative_prompt=text.negative.text, model=ref.spec.id, width=width,
-                            height=height, steps=request.steps, guidance_scale=request.guidance_scale,
-                            scheduler=scheduler, seed=seed, style=text.style, family=family.name,
-                            app_version=APP_VERSION, task="img2img", model_hash=model_hash, strength=request.strength,
-                            source_hash=source_hash)
-            path = ctx.outputs.write(image, recipe)
-            ctx.emit(Result(GeneratedImage(image, recipe, path), index, request.batch_count,
-                            time.perf_counter() - started))
+        each_image(request, ctx, model, text, {"image": start}, (width, height), scheduler, finish)
+
+
+def each_image(request: Img2ImgRequest, ctx: TaskContext, model: Any, text: Prompts, inputs: dict,
+               size: tuple[int, int], scheduler: str,
+               finish: Callable[[Image.Image, int], tuple[Image.Image, Recipe]]) -> None:
+    """The batch both image tasks run: a seed per image, the conditioning (again per image where the family's depends
+    on the seed), one denoising call with the task's `inputs`, then `finish(image, seed)` -> (image, recipe), saved
+    and emitted as a Result."""
+    import torch
+
+    base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
+    conditioning = None
+    for index in range(request.batch_count):
+        seed = (base_seed + index) % (SEED_MAX + 1)
+        generator = torch.Generator("cpu").manual_seed(seed)
+        if conditioning is None or model.family.seeded_conditioning:
+            conditioning = encode(model, text, generator, ctx, index == 0)
+        started = time.perf_counter()
+        call = {**conditioning, **sized(model, *size), **inputs, "strength": request.strength,
+                "guidance_scale": request.guidance_scale}
+        made = ctx.denoise(model, call, steps=request.steps, scheduler=scheduler, generator=generator, index=index,
+                           count=request.batch_count, preview_every=request.preview_every)
+        image, recipe = finish(made, seed)
+        path = ctx.outputs.write(image, recipe)
+        ctx.emit(Result(GeneratedImage(image, recipe, path), index, request.batch_count,
+                        time.perf_counter() - started))
 
 
 def _checked(ctx: TaskContext, kwargs: dict) -> dict:

@@ -3,8 +3,6 @@ the (grown) image's size, and with paste-back every unmasked pixel is the input'
 
 from __future__ import annotations
 
-import secrets
-import time
 
 from PIL import Image
 
@@ -14,12 +12,11 @@ from engine.media.masks import (check_not_empty, combine, feather, open_mask, ou
                                 paste_back)
 from engine.models.catalog import InpainterSpec
 from engine.models.image_pipes import pipeline_class
-from engine.requests import SEED_MAX
 from engine.settings import APP_VERSION
 from engine.tasks.context import TaskContext
 from engine.tasks.edit import check_aspect
-from engine.tasks.img2img import check_strength, encode, opened, prompts, sized, working_size
-from engine.types import GeneratedImage, InputError, Notice, Recipe, Result
+from engine.tasks.img2img import check_strength, each_image, opened, prompts, working_size
+from engine.types import InputError, Notice, Recipe
 
 
 def canvas_and_mask(request: InpaintRequest, ctx: TaskContext) -> tuple[Image.Image, Image.Image, str, str]:
@@ -56,8 +53,6 @@ def inpainter(request: InpaintRequest, ctx: TaskContext, family_name: str | None
 
 def run(request: InpaintRequest, ctx: TaskContext) -> None:
     """Inpaint/outpaint `request.image`, emitting notices, progress, previews and one Result per image."""
-    import torch
-
     request.check(ctx.settings)
     canvas, mask, source_hash, mask_hash = canvas_and_mask(request, ctx)
     ref = ctx.models.resolve(request.model)
@@ -89,30 +84,20 @@ def run(request: InpaintRequest, ctx: TaskContext) -> None:
     start = canvas.resize((width, height), Image.Resampling.LANCZOS)
     call_mask = soft.resize((width, height), Image.Resampling.BILINEAR)
     outpaint = ",".join(map(str, request.outpaint)) if any(request.outpaint) else ""
-    base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
     model_hash = ctx.models.checkpoint_hash(ref.spec.id)
+
+    def finish(painted: Image.Image, seed: int) -> tuple[Image.Image, Recipe]:
+        image = painted.resize(canvas.size, Image.Resampling.LANCZOS) if painted.size != canvas.size else painted
+        if request.paste_back:
+            image = paste_back(canvas, image, soft)
+        return image, Recipe(prompt=text.prompt.text, negative_prompt=text.negative.text, model=ref.spec.id,
+                             width=canvas.width, height=canvas.height, steps=request.steps,
+                             guidance_scale=request.guidance_scale, scheduler=scheduler, seed=seed, style=text.style,
+                             family=family.name, app_version=APP_VERSION, task="inpaint", model_hash=model_hash,
+                             strength=request.strength, source_hash=source_hash, mask_hash=mask_hash,
+                             mask_blur=request.mask_blur, outpaint=outpaint, paste_back=request.paste_back,
+                             inpaint_model=chosen.id if chosen else "")
+
     with ctx.styled(model, request) as ctx:  # LoRAs, embeddings, tiling: on for this run only
-        conditioning = None
-        for index in range(request.batch_count):
-            seed = (base_seed + index) % (SEED_MAX + 1)
-            generator = torch.Generator("cpu").manual_seed(seed)
-            if conditioning is None or family.seeded_conditioning:
-                conditioning = encode(model, text, generator, ctx, index == 0)
-            started = time.perf_counter()
-            call = {**conditioning, **sized(model, width, height), "image": start, "mask_image": call_mask,
-                    "strength": request.strength, "guidance_scale": request.guidance_scale}
-            painted = ctx.denoise(model, call, steps=request.steps, scheduler=scheduler, generator=generator,
-                                  index=index, count=request.batch_count, preview_every=request.preview_every)
-            image = painted.resize(canvas.size, Image.Resampling.LANCZOS) if painted.size != canvas.size else painted
-            if request.paste_back:
-                image = paste_back(canvas, image, soft)
-            recipe = Recipe(prompt=text.prompt.text, negative_prompt=text.negative.text, model=ref.spec.id,
-                            width=canvas.width, height=canvas.height, steps=request.steps,
-                            guidance_scale=request.guidance_scale, scheduler=scheduler, seed=seed, style=text.style,
-                            family=family.name, app_version=APP_VERSION, task="inpaint", model_hash=model_hash,
-                            strength=request.strength, source_hash=source_hash, mask_hash=mask_hash,
-                            mask_blur=request.mask_blur, outpaint=outpaint, paste_back=request.paste_back,
-                            inpaint_model=chosen.id if chosen else "")
-            path = ctx.outputs.write(image, recipe)
-            ctx.emit(Result(GeneratedImage(image, recipe, path), index, request.batch_count,
-                            time.perf_counter() - started))
+        each_image(request, ctx, model, text, {"image": start, "mask_image": call_mask}, (width, height), scheduler,
+                   finish)
