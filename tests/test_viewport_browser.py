@@ -84,8 +84,9 @@ def test_prompt_buttons_and_forming_image_share_one_screen(pages, tmp_path: Path
         page.evaluate("() => window.scrollTo(0, 0)")
     page.locator(f"#{run}").click()
     try:
-        page.wait_for_function(f"(h => /Step ([2-9]|[0-9][0-9]+)\\//.test(h) || h.includes('studio-error'))"
-                               f"(document.querySelector('#{panel}').innerHTML)", timeout=60_000)
+        page.wait_for_function(f"/Step ([2-9]|[0-9][0-9]+)\\//.test(document.querySelector('#{panel}').innerHTML)"
+                               f" || document.querySelector('#{panel}').innerHTML.includes('studio-error')",
+                               timeout=60_000)
         text = page.locator(f"#{panel}").inner_text()
         assert "Step " in text and "studio-error" not in page.locator(f"#{panel}").inner_html(), text
         seen = {elem_id: _in_view(page, elem_id, height) for elem_id in (prompt, run, cancel, image)}
