@@ -98,7 +98,19 @@ def test_txt2img_streams_previews(client: Client) -> None:
     outputs = list(job)
     statuses = [o[1] for o in outputs]
     assert any("Step 3/6" in s for s in statuses)
-    assert len({o[0] for o in outputs if o[0]}) >= 3  # several distinct preview frames, then the final image
+    assert len({o[0] for o in outputs if isinstance(o[0], str)}) >= 3  # distinct preview frames, then the final
+
+
+def test_a_stream_sends_the_session_gallery_only_when_it_changes(client: Client) -> None:
+    """A session's gallery is sent again only when an image joined it and once, whole, at the end: not on every
+    step (an API client downloads every file it is sent; a phone re-renders it)."""
+    for seed in (1, 2):
+        client.predict(prompt="a wool coat", steps=1, seed=seed, width=64, height=64, api_name="/txt2img")
+    outputs = list(client.submit(prompt="a wool coat", steps=6, seed=3, width=64, height=64, api_name="/txt2img"))
+    galleries = [o[2] for o in outputs if isinstance(o[2], list)]
+    assert len(outputs) >= 6 and 1 <= len(galleries) <= 2
+    final = outputs[-1]
+    assert isinstance(final[0], str) and len(final[2]) >= 3 and final[2][0]["image"] == final[0]  # whole at the end
 
 
 def test_invalid_size_gives_a_message(client: Client) -> None:
@@ -126,7 +138,7 @@ def test_compare_endpoint_returns_every_column_with_the_style(client: Client) ->
     for image in images[:3]:
         recipe = read_recipe(image).fields
         assert recipe["seed"] == 8 and recipe["style"] == STYLE and "fashion editorial" in recipe["prompt"]
-    assert len({o[0] for o in outputs if o[0]}) >= 2  # the first column streamed previews before its final
+    assert len({o[0] for o in outputs if isinstance(o[0], str)}) >= 2  # column 1 previewed, then its final
     assert "Done: 3 images" in final[8]
 
 
@@ -141,7 +153,7 @@ def test_pose_endpoint_takes_a_preset_name_or_pose_json(client: Client) -> None:
     image, status = outputs[-1]
     recipe = read_recipe(image).fields
     assert recipe["task"] == "openpose" and recipe["seed"] == 4 and "Done" in status
-    assert len({o[0] for o in outputs if o[0]}) >= 2  # previews streamed before the result
+    assert len({o[0] for o in outputs if isinstance(o[0], str)}) >= 2  # previews streamed before the result
     message, (_, status) = failure(client, prompt="a coat", pose='{"people": 1}', api_name="/pose")
     assert "people" in message and message in html.unescape(status)
 
@@ -163,7 +175,7 @@ def test_edit_endpoint_edits_an_uploaded_image(client: Client, tmp_path: Path) -
     recipe = read_recipe(image).fields
     assert recipe["task"] == "edit" and recipe["seed"] == 6 and recipe["image_guidance_scale"] == 1.8
     assert "Done: 1 image" in status
-    assert len({o[0] for o in outputs if o[0]}) >= 2  # previews streamed before the result
+    assert len({o[0] for o in outputs if isinstance(o[0], str)}) >= 2  # previews streamed before the result
     width, height = Image.open(image).size
     assert abs(height - width * 300 / 500) <= 0.5
     broken = tmp_path / "broken.png"

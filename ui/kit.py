@@ -13,7 +13,7 @@ import gradio as gr
 from engine import (SCHEDULER_NAMES, Failed, GenerationRequest, InputError, ModelSpec, Progress, RestorePlan, Settings,
                     Studio, StudioError, bound, image_problems, parameters_from_fields, read_recipe, text_problem,
                     work_problem)
-from ui import status
+from ui import frames, status
 from ui.runs import ActiveRuns
 
 Frame = Callable[[Any, status.StatusTracker], tuple]  # (event, tracker) -> the outputs' updates
@@ -299,6 +299,7 @@ class RunControls:
         changes the page; a request that cannot be built is shown as a failed run. A failed run ends by raising
         gr.Error with its sentence (after the page shows it), so API clients see a failure; a cancel is no error."""
         tracker = tracker or status.StatusTracker()
+        frame = frames.lean(frame)  # only what changed is sent; the last frame whole (an API client's result)
         try:
             job = build()
         except StudioError as exc:

@@ -177,7 +177,8 @@ def build(studio: Studio) -> kit.Tab:
         for shown, html, made in control(image, kind, used_as_is is not True, prompt, negative, model, seed, steps,
                                          guidance, scale, start, end, low, high, width, height, scheduler, pose,
                                          pose_scale, loras, tiling, sketch=sketch, items=items, request=request):
-            yield shown, html, made, made, made[0][0] if made else gr.skip()
+            newest = made[0][0] if isinstance(made, list) and made else gr.skip()  # made: a skip when unchanged
+            yield shown, html, made, made, newest
 
     settings_inputs = [prompt, negative_prompt, model, sampler.seed, sampler.steps, sampler.guidance_scale,
                        controlnet_scale, guidance_start, guidance_end, low_threshold, high_threshold, width, height,

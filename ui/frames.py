@@ -1,0 +1,42 @@
+"""Lean frames: a run streams many frames (a status line and a preview per step), and each output in a frame is
+processed and sent again even when it did not change — a session gallery of 60 images re-encoded, re-sent and (by
+API clients) re-downloaded on every step. `lean` sends each output only when it changed; the last frame (the run's
+end) is sent whole, because it is what an API client receives as the result."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import gradio as gr
+
+from engine import Failed, Finished
+from ui import status
+
+Frame = Callable[[Any, status.StatusTracker], tuple]
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def same(new: Any, old: Any) -> bool:
+    """True when `new` is what was sent last time: the same object, or an equal plain value (a status line)."""
+    return new is old or (isinstance(new, _PLAIN) and type(new) is type(old) and new == old)
+
+
+def lean(frame: Frame) -> Frame:
+    """Wrap `frame`: the first frame changes only the status panel (the page keeps what it shows until a preview
+    comes); later frames skip outputs that did not change; the run's last frame is whole."""
+    last: tuple | None = None
+
+    def leaner(event: Any, tracker: status.StatusTracker) -> tuple:
+        nonlocal last
+        whole = frame(event, tracker)
+        if isinstance(event, (Finished, Failed)):
+            last = whole
+            return whole
+        if last is None:  # the start: only the status panel changes
+            sent = tuple(value if same(value, tracker.html) else gr.skip() for value in whole)
+        else:
+            sent = tuple(gr.skip() if same(value, old) else value for value, old in zip(whole, last))
+        last = whole
+        return sent
+
+    return leaner
