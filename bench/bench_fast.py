@@ -2,8 +2,12 @@
 the engine's first-image latency (the UNet compiles in the background meanwhile), the compile time, then the median
 time per image of each and their ratio (target <= 0.8 on an H100 for SD 1.5 512² and SDXL 1024²).
 
-Needs a CUDA GPU with torch.compile (Triton); anywhere else it says so and exits 0.
+Needs a CUDA GPU with torch.compile (Triton); anywhere else it says so and exits 0. `--cpu-demo` instead runs the
+same background compile (fast.compile_unet, the CUDA path's compiler) on this CPU with the demo SD 1.5 model: it
+checks the real compile → swap → next run path where no GPU is lent (compile time, first image, compiled vs eager
+in one process; a CPU ratio says nothing about a GPU).
 Usage: python bench/bench_fast.py [--models-dir /tmp/realsize] [--only sd15,sdxl] [--steps 30] [--repeats 3]
+       python bench/bench_fast.py --cpu-demo [--steps 10] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -96,13 +100,62 @@ def engine(name: str, steps: int, repeats: int) -> dict[str, float]:
     return result
 
 
+def cpu_demo(steps: int, repeats: int) -> None:
+    """The real compile path on this CPU with the demo SD 1.5 model (see the module's docstring)."""
+    import tempfile
+
+    from engine import Result, Settings, Studio, Txt2ImgRequest
+    from engine.pipeline import fast
+
+    studio = Studio(Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None), demo=True,
+                    online=False)
+    model = studio.models.get(MODEL_IDS["sd15"])
+    width, height = model.family.default_size
+    request = Txt2ImgRequest(prompt=PROMPT, model=MODEL_IDS["sd15"], width=width, height=height, steps=steps,
+                             guidance_scale=7.0, scheduler="Euler", seed=1)
+
+    def one() -> Any:
+        return next(e for e in studio.run(request) if isinstance(e, Result)).item.image
+
+    def median(fn: Callable[[], Any]) -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    reference = one()
+    eager = median(one)
+    state = fast.start(model, "auto", "cuda", lambda event: None, compiler=fast.compile_unet)
+    started = time.perf_counter()
+    one()  # eager, while the UNet compiles on another thread
+    first = time.perf_counter() - started
+    state.done.wait(1800)
+    if state.state != "ready":
+        raise SystemExit(f"compiling failed: {state.note}")
+    one()
+    compiled = median(one)
+    import numpy
+
+    drift = int(numpy.abs(numpy.asarray(one(), dtype=int) - numpy.asarray(reference, dtype=int)).max())
+    used = fast.unet_for(model, {"width": width, "height": height, "guidance_scale": 7.0}, lambda e: None)
+    print(f"cpu demo SD 1.5 {width}x{height}, {steps} steps: compile {state.seconds:.1f} s in the background; first "
+          f"image {first:.2f} s (eager, while compiling); eager {eager:.3f} s/image, compiled {compiled:.3f} s/image "
+          f"(ratio {compiled / eager:.2f}); compiled UNet used: {used is not None}; largest pixel difference from eager: {drift}/255")
+    studio.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models-dir", type=Path, default=Path("/tmp/realsize"))
     parser.add_argument("--only", default="sd15,sdxl")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cpu-demo", action="store_true", help="the real compile path on this CPU, demo model")
     args = parser.parse_args()
+    if args.cpu_demo:
+        return cpu_demo(args.steps, args.repeats)
     if not torch.cuda.is_available():
         print("bench_fast: needs a CUDA GPU (fast mode compiles the UNet for CUDA); none here, nothing measured.")
         return

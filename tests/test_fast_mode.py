@@ -48,13 +48,16 @@ def ready(model: Any, compiler: Any, monkeypatch: pytest.MonkeyPatch) -> fast.Fa
     return state
 
 
-def test_cpu_says_fast_mode_needs_a_gpu_and_runs_eager(studio: Studio) -> None:
+def test_cpu_says_fast_mode_needs_a_gpu_once_and_runs_eager(studio: Studio, monkeypatch: pytest.MonkeyPatch) -> None:
     model, _ = load(studio, SD)
     assert model.extras["fast"].state == "eager"  # set when the manager loaded it on this CPU
+    monkeypatch.setattr(fast, "_said", set())  # a fresh server
     said: list = []
     fake = type("Model", (), {"pipe": model.pipe, "extras": {}, "family": model.family})()
     assert fast.start(fake, "auto", "cpu", said.append).state == "eager"
     assert len(said) == 1 and "needs a CUDA GPU" in said[0].message and "eagerly" in said[0].message
+    other = type("Model", (), {"pipe": model.pipe, "extras": {}, "family": model.family})()
+    assert fast.start(other, "auto", "cpu", said.append).state == "eager" and len(said) == 1  # not per model
     assert fast.start(fake, "off", "cpu", said.append) is None and len(said) == 1
     assert fast.unet_for(fake, {"width": 64, "height": 64, "guidance_scale": 7.0}, said.append) is None
 

@@ -53,8 +53,8 @@ def start(model: Any, setting: str, device: str, emit: Callable[[Event], None],
     if compiler is None and not (device.startswith("cuda") and compile_available()):
         fast = FastUnet("eager")
         model.extras["fast"] = fast
-        emit(Notice(CPU_NOTE.format(device=device) if not device.startswith("cuda") else
-                    "Fast mode needs torch.compile with Triton, which this server lacks: images are made eagerly."))
+        _say_once(CPU_NOTE.format(device=device) if not device.startswith("cuda") else
+                  "Fast mode needs torch.compile with Triton, which this server lacks: images are made eagerly.", emit)
         fast.done.set()
         return fast
     size = model.family.default_size
@@ -63,6 +63,16 @@ def start(model: Any, setting: str, device: str, emit: Callable[[Event], None],
     threading.Thread(target=_compile, args=(fast, unet, size, compiler or compile_unet), daemon=True,
                      name="studio-fast-compile").start()
     return fast
+
+
+_said: set[str] = set()  # what this server has said about fast mode: the same reason is said once, not per model
+
+
+def _say_once(message: str, emit: Callable[[Event], None]) -> None:
+    if message not in _said:
+        _said.add(message)
+        logging.getLogger("studio").info(message)
+        emit(Notice(message))
 
 
 def _compile(fast: FastUnet, unet: Any, size: tuple[int, int], compiler: Compiler) -> None:

@@ -241,7 +241,7 @@ def build(studio: Studio) -> kit.Tab:
              height: int = 0, scheduler: str = first.scheduler, loras: str = "", tiling: str = "none",
              request: gr.Request | None = None) -> Iterator[tuple]:
         """Generate an image in a pose (a preset name, pose JSON, or a photo to detect it from), streaming previews."""
-        shown_image: Any = None  # (no gr.skip here: API callers would receive its update dict)
+        shown_image: Any = None
         path = None
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
