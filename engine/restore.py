@@ -10,6 +10,7 @@ from pathlib import Path
 
 from engine.control.recipe import restore_control
 from engine.media.hires_recipe import restore_hires
+from engine.media.refiner_recipe import restore_refiner
 from engine.image_requests import InpaintRequest
 from engine.media.image_recipe import LABELS as IMAGE_LABELS
 from engine.media.image_recipe import TAB_FIELDS as IMAGE_FIELDS
@@ -109,6 +110,7 @@ def plan_restore(loaded: LoadedRecipe, catalog: Catalog, hashes: HashIndex | Non
     restored.update(restore_styles(fields, styles, notes))  # LoRAs by name or hash (tags leave the prompt), tiling
     if target == "txt2img":
         restored.update(restore_hires(fields))  # the hires fix's second pass, or off
+        restored.update(restore_refiner(fields, catalog, notes))  # SDXL's refiner, or off
     if LORA_TAG.search(str(restored.get("prompt", ""))):
         restored["prompt"] = strip_lora_tags(str(restored["prompt"]))
     return RestorePlan(target, restored, tuple(dict.fromkeys(notes)), missing)

@@ -47,6 +47,8 @@ class Recipe:
     hires_scale: float = 0.0  # Hires fix: the upscale of the second pass (0 = off); width/height are the first pass's
     hires_steps: int = 0  # Hires fix: steps asked of the second pass (A1111's `Hires steps`)
     hires_strength: float = 0.0  # Hires fix: the second pass's denoising strength (A1111's `Denoising strength`)
+    refiner: str = ""  # SDXL refiner: the catalog refiner's id ("" = none); A1111's `Refiner`
+    refiner_switch: float = 0.0  # SDXL refiner: fraction of the steps the base did (A1111's `Refiner switch at`)
 
 
 @dataclass(frozen=True)

@@ -349,3 +349,29 @@ def _seconds_left(status_text: str) -> float:
     match = re.search(r"ETA (?:(\d+) min )?(\d+(?:\.\d+)?) s", status_text)
     assert match, status_text
     return int(match[1] or 0) * 60 + float(match[2])
+
+
+def test_the_sdxl_refiner_shows_for_sdxl_models_restores_and_refines(page, tmp_path: Path) -> None:
+    from PIL import Image
+
+    refined = Recipe(prompt="a refined glass pavilion", negative_prompt="", width=64, height=64, steps=4,
+                     model="stabilityai/stable-diffusion-xl-base-1.0", guidance_scale=5.0, scheduler="Euler", seed=9,
+                     refiner="stabilityai/stable-diffusion-xl-refiner-1.0", refiner_switch=0.6)
+    saved = tmp_path / "refined.png"
+    saved.write_bytes(png_bytes(Image.new("RGB", (64, 64), "gray"), refined))
+    page.locator("#t2i-recipe-file input[type=file]").set_input_files(str(saved))
+    page.wait_for_selector("#t2i-refiner", state="visible", timeout=30_000)  # an SDXL model: the refiner is offered
+    page.locator("#t2i-refiner").get_by_text("SDXL refiner", exact=True).click()  # open the accordion
+    assert page.locator("#t2i-refiner-model input").input_value() == "SDXL refiner 1.0"
+    assert page.locator("#t2i-refiner-switch input[type=number]").input_value() == "0.6"
+    before = page.locator("#t2i-gallery img").count()
+    page.locator("#t2i-generate").click()
+    page.wait_for_function(f"document.querySelectorAll('#t2i-gallery img').length > {before}", timeout=60_000)
+    _shot(page, "txt2img-refined")
+    page.locator("#t2i-gallery img").first.click()
+    page.wait_for_function("[...document.querySelectorAll('textarea')].some(t => t.value.includes('Refiner: "
+                           "stable-diffusion-xl-refiner-1.0, Refiner switch at: 0.6'))", timeout=10_000)
+    saved.write_bytes(png_bytes(Image.new("RGB", (64, 64), "gray"), replace(refined, model=SD, refiner="",
+                                                                            refiner_switch=0.0)))
+    page.locator("#t2i-recipe-file input[type=file]").set_input_files(str(saved))
+    page.wait_for_selector("#t2i-refiner", state="hidden", timeout=30_000)  # SD 1.5: no refiner to offer

@@ -41,7 +41,7 @@ def test_folders_are_versioned_and_complete(demo_paths: dict[str, Path]) -> None
     assert set(demo_paths) == {"sd15", "sdxl", "kandinsky22-prior", "kandinsky22-decoder",
                                "sd15-controlnet-openpose", "sdxl-controlnet-openpose",
                                "sd15-instruct-pix2pix", "sdxl-instruct-pix2pix",
-                               "sd15-inpaint", "sdxl-inpaint",
+                               "sd15-inpaint", "sdxl-inpaint", "sdxl-refiner",
                                *(f"sd15-controlnet-{kind}" for kind in ("canny", "mlsd", "lineart", "scribble", "depth")),
                                "sdxl-controlnet-canny", "sdxl-controlnet-depth"}
     for name, folder in demo_paths.items():

@@ -199,7 +199,8 @@ def test_parameters_text_round_trip(recipe: Recipe) -> None:
         del expected["app_version"]
     for edit_only in ("image_guidance_scale", "parent", "model_hash",  # written only where there is one
                       "strength", "source_hash", "mask_hash", "mask_blur", "outpaint", "paste_back", "inpaint_model",
-                      "loras", "lora_hashes", "ti_hashes", "tiling", "hires_scale", "hires_steps", "hires_strength"):
+                      "loras", "lora_hashes", "ti_hashes", "tiling", "hires_scale", "hires_steps", "hires_strength",
+                      "refiner", "refiner_switch"):
         if not getattr(recipe, edit_only):
             del expected[edit_only]
     assert fields == expected

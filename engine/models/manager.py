@@ -116,6 +116,11 @@ class ModelManager:
         name = check_model_name(model, self.settings)
         spec = self.catalog.resolve_editor(name) if editor else self.catalog.resolve(name)
         trusted = spec in (self.catalog.editors if editor else self.catalog.models)
+        refiner = next((r for r in self.catalog.refiners if not trusted and r.answers_to(name)), None)
+        if refiner is not None:  # a second expert: it cannot make an image from noise on its own
+            label = self.catalog.families[refiner.family or ""].label
+            raise InputError(f"{refiner.name} is a refiner, not a model to generate with: pick a {label} base model "
+                             f"and choose {refiner.name} under SDXL refiner.")
         if not trusted:
             with self._refusals(trusted):
                 check_model_source(spec.id, self.settings)
@@ -277,6 +282,21 @@ class ModelManager:
         model, _ = self.cache.derive(self.key(base.spec), key, base, lambda b: derive(
             b, task, self.placement, load_inpaint_unet(inpainter, self.placement, self._demo_for(inpainter), True)
             if inpainter else None))
+        return model
+
+    def with_refiner(self, base: Any, spec: ModelSpec, emit: Emit) -> Any:
+        """`base`'s refiner pipeline for the catalog refiner `spec` (engine/models/refiners.py): only its UNet is
+        loaded, the base's VAE and second text encoder are shared. Cached under the base."""
+        from engine.models.refiners import derive_refiner, load_refiner_unet
+
+        task = f"refiner:{spec.id}"
+        if self.key(base.spec, task) not in self.cache:
+            emit(Notice(f"Loading {self.label(spec)}… (its UNet only: {self.label(base.spec)}'s VAE and second text "
+                        "encoder are shared, not loaded again)"))
+            emit(Progress(0, 0, 0.0, None, "Loading refiner"))
+        # Refiners come only from the catalog, which the server configured: trusted like its base models.
+        model, _ = self.cache.derive(self.key(base.spec), task, base, lambda b: derive_refiner(
+            b, load_refiner_unet(spec, self.placement, self._demo_for(spec), True)))
         return model
 
     def control_spec(self, model: ModelSpec, family: Family, kind: str) -> ControlSpec:
