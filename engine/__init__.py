@@ -26,6 +26,7 @@ from engine.models.style_files import StyleFile
 from engine.pipeline.tiling import TILING_CHOICES, TILING_LABELS, repeat_tile
 from engine.restore import TAB_FIELDS, TAB_TITLES, RestorePlan, plan_restore
 from engine.live import LiveSessions
+from engine.live_models import LIVE_GUIDANCE, LiveDefaults, full_model, live_defaults, live_models, render_plan
 from engine.requests import (DEFAULT_EDITOR, DEFAULT_MODEL, MAX_MODELS, MAX_PROMPT_CHARS, MAX_VARIANTS, MIN_MODELS,
                              PER_MODEL, Bound, CompareRequest, EditRequest, GenerationRequest, PoseRequest,
                              Txt2ImgRequest, bound)
@@ -51,4 +52,5 @@ __all__ = [
     "KEYPOINT_NAMES", "MAX_PEOPLE", "MIRROR_PAIRS", "OUTSIDE", "draw", "find_preset", "from_json", "pose_from_text", "RestorePlan", "TAB_FIELDS",
     "TAB_TITLES", "plan_restore", "from_rows", "load_presets", "mirror", "save_preset", "to_json", "to_rows",
     "LiveSessions",
+    "LIVE_GUIDANCE", "LiveDefaults", "full_model", "live_defaults", "live_models", "render_plan",
 ]

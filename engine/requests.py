@@ -184,6 +184,11 @@ class Txt2ImgRequest(GenerationRequest):
                                     "How much the second pass may change: 0.3–0.5 adds detail and keeps the image.")
     hires_steps: int = bounded(0, "Hires steps", 0, "max_steps",
                                "Steps of the second pass (0 = as many as the first); strength × steps of them run.")
+    # SDXL refiner (engine/tasks/refiner.py): a second expert finishes the last part of the schedule; A1111's names
+    refiner: str = ""  # a catalog refiner's name, id or checkpoint name; "" or "None" = off
+    refiner_switch: float = bounded(0.8, "Refiner takes over at", 0.5, 0.95,
+                                    "Fraction of the steps the base model does; the refiner does the rest.")
+    draft: bool = False  # live mode: the PNG goes to the pruned scratch folder, never the outputs folder
 
     def problems(self, settings: Settings) -> list[str]:
         found = super().problems(settings)
@@ -192,6 +197,8 @@ class Txt2ImgRequest(GenerationRequest):
                 found.append(f"{name} must be a whole number of pixels, got {side!r}.")
             elif side % 8:
                 found.append(f"{name} {side} is not a multiple of 8; use {side // 8 * 8} or {side // 8 * 8 + 8}.")
+        if not isinstance(self.refiner, str):  # (diffusers gives each expert at least one step: no step check)
+            found.append(f"The refiner must be text (a refiner's name, or None), got {type(self.refiner).__name__}.")
         return found
 
 

@@ -67,7 +67,8 @@ def test_txt2img_endpoint_needs_only_a_prompt(client: Client) -> None:
     assert [p["parameter_name"] for p in info] == ["prompt", "negative_prompt", "model", "seed", "steps",
                                                    "guidance_scale", "width", "height", "scheduler", "batch_count",
                                                    "style", "preview_every", "loras", "tiling", "hires_scale",
-                                                   "hires_strength", "hires_steps"]  # hires fix: added last
+                                                   "hires_strength", "hires_steps", "refiner",
+                                                   "refiner_switch"]  # hires fix, then the SDXL refiner: added last
     assert all(p["parameter_has_default"] for p in info if p["parameter_name"] != "prompt")
     image, status, gallery = client.predict(prompt="a linen dress", steps=2, width=64, height=64,
                                             api_name="/txt2img")

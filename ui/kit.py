@@ -45,6 +45,8 @@ class Send:
     pick: Callable[..., str | None] = lambda path: path
     settings: bool = True
     event: str = "click"
+    adjust: Callable[[RestorePlan], RestorePlan] | None = None  # changes the restore plan (Live's full render)
+    then_js: str | None = None  # runs on the page once the settings have landed (e.g. clicks the tab's Generate)
 
 
 @dataclass

@@ -11,11 +11,12 @@ from engine import (APP_NAME, APP_VERSION, LoadedRecipe, RestorePlan, Studio, St
                     read_recipe)
 from ui import kit, live_api, status
 from ui.runs import ActiveRuns
-from ui.tabs import compare, edit, image, pose, sketch, txt2img
+from ui.tabs import compare, edit, image, live, pose, sketch, txt2img
 from ui.theme import CSS, SCRIPT, THEME
 
 TABS = (  # (id, title, builder)
     ("txt2img", "Text to image", txt2img.build),
+    ("live", "Live", live.build),
     ("image", "Your image", image.build),
     ("compare", "Compare", compare.build),
     ("pose", "Pose", pose.build),
@@ -62,6 +63,7 @@ def connect(send: kit.Send, source: str, built: dict[str, kit.Tab], tabs: gr.Tab
         loaded = read_recipe(path)
         plan = plan_for(studio, loaded, send.target)
         plan = plan if plan.tab in inboxes else plan_for(studio, loaded, home)
+        plan = send.adjust(plan) if send.adjust is not None else plan
         return plan.tab, plan
 
     own_panel = built[source].inbox.panel if built[source].inbox is not None else None
@@ -93,6 +95,8 @@ def connect(send: kit.Send, source: str, built: dict[str, kit.Tab], tabs: gr.Tab
     event = getattr(send.button, send.event)(deliver, inputs, outputs, api_visibility="private")
     if send.event == "upload":
         event.then(lambda: None, None, send.button, api_visibility="private")  # emptied, ready for the next drop
+    if send.then_js:
+        event.then(None, None, None, js=send.then_js, api_visibility="private")
 
 
 def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:

@@ -12,6 +12,7 @@ from engine import Failed, LiveSessions, Result, Studio, StudioError, Txt2ImgReq
 from ui import kit, styles_panel
 
 LIVE_STEPS = 4  # few-step models (SD-Turbo, SDXL-Turbo, LCM LoRAs) need 1-4
+CONCURRENCY = 16  # live runs at once, the Live tab's and the API's together (the device thread takes them in turn)
 
 
 def register(studio: Studio) -> None:
@@ -27,7 +28,7 @@ def register(studio: Studio) -> None:
             name = kit.text(model, "model") or first.id
             family = studio.catalog.families.get(studio.catalog.resolve(name).family or "")
             native = family.default_size if family else (512, 512)
-            job = Txt2ImgRequest(prompt=kit.text(prompt, "prompt"), model=name,
+            job = Txt2ImgRequest(prompt=kit.text(prompt, "prompt"), model=name, draft=True,
                                  loras=styles_panel.lora_choices(loras),
                                  **kit.numbers(Txt2ImgRequest, seed=seed, steps=steps, guidance_scale=guidance_scale,
                                                width=width or native[0], height=height or native[1]))
@@ -43,4 +44,4 @@ def register(studio: Studio) -> None:
                 raise gr.Error(event.message)
         return image
 
-    gr.api(live, api_name="live", concurrency_limit=16, concurrency_id="live")
+    gr.api(live, api_name="live", concurrency_limit=CONCURRENCY, concurrency_id="live")

@@ -37,14 +37,15 @@ class OutputWriter:
         """The folders the page shows files from (the only ones the web server may serve)."""
         return [self.scratch] + ([self.outputs_dir] if self.outputs_dir and not self.hosted else [])
 
-    def write(self, image: Image.Image, recipe: Recipe, prefix: str = "") -> Path:
-        """Save `image` as a PNG carrying `recipe`; returns the path the page shows it from."""
-        return self.save(png_bytes(image, recipe), recipe.seed, prefix)
+    def write(self, image: Image.Image, recipe: Recipe, prefix: str = "", draft: bool = False) -> Path:
+        """Save `image` as a PNG carrying `recipe`; returns the path the page shows it from. A `draft` (a live
+        mode image) goes to the scratch folder only."""
+        return self.save(png_bytes(image, recipe), recipe.seed, prefix, draft)
 
-    def save(self, data: bytes, seed: int, prefix: str = "") -> Path:
+    def save(self, data: bytes, seed: int, prefix: str = "", draft: bool = False) -> Path:
         """Save PNG bytes (named `<prefix><NNNNN>-<seed>`); returns the path the page shows it from."""
         with _lock:
-            if self.outputs_dir is not None:
+            if self.outputs_dir is not None and not draft:
                 saved = self._numbered(self.outputs_dir / datetime.now().strftime("%Y-%m-%d"), prefix, seed, "", data)
                 if not self.hosted:
                     return saved

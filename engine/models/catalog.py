@@ -34,6 +34,9 @@ class ModelSpec:
     working_side: int = 0
     # Names and short hashes other tools use for these weights (A1111/Civitai checkpoint names, `Model hash`).
     aliases: tuple[str, ...] = ()
+    # A few-step model for live mode (SDXL-Turbo...): listed first in the Live tab; `base` is then the full model
+    # that "Render this properly" uses, and `working_side` the square side it was trained at (0: the family's).
+    live: bool = False
 
     def answers_to(self, name: str) -> bool:
         """Whether `name` (a name, id, alias, checkpoint file name or short hash) means this model."""
@@ -113,6 +116,12 @@ class Catalog:
     controlnets: tuple[ControlSpec, ...] = field(default_factory=tuple)
     editors: tuple[ModelSpec, ...] = field(default_factory=tuple)
     inpainters: tuple[InpainterSpec, ...] = field(default_factory=tuple)
+    # Second experts that finish a base model's image (SDXL's refiner): never offered as models to generate with.
+    refiners: tuple[ModelSpec, ...] = field(default_factory=tuple)
+
+    def refiners_for(self, family: str | None) -> tuple[ModelSpec, ...]:
+        """The refiners that can finish images of `family`'s base models (none for most families)."""
+        return tuple(r for r in self.refiners if r.family == family)
 
     def inpainter(self, family: str | None) -> InpainterSpec | None:
         """The inpainting checkpoint for base models of `family`, or None when the catalog has none."""
@@ -143,8 +152,8 @@ class Catalog:
         return None
 
     def find_alias(self, name: str, pool: str = "models") -> ModelSpec | None:
-        """The entry of `pool` ("models" or "editors") that `name` means: its name, id, the last part of its id,
-        or an alias (another tool's checkpoint name, with or without extension and `[hash]`, or short hash)."""
+        """The entry of `pool` ("models", "editors" or "refiners") that `name` means: its name, id, the last part of
+        its id, or an alias (another tool's checkpoint name, with or without extension and `[hash]`, or short hash)."""
         specs: tuple[ModelSpec, ...] = getattr(self, pool)
         key = checkpoint_key(name)
         if not key:
@@ -237,5 +246,10 @@ def load_catalog(presets_dir: Path = PRESETS_DIR) -> Catalog:
         if inpainter.family not in families:
             raise ValueError(f"presets/models.json: inpainter '{inpainter.name}' has unknown family "
                              f"'{inpainter.family}'.")
+    refiners = [ModelSpec(**{**entry, "aliases": tuple(entry.get("aliases", ()))})
+                for entry in raw.get("refiners", [])]
+    for refiner in refiners:
+        if refiner.family not in families:
+            raise ValueError(f"presets/models.json: refiner '{refiner.name}' has unknown family '{refiner.family}'.")
     return Catalog(families=families, models=tuple(models), styles=tuple(styles), controlnets=tuple(controlnets),
-                   editors=tuple(editors), inpainters=tuple(inpainters))
+                   editors=tuple(editors), inpainters=tuple(inpainters), refiners=tuple(refiners))

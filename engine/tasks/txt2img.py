@@ -11,7 +11,7 @@ from engine.pipeline.control import Control
 from engine.prompts import prepare_prompt
 from engine.requests import SEED_MAX, Txt2ImgRequest
 from engine.settings import APP_VERSION
-from engine.tasks import hires
+from engine.tasks import hires, refiner as refining
 from engine.tasks.context import TaskContext
 from engine.types import GeneratedImage, Notice, Recipe, Result
 
@@ -40,9 +40,11 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
         second = hires.plan(request, ref.family, early[0], early[1], ctx.settings.max_pixels)
         ctx.check_work((early[0], early[1], request.steps, request.batch_count),
                        *([second.work(request.batch_count)] if second else []))
+    refiner_spec = refining.spec_for(request, ctx, ref.spec, ref.family, control)  # a bad refiner: said now
     model = base = model or ctx.models.load(ref, ctx.emit)
     ctx.check()
     family = model.family
+    refiner = refining.load(request, ctx, base, refiner_spec)  # the refiner's pipeline (shares VAE, encoder)
     if control is not None:
         model = ctx.models.with_controls(model, control.kinds, ctx.emit)
         ctx.check()
@@ -61,7 +63,7 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
     model_hash = ctx.models.checkpoint_hash(ref.spec.id)  # hashed once per file, looked up once per run
     hires_model = hires.pipeline(ctx, base) if second else None  # the base's img2img pipeline (shared modules)
     with ctx.styled(model, request) as ctx:  # LoRAs, embeddings, tiling: on for this run only
-        conditioning = None
+        conditioning = refiner_call = None
         for index in range(request.batch_count):
             seed = (base_seed + index) % (SEED_MAX + 1)
             generator = torch.Generator("cpu").manual_seed(seed)
@@ -74,8 +76,15 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
             extra = control.call_arguments(width, height) if control else {}
             call = {**conditioning.kwargs, **extra, "width": width, "height": height,
                     "guidance_scale": request.guidance_scale}
-            image = ctx.denoise(model, call, steps=request.steps, scheduler=scheduler, generator=generator, index=index,
-                                count=request.batch_count, preview_every=request.preview_every)
+            if refiner is not None:  # the base to `refiner_switch`, the refiner from there ("Refining")
+                refiner_call = refiner_call or refining.call(refiner, prompt.text, negative.text,
+                                                             request.guidance_scale)
+                image = refining.generate(model, refiner, call, refiner_call, ctx, switch=request.refiner_switch,
+                                          steps=request.steps, scheduler=scheduler, generator=generator, index=index,
+                                          count=request.batch_count, preview_every=request.preview_every)
+            else:
+                image = ctx.denoise(model, call, steps=request.steps, scheduler=scheduler, generator=generator,
+                                    index=index, count=request.batch_count, preview_every=request.preview_every)
             if second:  # hires fix: upscaled and refined by a second pass (progress, previews, cancel as above)
                 image = hires.refine(image, second, hires_model, conditioning.kwargs, ctx,
                                      guidance_scale=request.guidance_scale, scheduler=scheduler, generator=generator,
@@ -85,8 +94,8 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
                             scheduler=scheduler, seed=seed, style=request.style if style else "", family=family.name,
                             app_version=APP_VERSION, task=(control.task or control.kind) if control else "txt2img",
                             control=control.recipe if control else "", model_hash=model_hash,
-                            **hires.recipe_fields(second))
-            path = ctx.outputs.write(image, recipe)
+                            **hires.recipe_fields(second), **refining.recipe_fields(refiner_spec, request))
+            path = ctx.outputs.write(image, recipe, draft=request.draft)
             ctx.emit(Result(GeneratedImage(image, recipe, path), index, request.batch_count,
                             time.perf_counter() - started))
 

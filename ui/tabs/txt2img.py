@@ -9,7 +9,7 @@ import gradio as gr
 
 from engine import (MAX_PROMPT_CHARS, Catalog, Family, InputError, Preview, RestorePlan, Result, Studio, Txt2ImgRequest,
                     prepare_prompt)
-from ui import hires_panel, kit, status, styles_panel, style_presets as styles
+from ui import hires_panel, kit, refiner_panel, status, styles_panel, style_presets as styles
 from ui.examples import examples
 from ui.zerogpu import gpu_task
 
@@ -108,6 +108,7 @@ def build(studio: Studio) -> kit.Tab:
                         reuse_seed = gr.Button("Reuse last seed", size="sm")
                 panel = styles_panel.build(studio, "t2i")  # LoRAs, embeddings, seamless tiling
                 hires = hires_panel.build(settings, "t2i")  # a second, upscaled pass
+                refining = refiner_panel.build(catalog, settings, family, "t2i")  # SDXL's second expert
                 with gr.Accordion("Prompt weighting syntax", open=False):
                     gr.Markdown(SYNTAX_HELP)
                 with gr.Accordion("Advanced", open=False):
@@ -145,6 +146,7 @@ def build(studio: Studio) -> kit.Tab:
                 height: int = height0, scheduler: str = first.scheduler, batch_count: int = 1, style: str = "None",
                 preview_every: int = 1, history: list | None = None, loras: str = "", tiling: str = "none",
                 hires_scale: float = 1.0, hires_strength: float = 0.5, hires_steps: int = 0,
+                refiner: str = refiner_panel.OFF, refiner_switch: float = 0.8,
                 request: gr.Request | None = None) -> Iterator[tuple]:
         """Generate images from a prompt, streaming live previews; returns the last image, status, gallery."""
         items = list(history or [])
@@ -166,13 +168,14 @@ def build(studio: Studio) -> kit.Tab:
             prompt=kit.text(prompt, "prompt"), negative_prompt=kit.text(negative_prompt, "negative prompt"),
             model=kit.text(model, "model") or first.id, scheduler=kit.text(scheduler, "scheduler") or "Default",
             style=kit.text(style, "style") or "None", loras=styles_panel.lora_choices(loras),
-            tiling=styles_panel.tiling_choice(tiling),
+            tiling=styles_panel.tiling_choice(tiling), refiner=kit.text(refiner, "refiner"),
             **kit.numbers(Txt2ImgRequest, width=width, height=height, steps=steps, guidance_scale=guidance_scale,
                           seed=seed, batch_count=batch_count, preview_every=preview_every, hires_scale=hires_scale,
-                          hires_strength=hires_strength, hires_steps=hires_steps)), frame)
+                          hires_strength=hires_strength, hires_steps=hires_steps,
+                          refiner_switch=refiner_switch)), frame)
 
     inputs = [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height, scheduler, batch_count,
-              style, preview_every, history, *panel.inputs, *hires.inputs]
+              style, preview_every, history, *panel.inputs, *hires.inputs, *refining.inputs]
     outputs = [image, progress, gallery, history, last_seed]
     controls.wire(txt2img, inputs, outputs, progress, settings, api_name="txt2img")
     panel.show_repeat(history)
@@ -201,6 +204,7 @@ def build(studio: Studio) -> kit.Tab:
 
     model.input(on_model, model, [aspect, width, height, steps, guidance_scale, scheduler],
                 show_progress="hidden", api_visibility="private")
+    refining.follow(model, catalog, _family)  # the refiner panel only for models a refiner can finish (SDXL)
 
     def on_aspect(name: str, model_id: str) -> tuple:
         fam = _family(catalog, model_id) or family
@@ -222,7 +226,7 @@ def build(studio: Studio) -> kit.Tab:
     reuse_seed.click(lambda s: s, last_seed, seed, api_visibility="private", queue=False)
 
     restore_outputs = [prompt, negative_prompt, model, width, height, steps, guidance_scale, scheduler, seed,
-                       style, style_adds, aspect, *panel.inputs, *hires.inputs, progress]
+                       style, style_adds, aspect, *panel.inputs, *hires.inputs, *refining.inputs, progress]
 
     def restore(path: str | None, plan: RestorePlan | None) -> tuple:
         """The plan's settings for `restore_outputs`, in one update: the model comes with the values the image was
@@ -237,7 +241,8 @@ def build(studio: Studio) -> kit.Tab:
         return (*prompts, *sizes, *sampling, fields.get("style", "None"),
                 styles.adds(catalog.style(str(fields.get("style") or ""))),
                 CUSTOM_ASPECT if "width" in fields else gr.skip(), *kit.planned(plan, ("loras", "tiling")),
-                *kit.planned(plan, ("hires_scale", "hires_strength", "hires_steps")), status.restored(plan))
+                *kit.planned(plan, ("hires_scale", "hires_strength", "hires_steps")),
+                *kit.planned(plan, ("refiner", "refiner_switch")), status.restored(plan))
 
     gallery.select(kit.selected_recipe, history, [recipe_text, selected], api_visibility="private")
     def picked(chosen: str | None, items: list) -> str | None:

@@ -1,0 +1,70 @@
+"""Which models live mode offers, the settings it starts from, and "render this properly": a live image's restore
+plan turned into one for the full model (the live model's `base`, else the first full catalog model), with that
+model's own steps, guidance and sampler and its family's size nearest the live image's aspect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from engine.models.catalog import Catalog, ModelSpec
+from engine.restore import RestorePlan
+
+LIVE_STEPS = 4  # a full model run in live mode: as few steps as a few-step model's most
+LIVE_GUIDANCE = 2.0  # the most guidance live mode offers (few-step models want 0; a full model some)
+FEW_STEP_SCHEDULER = "Euler a"  # what a full model uses in live mode (the turbo models' own sampler)
+
+
+@dataclass(frozen=True)
+class LiveDefaults:
+    """Live mode's starting settings for one model."""
+
+    steps: int
+    guidance_scale: float
+    scheduler: str
+    width: int
+    height: int
+
+
+def live_models(catalog: Catalog) -> list[ModelSpec]:
+    """The catalog's models for live mode: few-step ones first, then the others (run with few steps)."""
+    return [m for m in catalog.models if m.live] + [m for m in catalog.models if not m.live]
+
+
+def live_defaults(catalog: Catalog, spec: ModelSpec, aspect: str | None = None) -> LiveDefaults:
+    """A few-step model's own settings, or few steps and little guidance for a full model; the size is the family's
+    for `aspect` (default: its default aspect), scaled so its short side is the model's own training side when it
+    has one (SDXL-Turbo: 512x512, 512x896 for 9:16; never under the family's smallest side)."""
+    family = catalog.families.get(spec.family or "")
+    width, height = (family.aspect_ratios.get(aspect or "", family.default_size) if family else (512, 512))
+    if spec.working_side and family:
+        scale = max(spec.working_side, family.min_side) / min(width, height)
+        width, height = (round(side * scale / family.multiple) * family.multiple for side in (width, height))
+    if spec.live:
+        return LiveDefaults(spec.steps, spec.guidance_scale, spec.scheduler, width, height)
+    return LiveDefaults(min(spec.steps, LIVE_STEPS), min(spec.guidance_scale, LIVE_GUIDANCE), FEW_STEP_SCHEDULER,
+                        width, height)
+
+
+def full_model(catalog: Catalog, model: str) -> ModelSpec:
+    """The model that renders `model`'s live settings properly: its `base`, else the first full catalog model."""
+    spec = catalog.find(model)
+    if spec is not None and not spec.live:
+        return spec
+    base = catalog.find(spec.base) if spec is not None and spec.base else None
+    return base or next((m for m in catalog.models if not m.live), catalog.models[0])
+
+
+def render_plan(catalog: Catalog, plan: RestorePlan) -> RestorePlan:
+    """`plan` (a live image's settings for Text to image) with the full model and its own sampling settings; the
+    size becomes the full model's size for the aspect nearest the live image's."""
+    full = full_model(catalog, str(plan.fields.get("model") or ""))
+    fields = {**plan.fields, "model": full.id, "steps": full.steps, "guidance_scale": full.guidance_scale,
+              "scheduler": full.scheduler}
+    family = catalog.families.get(full.family or "")
+    width, height = plan.fields.get("width"), plan.fields.get("height")
+    if family and isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+        ratio = width / height
+        fields["width"], fields["height"] = min(family.aspect_ratios.values(), key=lambda s: abs(s[0] / s[1] - ratio))
+    note = (f"Live settings sent to {full.name} with its own steps ({full.steps}), guidance "
+            f"({full.guidance_scale:g}) and sampler ({full.scheduler}).")
+    return replace(plan, tab="txt2img", fields=fields, notes=(*plan.notes, note))

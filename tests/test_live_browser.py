@@ -1,0 +1,40 @@
+"""The Live tab in a real browser: typing makes an image with no click, the prompt, the image and "Render this
+properly" share one screen (1440x900, and a 390x844 phone after one scroll to the prompt), and the button opens
+Text to image with the prompt and the full model. Its own server: the `server` and `page` fixtures of test_browser."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_browser import _wait_for, page, server  # noqa: F401 - the shared fixtures
+from tests.test_viewport_browser import SIZES, _in_view
+
+pytestmark = pytest.mark.browser
+
+
+def test_typing_makes_an_image_on_one_screen_with_the_prompt_and_render(page) -> None:  # noqa: F811
+    page.get_by_role("tab", name="Live", exact=True).click()
+    page.locator("#live-prompt textarea").press_sequentially("a linen dress", delay=40)
+    _wait_for(page, "Seed 0", "live-status")
+    page.locator("#live-image img").wait_for(state="visible", timeout=30_000)
+    try:
+        for width, height in SIZES:
+            page.set_viewport_size({"width": width, "height": height})
+            page.evaluate("() => window.scrollBy(0, document.getElementById('live-prompt').getBoundingClientRect()"
+                          ".top - 4)" if width < 800 else "() => window.scrollTo(0, 0)")
+            seen = {elem_id: _in_view(page, elem_id, height) for elem_id in ("live-prompt", "live-render",
+                                                                              "live-image")}
+            assert all(inside for inside, _ in seen.values()), (width, seen)
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 1100})
+
+
+def test_render_this_properly_opens_text_to_image_with_the_full_model(page) -> None:  # noqa: F811
+    page.get_by_role("tab", name="Live", exact=True).click()
+    page.locator("#live-render").click()
+    page.wait_for_function("document.querySelector('#t2i-prompt textarea')?.value === 'a linen dress'",
+                           timeout=30_000)
+    assert page.locator("#t2i-model input").input_value().startswith("SDXL base")
+    assert page.locator("#t2i-steps input[type=number]").input_value() == "30"
+    _wait_for(page, "Done: 1 image", "t2i-status")  # the full render started by itself
+    page.get_by_role("tab", name="Text to image", exact=True).wait_for()
