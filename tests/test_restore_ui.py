@@ -45,6 +45,8 @@ def made(studio: Studio, request: Any) -> str:
 def _plain(value: Any) -> Any:
     if isinstance(value, gr.Tabs):
         return value.selected
+    if isinstance(value, dict) and value.get("__type__") == "update":
+        return value.get("value")
     return value.value if isinstance(value, gr.components.Component) else value
 
 
@@ -76,6 +78,7 @@ def test_a_kandinsky_png_keeps_its_steps_and_guidance(app: gr.Blocks, tmp_path: 
     shown = send(app, "t2i-recipe-file", write(tmp_path, KANDINSKY_PNG))
     assert shown["tab"] == "txt2img" and shown["t2i-model"] == KANDINSKY
     assert (shown["t2i-steps"], shown["t2i-guidance"], shown["t2i-seed"]) == (4, 6.0, 9)
+    assert shown["t2i-aspect"] == "1:1 square"  # a size the model names is shown by its name, not as "Custom"
     assert shown["t2i-status"].count("Settings restored: prompt, negative prompt, model, size, steps, guidance, "
                                      "scheduler, seed.") == 1
     assert "Not restored" not in shown["t2i-status"]

@@ -240,7 +240,7 @@ def build(studio: Studio) -> kit.Tab:
                                                                    ("steps", "guidance_scale", "scheduler", "seed")))
         return (*prompts, *sizes, *sampling, fields.get("style", "None"),
                 styles.adds(catalog.style(str(fields.get("style") or ""))),
-                CUSTOM_ASPECT if "width" in fields else gr.skip(), *kit.planned(plan, ("loras", "tiling")),
+                _restored_aspect(fam, fields), *kit.planned(plan, ("loras", "tiling")),
                 *kit.planned(plan, ("hires_scale", "hires_strength", "hires_steps")),
                 *kit.planned(plan, ("refiner", "refiner_switch")), status.restored(plan))
 
@@ -252,3 +252,14 @@ def build(studio: Studio) -> kit.Tab:
     return kit.Tab(inbox=kit.Inbox(restore, [], restore_outputs, progress),
                    sends=[kit.Send(send_to_edit, "edit", [selected, history], settings=False, pick=picked),
                           kit.Send(reuse_recipe, None, [selected, history], pick=picked), drop])
+
+
+def _restored_aspect(fam: Any, fields: dict) -> Any:
+    """The aspect dropdown for a restored size: the model family's named aspect of exactly that size, else Custom."""
+    if "width" not in fields:
+        return gr.skip()
+    if fam is None:
+        return CUSTOM_ASPECT
+    size = (fields.get("width"), fields.get("height"))
+    named = next((name for name, sides in fam.aspect_ratios.items() if tuple(sides) == size), CUSTOM_ASPECT)
+    return gr.update(choices=list(fam.aspect_ratios) + [CUSTOM_ASPECT], value=named)
