@@ -35,19 +35,26 @@ def derive(base: LoadedModel, task: str, placement: Placement, unet: Any = None)
     return LoadedModel(base.spec, base.family, pipe, base.prior, extras)
 
 
-def load_inpaint_unet(spec: InpainterSpec, placement: Placement, demo_paths: dict[str, Path] | None = None,
-                      allow_pickle: bool = False) -> Any:
-    """The 9-channel UNet of an inpainting checkpoint (its `unet` folder only); ModelError with a sentence."""
+def load_unet(spec: Any, placement: Placement, demo_paths: dict[str, Path] | None = None,
+              allow_pickle: bool = False) -> Any:
+    """The UNet alone (the `unet` folder) of catalog entry `spec` (an inpainting checkpoint, a refiner), under the
+    pickle policy; its demo twin's folder in demo mode; ModelError with a sentence."""
     from diffusers import UNet2DConditionModel
 
     source = str(demo_paths[spec.demo]) if demo_paths is not None and spec.demo else spec.id
     try:
-        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet",
+        return UNet2DConditionModel.from_pretrained(source, subfolder="unet",
                                                     **safe_load_kwargs([source], allow_pickle, placement.dtype))
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - one clear sentence
         raise explain_load_error(exc, spec.id) from exc
+
+
+def load_inpaint_unet(spec: InpainterSpec, placement: Placement, demo_paths: dict[str, Path] | None = None,
+                      allow_pickle: bool = False) -> Any:
+    """The 9-channel UNet of an inpainting checkpoint (its `unet` folder only); ModelError with a sentence."""
+    unet = load_unet(spec, placement, demo_paths, allow_pickle)
     if unet.config.in_channels != 9:
         raise ModelError(f"'{spec.id}' is not an inpainting checkpoint: its UNet takes {unet.config.in_channels} "
                          "input channels, not 9.")

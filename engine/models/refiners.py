@@ -9,8 +9,9 @@ from typing import Any
 from engine.models.catalog import Catalog, ModelSpec
 from engine.models.devices import Placement
 from engine.models.families import Family
-from engine.models.loader import LoadedModel, explain_load_error, safe_load_kwargs
-from engine.types import InputError, ModelError
+from engine.models.image_pipes import load_unet
+from engine.models.loader import LoadedModel
+from engine.types import InputError
 
 OFF = ("", "none")
 
@@ -35,18 +36,8 @@ def refiner_spec(catalog: Catalog, name: str, model: ModelSpec, family: Family |
 
 def load_refiner_unet(spec: ModelSpec, placement: Placement, demo_paths: dict[str, Path] | None = None,
                       allow_pickle: bool = False) -> Any:
-    """The refiner's UNet (its `unet` folder only); ModelError with a sentence."""
-    from diffusers import UNet2DConditionModel
-
-    source = str(demo_paths[spec.demo]) if demo_paths is not None and spec.demo else spec.id
-    try:
-        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet",
-                                                    **safe_load_kwargs([source], allow_pickle, placement.dtype))
-    except ModelError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - one clear sentence
-        raise explain_load_error(exc, spec.id) from exc
-    return unet.to(placement.device)
+    """The refiner's UNet (its `unet` folder only) on the device; ModelError with a sentence."""
+    return load_unet(spec, placement, demo_paths, allow_pickle).to(placement.device)
 
 
 def derive_refiner(base: LoadedModel, unet: Any) -> LoadedModel:
