@@ -90,6 +90,14 @@ def test_an_sd15_png_keeps_its_size_and_steps(app: gr.Blocks, tmp_path: Path) ->
     assert shown["t2i-aspect"] == "Custom" and shown["t2i-style"] == "None"
 
 
+def test_the_status_names_a_hires_fix_it_turned_on(app: gr.Blocks, tmp_path: Path) -> None:
+    hires = replace(SD_PNG, hires_scale=2.0, hires_steps=4, hires_strength=0.5)
+    shown = send(app, "t2i-recipe-file", write(tmp_path, hires, "hires.png"))
+    assert "hires fix" in shown["t2i-status"].split("Not restored")[0]
+    plain = send(app, "t2i-recipe-file", write(tmp_path, SD_PNG, "plain.png"))
+    assert "hires fix" not in plain["t2i-status"]  # turned off: not news
+
+
 def test_compare_sends_the_kandinsky_columns_own_settings(app: gr.Blocks, tmp_path: Path) -> None:
     finals = {"cells": {(0, 0): (write(tmp_path, SD_PNG, "sd.png"), ()),
                         (0, 2): (write(tmp_path, KANDINSKY_PNG, "k.png"), ())}}

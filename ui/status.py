@@ -12,6 +12,18 @@ FIELD_LABELS = {"negative_prompt": "negative prompt", "width": "size", "height":
                 "pose": "pose keypoints"}
 
 
+def _turned_on(fields: dict) -> list[str]:
+    """Optional settings the restore turned on (a PNG without them turns them off, which is not news)."""
+    try:
+        upscale = float(fields.get("hires_scale") or 1)
+    except (TypeError, ValueError):
+        upscale = 1.0
+    on = {"hires fix": upscale > 1,
+          "refiner": str(fields.get("refiner") or "").strip().lower() not in ("", "none"),
+          "LoRAs": bool(fields.get("loras"))}
+    return [name for name, is_on in on.items() if is_on]
+
+
 def _seconds(value: float | None) -> str:
     if value is None:
         return "…"
@@ -36,7 +48,7 @@ def restored(plan: RestorePlan, labels: dict[str, str] | None = None, notes: tup
     def listed(keys: list[str]) -> str:
         return ", ".join(dict.fromkeys(names.get(key, key.replace("_", " ")) for key in keys))
 
-    done = [key for key in shown if key in plan.fields]
+    done = [key for key in shown if key in plan.fields] + _turned_on(plan.fields)
     kept = [key for key in shown if key not in plan.fields]
     message = f"Settings restored: {listed(done)}." if done else "No settings restored: the PNG has none this tab uses."
     if kept:
