@@ -9,7 +9,6 @@ Usage: python bench/bench_control.py [--model ID] [--size 512] [--steps 20] [--r
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -21,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from engine import ControlRequest, Preview, Result, Settings, Studio  # noqa: E402
+import common  # noqa: E402
+from engine import ControlRequest, Preview, Result, Studio  # noqa: E402
 from engine.models.loader import module_bytes  # noqa: E402
 from engine.pipeline.schedulers import make_scheduler  # noqa: E402
 
@@ -80,16 +80,10 @@ def memory(studio: Studio, model_id: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="stable-diffusion-v1-5/stable-diffusion-v1-5")
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--real", action="store_true", help="use the real models instead of the demo ones")
+    parser = common.parser("stable-diffusion-v1-5/stable-diffusion-v1-5")
     args = parser.parse_args()
 
-    settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
-    studio = Studio(settings, demo=not args.real, online=args.real)
+    studio = common.studio(args.real)
     placement = studio.models.placement
     request = ControlRequest(prompt="an astronaut in a (white linen suit)1.2", negative_prompt="blurry",
                              model=args.model, image=photo(args.size), control_type="canny", width=args.size,

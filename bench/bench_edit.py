@@ -9,7 +9,6 @@ Usage: python bench/bench_edit.py [--model ID] [--size 512] [--steps 20] [--repe
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -21,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from engine import EditRequest, Failed, Preview, Result, Settings, Studio  # noqa: E402
+import common  # noqa: E402
+from engine import EditRequest, Failed, Preview, Result, Studio  # noqa: E402
 from engine.pipeline.denoise import accepts  # noqa: E402
 from engine.pipeline.schedulers import make_scheduler  # noqa: E402
 
@@ -61,16 +61,10 @@ def bare_run(studio: Studio, request: EditRequest) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="timbrooks/instruct-pix2pix")
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--real", action="store_true", help="use the real models instead of the demo ones")
+    parser = common.parser("timbrooks/instruct-pix2pix")
     args = parser.parse_args()
 
-    settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
-    studio = Studio(settings, demo=not args.real, online=args.real)
+    studio = common.studio(args.real)
     side = studio.catalog.resolve_editor(args.model).working_side or args.size
     request = EditRequest(image=source_image(side), prompt="make the dress (red velvet)1.2",
                           negative_prompt="blurry", model=args.model, steps=args.steps, seed=5,

@@ -102,13 +102,11 @@ def engine(name: str, steps: int, repeats: int) -> dict[str, float]:
 
 def cpu_demo(steps: int, repeats: int) -> None:
     """The real compile path on this CPU with the demo SD 1.5 model (see the module's docstring)."""
-    import tempfile
-
-    from engine import Result, Settings, Studio, Txt2ImgRequest
+    import common
+    from engine import Result, Txt2ImgRequest
     from engine.pipeline import fast
 
-    studio = Studio(Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None), demo=True,
-                    online=False)
+    studio = common.studio()
     model = studio.models.get(MODEL_IDS["sd15"])
     width, height = model.family.default_size
     request = Txt2ImgRequest(prompt=PROMPT, model=MODEL_IDS["sd15"], width=width, height=height, steps=steps,

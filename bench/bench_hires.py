@@ -21,7 +21,8 @@ sys.path.insert(0, str(BENCH))
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from engine import Failed, Result, Settings, Studio, Txt2ImgRequest  # noqa: E402
+import common  # noqa: E402
+from engine import Failed, Result, Txt2ImgRequest  # noqa: E402
 from engine.pipeline.schedulers import make_scheduler  # noqa: E402
 
 MODEL_IDS = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5", "sdxl": "stabilityai/stable-diffusion-xl-base-1.0"}
@@ -43,8 +44,7 @@ def main() -> None:
 
         patch_studio(args.real)
     out = Path(tempfile.mkdtemp(prefix="bench-hires-"))
-    studio = Studio(Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=out), demo=True,
-                    online=False)
+    studio = common.studio(outputs=out)
     model_id = MODEL_IDS[args.model]
     request = Txt2ImgRequest(prompt=PROMPT, model=model_id, width=args.size, height=args.size, steps=args.steps,
                              scheduler="Euler", seed=3, hires_scale=args.scale, hires_strength=args.strength,

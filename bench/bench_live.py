@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,7 +17,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from engine import LiveSessions, Result, Settings, Studio, Txt2ImgRequest  # noqa: E402
+import common  # noqa: E402
+from engine import Failed, LiveSessions, Result, Txt2ImgRequest  # noqa: E402
 
 MODEL_IDS = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5", "sdxl": "stabilityai/stable-diffusion-xl-base-1.0"}
 
@@ -35,15 +35,16 @@ def main() -> None:
         from bench_gpu import patch_studio
 
         patch_studio(args.real)
-    studio = Studio(Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None), demo=True,
-                    online=False)
+    studio = common.studio()
     sessions = LiveSessions(studio.run)
 
     def request(i: int) -> Txt2ImgRequest:
         return Txt2ImgRequest(prompt=f"a linen dress, variant {i}", model=MODEL_IDS[args.model], width=args.size,
                               height=args.size, steps=args.steps, guidance_scale=1.0, scheduler="Euler", seed=i)
 
-    list(sessions.submit("warm", request(0)))
+    failed = [e for e in sessions.submit("warm", request(0)) if isinstance(e, Failed)]
+    if failed:
+        raise SystemExit(f"the live run failed: {failed[0].message}")
     started = time.perf_counter()
     made = sum(any(isinstance(e, Result) for e in sessions.submit("one", request(i))) for i in range(args.count))
     sequential = made / (time.perf_counter() - started)

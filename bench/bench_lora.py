@@ -9,7 +9,6 @@ Usage: python bench/bench_lora.py [--model ID] [--loras A B] [--size 256] [--ste
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -20,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from engine import Failed, Result, Settings, Studio, Txt2ImgRequest  # noqa: E402
+import common  # noqa: E402
+from engine import Failed, Result, Studio, Txt2ImgRequest  # noqa: E402
 from engine.models.loras import active_loras, adapter_name, unload_all  # noqa: E402
 from engine.pipeline.schedulers import make_scheduler  # noqa: E402
 
@@ -84,16 +84,10 @@ def bare_run(studio: Studio, request: Txt2ImgRequest, lora: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="stable-diffusion-v1-5/stable-diffusion-v1-5")
+    parser = common.parser("stable-diffusion-v1-5/stable-diffusion-v1-5", size=256, steps=10, repeats=5, real_help="real models and STUDIO_LORA_DIRS instead of the demo")
     parser.add_argument("--loras", nargs=2, default=["demo-pattern", "demo-linen"])
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--real", action="store_true", help="real models and STUDIO_LORA_DIRS instead of the demo")
     args = parser.parse_args()
-    settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
-    studio = Studio(settings, demo=not args.real, online=args.real)
+    studio = common.studio(args.real)
     thread = studio.device_thread
     try:
         thread.submit(studio.models.get, args.model).result()  # build and warm up

@@ -9,7 +9,6 @@ Usage: python bench/bench_txt2img.py [--model ID] [--size 512] [--steps 20] [--r
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -20,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from engine import Preview, Result, Settings, Studio, Txt2ImgRequest  # noqa: E402
+import common  # noqa: E402
+from engine import Preview, Result, Studio, Txt2ImgRequest  # noqa: E402
 from engine.pipeline.previews import (LinearPreviewer, TaesdPreviewer, fit_movq_projection, measure,  # noqa: E402
                                       previewer_for)
 from engine.pipeline.schedulers import make_scheduler  # noqa: E402
@@ -63,12 +63,7 @@ def _taesd(kind: str) -> torch.nn.Module:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="stable-diffusion-v1-5/stable-diffusion-v1-5")
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--real", action="store_true", help="use the real models instead of the demo ones")
+    parser = common.parser("stable-diffusion-v1-5/stable-diffusion-v1-5")
     parser.add_argument("--taesd", choices=("tiny", "full"), default="tiny",
                         help="AutoencoderTiny architecture (random weights) timed as the TAESD previewer: the tiny "
                              "demo one, or the full-size default config of madebyollin/taesd")
@@ -77,8 +72,7 @@ def main() -> None:
                              "architecture, as the app does when the real TAESD weights are cached (SD1.5/SDXL)")
     args = parser.parse_args()
 
-    settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
-    studio = Studio(settings, demo=not args.real, online=args.real)
+    studio = common.studio(args.real)
     placement = studio.models.placement
     request = Txt2ImgRequest(prompt="a flowing (red silk)1.3 evening dress, studio light", negative_prompt="blurry",
                              model=args.model, width=args.size, height=args.size, steps=args.steps, seed=5,
