@@ -33,7 +33,7 @@ from diffusers import (AutoencoderKL, ControlNetModel, EulerDiscreteScheduler, P
                        StableDiffusionPipeline, StableDiffusionXLPipeline, UNet2DConditionModel)
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer  # noqa: E402
 
-from engine.models.demo import _SD15_SCHEDULER, _SDXL_SCHEDULER, MARKER_NAME, build_clip_tokenizer  # noqa: E402
+from engine.models.demo import SD15_SCHEDULER, SDXL_SCHEDULER, MARKER_NAME, build_clip_tokenizer  # noqa: E402
 
 NAMES = ("sd15", "sdxl", "sd15-controlnet-openpose", "sdxl-controlnet-openpose", "sd15-instruct-pix2pix")
 MARKER_TEXT = "realsize-1\n"
@@ -112,7 +112,7 @@ def build_sd15(tiny: bool = False) -> StableDiffusionPipeline:
         text_encoder=CLIPTextModel(clip_text_config(tokenizer, tiny=tiny)),
         tokenizer=tokenizer,
         unet=UNet2DConditionModel(**sd15_unet_config(tiny)),
-        scheduler=_on_cpu(lambda: PNDMScheduler.from_config(_SD15_SCHEDULER)),
+        scheduler=_on_cpu(lambda: PNDMScheduler.from_config(SD15_SCHEDULER)),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
 
@@ -125,7 +125,7 @@ def build_sdxl(tiny: bool = False) -> StableDiffusionXLPipeline:
         text_encoder_2=CLIPTextModelWithProjection(clip_text_config(tokenizer_2, big=True, tiny=tiny)),
         tokenizer=tokenizer, tokenizer_2=tokenizer_2,
         unet=UNet2DConditionModel(**sdxl_unet_config(tiny)),
-        scheduler=_on_cpu(lambda: EulerDiscreteScheduler.from_config(_SDXL_SCHEDULER)),
+        scheduler=_on_cpu(lambda: EulerDiscreteScheduler.from_config(SDXL_SCHEDULER)),
     )
 
 

@@ -11,7 +11,7 @@ from engine.media.infotext import parse_parameters_text
 from engine.media.recipe import png_bytes, read_recipe, to_parameters_text
 from engine.media.samplers import scheduler_from_tool
 from engine.prompts import prepare_prompt
-from engine.prompts.a1111 import _parse_a1111_attention  # A1111's parse_prompt_attention, re-implemented
+from engine.prompts.a1111 import parse_a1111_attention  # A1111's parse_prompt_attention, re-implemented
 from engine.prompts.to_a1111 import compel_to_a1111
 from engine.types import Recipe
 from tests.test_prompts import compel_parser  # noqa: F401  (fixture: compel's own parser)
@@ -30,7 +30,7 @@ def words(fragments: list[tuple[str, float]]) -> list[tuple[str, float]]:
 
 
 def a1111_reads(text: str) -> list[tuple[str, float]]:
-    fragments, _ = _parse_a1111_attention(text)
+    fragments, _ = parse_a1111_attention(text)
     return words([(f.text, f.weight) for f in fragments if not f.is_break])
 
 

@@ -28,14 +28,14 @@ def is_type_checking(test: ast.expr) -> bool:
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def imports(path: Path) -> list[tuple[ast.Import | ast.ImportFrom, bool]]:
-    """Every import statement that can run (module level, in functions, in classes; not under `if TYPE_CHECKING:`),
-    with whether it sits at module level."""
+def imports(path: Path, typing_too: bool = False) -> list[tuple[ast.Import | ast.ImportFrom, bool]]:
+    """Every import statement that can run (module level, in functions, in classes; under `if TYPE_CHECKING:` only
+    with `typing_too`), with whether it sits at module level."""
     found: list[tuple[ast.Import | ast.ImportFrom, bool]] = []
 
     def visit(node: ast.AST, top: bool) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and is_type_checking(child.test):
+            if isinstance(child, ast.If) and is_type_checking(child.test) and not typing_too:
                 for other in child.orelse:
                     visit_one(other, top)
                 continue
@@ -60,10 +60,11 @@ def absolute(node: ast.ImportFrom, importer: str, is_package: bool) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def imported_modules(path: Path, importer: str, known: set[str]) -> set[str]:
-    """The modules `path` imports; `from package import name` counts `package.name` when that is a module."""
+def imported_modules(path: Path, importer: str, known: set[str], typing_too: bool = True) -> set[str]:
+    """The modules `path` imports, type-only imports included unless told otherwise (a loop a reader must hold in
+    their head is a loop); `from package import name` counts `package.name` when that is a module."""
     targets: set[str] = set()
-    for node, _ in imports(path):
+    for node, _ in imports(path, typing_too):
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
             continue
@@ -121,8 +122,9 @@ def test_the_cycle_finder_finds_cycles_and_resolves_relative_imports(tmp_path: P
     statements = imports(tmp_path / "mod.py")
     assert [top for _, top in statements] == [True, True, True, True, False]
     known = {"engine.pkg.sibling", "engine.up", "engine.lazy"}
-    assert imported_modules(tmp_path / "mod.py", "engine.pkg.mod", known) == {
+    assert imported_modules(tmp_path / "mod.py", "engine.pkg.mod", known, typing_too=False) == {
         "__future__", "typing", "engine.pkg.sibling", "engine.up", "engine.lazy"}
+    assert "engine.typing_only" in imported_modules(tmp_path / "mod.py", "engine.pkg.mod", known | {"engine.typing_only"})
 
 
 def imported_names(node: ast.Import | ast.ImportFrom, importer: str, path: Path) -> list[str]:
@@ -168,3 +170,44 @@ def test_files_are_short(package: str) -> None:
     assert not too_long, f"over {MAX_LINES} lines: {too_long}"
     if package == "engine":
         assert lengths["engine.studio"] <= MAX_STUDIO_LINES, lengths["engine.studio"]
+
+
+def private_names(package: str) -> set[str]:
+    """Names `package` keeps to itself: `_name` functions, classes, module globals and attributes it assigns."""
+    names: set[str] = set()
+    for path in sources(package).values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def private_uses(path: Path, private: set[str]) -> list[str]:
+    """Where `path` reads one of `private` as an attribute or imports it from the engine."""
+    found = []
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and node.attr in private:
+            found.append(f"{where}:{node.lineno} .{node.attr}")
+        if isinstance(node, ast.ImportFrom) and top_package(node.module or "") == "engine":
+            found += [f"{where}:{node.lineno} imports {a.name}" for a in node.names if a.name.startswith("_")]
+    return found
+
+
+def test_the_private_name_finder_finds_private_names(tmp_path: Path) -> None:
+    code = "from engine.x import _hidden\nstudio._runs.add(1)\nstudio.running\n"
+    (tmp_path / "use.py").write_text(code)
+    uses = private_uses(tmp_path / "use.py", {"_runs"})
+    assert [u.split(" ", 1)[1] for u in uses] == ["imports _hidden", "._runs"]
+    assert "_runs" in private_names("engine")
+
+
+def test_tests_and_benches_use_only_public_names_of_the_engine() -> None:
+    private = private_names("engine")
+    found = [use for folder in ("tests", "bench") for path in sorted((ROOT / folder).rglob("*.py"))
+             for use in private_uses(path, private)]
+    assert not found, "make these public (or a fixture) instead:\n" + "\n".join(found)

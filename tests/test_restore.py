@@ -4,6 +4,7 @@ by catalog alias or A1111's short hash, sizes snapped and everything not restore
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -110,7 +111,8 @@ def test_model_hash_is_a1111_short_sha256_and_remembered(tmp_path: Path) -> None
     assert short_hash(checkpoint) == expected
     index = HashIndex(tmp_path / "hashes.json")
     assert index.hash_of(checkpoint) == expected
-    assert HashIndex(tmp_path / "hashes.json")._load()[str(checkpoint.resolve())][2] == expected  # remembered
+    stored = json.loads((tmp_path / "hashes.json").read_text(encoding="utf-8"))
+    assert stored[str(checkpoint.resolve())][2] == expected  # remembered on disk for the next start
     plan = plan_for(f"cat\n{SETTINGS}, Model hash: {expected}, Model: renamed", hashes=index, model_dirs=(folder,))
     assert plan.fields["model"] == str(checkpoint)
     assert index.hash_of(tmp_path / "no-such.safetensors") == "" and index.hash_of("org/model") == ""

@@ -32,7 +32,7 @@ MARKER_NAME = ".demo-complete"
 # 4 blocks -> 8x downsampling, like the real VAE and MoVQ. Full-resolution layers dominate CPU time.
 _VAE_CHANNELS = (8, 8, 16, 32)
 # The schedulers' configs as the real checkpoints ship them (keys a class does not know are ignored).
-_SD15_SCHEDULER = {
+SD15_SCHEDULER = {
     "_class_name": "PNDMScheduler",
     "beta_start": 0.00085,
     "beta_end": 0.012,
@@ -44,8 +44,8 @@ _SD15_SCHEDULER = {
     "clip_sample": False,
     "trained_betas": None,
 }
-_SDXL_SCHEDULER = {
-    **_SD15_SCHEDULER,
+SDXL_SCHEDULER = {
+    **SD15_SCHEDULER,
     "_class_name": "EulerDiscreteScheduler",
     "interpolation_type": "linear",
     "prediction_type": "epsilon",
@@ -94,7 +94,7 @@ def build_sd15_pipeline(seed: int = 0) -> StableDiffusionPipeline:
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         unet=unet,
-        scheduler=PNDMScheduler.from_config(_SD15_SCHEDULER),
+        scheduler=PNDMScheduler.from_config(SD15_SCHEDULER),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
@@ -123,7 +123,7 @@ def build_sdxl_pipeline(seed: int = 0) -> StableDiffusionXLPipeline:
     text_encoder = CLIPTextModel(text_config(tokenizer))
     torch.manual_seed(seed)
     text_encoder_2 = CLIPTextModelWithProjection(text_config(tokenizer_2))
-    scheduler = EulerDiscreteScheduler.from_config(_SDXL_SCHEDULER)
+    scheduler = EulerDiscreteScheduler.from_config(SDXL_SCHEDULER)
     return StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
                                      tokenizer=tokenizer, tokenizer_2=tokenizer_2, unet=unet, scheduler=scheduler)
 
@@ -185,7 +185,7 @@ def build_sd15_instruct_pix2pix(seed: int = 0) -> StableDiffusionInstructPix2Pix
     base = build_sd15_pipeline(seed)
     return StableDiffusionInstructPix2PixPipeline(
         vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer,
-        unet=_eight_channel(base.unet, seed), scheduler=EulerAncestralDiscreteScheduler.from_config(_SD15_SCHEDULER),
+        unet=_eight_channel(base.unet, seed), scheduler=EulerAncestralDiscreteScheduler.from_config(SD15_SCHEDULER),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 
@@ -195,7 +195,7 @@ def build_sdxl_instruct_pix2pix(seed: int = 0) -> StableDiffusionXLInstructPix2P
     return StableDiffusionXLInstructPix2PixPipeline(
         vae=base.vae, text_encoder=base.text_encoder, text_encoder_2=base.text_encoder_2, tokenizer=base.tokenizer,
         tokenizer_2=base.tokenizer_2, unet=_eight_channel(base.unet, seed),
-        scheduler=EulerAncestralDiscreteScheduler.from_config(_SDXL_SCHEDULER), add_watermarker=False)
+        scheduler=EulerAncestralDiscreteScheduler.from_config(SDXL_SCHEDULER), add_watermarker=False)
 
 
 _BUILDERS: dict[str, Callable[[int], DiffusionPipeline | ControlNetModel]] = {

@@ -18,7 +18,7 @@ from engine.models.style_files import StyleFile
 from engine.types import InputError, ModelError
 
 if TYPE_CHECKING:
-    from engine.models.families import Family
+    from engine.models.families.base import Family
 
 MAX_VECTORS = 75  # an embedding longer than a whole CLIP chunk is not an embedding
 

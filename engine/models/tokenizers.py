@@ -6,13 +6,19 @@ import math
 import threading
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from engine.models.catalog import ModelSpec
+from engine.models.catalog import Catalog, ModelSpec
 from engine.prompts import TokenCount, count_tokens
 
-if TYPE_CHECKING:
-    from engine.models.manager import ModelManager
+
+class TokenizerSource(Protocol):
+    """What the token counter reads from the model manager (a protocol: this module never imports the manager)."""
+
+    catalog: Catalog
+    demo: bool
+    imports: Any  # the lock heavy imports happen under
+    styles: Any  # the StyleLibrary: embeddings count as their vectors
 
 RETRY_SECONDS = 60
 
@@ -20,7 +26,7 @@ RETRY_SECONDS = 60
 class TokenizerCache:
     """Each model's CLIP tokenizer, loaded in the background from local files only."""
 
-    def __init__(self, models: ModelManager) -> None:
+    def __init__(self, models: TokenizerSource) -> None:
         self._models = models
         self._lock = threading.Lock()
         self._tokenizers: dict[str, Any] = {}

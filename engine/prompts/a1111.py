@@ -56,7 +56,7 @@ def translate_a1111(text: str) -> tuple[str, tuple[str, ...]]:
     text = _join_and_parts(text, notes)
     text = _compel_weights_as_a1111(text, notes)
     text = _resolve_schedules(text, notes)
-    fragments, group_spans = _parse_a1111_attention(text)
+    fragments, group_spans = parse_a1111_attention(text)
 
     by_group: dict[int, list[_Fragment]] = {}
     for fragment in fragments:
@@ -192,7 +192,7 @@ def _resolve_schedules(text: str, notes: list[str]) -> str:
     return "".join(out)
 
 
-def _parse_a1111_attention(text: str) -> tuple[list[_Fragment], list[tuple[int, int]]]:
+def parse_a1111_attention(text: str) -> tuple[list[_Fragment], list[tuple[int, int]]]:
     """AUTOMATIC1111's parse_prompt_attention, also returning the source span of each outermost group."""
     res: list[_Fragment] = []
     round_brackets: list[int] = []
