@@ -6,10 +6,11 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine import (EditHistory, EditRequest, EditStep, InputError, Preview, RestorePlan, Result, Studio, StudioError,
-                    open_image)
+from engine import (EditHistory, EditRequest, EditStep, Failed, InputError, Preview, RestorePlan, Result, Studio,
+                    StudioError, open_image)
 from ui import kit, status, styles_panel
 from ui.examples import asset, examples
+from ui.shown import Shown
 from ui.zerogpu import gpu_task
 
 RESTORED = ("prompt", "negative_prompt", "model", "steps", "guidance_scale", "image_guidance_scale", "scheduler",
@@ -210,10 +211,15 @@ def build(studio: Studio) -> kit.Tab:
             return request_from(str(parent.path), instruction, negative, model, seed, steps, guidance, image_guidance,
                                 scheduler, seeds, values, keep_size, loras, tiling)
 
+        previewed = False
+
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
+            nonlocal previewed
             pair = gallery = strip_items = gr.skip()
             if isinstance(event, Preview):
-                pair = (str(parent.path), event.image)
+                pair, previewed = (str(parent.path), event.image), True
+            elif previewed and not made and (isinstance(event, Failed) or getattr(event, "cancelled", False)):
+                pair = _pair(history, parent)  # stopped: the step it started from again, never a half-made preview
             elif isinstance(event, Result):
                 made.append(history.add(parent.id, event.item.image, instruction or "", event.item.recipe).id)
                 pair = _pair(history, history.steps[made[0]])
@@ -228,15 +234,10 @@ def build(studio: Studio) -> kit.Tab:
              model: str = first.id, scheduler: str = first.scheduler, loras: str = "", tiling: str = "none",
              request: gr.Request | None = None) -> Iterator[tuple]:
         """Edit `image` by `instruction`, streaming previews; returns (image, status)."""
-        shown: Any = None
+        shown = Shown()
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
-            nonlocal shown
-            if isinstance(event, Preview):
-                shown = event.image
-            elif isinstance(event, Result):
-                shown = str(event.item.path) if event.item.path else event.item.image
-            return shown, tracker.html
+            return shown.take(event), tracker.html
 
         yield from controls.stream(studio, request, lambda: request_from(
             kit.file_path(image), instruction, negative_prompt, model, seed, steps, guidance_scale,

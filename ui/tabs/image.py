@@ -10,9 +10,10 @@ from typing import Any, Iterator
 import gradio as gr
 from PIL import Image, ImageOps
 
-from engine import (Img2ImgRequest, InpaintRequest, InputError, Preview, RestorePlan, Result, Studio,
+from engine import (Img2ImgRequest, InpaintRequest, InputError, RestorePlan, Result, Studio,
                     mask_from_layers)
 from ui import kit, status, styles_panel
+from ui.shown import Shown
 from ui.zerogpu import gpu_task
 
 MODES = [("Image to image", "img2img"), ("Inpaint", "inpaint"), ("Outpaint", "outpaint")]
@@ -155,17 +156,15 @@ def build(studio: Studio) -> kit.Tab:
     def streamed(job: Any, history_items: list | None, request: gr.Request | None) -> Iterator[tuple]:
         """Run the request `job()` builds; yields (image, status, gallery) frames."""
         items = list(history_items or [])
-        shown: Any = items[0][0] if items else None
+        shown = Shown(items[0][0] if items else None)
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
-            nonlocal shown, items
-            if isinstance(event, Preview):
-                shown = event.image
-            elif isinstance(event, Result):
+            nonlocal items
+            image = shown.take(event)
+            if isinstance(event, Result):
                 recipe = event.item.recipe
-                shown = str(event.item.path) if event.item.path else event.item.image
-                items = [(shown, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + items
-            return shown, tracker.html, items
+                items = [(image, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + items
+            return image, tracker.html, items
 
         yield from controls.stream(studio, request, job, frame)
 

@@ -10,9 +10,10 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine import (KEYPOINT_NAMES, MAX_PEOPLE, InputError, Pose, PoseRequest, Preview, RestorePlan, Result, Studio,
+from engine import (KEYPOINT_NAMES, MAX_PEOPLE, InputError, Pose, PoseRequest, RestorePlan, Studio,
                     StudioError, from_json, from_rows, load_presets, pose_from_text, save_preset, to_json, to_rows)
 from ui import kit, pose_editor, status, styles_panel
+from ui.shown import Shown
 from ui.zerogpu import gpu_task
 
 DEFAULT_PRESET = "Runway walk"
@@ -241,16 +242,11 @@ def build(studio: Studio) -> kit.Tab:
              height: int = 0, scheduler: str = first.scheduler, loras: str = "", tiling: str = "none",
              request: gr.Request | None = None) -> Iterator[tuple]:
         """Generate an image in a pose (a preset name, pose JSON, or a photo to detect it from), streaming previews."""
-        shown_image: Any = None
-        path = None
+        shown_image = Shown()
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
-            nonlocal shown_image, path
-            if isinstance(event, Preview):
-                shown_image = event.image
-            elif isinstance(event, Result):
-                shown_image = path = str(event.item.path)
-            return shown_image, tracker.html, path
+            image = shown_image.take(event)
+            return image, tracker.html, shown_image.result
 
         def job() -> PoseRequest:
             chosen = resolve_pose(kit.text(pose, "pose"), presets)

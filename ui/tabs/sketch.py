@@ -7,10 +7,11 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine import (CONTROL_LABELS, Condition, ControlRequest, InputError, Preview, RestorePlan, Result, Studio,
+from engine import (CONTROL_LABELS, Condition, ControlRequest, InputError, RestorePlan, Result, Studio,
                     StudioError, bound, load_presets, pose_from_text)
 from ui import kit, status, styles_panel
 from ui.examples import asset, examples
+from ui.shown import Shown
 from ui.zerogpu import gpu_task
 
 RESTORED = ("prompt", "negative_prompt", "model", "width", "height", "steps", "guidance_scale", "scheduler", "seed",
@@ -151,18 +152,16 @@ def build(studio: Studio) -> kit.Tab:
         """Generate an image that follows `image` (a photo or drawing; `control_type` says what of it: canny,
         lineart, scribble, mlsd, depth or openpose; `preprocess=False` uses it as the condition itself), optionally
         with a pose as a second condition, streaming previews; returns (image, status, gallery)."""
-        shown: Any = None
+        shown = Shown()
         made = list(items or [])
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
-            nonlocal shown, made
-            if isinstance(event, Preview):
-                shown = event.image
-            elif isinstance(event, Result):
-                shown = str(event.item.path)
+            nonlocal made
+            image = shown.take(event)
+            if isinstance(event, Result):
                 recipe = event.item.recipe
-                made = [(shown, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + made
-            return shown, tracker.html, made
+                made = [(image, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + made
+            return image, tracker.html, made
 
         yield from controls.stream(studio, request, lambda: request_from(
             _picked(image, sketch), control_type, preprocess, prompt, negative_prompt, model, seed, steps,

@@ -7,10 +7,11 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from engine import (MAX_PROMPT_CHARS, Catalog, Family, InputError, Preview, RestorePlan, Result, Studio, Txt2ImgRequest,
+from engine import (MAX_PROMPT_CHARS, Catalog, Family, InputError, RestorePlan, Result, Studio, Txt2ImgRequest,
                     prepare_prompt)
 from ui import hires_panel, kit, refiner_panel, status, styles_panel, style_presets as styles
 from ui.examples import examples
+from ui.shown import Shown
 from ui.zerogpu import gpu_task
 
 CUSTOM_ASPECT = "Custom"
@@ -150,19 +151,17 @@ def build(studio: Studio) -> kit.Tab:
                 request: gr.Request | None = None) -> Iterator[tuple]:
         """Generate images from a prompt, streaming live previews; returns the last image, status, gallery."""
         items = list(history or [])
-        shown: Any = items[0][0] if items else None  # the last result stays until a preview comes
+        shown = Shown(items[0][0] if items else None)  # the last result stays until a preview comes
         seed_used: Any = gr.skip()
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
-            nonlocal shown, items, seed_used
-            if isinstance(event, Preview):
-                shown = event.image
-            elif isinstance(event, Result):
+            nonlocal items, seed_used
+            image = shown.take(event)
+            if isinstance(event, Result):
                 recipe = event.item.recipe
-                shown = str(event.item.path)
                 seed_used = recipe.seed if event.image_index == 0 else seed_used
-                items = [(shown, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + items
-            return shown, tracker.html, items, items, seed_used
+                items = [(image, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + items
+            return image, tracker.html, items, items, seed_used
 
         yield from controls.stream(studio, request, lambda: Txt2ImgRequest(
             prompt=kit.text(prompt, "prompt"), negative_prompt=kit.text(negative_prompt, "negative prompt"),
