@@ -26,7 +26,8 @@ from engine.models.style_files import StyleFile
 from engine.pipeline.tiling import TILING_CHOICES, TILING_LABELS, repeat_tile
 from engine.restore import TAB_FIELDS, TAB_TITLES, RestorePlan, plan_restore
 from engine.live import LiveSessions
-from engine.live_models import LIVE_GUIDANCE, LiveDefaults, full_model, live_defaults, live_models, render_plan
+from engine.live_models import (LIVE_GUIDANCE, LIVE_MAX_STEPS, LiveDefaults, LiveJob, full_model, live_defaults,
+                                live_job, live_models, render_plan)
 from engine.requests import (DEFAULT_EDITOR, DEFAULT_MODEL, MAX_MODELS, MAX_PROMPT_CHARS, MAX_VARIANTS, MIN_MODELS,
                              PER_MODEL, Bound, CompareRequest, EditRequest, GenerationRequest, PoseRequest,
                              Txt2ImgRequest, bound)
@@ -53,4 +54,5 @@ __all__ = [
     "TAB_TITLES", "plan_restore", "from_rows", "load_presets", "mirror", "save_preset", "to_json", "to_rows",
     "LiveSessions",
     "LIVE_GUIDANCE", "LiveDefaults", "full_model", "live_defaults", "live_models", "render_plan",
+    "LIVE_MAX_STEPS", "LiveJob", "live_job",
 ]

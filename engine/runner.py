@@ -14,30 +14,34 @@ from engine.types import Cancelled, Cell, Event, Failed, Finished, Preview
 class RunContext:
     """Given to the worker: emit events and check for cancellation."""
 
-    def __init__(self, cancel: threading.Event) -> None:
+    def __init__(self, cancel: threading.Event, wanted: Callable[[], bool] | None = None) -> None:
         self._events: queue.Queue[Event | None] = queue.Queue()
         self.cancel = cancel
+        self.wanted = wanted  # False once nobody waits for the run (its client left); None: always wanted
         self.started = time.perf_counter()
 
     def emit(self, event: Event) -> None:
         self._events.put(event)
 
     def check(self) -> None:
-        """Raise Cancelled if the run was cancelled (called once per denoising step)."""
+        """Raise Cancelled if the run was cancelled or its client is gone (called once per denoising step)."""
+        if not self.cancel.is_set() and self.wanted is not None and not self.wanted():
+            self.cancel.set()
         if self.cancel.is_set():
             raise Cancelled()
 
 
 def stream(work: Callable[[RunContext], None], explain: Callable[[BaseException], Failed],
            cancel: threading.Event | None = None, coalesce_previews: bool = True,
-           executor: Executor | None = None) -> Iterator[Event]:
+           executor: Executor | None = None, wanted: Callable[[], bool] | None = None) -> Iterator[Event]:
     """Yield `work`'s events as they come, keeping only the newest pending preview; always ends with Finished.
 
     `work` runs on `executor` (the studio's one device thread) or a new thread. Closing this generator (a cancelled
-    Gradio job, a closed tab) sets `cancel`, so the worker stops within one step.
+    Gradio job, a closed tab) sets `cancel`, and so does `wanted()` turning False (asked before the run starts and
+    at every step: a client that left), so the worker stops within one step.
     """
     cancel = cancel or threading.Event()
-    context = RunContext(cancel)
+    context = RunContext(cancel, wanted)
     outcome: dict[str, BaseException] = {}
 
     def target() -> None:

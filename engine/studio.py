@@ -7,10 +7,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from engine.media.grid import GridCell
 from engine.media.outputs import OutputWriter
+from engine.live import LiveLane
 from engine.models.catalog import Catalog, ControlSpec, ModelSpec, load_catalog
 from engine.models.families import Family
 from engine.models.manager import ModelManager
@@ -44,22 +45,38 @@ class Studio:
         # on the device, and the CPU's OpenMP thread team is reused instead of a new team per run competing.
         self.device_thread = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="studio-device")
         self._runs: set[threading.Event] = set()
+        self._live_runs: set[threading.Event] = set()
+        self.live_lane = LiveLane(lambda: len(self._runs))  # live images: their own lane, a bounded share
         self._warm_lock, self._warm_queued = threading.Lock(), False
 
     # ---- running ----
 
     def run(self, request: GenerationRequest, cancel: threading.Event | None = None,
-            coalesce_previews: bool = True) -> Iterator[Event]:
+            coalesce_previews: bool = True, live: bool = False,
+            wanted: Callable[[], bool] | None = None) -> Iterator[Event]:
         """Stream `request`'s events: notices, progress, previews, results (Cell events for a comparison), then
-        Finished. Closing the stream or setting `cancel` stops the run within one step."""
+        Finished. Closing the stream, setting `cancel` or `wanted()` turning False (its client left) stops the run
+        within one step. A `live` run goes on the live lane (engine.live.LiveLane): never behind a render, and
+        within its share of the device while renders run."""
         task = importlib.import_module(f"engine.tasks.{request.task}")
         flag = cancel or threading.Event()
-        self._runs.add(flag)
+        (self._live_runs if live else self._runs).add(flag)
+
+        def work(run: RunContext) -> None:
+            if not live:
+                return task.run(request, self._context(run))
+            self.live_lane.take_turn(run.emit, run.check)
+            started = time.perf_counter()
+            try:
+                task.run(request, self._context(run))
+            finally:
+                self.live_lane.ran(time.perf_counter() - started)
+
         try:
-            yield from stream(lambda run: task.run(request, self._context(run)), self.models.explain, flag,
-                              coalesce_previews, self.device_thread)
+            yield from stream(work, self.models.explain, flag, coalesce_previews,
+                              self.live_lane.executor if live else self.device_thread, wanted)
         finally:
-            self._runs.discard(flag)
+            (self._live_runs if live else self._runs).discard(flag)
 
     def _context(self, run: RunContext) -> Any:
         from engine.tasks.context import TaskContext
@@ -68,8 +85,8 @@ class Studio:
 
     @property
     def running(self) -> int:
-        """How many runs are under way (or waiting for the device)."""
-        return len(self._runs)
+        """How many runs are under way (or waiting for the device), live ones included."""
+        return len(self._runs) + len(self._live_runs)
 
     def detect_pose(self, photo_path: str, hands_and_face: bool = False) -> Detection:
         """The pose in a photo (on the device thread); InputError for a bad photo or nobody in it."""
@@ -93,6 +110,15 @@ class Studio:
         """The LoRAs ("lora") or embeddings ("embedding") this server offers, with trigger words and previews
         (demo styles not built yet: by name only, unless `wait`)."""
         return self.models.styles.available(kind, wait)
+
+    def style_preview(self, file: StyleFile) -> Path | None:
+        """`file`'s preview image as a copy the page may show (in the served scratch folder), only when it lies in
+        this server's style folders; None when it has none or it cannot be shown."""
+        from engine.media.published import publish_image
+
+        if file.preview is None:
+            return None
+        return publish_image(file.preview, self.outputs.scratch, self.models.styles.folders(file.kind))
 
     def count_tokens(self, text: str, model: str, wait: bool = False) -> TokenCount:
         """Token count of `text` for `model`'s tokenizer; estimated while it loads (unless `wait`) or when offline."""
@@ -144,7 +170,8 @@ class Studio:
 
     def close(self) -> None:
         """Stop every run within one step and drop queued work, so the process can exit at once."""
-        for flag in list(self._runs):
+        for flag in [*self._runs, *self._live_runs]:
             flag.set()
         self.device_thread.shutdown(wait=False, cancel_futures=True)
+        self.live_lane.close()
         self.outputs.close()

@@ -13,7 +13,7 @@ import gradio as gr
 from engine import (SCHEDULER_NAMES, Failed, GenerationRequest, InputError, ModelSpec, Progress, RestorePlan, Settings,
                     Studio, StudioError, bound, image_problems, parameters_from_fields, read_recipe, text_problem,
                     work_problem)
-from ui import frames, status
+from ui import clients, frames, status
 from ui.runs import ActiveRuns
 
 Frame = Callable[[Any, status.StatusTracker], tuple]  # (event, tracker) -> the outputs' updates
@@ -311,8 +311,8 @@ class RunControls:
         else:
             tracker.update(STARTING)
             yield frame(STARTING, tracker)  # at once: replaces Gradio's own "processing" timer on the panel
-            with self.runs.run(visitor) as flag:
-                for event in studio.run(job, cancel=flag):
+            with self.runs.run(visitor) as flag:  # stops on Cancel, a closed tab, or a client gone (ui/clients.py)
+                for event in studio.run(job, cancel=flag, wanted=clients.presence()):
                     if tracker.update(event):
                         yield frame(event, tracker)
         if tracker.error is not None:  # shown on the page already; API clients get it as an exception

@@ -8,8 +8,8 @@ import base64
 
 import gradio as gr
 
-from engine import Failed, LiveSessions, Result, Studio, StudioError, Txt2ImgRequest, png_bytes
-from ui import kit, styles_panel
+from engine import Failed, LiveSessions, Result, Studio, StudioError, Txt2ImgRequest, live_job, png_bytes
+from ui import clients, kit, styles_panel
 
 LIVE_STEPS = 4  # few-step models (SD-Turbo, SDXL-Turbo, LCM LoRAs) need 1-4
 CONCURRENCY = 16  # live runs at once, the Live tab's and the API's together (the device thread takes them in turn)
@@ -23,20 +23,26 @@ def register(studio: Studio) -> None:
     def live(prompt: str, model: str = first.id, seed: int = 0, steps: int = LIVE_STEPS, guidance_scale: float = 0.0,
              width: int = 0, height: int = 0, loras: str = "", request: gr.Request | None = None) -> str:
         """A PNG (with its recipe) as a `data:image/png;base64,` URL; "" when a newer call from the same visitor
-        superseded this one. Size 0 is the model's native size."""
+        superseded this one or its client left. Live-sized whatever is asked (engine.live_job: a few steps, at most
+        the live size, a few-step model's own guidance); what was lowered comes as a warning. Size 0: the live
+        size."""
         try:
             name = kit.text(model, "model") or first.id
-            family = studio.catalog.families.get(studio.catalog.resolve(name).family or "")
-            native = family.default_size if family else (512, 512)
+            asked = kit.numbers(Txt2ImgRequest, seed=seed, steps=steps, guidance_scale=guidance_scale, width=width,
+                                height=height)
+            sized = live_job(studio.catalog, studio.catalog.resolve(name), int(asked["steps"]),
+                             float(asked["guidance_scale"]), int(asked["width"]), int(asked["height"]))
             job = Txt2ImgRequest(prompt=kit.text(prompt, "prompt"), model=name, draft=True,
-                                 loras=styles_panel.lora_choices(loras),
-                                 **kit.numbers(Txt2ImgRequest, seed=seed, steps=steps, guidance_scale=guidance_scale,
-                                               width=width or native[0], height=height or native[1]))
+                                 loras=styles_panel.lora_choices(loras), seed=int(asked["seed"]), steps=sized.steps,
+                                 guidance_scale=sized.guidance_scale, scheduler=sized.scheduler, width=sized.width,
+                                 height=sized.height)
         except StudioError as exc:
             raise gr.Error(exc.message) from exc
+        if sized.clamped:
+            gr.Warning(sized.clamped)  # said to the caller; the PNG's recipe has what really ran
         key = request.session_hash if request is not None and request.session_hash else "api"
         image = ""
-        for event in sessions.submit(key, job):
+        for event in sessions.submit(key, job, clients.presence()):
             if isinstance(event, Result):
                 data = png_bytes(event.item.image, event.item.recipe)
                 image = "data:image/png;base64," + base64.b64encode(data).decode("ascii")

@@ -15,6 +15,7 @@ from engine.models.embeddings import active_embeddings, named_in
 from engine.models.loras import active_loras
 from engine.models.style_files import StyleLibrary
 from engine.pipeline.tiling import repeat_tile, seamless
+from engine.pipeline.turns import Turns
 from engine.prompts.loras import format_loras, merge_loras, prompt_loras
 from engine.types import Event, Notice, Preview, Recipe, Result
 
@@ -61,15 +62,15 @@ class StampedOutputs:
         return getattr(self._inner, name)
 
 
-_locks: "weakref.WeakKeyDictionary[Any, threading.Lock]" = weakref.WeakKeyDictionary()
+_locks: "weakref.WeakKeyDictionary[Any, Turns]" = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
 
 
-def _exclusive(module: Any) -> threading.Lock:
-    """One run at a time on `module` (with --concurrency above 1, two runs on one model would see each other's
-    LoRAs and tiling, which live in the shared modules)."""
+def _exclusive(module: Any) -> Turns:
+    """Turns on `module`: a styled run alone (with --concurrency above 1 or a live image beside a render, two runs
+    on one model would see each other's LoRAs and tiling, which live in the shared modules), plain runs together."""
     with _locks_guard:
-        return _locks.setdefault(module, threading.Lock())
+        return _locks.setdefault(module, Turns())
 
 
 def requested_loras(request: Any) -> tuple[tuple[str, float], ...]:
@@ -97,7 +98,10 @@ def styled(model: Any, request: Any, library: StyleLibrary, families: list[Any],
                       tuple((file.name, digest) for file, _, digest in loras),
                       tuple((file.name, library.hash_of(file.path, "embedding")) for file in embeddings), tiling)
     with ExitStack() as stack:
-        stack.enter_context(_exclusive(getattr(pipe, "unet", pipe)))
+        turns = _exclusive(getattr(pipe, "unet", pipe))
+        waiting = lambda: emit(Notice("Waiting for another run on this model to finish (it has LoRAs, embeddings or "  # noqa: E731
+                                      "tiling on, which would change this image)."))
+        stack.enter_context(turns.shared(waiting) if styling.empty else turns.alone(waiting))
         stack.enter_context(active_loras(pipe, family, families, loras))
         stack.enter_context(active_embeddings(pipe, family, embeddings, allow_pickle))
         modules = [c for c in getattr(pipe, "components", {}).values() if hasattr(c, "modules")]

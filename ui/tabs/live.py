@@ -9,9 +9,9 @@ from typing import Any
 
 import gradio as gr
 
-from engine import (LIVE_GUIDANCE, Failed, Finished, LiveSessions, Result, Studio, StudioError, Txt2ImgRequest,
-                    live_defaults, live_models, render_plan)
-from ui import kit, live_api, status
+from engine import (LIVE_GUIDANCE, Failed, Finished, LiveSessions, Notice, Result, Studio, StudioError,
+                    Txt2ImgRequest, live_defaults, live_job, live_models, render_plan)
+from ui import clients, kit, live_api, status
 
 MAX_LIVE_STEPS = 8  # few-step models need 1-4; a few more for a full model
 DEBOUNCE_MS = 250
@@ -81,17 +81,22 @@ def build(studio: Studio) -> kit.Tab:
             text = kit.text(prompt, "prompt")
             if not text.strip():
                 return gr.skip(), status.idle("Type a prompt: an image follows as you type."), gr.skip(), gr.skip()
-            sizes = live_defaults(catalog, catalog.resolve(name), kit.text(aspect, "aspect ratio"))
+            asked = kit.numbers(Txt2ImgRequest, seed=seed, steps=steps, guidance_scale=guidance_scale)
+            sizes = live_job(catalog, catalog.resolve(name), int(asked["steps"]), float(asked["guidance_scale"]),
+                             aspect=kit.text(aspect, "aspect ratio"))  # live-sized whatever was sent
             job = Txt2ImgRequest(prompt=text, model=name, scheduler=sizes.scheduler, preview_every=NO_PREVIEWS,
-                                 draft=True,
-                                 **kit.numbers(Txt2ImgRequest, seed=seed, steps=steps, guidance_scale=guidance_scale,
-                                               width=sizes.width, height=sizes.height))
+                                 draft=True, seed=int(asked["seed"]), steps=sizes.steps,
+                                 guidance_scale=sizes.guidance_scale, width=sizes.width, height=sizes.height)
         except StudioError as exc:
             return gr.skip(), status.error(exc), gr.skip(), gr.skip()
         key = request.session_hash if request is not None and request.session_hash else "page"
         made: Result | None = None
         finished: Finished | None = None
-        for event in sessions.submit(key, job):
+        waited = ""
+        for event in sessions.submit(key, job, clients.presence()):
+            if isinstance(event, Notice) and event.message.startswith("Waiting"):
+                waited = event.message
+                gr.Info(waited, duration=4)  # said while it waits (the status follows with the image)
             if isinstance(event, Failed):
                 return gr.skip(), status.failed(event, []), gr.skip(), gr.skip()
             made = event if isinstance(event, Result) else made
@@ -101,6 +106,7 @@ def build(studio: Studio) -> kit.Tab:
         recipe, path = made.item.recipe, str(made.item.path)
         said = (f"Seed {recipe.seed} · {recipe.width}×{recipe.height} · {recipe.steps} steps · "
                 f"{finished.seconds:.1f} s. Like it? Render this properly.")
+        said = " ".join(part for part in (said, sizes.clamped, waited and "It waited for a render's turn.") if part)
         return path, status.idle(said), path, gr.Button(interactive=True)
 
     inputs = [prompt, model, steps, guidance, seed, aspect, ticket]
