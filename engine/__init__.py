@@ -14,6 +14,7 @@ from engine.image_requests import INPAINT_MODELS, MAX_OUTPAINT, Img2ImgRequest, 
 from engine.media.images import OpenedImage, open_image, pixel_hash
 from engine.media.masks import mask_from_layers
 from engine.media.recipe import LoadedRecipe, parameters_from_fields, png_bytes, read_recipe, to_parameters_text
+from engine.media.restore_worker import read_recipe_bounded
 from engine.models.catalog import Catalog, ControlSpec, ModelSpec, Style, load_catalog
 from engine.models.families import Family
 from engine.pipeline.schedulers import SCHEDULER_NAMES
@@ -37,7 +38,7 @@ from engine.types import (Cancelled, Cell, Event, Failed, Finished, GeneratedIma
                           Notice, OutOfMemory, Preview, Progress, Recipe, Result, StudioError)
 
 __all__ = [
-    "image_problems", "text_problem", "work_problem",
+    "image_problems", "text_problem", "work_problem", "read_recipe_bounded",
     "MAX_LORAS", "StyleFile", "TILING_CHOICES", "TILING_LABELS", "format_loras", "parse_loras", "repeat_tile",
     "split_column",
     "INPAINT_MODELS", "Img2ImgRequest", "InpaintRequest", "MAX_OUTPAINT", "mask_from_layers",

@@ -80,6 +80,8 @@ class Settings:
     allow_hub: tuple[str, ...] = ()  # hosted: typed Hub ids allowed to download ("all", "owner/name", "owner/*")
     max_download_gb: float = 8.0  # hosted: largest download (a typed Hub id's weights) allowed
     max_work: float = 420.0  # hosted: most megapixel-steps one request may cost (pixels x steps x images / 10^6)
+    restore_seconds: float = 5.0  # longest a PNG's settings may take to read (in a child process, then killed)
+    restore_mb: int = 256  # most memory reading one PNG's settings may take (the child's address space grows by this)
     # ---- your own styles (LoRAs, textual-inversion embeddings) ----
     lora_dirs: tuple[Path, ...] = ()  # folders LoRA files are listed from (the only ones allowed when hosted)
     embedding_dirs: tuple[Path, ...] = ()  # folders textual-inversion embeddings are listed from, usable by name
@@ -130,6 +132,8 @@ def load_settings() -> Settings:
         allow_hub=_patterns("STUDIO_ALLOW_HUB"),
         max_download_gb=_float("STUDIO_MAX_DOWNLOAD_GB", 8.0, 0.0, 1024.0),
         max_work=_float("STUDIO_MAX_WORK", 420.0, 1.0, 1_000_000.0),
+        restore_seconds=_float("STUDIO_RESTORE_SECONDS", 5.0, 0.2, 120.0),
+        restore_mb=_int("STUDIO_RESTORE_MB", 256, 32, 4096),
         lora_dirs=_folders("STUDIO_LORA_DIRS"),
         embedding_dirs=_folders("STUDIO_EMBEDDING_DIRS"),
         max_style_mb=_int("STUDIO_MAX_STYLE_MB", 1024, 1, 16_384),

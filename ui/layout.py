@@ -8,7 +8,7 @@ import html
 import gradio as gr
 
 from engine import (APP_NAME, APP_VERSION, LoadedRecipe, RestorePlan, Studio, StudioError, plan_restore,
-                    read_recipe)
+                    read_recipe_bounded)
 from ui import kit, live_api, status
 from ui.image_guard import guard_images
 from ui.runs import ActiveRuns
@@ -29,6 +29,7 @@ HEADER = f"""<div class="studio-header"><h1>{APP_NAME}</h1>
 <p>Explore prompts and images with Stable Diffusion 1.5, SDXL and Kandinsky 2.2 — live previews, prompt weighting,
 poses, instruction editing, and the recipe saved in every PNG.</p></div>"""
 
+RESTORES_AT_ONCE = 2  # PNG restores read at once, in the queue (each in a child process with a time budget)
 SESSIONS = 100  # visitors whose state Gradio keeps (~0.5-1 MB each; its default, 10,000, lets API clients pile up)
 
 DEMO_BANNER = ("<div class='studio-banner'><b>Demo mode:</b> the models are tiny, randomly initialised copies built on "
@@ -61,7 +62,7 @@ def connect(send: kit.Send, source: str, built: dict[str, kit.Tab], tabs: gr.Tab
     def route(path: str | None) -> tuple[str, RestorePlan | None]:
         if not path or not send.settings:
             return home, None
-        loaded = read_recipe(path)
+        loaded = read_recipe_bounded(path, studio.settings.restore_seconds, studio.settings.restore_mb)
         plan = plan_for(studio, loaded, send.target)
         plan = plan if plan.tab in inboxes else plan_for(studio, loaded, home)
         plan = send.adjust(plan) if send.adjust is not None else plan
@@ -93,7 +94,8 @@ def connect(send: kit.Send, source: str, built: dict[str, kit.Tab], tabs: gr.Tab
 
     inputs = [*send.inputs, *(item for inbox in inboxes.values() for item in inbox.inputs)]
     outputs = [*(item for inbox in inboxes.values() for item in inbox.outputs), *extra, tabs]
-    event = getattr(send.button, send.event)(deliver, inputs, outputs, api_visibility="private")
+    event = getattr(send.button, send.event)(deliver, inputs, outputs, api_visibility="private",
+                                             concurrency_id="restore", concurrency_limit=RESTORES_AT_ONCE)
     if send.event == "upload":
         event.then(lambda: None, None, send.button, api_visibility="private")  # emptied, ready for the next drop
     if send.then_js:

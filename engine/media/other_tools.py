@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 TOOL_NAMES = {"comfyui": "ComfyUI", "invokeai": "InvokeAI", "fooocus": "Fooocus", "novelai": "NovelAI"}
 _SIZE_RE = re.compile(r"^\(?\s*(\d+)\s*[,x×]\s*(\d+)\s*\)?$")
 _HEX_RE = re.compile(r"[0-9a-fA-F]{8,64}")
+# A ComfyUI graph is walked from every sampler (sd-parsers' walk grows with samplers × chain length²): bounded
+# before parsing. Real graphs hold tens of nodes, large workflows a few hundred.
+MAX_GRAPH_NODES = 1000
+MAX_SAMPLERS = 16
 # Metadata each tool writes that says nothing about how to make the image again: never named in notes.
 _QUIET = {"id", "generation_mode", "app_id", "app_version", "model", "type", "rand_device", "version",
           "metadata_scheme", "full_prompt", "full_negative_prompt", "prompt_expansion", "width", "height",
@@ -54,15 +58,20 @@ def read_tool_recipe(tool: str, texts: dict[str, str | None]) -> ToolRecipe:
     """Fields from `tool`'s metadata; InputError (one sentence on what to do) when nothing usable is there."""
     name = TOOL_NAMES[tool]
     chunks = {key: value for key, value in texts.items() if value is not None}
+    graph: dict = {}
     try:
-        info = _parse(tool, chunks)
+        parsed: dict[str, Any] = dict(chunks)
+        if tool == "comfyui":  # its JSON parsed once, here, and bounded
+            parsed = _comfyui_chunks(chunks)
+            graph = parsed["prompt"]
+        info = _parse(tool, parsed)
     except RecursionError as err:
         raise _unusable(name, "its JSON is nested too deeply") from err
     except ValueError as err:
         raise _unusable(name, str(err)) from err
     if info is None or not info.samplers:
         raise _unusable(name, "no sampler settings were found in it")
-    fields, notes = _fields(tool, info, chunks)
+    fields, notes = _fields(tool, info, chunks, graph)
     if not any(key in fields for key in ("prompt", "seed", "steps", "guidance_scale")):
         raise _unusable(name, "it gives no prompt, seed, steps or guidance")
     return ToolRecipe(fields, tool, tuple(notes))
@@ -73,15 +82,14 @@ def _unusable(name: str, reason: str) -> InputError:
                       f"hand, or drop another image. {DROP_HINT}")
 
 
-def _parse(tool: str, chunks: dict[str, str]) -> PromptInfo | None:
-    """sd-parsers' reading of the chunks (imported here: only restoring another tool's PNG needs it)."""
+def _parse(tool: str, chunks: dict[str, Any]) -> PromptInfo | None:
+    """sd-parsers' reading of the chunks (imported here: only restoring another tool's PNG needs it); ComfyUI's are
+    already parsed (`_comfyui_chunks`)."""
     from sd_parsers.exceptions import ParserError
     from sd_parsers.parsers import ComfyUIParser, FooocusParser, InvokeAIParser, NovelAIParser
 
     parser = {"comfyui": ComfyUIParser, "invokeai": InvokeAIParser, "fooocus": FooocusParser,
               "novelai": NovelAIParser}[tool]()
-    if tool == "comfyui":
-        chunks = _comfyui_chunks(chunks)
     try:
         return parser.parse(chunks)
     except ParserError as err:
@@ -96,11 +104,16 @@ def _comfyui_chunks(chunks: dict[str, str]) -> dict[str, Any]:
     if graph is None:
         raise ValueError("it has no 'prompt' graph, only a workflow; open the workflow in ComfyUI and save the "
                          "image again")
+    samplers = sum(1 for node in graph.values() if isinstance(node, dict) and isinstance(node.get("inputs"), dict)
+                   and {"sampler_name", "steps", "cfg"} <= node["inputs"].keys())
+    if len(graph) > MAX_GRAPH_NODES or samplers > MAX_SAMPLERS:
+        raise ValueError(f"its graph has {len(graph):,} nodes and {samplers:,} samplers, more than the "
+                         f"{MAX_GRAPH_NODES:,} nodes and {MAX_SAMPLERS} samplers this app restores")
     try:
         workflow = _json_object(chunks.get("workflow"), "its workflow")
     except ValueError:
         workflow = None
-    if workflow is None or not isinstance(workflow.get("links"), list):
+    if workflow is None or not isinstance(workflow.get("links"), list) or len(workflow["links"]) > 8 * MAX_GRAPH_NODES:
         links = [[0, src[0], src[1], node_id, 0, "*"] for node_id, node in graph.items() if isinstance(node, dict)
                  for src in dict(node.get("inputs") or {}).values() if _is_link(src)]
         workflow = {"links": links}
@@ -126,10 +139,10 @@ def _is_link(value: object) -> bool:
 # ---- mapping sd-parsers' result to Recipe fields -------------------------------------------------------------------
 
 
-def _fields(tool: str, info: PromptInfo, chunks: dict[str, str]) -> tuple[dict[str, object], list[str]]:
+def _fields(tool: str, info: PromptInfo, chunks: dict[str, str], graph: dict) -> tuple[dict[str, object], list[str]]:
     name = TOOL_NAMES[tool]
     notes: list[str] = []
-    sampler = _main_sampler(tool, info, chunks, notes)
+    sampler = _main_sampler(tool, info, graph, notes)
     params, meta = dict(sampler.parameters), dict(info.metadata)
     fields: dict[str, object] = {}
     _prompts(tool, info, sampler, fields, notes)
@@ -141,7 +154,7 @@ def _fields(tool: str, info: PromptInfo, chunks: dict[str, str]) -> tuple[dict[s
     if sampler.name and sampler.name != "unknown":
         fields["scheduler"], note = scheduler_from_tool(tool, str(sampler.name), schedule or None)
         notes += [note] if note else []
-    size = _comfyui_size(chunks, sampler) if tool == "comfyui" else _size(meta)
+    size = _comfyui_size(graph, sampler) if tool == "comfyui" else _size(meta)
     if size:
         fields["width"], fields["height"] = size
     elif tool == "comfyui":
@@ -153,11 +166,11 @@ def _fields(tool: str, info: PromptInfo, chunks: dict[str, str]) -> tuple[dict[s
     return fields, notes
 
 
-def _main_sampler(tool: str, info: PromptInfo, chunks: dict[str, str], notes: list[str]) -> Sampler:
+def _main_sampler(tool: str, info: PromptInfo, graph: dict, notes: list[str]) -> Sampler:
     """The first pass of a multi-pass ComfyUI graph (the sampler fed by an empty latent), else the first sampler."""
     samplers = list(info.samplers)
     if tool == "comfyui" and len(samplers) > 1:
-        first = next((s for s in samplers if _comfyui_size(chunks, s)), samplers[0])
+        first = next((s for s in samplers if _comfyui_size(graph, s)), samplers[0])
         others = ", ".join(f"node {s.sampler_id}" for s in samplers if s is not first)
         notes.append(f"The ComfyUI graph runs {len(samplers)} samplers: settings came from the first pass (node "
                      f"{first.sampler_id}); the later passes ({others}) were not restored.")
@@ -225,10 +238,9 @@ def _size(meta: dict) -> tuple[int, int] | None:
     return (int(match[1]), int(match[2])) if match else None
 
 
-def _comfyui_size(chunks: dict[str, str], sampler: Sampler) -> tuple[int, int] | None:
+def _comfyui_size(graph: dict, sampler: Sampler) -> tuple[int, int] | None:
     """Width and height of the empty latent the sampler starts from, following at most 8 links upstream."""
     try:
-        graph = json.loads(chunks["prompt"])
         node = graph[str(sampler.sampler_id)]
         for _ in range(8):
             source = node["inputs"].get("latent_image", node["inputs"].get("samples"))

@@ -18,7 +18,12 @@ RECIPE_KEY = "studio_recipe"
 DROP_HINT = "Drop a PNG saved by this app, AUTOMATIC1111, ComfyUI, InvokeAI, Fooocus or NovelAI."
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
-_MAX_TEXT_BYTES = 4 * 1024 * 1024
+# Bounds checked while reading, before any parsing (a hostile PNG can hold thousands of chunks that each inflate to
+# megabytes): chunks in all, text chunks, one text unpacked, all texts kept.
+MAX_CHUNKS = 50_000
+MAX_TEXT_CHUNKS = 64
+MAX_TEXT_BYTES = 4 * 1024 * 1024
+MAX_TEXTS_BYTES = 8 * 1024 * 1024
 # Other tools' keys: ComfyUI, InvokeAI (3+, 2.x, 1.x), NovelAI, Fooocus (read in engine/media/other_tools.py).
 OTHER_TOOL_KEYS = {"prompt", "workflow", "invokeai_metadata", "sd-metadata", "Dream", "Description", "Software",
                    "Source", "Comment", "fooocus_scheme"}
@@ -51,9 +56,13 @@ def _png_texts(raw: bytes) -> dict[str, str | None]:
     """Text chunks of interest (None: present but undecodable), checking every chunk up to IEND."""
     view = memoryview(raw)
     texts: dict[str, str | None] = {}
-    kept = 0  # characters of text kept, all chunks together: at most _MAX_TEXT_BYTES
+    kept = 0  # characters of text kept, all chunks together: at most MAX_TEXTS_BYTES
     pos = len(_PNG_SIGNATURE)
+    chunks = text_chunks = 0
     while True:
+        chunks += 1
+        if chunks > MAX_CHUNKS:
+            raise _too_large(f"it has over {MAX_CHUNKS:,} chunks")
         if pos + 8 > len(raw):
             raise _unreadable("the file is truncated")
         length, kind = struct.unpack_from(">I4s", raw, pos)
@@ -68,41 +77,58 @@ def _png_texts(raw: bytes) -> dict[str, str | None]:
         if kind == b"IEND":
             return texts
         if kind in _TEXT_CHUNKS:
-            key, value = _decode_text_chunk(kind, bytes(body))
+            text_chunks += 1
+            if text_chunks > MAX_TEXT_CHUNKS:
+                raise _too_large(f"it has over {MAX_TEXT_CHUNKS} text chunks")
+            key, value = _decode_text_chunk(kind, body, seen=texts)  # the first of a key wins: others stay packed
             if key is not None and key not in texts:
-                too_much = value is not None and kept + len(value) > _MAX_TEXT_BYTES
-                texts[key] = None if too_much else value
-                kept += 0 if too_much or value is None else len(value)
+                texts[key] = value
+                kept += len(value or "")
+                if kept > MAX_TEXTS_BYTES:
+                    raise _too_large(f"its texts are over {MAX_TEXTS_BYTES // 2**20} MB in all once unpacked")
         pos = end
 
 
-def _decode_text_chunk(kind: bytes, body: bytes) -> tuple[str | None, str | None]:
-    """(key, value) of a tEXt/zTXt/iTXt chunk; value None for keys we skip or cannot decode."""
-    raw_key, sep, rest = body.partition(b"\0")
-    if not sep or not raw_key:
+def _too_large(reason: str) -> InputError:
+    return InputError(f"The PNG's metadata is too large to restore here ({reason}). Set the values by hand, or drop "
+                      f"another image. {DROP_HINT}")
+
+
+def _decode_text_chunk(kind: bytes, chunk: memoryview, seen: dict[str, str | None] | None = None
+                       ) -> tuple[str | None, str | None]:
+    """(key, value) of a tEXt/zTXt/iTXt chunk; value None for keys we skip (or have `seen`) or cannot decode;
+    InputError naming the key when its text is over MAX_TEXT_BYTES unpacked."""
+    key_end = bytes(chunk[:80]).find(b"\0")  # PNG keys are 1-79 bytes
+    if key_end < 1:
         return None, None
-    key = raw_key.decode("latin-1")
-    if key not in _WANTED_KEYS:
+    key = bytes(chunk[:key_end]).decode("latin-1")
+    if key not in _WANTED_KEYS or (seen is not None and key in seen):
         return key, None
+    if len(chunk) > MAX_TEXT_BYTES and kind == b"tEXt":
+        raise _too_large(f"its '{key}' text is over {MAX_TEXT_BYTES // 2**20} MB")
+    rest = bytes(chunk[key_end + 1:])
     try:
         if kind == b"tEXt":
             return key, rest.decode("latin-1")
         if kind == b"zTXt":
-            return key, _inflate(rest[1:]).decode("latin-1")
+            return key, _inflate(rest[1:], key).decode("latin-1")
         compressed = rest[:1] == b"\1"
         parts = rest[2:].split(b"\0", 2)  # language tag, translated key, text
         if len(parts) != 3:
             return key, None
-        return key, (_inflate(parts[2]) if compressed else parts[2]).decode("utf-8")
+        if not compressed and len(parts[2]) > MAX_TEXT_BYTES:
+            raise _too_large(f"its '{key}' text is over {MAX_TEXT_BYTES // 2**20} MB")
+        return key, (_inflate(parts[2], key) if compressed else parts[2]).decode("utf-8")
     except (zlib.error, ValueError, UnicodeDecodeError):
         return key, None
 
 
-def _inflate(data: bytes) -> bytes:
+def _inflate(data: bytes, key: str = "") -> bytes:
+    """`data` unpacked; InputError naming `key` when it would be over MAX_TEXT_BYTES (never unpacked further)."""
     inflater = zlib.decompressobj()
-    out = inflater.decompress(data, _MAX_TEXT_BYTES)
+    out = inflater.decompress(data, MAX_TEXT_BYTES)
     if inflater.unconsumed_tail:
-        raise ValueError("text chunk too large")
+        raise _too_large(f"its '{key}' text is over {MAX_TEXT_BYTES // 2**20} MB once unpacked")
     return out
 
 
