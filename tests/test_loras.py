@@ -140,9 +140,9 @@ def test_pickles_need_allow_pickle_and_hosted_servers_only_their_folders(tmp_pat
     outside = tmp_path / "elsewhere.safetensors"
     outside.write_bytes(b"x")
     hosted = Settings(cache_dir=tmp_path, hosted=True, lora_dirs=(tmp_path / "loras",))
-    with pytest.raises(InputError, match="This public server cannot load that model"):
+    with pytest.raises(InputError, match="This public server cannot load the LoRA '.*elsewhere.safetensors'"):
         StyleLibrary(hosted).find(str(outside), "lora")
-    with pytest.raises(InputError, match="This public server"):
+    with pytest.raises(InputError, match="This public server cannot load the LoRA 'someone/some-lora'"):
         StyleLibrary(hosted).find("someone/some-lora", "lora")  # a Hub id not on STUDIO_ALLOW_HUB
 
 

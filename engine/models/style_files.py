@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from engine.models.pickles import PICKLE_SUFFIXES, pickle_policy
-from engine.models.sources import HUB_ID, hosted_refusal, hub_allowed
+from engine.models.sources import HUB_ID, hub_allowed
 from engine.prompts.embeddings import set_available_embeddings
 from engine.settings import Settings
 from engine.types import InputError, ModelError
@@ -31,6 +32,8 @@ _MAX_FILES = 2000  # files listed per folder scan
 _PREVIEW_SUFFIXES = (".preview.png", ".png", ".preview.jpg", ".jpg", ".jpeg", ".webp")
 _CHUNK = 1 << 20
 _LIST_SECONDS = 5.0
+_SIDECAR_BYTES = 1 << 20  # a side-car file over 1 MB is not A1111's or Civitai's: skipped
+_log = logging.getLogger("studio")
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,8 @@ class StyleLibrary:
         demo styles not built yet are listed by name (the page never waits for them)."""
         seen: dict[str, StyleFile] = {}
         for path in self._files(kind, wait):
-            seen.setdefault(path.stem.lower(), describe(path, kind))
+            if self.allowed(path, kind):  # what may not be loaded is not offered
+                seen.setdefault(path.stem.lower(), describe(path, kind))
         if self.demo_folder and not wait and self.demo_folder(False) is None:
             from engine.models.demo_styles import demo_names
 
@@ -102,7 +106,8 @@ class StyleLibrary:
     def named(self, name: str, kind: Kind, digest: str = "") -> StyleFile | None:
         """The file in the folders called `name` or, failing that, with A1111 short hash `digest`; None if neither
         (for restoring a recipe: never a path or a download)."""
-        path = next((p for p in self._files(kind) if p.stem.lower() == name.strip().lower()), None)
+        path = next((p for p in self._files(kind) if p.stem.lower() == name.strip().lower()
+                     and self.allowed(p, kind)), None)
         return describe(path, kind) if path else self.find_by_hash(digest, kind) if digest else None
 
     def names(self, kind: Kind) -> list[str]:
@@ -130,7 +135,7 @@ class StyleLibrary:
         wanted = digest.strip().lower()
         if not wanted:
             return None
-        for path in self._files(kind):
+        for path in filter(lambda p: self.allowed(p, kind), self._files(kind)):
             full = self.hash_of(path, kind)
             if full.startswith(wanted[:SHORT_HASH]) or wanted.startswith(full):
                 return describe(path, kind)
@@ -166,16 +171,31 @@ class StyleLibrary:
                 continue
         return found
 
+    def allowed(self, path: Path, kind: Kind) -> bool:
+        """The one rule for a local file, whether named or typed as a path: on a hosted server it must resolve
+        (symlinks followed) inside the server's folders for its kind."""
+        return not self.settings.hosted or _inside(path, self.folders(kind))
+
+    def refusal(self, name: str, kind: Kind) -> InputError:
+        """The hosted server's sentence for a LoRA or embedding it will not load: it names what was asked for and
+        depends on nothing else (it reveals neither which files exist nor where the folders are)."""
+        what = WHAT[kind]
+        hub = ", or a Hugging Face Hub id this server allows" if self.settings.allow_hub else ""
+        return InputError(f"This public server cannot load the {what} '{name.strip()[:80]}': choose one from the list "
+                          f"of its {what}s{hub}.")
+
     def _by_name(self, text: str, kind: Kind) -> StyleFile | None:
         lowered = text.lower()
         for path in self._files(kind):
             if path.stem.lower() == lowered or path.name.lower() == lowered:
+                if not self.allowed(path, kind):
+                    raise self.refusal(text, kind)
                 return self._checked(path, kind)
         return None
 
     def _local(self, path: Path, kind: Kind) -> StyleFile:
-        if self.settings.hosted and not _inside(path, self.folders(kind)):
-            raise hosted_refusal(self.settings)
+        if not self.allowed(path, kind):
+            raise self.refusal(path.name, kind)
         if not path.is_file():
             raise InputError(f"{WHAT[kind]} file '{path.name}' does not exist; check the path.")
         return self._checked(path, kind)
@@ -185,7 +205,7 @@ class StyleLibrary:
         parts = text.split("/")
         repo, filename = "/".join(parts[:2]), "/".join(parts[2:]) or None
         if not hub_allowed(repo, self.settings):
-            raise hosted_refusal(self.settings)
+            raise self.refusal(text, kind)
         from huggingface_hub import hf_hub_download, list_repo_files
 
         try:
@@ -230,12 +250,14 @@ def describe(path: Path, kind: Kind) -> StyleFile:
             continue
         text = data.get("activation text") or ""
         words += [w.strip() for w in (text.split(",") if isinstance(text, str) else []) if w.strip()]
-        trained = data.get("trainedWords") or []
-        words += [w.strip() for w in trained if isinstance(w, str) and w.strip()]
-        if isinstance(data.get("preferred weight"), (int, float)) and data["preferred weight"]:
-            weight = float(data["preferred weight"])
+        trained = data.get("trainedWords")
+        words += [w.strip() for w in (trained if isinstance(trained, list) else []) if isinstance(w, str) and w.strip()]
+        preferred = data.get("preferred weight")
+        if isinstance(preferred, (int, float)) and not isinstance(preferred, bool) and preferred == preferred \
+                and abs(preferred) != float("inf") and preferred:
+            weight = float(preferred)
         if isinstance(data.get("description"), str):
-            description = re.sub(r"<[^>]+>", "", data["description"])[:300]
+            description = re.sub(r"<[^>]+>", "", data["description"][:20_000])[:300]
     metadata = _header(path).get("__metadata__") or {}
     phrase = metadata.get("modelspec.trigger_phrase") if isinstance(metadata, dict) else None
     words += [w.strip() for w in phrase.split(",") if w.strip()] if isinstance(phrase, str) else []
@@ -245,13 +267,23 @@ def describe(path: Path, kind: Kind) -> StyleFile:
 
 
 def _small_json(path: Path) -> dict | None:
+    """A side-car file's JSON object; None (with a log line saying why) for one that is missing, over 1 MB,
+    not JSON, nested too deeply or not an object: a bad side-car never stops a LoRA from being listed."""
     try:
-        if not path.is_file() or path.stat().st_size > 1 << 20:
+        if not path.is_file():
             return None
+        if path.stat().st_size > _SIDECAR_BYTES:
+            raise ValueError(f"it is over {_SIDECAR_BYTES // 2**20} MB")
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        if not isinstance(data, dict):
+            raise ValueError("it is not a JSON object")
+    except RecursionError:
+        _log.warning("Skipped the side-car file %s: its JSON is nested too deeply.", path)
         return None
-    return data if isinstance(data, dict) else None
+    except (OSError, ValueError) as exc:
+        _log.warning("Skipped the side-car file %s: %s.", path, exc)
+        return None
+    return data
 
 
 def _inside(path: Path, folders: tuple[Path, ...]) -> bool:
@@ -287,7 +319,7 @@ def _header(path: Path) -> dict:
             if size > 1 << 24:  # a header over 16 MB is not a LoRA's or an embedding's
                 return {}
             header = json.loads(handle.read(size))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return header if isinstance(header, dict) else {}
 
