@@ -46,9 +46,11 @@ class LiveLane:
             self.rested += max(pause, 0.0)
         check()
 
-    def ran(self, seconds: float) -> None:
-        """A live run took `seconds`: the next one rests so that live runs stay within their share."""
-        self._rest_until = time.monotonic() + seconds * (1 - self._share) / self._share
+    def ran(self, seconds: float, alongside: bool = True) -> None:
+        """A live run took `seconds`: the next one rests so that live runs stay within their share, when other runs
+        were under way (`alongside`: at its start or end; alone, it took nobody's time)."""
+        if alongside or self._others():
+            self._rest_until = time.monotonic() + seconds * (1 - self._share) / self._share
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -66,11 +66,11 @@ class Studio:
             if not live:
                 return task.run(request, self._context(run))
             self.live_lane.take_turn(run.emit, run.check)
-            started = time.perf_counter()
+            started, alongside = time.perf_counter(), bool(self._runs)
             try:
                 task.run(request, self._context(run))
             finally:
-                self.live_lane.ran(time.perf_counter() - started)
+                self.live_lane.ran(time.perf_counter() - started, alongside)
 
         try:
             yield from stream(work, self.models.explain, flag, coalesce_previews,
@@ -96,8 +96,8 @@ class Studio:
         return self.device_thread.submit(lambda: detect(self.models.detector(), photo, hands_and_face)).result()
 
     def detect_condition(self, request: Any) -> tuple[Any, tuple[str, ...]]:
-        """The first condition of a ControlRequest as its run would make it (the page's "Detect"), and the notes
-        said on the way; on the device thread, with no model loaded. InputError/ModelError with a sentence."""
+        """Every condition of a ControlRequest, overlaid, as its run would make them (the page's "Detect"), and the
+        notes said on the way; on the device thread, with no model loaded. InputError/ModelError with a sentence."""
         from engine.tasks.context import TaskContext
         from engine.tasks.control import condition_preview
 
@@ -110,6 +110,10 @@ class Studio:
         """The LoRAs ("lora") or embeddings ("embedding") this server offers, with trigger words and previews
         (demo styles not built yet: by name only, unless `wait`)."""
         return self.models.styles.available(kind, wait)
+
+    def detector_ready(self, kind: str) -> bool:
+        """Whether condition `kind`'s detector could run when asked (from its files; nothing is loaded)."""
+        return self.models.detector_ready(kind)
 
     def style_preview(self, file: StyleFile) -> Path | None:
         """`file`'s preview image as a copy the page may show (in the served scratch folder), only when it lies in
