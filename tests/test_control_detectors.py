@@ -109,8 +109,13 @@ def test_missing_weights_get_the_offline_sentence(studio: Studio, tmp_path: Path
     assert raised.value.message.startswith("Finding straight lines in an image is not available right now")
     assert str(tmp_path) not in raised.value.message  # visitors are not told where the server keeps files
     assert "mlsd_large_512_fp32.pth" in caplog.text and "STUDIO_CONTROL_DETECTORS" in caplog.text  # its owner is
-    events = collect(studio.run(ControlRequest(prompt="a facade", image=plan(), control_type="depth", model=SD,
-                                               steps=2)))
+    configured = Studio(dataclasses.replace(studio.settings, control_detectors=str(tmp_path)), demo=True,
+                        online=False, catalog=studio.catalog)  # (with the default source, demo mode has twins)
+    try:
+        events = collect(configured.run(ControlRequest(prompt="a facade", image=plan(), control_type="depth",
+                                                       model=SD, steps=2)))
+    finally:
+        configured.close()
     (failed,) = events["Failed"]
     assert failed.kind == "model" and "Finding the depth of an image is not available" in failed.message
     assert "Use “Edges (Canny)”, which needs no download" in failed.message and "Result" not in events

@@ -10,6 +10,7 @@ import gradio as gr
 from engine import (APP_NAME, APP_VERSION, LoadedRecipe, RestorePlan, Studio, StudioError, plan_restore,
                     read_recipe_bounded)
 from ui import kit, live_api, status
+from ui.examples import ASSETS
 from ui.image_guard import guard_images
 from ui.runs import ActiveRuns
 from ui.tabs import compare, edit, image, live, pose, sketch, txt2img
@@ -137,7 +138,9 @@ def launch(app: gr.Blocks, studio: Studio, quiet: bool = False) -> None:
     see only the sentences the handlers raise (gr.Error), never raw exception text; at most SESSIONS visitors'
     state is kept (the longest unused goes first), each for kit.SESSION_TTL after its last change."""
     settings = studio.settings
-    allowed = [str(folder) for folder in studio.outputs.served_folders]  # never a hosted server's outputs folder
+    # Every file the page shows comes from one of these (never a hosted server's outputs folder): results and
+    # copies made for the page (the scratch folder), and the examples' pictures, whatever folder the app runs in.
+    allowed = [str(folder) for folder in studio.outputs.served_folders] + [str(ASSETS)]
     app.queue(default_concurrency_limit=1, max_size=settings.queue_size).launch(
         server_name=settings.host, server_port=settings.port, theme=THEME, css=CSS, js=SCRIPT,
         allowed_paths=allowed,

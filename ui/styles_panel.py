@@ -81,13 +81,15 @@ def _describe(files: dict[str, StyleFile], text: str, embeddings: list[StyleFile
     return f'<div class="studio-styles">{listed}{embedding_line}</div>'
 
 
-def _previews(files: dict[str, StyleFile], text: str) -> list[tuple[str, str]]:
+def _previews(studio: Studio, files: dict[str, StyleFile], text: str) -> list[tuple[str, str]]:
+    """The chosen LoRAs' preview images as (path, name), each a copy in a folder the page may show files from."""
     try:
         chosen = parse_loras(text or "")
     except InputError:
         return []
     found = [files.get(name.lower()) for name, _ in chosen]
-    return [(str(f.preview), f.name) for f in found if f is not None and f.preview is not None]
+    shown = [(studio.style_preview(f), f.name) for f in found if f is not None and f.preview is not None]
+    return [(str(path), name) for path, name in shown if path is not None]
 
 
 def _newest(items: Any) -> Image.Image | None:
@@ -148,7 +150,7 @@ def build(studio: Studio, prefix: str, repeat: bool = True, tiling: bool = True)
 
     def describe(text: str) -> tuple[str, Any]:
         now = current()
-        previews = _previews(now, text)
+        previews = _previews(studio, now, text)
         return (_describe(now, text, studio.style_files("embedding", wait=True)),
                 gr.Gallery(value=previews or None, visible=bool(previews)))
 

@@ -19,6 +19,14 @@ CSS = """
 .studio-bar { height: 8px; border-radius: 4px; background: var(--neutral-200); overflow: hidden; margin-bottom: 6px; }
 .studio-fill { height: 100%; background: linear-gradient(90deg, #6366f1, #ec4899); transition: width 0.15s linear; }
 .studio-status[data-state=error] { background: #fff1f2; border-color: #fda4af; }
+/* One height while a run goes on (bar, line and two notes): "Loading…" notes that come and go never move the image
+   below. An error or a restore may take more room: no run is under way then. */
+.studio-panel:not(#live-status) .studio-status { min-height: 96px; box-sizing: border-box; }
+.studio-panel:not(#live-status) .studio-status:is([data-state=running], [data-state=done], [data-state=cancelled]) {
+  max-height: 96px; overflow-y: auto; }
+/* A floating label (an image's) stops before the buttons Gradio lays over the block's top right corner. */
+.studio-work .block:has(.icon-button-wrapper) > label[data-testid=block-label].float {
+  max-width: calc(100% - 104px); overflow: hidden; white-space: nowrap; }
 .studio-error { color: #be123c; font-weight: 600; }
 .studio-panel [data-testid=status-tracker]:has(> .error) { display: none !important; }
 /* Gradio's own tracker on a status panel: only the queue position, small in a corner, never fading the panel. */

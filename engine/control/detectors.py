@@ -74,6 +74,37 @@ def load_condition_detector(kind: str, source: str, online: bool, trusted: bool,
     return detector.to(device) if device != "cpu" else detector
 
 
+POSE_FILES = ("body_pose_model.pth", "hand_pose_model.pth", "facenet.pth")  # what OpenposeDetector reads
+
+
+def weights_at_hand(files: tuple[str, ...], source: str, online: bool) -> bool:
+    """Whether a detector reading `files` from `source` (a folder or a Hub id) could load now, judged without loading
+    it: the files are in the folder, or the Hub id can be downloaded (online) or is in the local Hub cache."""
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        return all((folder / name).is_file() for name in files)
+    if online:
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return all(isinstance(try_to_load_from_cache(source, name), str) for name in files)
+    except Exception:  # noqa: BLE001 - a source that is neither a folder nor a valid Hub id cannot load
+        return False
+
+
+def detector_ready(kind: str, settings: Any, demo: bool, online: bool) -> bool:
+    """Whether `kind`'s detector (OpenPose's for "openpose") would load from the server's source: always in demo
+    mode with the default source (its twin, engine/control/demo_detectors.py), else `weights_at_hand`."""
+    pose = kind == "openpose"
+    if not pose and kind not in DETECTORS:
+        return True  # Canny needs no weights
+    source = settings.pose_detector if pose else settings.control_detectors
+    if demo and source == DEFAULT_SOURCE:
+        return True
+    return weights_at_hand(POSE_FILES if pose else DETECTORS[kind].files, source, online)
+
+
 def working_size(width: int, height: int) -> tuple[int, int]:
     """The size a detector sees for an output of `width` x `height`: the same aspect, at most DETECT_MAX_SIDE and at
     least MIN_SIDE a side."""

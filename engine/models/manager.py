@@ -260,13 +260,26 @@ class ModelManager:
         """controlnet-aux's detector for `kind` (lineart, mlsd, scribble, depth), loaded once from the server's
         source (STUDIO_CONTROL_DETECTORS, default `lllyasviel/Annotators`); visitors never choose it. Its weights are
         .pth pickles, trusted because the server configured the source (see `detector`)."""
-        from engine.control.detectors import load_condition_detector
+        from engine.control.detectors import DEFAULT_SOURCE, load_condition_detector
 
         if kind not in self._condition_detectors:
             source = self.settings.control_detectors
-            self._condition_detectors[kind] = load_condition_detector(kind, source, self.online, True,
-                                                                      self.placement.device)
+            if self.demo and source == DEFAULT_SOURCE:  # demo mode downloads nothing: the detector's twin
+                from engine.control.demo_detectors import demo_detector
+
+                self._condition_detectors[kind] = demo_detector(kind)
+            else:
+                self._condition_detectors[kind] = load_condition_detector(kind, source, self.online, True,
+                                                                          self.placement.device)
         return self._condition_detectors[kind]
+
+    def detector_ready(self, kind: str) -> bool:
+        """Whether the detector of condition `kind` can run now or load when asked (judged from its files, without
+        loading it), so the page can mark a kind that would fail before anyone picks it."""
+        from engine.control.detectors import detector_ready
+
+        loaded = kind in self._condition_detectors or (kind == "openpose" and self._detector is not None)
+        return loaded or detector_ready(kind, self.settings, self.demo, self.online)
 
     def for_image(self, base: Any, task: str, emit: Emit, inpainter: InpainterSpec | None = None) -> Any:
         """`base`'s image-to-image ("img2img") or inpainting ("inpaint") pipeline, sharing all of the base's modules;
@@ -351,6 +364,11 @@ class ModelManager:
         pickle_policy(chosen, self.settings.allow_pickle or trusted, reads_pickles=True, what="The pose detector")
         if chosen != self.settings.pose_detector:
             return load_detector(chosen, self.online)
+        if self._detector is None and self.demo and chosen == DEFAULT_DETECTOR:  # demo mode downloads nothing
+            from engine.control.demo_detectors import DemoPoseDetector
+
+            self._detector = DemoPoseDetector()
+        if self._detector is None:
         if self._detector is None:
             self._detector = load_detector(chosen, self.online)
         return self._detector

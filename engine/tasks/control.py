@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from PIL import Image
+from PIL import Image, ImageChops
 
 from engine.control.detectors import as_condition, detect
 from engine.control.kinds import CONTROL_LABELS
@@ -109,8 +109,9 @@ def _once(make: Callable[[int, int], Image.Image]) -> Callable[[int, int], Image
 
 
 def condition_preview(request: ControlRequest, ctx: TaskContext, max_side: int = 768) -> Image.Image:
-    """The first condition of `request` as a run would make it, at the image's aspect (at most `max_side` a side):
-    what the page's "Detect" shows. Its notes go to `ctx.emit`; no model is loaded."""
+    """Every condition of `request` as a run would make it, at the first one's aspect (at most `max_side` a side),
+    overlaid (each is drawn light on black, so the lighter pixel of each shows them all): what the page's "Detect"
+    shows. Its notes go to `ctx.emit`; no model is loaded."""
     request.check(ctx.settings)
     control = controls(request, ctx, with_models=False)
     aspect = control.aspect
@@ -118,4 +119,7 @@ def condition_preview(request: ControlRequest, ctx: TaskContext, max_side: int =
         width, height = max_side, max(64, round(max_side / aspect))
     else:
         width, height = max(64, round(max_side * aspect)), max_side
-    return control.image(width, height)
+    shown = control.image(width, height).convert("RGB")
+    for other in control.others:
+        shown = ImageChops.lighter(shown, other.image(width, height).convert("RGB"))
+    return shown

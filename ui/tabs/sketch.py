@@ -18,6 +18,9 @@ RESTORED = ("prompt", "negative_prompt", "model", "width", "height", "steps", "g
             "control_type", "controlnet_scale", "guidance_start", "guidance_end", "low_threshold", "high_threshold",
             "pose", "pose_scale")
 AS_IS_LABEL = "Use my image as the condition (no detection)"
+UNAVAILABLE = " (unavailable here)"
+KIND_HELP = ("Kinds marked unavailable need a detector this server does not have: pick another, or tick “Use my "
+             "image as the condition” for an image that already is one.")
 IDLE = "Upload a photo or drawing (or draw on the sketch pad), pick what the image should follow, then Generate."
 
 
@@ -25,6 +28,12 @@ def _kinds(studio: Studio) -> list[str]:
     """The control types some catalog ControlNet serves, in the order of CONTROL_LABELS."""
     served = {c.kind for c in studio.catalog.controlnets}
     return [kind for kind in CONTROL_LABELS if kind in served]
+
+
+def kind_choices(studio: Studio, kinds: list[str]) -> list[tuple[str, str]]:
+    """The kind list's (label, kind) pairs; a kind whose detector this server cannot load is marked as such (it still
+    works with "Use my image as the condition")."""
+    return [(CONTROL_LABELS[k] + ("" if studio.detector_ready(k) else UNAVAILABLE), k) for k in kinds]
 
 
 def _picked(image: Any, sketch: Any) -> str | None:
@@ -64,9 +73,9 @@ def build(studio: Studio) -> kit.Tab:
                     with gr.Tab("Upload"):
                         image = gr.Image(type="filepath", label="Photo or drawing", height=260, format="png",
                                          sources=["upload", "clipboard"], elem_id="sketch-image")
-                    with gr.Tab("Draw"):
+                    with gr.Tab("Draw (used when nothing is uploaded)"):
                         sketch = gr.Sketchpad(type="filepath", image_mode="RGB", format="png", canvas_size=(512, 512),
-                                              label="Sketch pad: pick the brush, then draw (used when no image is uploaded)", height=300,
+                                              label="Sketch pad", height=300,
                                               brush=gr.Brush(colors=["#000000"], default_color="#000000",
                                                              color_mode="fixed", default_size=4),
                                               layers=False, elem_id="sketch-pad")
@@ -79,8 +88,10 @@ def build(studio: Studio) -> kit.Tab:
                                          "kind is added to it.", elem_id="sketch-model")
                 negative_prompt = gr.Textbox("blurry, lowres, distorted", label="Negative prompt", lines=1)
                 with gr.Row():
-                    control_type = gr.Dropdown([(CONTROL_LABELS[k], k) for k in kinds], value=kinds[0],
-                                               label="The image should follow its…", elem_id="sketch-kind")
+                    choices = kind_choices(studio, kinds)
+                    control_type = gr.Dropdown(choices, value=kinds[0], label="The image should follow its…",
+                                               elem_id="sketch-kind", info=KIND_HELP if any(
+                                                   label.endswith(UNAVAILABLE) for label, _ in choices) else None)
                     as_is = gr.Checkbox(False, label=AS_IS_LABEL, elem_id="sketch-as-is",
                                         info="For an edge map, line drawing or depth map you already have.")
                 detect_button = gr.Button("Detect (preview the condition)", size="sm", elem_id="sketch-detect")
@@ -94,7 +105,8 @@ def build(studio: Studio) -> kit.Tab:
                         low_threshold = kit.slider(ControlRequest, "low_threshold", settings, 100)
                         high_threshold = kit.slider(ControlRequest, "high_threshold", settings, 200)
                 with gr.Accordion("Also follow a pose (OpenPose)", open=False):
-                    pose_preset = gr.Dropdown(["", *presets], value="", label="Pose preset")
+                    pose_preset = gr.Dropdown(["", *presets], value="", label="Pose preset",
+                                              elem_id="sketch-pose-preset")
                     pose = gr.Textbox("", label="Pose: a preset name or pose JSON (Export pose JSON in the Pose tab)",
                                       lines=2, elem_id="sketch-pose")
                     pose_scale = gr.Slider(scale_bound.low, scale_bound.limit(settings), value=1.0, step=0.05,
@@ -111,7 +123,7 @@ def build(studio: Studio) -> kit.Tab:
                 with gr.Row():
                     result = gr.Image(label="Result", format="png", interactive=False, height=kit.STAGE_HEIGHT,
                                       elem_id="sketch-result", buttons=["download", "fullscreen"])
-                    condition = gr.Image(label="Condition (what the ControlNet sees)", format="png", interactive=False,
+                    condition = gr.Image(label="What it follows", format="png", interactive=False,
                                          height=kit.STAGE_HEIGHT, elem_id="sketch-condition")
             gallery = gr.Gallery(label="This session", format="png", columns=5, height=200, fit_columns=False,
                                  object_fit="contain", elem_id="sketch-gallery", buttons=["download"])
@@ -190,43 +202,51 @@ def build(studio: Studio) -> kit.Tab:
                      [result, progress, gallery], api_name="control",
                      **kit.gpu_event(progress, settings, control))
 
-    def on_detect(image: Any, sketch: Any, kind: Any, used_as_is: Any, low: Any, high: Any) -> tuple:
+    def on_detect(image: Any, sketch: Any, kind: Any, used_as_is: Any, low: Any, high: Any, pose_text: Any,
+                  pose_strength: Any) -> tuple:
+        """Every condition as Generate will make it (the pose's over the image's); a failure, or no image, clears the
+        panel, so it never shows a condition of another kind or image."""
         picked = _picked(image, sketch)
         if not picked:
-            return gr.skip(), status.idle(IDLE)
+            return None, status.idle(IDLE)
         try:
+            extra = _pose_condition(pose_text, pose_strength, presets)
             made, notes = studio.detect_condition(ControlRequest(
                 image=picked, prompt="preview", control_type=kit.text(kind, "control type") or kinds[0],
-                preprocess=used_as_is is not True, **kit.numbers(ControlRequest, low_threshold=low,
-                                                                 high_threshold=high)))
+                preprocess=used_as_is is not True, conditions=extra,
+                **kit.numbers(ControlRequest, low_threshold=low, high_threshold=high)))
         except StudioError as exc:
-            return gr.skip(), status.error(exc)
+            return None, status.error(exc)
         label = CONTROL_LABELS.get(str(kind), str(kind))
-        return made, status.idle(f"{label}: this is what the ControlNet will follow.", list(notes))
+        said = (f"{label} and the pose, overlaid: this is what the ControlNets will follow." if extra else
+                f"{label}: this is what the ControlNet will follow.")
+        return made, status.idle(said, list(notes))
 
-    detect_inputs = [image, sketch, control_type, as_is, low_threshold, high_threshold]
+    detect_inputs = [image, sketch, control_type, as_is, low_threshold, high_threshold, pose, pose_scale]
     detect_options = {"api_visibility": "private", "concurrency_id": "gpu", "concurrency_limit": settings.concurrency,
                       "preprocess": False, "show_progress": "minimal"}
     detect_button.click(on_detect, detect_inputs, [condition, progress], **detect_options)
-    image.upload(on_detect, detect_inputs, [condition, progress], **detect_options)
-    control_type.input(on_detect, detect_inputs, [condition, progress], **detect_options)
-    as_is.input(on_detect, detect_inputs, [condition, progress], **detect_options)
-    pose_preset.input(lambda name: name, pose_preset, pose, api_visibility="private", queue=False)
+    # A new image (uploaded, an example's, sent from another tab), another kind or pose: the panel follows at once.
+    gr.on([image.change, control_type.input, as_is.input, pose.blur], on_detect, detect_inputs,
+          [condition, progress], trigger_mode="always_last", **detect_options)
+    pose_preset.input(lambda name: name, pose_preset, pose, api_visibility="private", queue=False).then(
+        on_detect, detect_inputs, [condition, progress], **detect_options)
 
     restore_outputs = [prompt, negative_prompt, model, width, height, sampler.steps, sampler.guidance_scale,
                        sampler.scheduler, sampler.seed, control_type, controlnet_scale, guidance_start, guidance_end,
-                       low_threshold, high_threshold, pose, pose_scale, as_is, image, progress]
+                       low_threshold, high_threshold, pose, pose_scale, as_is, image, condition, progress]
 
     def receive(path: str | None, plan: RestorePlan | None) -> tuple:
         """An image from another tab as the input (`plan` None), or a PNG's settings restored (with a plan)."""
-        keep = (gr.skip(),) * (len(restore_outputs) - 2)
+        keep = (gr.skip(),) * (len(restore_outputs) - 3)
         if plan is None:
             if not path:
-                return (*keep, gr.skip(), status.idle("Nothing to send yet: generate an image first."))
-            return (*keep, path, status.idle("Image received: pick what it should guide, then Generate."))
+                return (*keep, gr.skip(), gr.skip(), status.idle("Nothing to send yet: generate an image first."))
+            return (*keep, path, gr.skip(), status.idle("Image received: pick what it should guide, then Generate."))
         fields = plan.fields
         as_is_value = (fields["preprocess"] is False) if isinstance(fields.get("preprocess"), bool) else gr.skip()
-        return (*kit.planned(plan, RESTORED), as_is_value, gr.skip(), status.restored(plan))
+        # (the PNG holds no input image: a condition shown from the image before would not be the restored one's)
+        return (*kit.planned(plan, RESTORED), as_is_value, gr.skip(), None, status.restored(plan))
 
     gallery_picks = kit.session_state(None)
 
