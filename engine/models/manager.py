@@ -369,7 +369,6 @@ class ModelManager:
 
             self._detector = DemoPoseDetector()
         if self._detector is None:
-        if self._detector is None:
             self._detector = load_detector(chosen, self.online)
         return self._detector
 
