@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
 
 from bench_txt2img import bare_run  # noqa: E402
 
-from engine import Cell, CompareRequest, Failed, Loaded, Settings, Studio, Txt2ImgRequest  # noqa: E402
+from engine import Cell, CompareRequest, Failed, Loaded, Studio, Txt2ImgRequest  # noqa: E402
 
 MODELS = ("stable-diffusion-v1-5/stable-diffusion-v1-5", "stabilityai/stable-diffusion-xl-base-1.0",
           "kandinsky-community/kandinsky-2-2-decoder")
@@ -36,16 +38,16 @@ def timed_compare_with_loads(studio: Studio, request: CompareRequest) -> tuple[f
     return time.perf_counter() - start, loading
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated models to compare (2 to 4)")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help=common.SMOKE_HELP)
+    args = common.parse(parser, argv, size=64, steps=2, repeats=1)
     models = tuple(m for m in args.models.split(",") if m)
-    settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
-    studio = Studio(settings, demo=True, online=False)
+    studio = common.studio()
     studio.models.demo_paths()
     request = CompareRequest(prompt="a terrazzo floor with brass inlays", models=models, seed=3, steps=args.steps,
                              guidance_scale=6.0, forced_size=(args.size, args.size), scheduler="DDIM")

@@ -79,9 +79,9 @@ def memory(studio: Studio, model_id: str) -> str:
             f"{base_bytes / 2**20:.1f} MB, one ControlNet {module_bytes([canny.pipe.controlnet]) / 2**20:.1f} MB")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = common.parser("stable-diffusion-v1-5/stable-diffusion-v1-5")
-    args = parser.parse_args()
+    args = common.parse(parser, argv, size=64, steps=2, repeats=1)
 
     studio = common.studio(args.real)
     placement = studio.models.placement

@@ -60,9 +60,9 @@ def bare_run(studio: Studio, request: EditRequest) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = common.parser("timbrooks/instruct-pix2pix")
-    args = parser.parse_args()
+    args = common.parse(parser, argv, size=64, steps=2, repeats=1)
 
     studio = common.studio(args.real)
     side = studio.catalog.resolve_editor(args.model).working_side or args.size

@@ -25,6 +25,8 @@ sys.path.insert(0, str(BENCH))
 
 import torch  # noqa: E402
 
+import common  # noqa: E402
+
 from engine.pipeline.fast import compile_available  # noqa: E402
 
 SIZES = {"sd15": 512, "sdxl": 1024}
@@ -32,32 +34,29 @@ MODEL_IDS = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5", "sdxl": "sta
 PROMPT = "a concrete pavilion by a lake, evening light, architectural photograph"
 
 
-def _sync() -> None:
-    torch.cuda.synchronize()
-
-
 def _median(fn: Callable[[], Any], repeats: int) -> float:
     times = []
     for _ in range(repeats):
-        _sync()
+        common.sync()
         started = time.perf_counter()
         fn()
-        _sync()
+        common.sync()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
-def bare(folder: Path, name: str, steps: int, repeats: int) -> float:
-    """Median seconds per image of plain eager fp16 diffusers (SDPA, no compile), after one warm-up."""
+def bare(folder: Path, name: str, steps: int, repeats: int, size: int = 0) -> float:
+    """Median seconds per image of plain eager diffusers (fp16 on a GPU; SDPA, no compile), after one warm-up."""
     import diffusers
 
     from engine.pipeline.schedulers import make_scheduler
 
+    device, dtype = ("cuda", torch.float16) if common.cuda() else ("cpu", torch.float32)
     cls = diffusers.StableDiffusionXLPipeline if name == "sdxl" else diffusers.StableDiffusionPipeline
-    pipe = cls.from_pretrained(str(folder), dtype=torch.float16, safety_checker=None).to("cuda")
+    pipe = cls.from_pretrained(str(folder), dtype=dtype, safety_checker=None).to(device)
     pipe.scheduler = make_scheduler("Euler", pipe.scheduler)
     pipe.set_progress_bar_config(disable=True)
-    size = SIZES[name]
+    size = size or SIZES[name]
 
     def one() -> None:
         pipe(PROMPT, width=size, height=size, num_inference_steps=steps, guidance_scale=7.0,
@@ -66,18 +65,23 @@ def bare(folder: Path, name: str, steps: int, repeats: int) -> float:
     one()
     seconds = _median(one, repeats)
     del pipe
-    torch.cuda.empty_cache()
+    common.reset_peak()
     return seconds
 
 
-def engine(name: str, steps: int, repeats: int) -> dict[str, float]:
+def smoke_compiler(unet: Any, size: tuple[int, int]) -> Any:
+    """--smoke on a CPU: the UNet as it is (the start → swap → next run path without minutes of compiling)."""
+    return unet
+
+
+def engine(name: str, steps: int, repeats: int, smoke: bool = False) -> dict[str, float]:
     """First-image latency (model load excluded), compile time, then the median per image once compiled."""
-    from bench_gpu import _studio
-
     from engine import Failed, Result, Txt2ImgRequest
+    from engine.pipeline import fast
 
-    studio = _studio()
-    request = Txt2ImgRequest(prompt=PROMPT, model=MODEL_IDS[name], width=SIZES[name], height=SIZES[name],
+    studio = common.studio()
+    side = studio.family(name).default_size[0] if smoke else SIZES[name]  # 64² in the smoke's catalog
+    request = Txt2ImgRequest(prompt=PROMPT, model=MODEL_IDS[name], width=side, height=side,
                              steps=steps, guidance_scale=7.0, scheduler="Euler", seed=1)
 
     def one() -> None:
@@ -87,6 +91,8 @@ def engine(name: str, steps: int, repeats: int) -> dict[str, float]:
             raise SystemExit(f"engine run failed: {failed}")
 
     model = studio.models.get(MODEL_IDS[name])  # loaded: the compile starts now, in the background
+    if smoke and not common.cuda():
+        fast.start(model, "auto", "cuda", lambda event: None, compiler=smoke_compiler)
     first = _median(one, 1)
     state = model.extras.get("fast")
     if state is None:
@@ -95,7 +101,10 @@ def engine(name: str, steps: int, repeats: int) -> dict[str, float]:
     if state.state != "ready":
         raise SystemExit(f"fast mode did not compile: {state.state} {state.note}")
     one()  # the first compiled run (any remaining lazy work)
-    result = {"first_image": first, "compile": state.seconds, "per_image": _median(one, repeats)}
+    used = fast.unet_for(model, {"width": side, "height": side, "guidance_scale": 7.0}, lambda e: None)
+    if used is None:
+        raise SystemExit("the compiled UNet was ready but the engine's runs would not use it")
+    result = {"first_image": first, "compile": state.seconds, "per_image": _median(one, repeats), "side": side}
     studio.close()
     return result
 
@@ -144,34 +153,41 @@ def cpu_demo(steps: int, repeats: int) -> None:
     studio.close()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models-dir", type=Path, default=Path("/tmp/realsize"))
     parser.add_argument("--only", default="sd15,sdxl")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cpu-demo", action="store_true", help="the real compile path on this CPU, demo model")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="tiny real-size-shaped models on any device, the "
+                        "compile replaced by the UNet itself on a CPU: " + common.SMOKE_HELP)
+    args = common.parse(parser, argv, steps=2, repeats=1, models_dir=common.SCRATCH / "realsize-tiny")
     if args.cpu_demo:
         return cpu_demo(args.steps, args.repeats)
+    if args.smoke:
+        return measure(args.models_dir, tuple(n for n in args.only.split(",") if n), args.steps, args.repeats, True)
     if not torch.cuda.is_available():
         print("bench_fast: needs a CUDA GPU (fast mode compiles the UNet for CUDA); none here, nothing measured.")
         return
     if not compile_available():
         print("bench_fast: torch.compile needs Triton, which is not installed here; nothing measured.")
         return
-    from bench_gpu import patch_studio
-    from realsize_models import build_all, folders
+    measure(args.models_dir, tuple(n for n in args.only.split(",") if n), args.steps, args.repeats)
 
-    names = tuple(n for n in args.only.split(",") if n)
-    build_all(args.models_dir, names, "cuda", torch.float16, log=print)
-    patch_studio(args.models_dir)
-    paths = folders(args.models_dir)
-    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, {args.steps} steps, Euler, guidance 7")
+
+def measure(models_dir: Path, names: tuple[str, ...], steps: int, repeats: int, smoke: bool = False) -> None:
+    """Build (once) and measure each of `names`: bare eager against the engine's fast mode, one line each."""
+    from realsize_models import build_all
+
+    device, dtype = ("cuda", torch.float16) if common.cuda() else ("cpu", torch.float32)
+    paths = build_all(models_dir, names, device, dtype, tiny=smoke, log=print)
+    common.use_real_size(models_dir)
+    print(f"{common.device_name()}, torch {torch.__version__}, {steps} steps, Euler, guidance 7")
     for name in names:
-        plain = bare(paths[name], name, args.steps, args.repeats)
-        fast = engine(name, args.steps, args.repeats)
-        print(f"{name} {SIZES[name]}²: bare eager fp16 {plain:.2f} s/image; engine fast mode {fast['per_image']:.2f} "
+        fast = engine(name, steps, repeats, smoke)
+        plain = bare(paths[name], name, steps, repeats, int(fast["side"]))
+        print(f"{name} {fast['side']}²: bare eager fp16 {plain:.2f} s/image; engine fast mode {fast['per_image']:.2f} "
               f"s/image (ratio {fast['per_image'] / plain:.2f}, target <= 0.8); compile {fast['compile']:.1f} s in "
               f"the background; first image {fast['first_image']:.2f} s (eager, while compiling)", flush=True)
 

@@ -1,7 +1,7 @@
 """Run the benches on a GPU against real-size random-weight models (bench/realsize_models.py) instead of the tiny demo ones.
 
-The studio runs in demo mode with `Studio.demo_paths` pointed at the real-size folders (names the folder lacks, e.g.
-Kandinsky, fall back to the tiny demo models), so the benches' code is unchanged. Every engine error is printed
+The studio runs in demo mode with `Settings.demo_models_dir` pointed at the real-size folders (names the folder lacks,
+e.g. Kandinsky, stay the tiny demo models), so the benches' code is unchanged. Every engine error is printed
 with its traceback (the engine turns exceptions into `Failed` events, which the benches would otherwise ignore).
 
     python bench/bench_gpu.py all --models-dir /tmp/realsize            # everything below, in priority order
@@ -11,6 +11,7 @@ with its traceback (the engine turns exceptions into `Failed` events, which the 
     python bench/bench_gpu.py preview --models-dir /tmp/realsize --model sd15 --size 512
     python bench/bench_gpu.py pose-memory --models-dir /tmp/realsize --mode shared|separate
     python bench/bench_gpu.py smoke --models-dir /tmp/realsize
+    python bench/bench_gpu.py all --smoke       # the same steps on tiny real-size-shaped models at 64² (make test)
 Works on a CPU too (slowly; use folders built with `realsize_models.py --tiny` to check the code paths).
 """
 
@@ -36,7 +37,8 @@ sys.path.insert(0, str(BENCH))
 
 import torch  # noqa: E402
 
-from engine import Settings, Studio  # noqa: E402
+import common  # noqa: E402
+from engine import Studio  # noqa: E402
 
 SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 SDXL = "stabilityai/stable-diffusion-xl-base-1.0"
@@ -45,40 +47,14 @@ MODEL_IDS = {"sd15": SD, "sdxl": SDXL}
 
 # ---- pointing the studio at the real-size folders ----
 
-class _Paths(dict):
-    """Real-size folders; a name not built there falls back to the tiny demo model (built on first use)."""
-
-    def __missing__(self, name: str) -> Path:
-        from engine.models.demo import ensure_demo_models
-
-        print(f"[bench_gpu] '{name}' has no real-size model: using the tiny demo one", flush=True)
-        tiny = ensure_demo_models(Path(tempfile.gettempdir()) / "studio-bench" / "demo-models")
-        self[name] = tiny[name]
-        return tiny[name]
-
-
 def patch_studio(models_dir: Path) -> dict[str, Path]:
-    """Point every Studio at `models_dir` and print the traceback of every error the engine reports."""
-    from realsize_models import folders
-
-    paths = _Paths(folders(models_dir))
-    if not paths:
-        raise SystemExit(f"no finished real-size models under {models_dir}: run `bench_gpu.py build` first")
-    Studio.demo_paths = lambda self: paths  # type: ignore[method-assign]
-    original = Studio._explain
-
-    def explain(self: Studio, exc: BaseException) -> Any:
-        print(f"[bench_gpu] ENGINE ERROR {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        traceback.print_exception(exc)
-        return original(self, exc)
-
-    Studio._explain = explain  # type: ignore[method-assign]
-    return paths
+    """Point every studio the benches make at `models_dir` and print the traceback of every error the engine
+    reports (common.use_real_size)."""
+    return common.use_real_size(models_dir)
 
 
 def _studio() -> Studio:
-    return Studio(Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None), demo=True,
-                  online=False)
+    return common.studio()
 
 
 def _sync() -> None:
@@ -97,12 +73,9 @@ def _run_bench(module: str, argv: list[str]) -> None:
     import importlib
 
     bench = importlib.import_module(module)
-    saved = sys.argv
-    sys.argv = [f"{module}.py", *argv]
     try:
-        bench.main()
+        bench.main(argv)
     finally:
-        sys.argv = saved
         _free()
 
 
@@ -128,15 +101,16 @@ def info() -> None:
         except metadata.PackageNotFoundError:
             versions[name] = "missing"
     print("packages:", versions)
-    placement = _studio().placement
+    placement = _studio().models.placement
     print(f"engine placement: device {placement.device}, dtype {placement.dtype_name}")
 
 
-def build(models_dir: Path, only: str) -> None:
+def build(models_dir: Path, only: str, tiny: bool = False) -> None:
     from realsize_models import NAMES, build_all
 
     names = tuple(n for n in only.split(",") if n) or NAMES
-    build_all(models_dir, names, "cuda" if torch.cuda.is_available() else "cpu", torch.float16, log=print)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    build_all(models_dir, names, device, torch.float16 if device == "cuda" else torch.float32, tiny=tiny, log=print)
     total = sum(f.stat().st_size for f in Path(models_dir).rglob("*.safetensors"))
     print(f"on disk: {total / 2**30:.2f} GiB of safetensors under {models_dir}")
 
@@ -163,7 +137,7 @@ def preview(models_dir: Path, name: str, size: int, repeats: int) -> None:
     from engine.pipeline.previews import LinearPreviewer, TaesdPreviewer
     from realsize_models import folders
 
-    placement = _studio().placement
+    placement = _studio().models.placement
     device, dtype = placement.device, placement.dtype
     pipe = DiffusionPipeline.from_pretrained(folders(models_dir)[name], dtype=dtype).to(device)
     unet, vae = pipe.unet, pipe.vae
@@ -291,21 +265,21 @@ def _image_stats(result: Any) -> str:
     return f"{result.item.image.size[0]}x{result.item.image.size[1]} mean {array.mean():.1f} std {array.std():.1f}"
 
 
-def smoke(models_dir: Path, steps: int) -> bool:
+def smoke(models_dir: Path, steps: int, sd: int = 512, xl: int = 1024) -> bool:
     """Text to image (SD1.5, SDXL), Pose (SD1.5, SDXL) and Compare (SD1.5 + SDXL) end to end through the engine."""
     from engine import CompareRequest, PoseRequest, Txt2ImgRequest, load_presets
 
     studio = _studio()
     pose = load_presets()["Runway walk"]
     cases: list[tuple[str, Callable[[], Any]]] = [
-        ("txt2img sd15 512x512", lambda: studio.run(Txt2ImgRequest(
-            prompt="a (linen)1.2 summer dress, studio light", negative_prompt="blurry", model=SD, width=512,
-            height=512, steps=steps, seed=1, scheduler="DPM++ 2M Karras"))),
-        ("txt2img sdxl 1024x1024", lambda: studio.run(Txt2ImgRequest(
-            prompt="a (linen)1.2 summer dress, studio light", negative_prompt="blurry", model=SDXL, width=1024,
-            height=1024, steps=steps, seed=1, scheduler="Euler"))),
-        ("txt2img sd15 batch of 2, 512x768", lambda: studio.run(Txt2ImgRequest(
-            prompt="a wool coat", model=SD, width=512, height=768, steps=steps, seed=2, batch_count=2))),
+        (f"txt2img sd15 {sd}x{sd}", lambda: studio.run(Txt2ImgRequest(
+            prompt="a (linen)1.2 summer dress, studio light", negative_prompt="blurry", model=SD, width=sd,
+            height=sd, steps=steps, seed=1, scheduler="DPM++ 2M Karras"))),
+        (f"txt2img sdxl {xl}x{xl}", lambda: studio.run(Txt2ImgRequest(
+            prompt="a (linen)1.2 summer dress, studio light", negative_prompt="blurry", model=SDXL, width=xl,
+            height=xl, steps=steps, seed=1, scheduler="Euler"))),
+        (f"txt2img sd15 batch of 2, {sd}x{sd * 3 // 2}", lambda: studio.run(Txt2ImgRequest(
+            prompt="a wool coat", model=SD, width=sd, height=sd * 3 // 2, steps=steps, seed=2, batch_count=2))),
         ("pose sd15 (Runway walk)", lambda: studio.run(PoseRequest(prompt="a linen suit", model=SD, pose=pose,
                                                                     steps=steps, seed=1))),
         ("pose sdxl (Runway walk)", lambda: studio.run(PoseRequest(prompt="a linen suit", model=SDXL, pose=pose,
@@ -388,35 +362,44 @@ def pose_memory(models_dir: Path, mode: str, steps: int) -> None:
                                             "resident": resident, "peak": peak}))
 
 
-def run_all(models_dir: Path, repeats: int, budget: float) -> None:
-    """Everything, most important first; a step that fails prints its traceback and the next one runs."""
+def run_all(models_dir: Path, repeats: int, budget: float, smoke_run: bool = False) -> None:
+    """Everything, most important first; a step that fails prints its traceback and the next one runs. With
+    `smoke_run`: tiny real-size-shaped models at 64², 2 steps, one repeat, in this process (make test runs it)."""
     started = time.perf_counter()
     me = [sys.executable, str(Path(__file__).resolve())]
-    steps: list[tuple[str, Callable[[], Any]]] = [
+    sd, xl, steps = ("64", "64", "2") if smoke_run else ("512", "1024", "20")
+
+    def pose_memory_step(mode: str) -> Callable[[], Any]:
+        if smoke_run:
+            return lambda: pose_memory(models_dir, mode, 2)
+        return lambda: subprocess.run([*me, "pose-memory", "--models-dir", str(models_dir), "--mode", mode],
+                                      check=True)
+
+    def txt(model: str, size: str, *extra: str) -> Callable[[], Any]:
+        return lambda: _run_bench("bench_txt2img", ["--model", model, "--size", size, "--steps", steps, "--repeats",
+                                                    str(repeats), "--taesd", "full", *extra])
+
+    plan: list[tuple[str, Callable[[], Any]]] = [
         ("info", info),
-        ("build", lambda: (build(models_dir, ""), patch_studio(models_dir))),  # the studio reads what was built
-        ("txt2img sd15 512 (engine's previewer)", lambda: _run_bench("bench_txt2img", [
-            "--model", SD, "--size", "512", "--steps", "20", "--repeats", str(repeats), "--taesd", "full"])),
-        ("txt2img sdxl 1024 (engine's previewer)", lambda: _run_bench("bench_txt2img", [
-            "--model", SDXL, "--size", "1024", "--steps", "20", "--repeats", str(repeats), "--taesd", "full"])),
-        ("preview sd15 512", lambda: preview(models_dir, "sd15", 512, 10)),
-        ("preview sdxl 1024", lambda: preview(models_dir, "sdxl", 1024, 10)),
-        ("pose-memory shared (subprocess)", lambda: subprocess.run(
-            [*me, "pose-memory", "--models-dir", str(models_dir), "--mode", "shared"], check=True)),
-        ("pose-memory separate (subprocess)", lambda: subprocess.run(
-            [*me, "pose-memory", "--models-dir", str(models_dir), "--mode", "separate"], check=True)),
-        ("smoke", lambda: smoke(models_dir, 6)),
-        ("txt2img sd15 512 (TAESD previews every step)", lambda: _run_bench("bench_txt2img", [
-            "--model", SD, "--size", "512", "--steps", "20", "--repeats", str(repeats), "--taesd", "full",
-            "--engine-previewer", "taesd"])),
-        ("txt2img sdxl 1024 (TAESD previews every step)", lambda: _run_bench("bench_txt2img", [
-            "--model", SDXL, "--size", "1024", "--steps", "20", "--repeats", str(repeats), "--taesd", "full",
-            "--engine-previewer", "taesd"])),
-        ("compare sd15 + sdxl 512, 20 steps", lambda: _run_bench("bench_compare", [
-            "--models", f"{SD},{SDXL}", "--size", "512", "--steps", "20", "--repeats", str(repeats)])),
-        ("pose bench", lambda: _run_bench("bench_pose", ["--repeats", str(repeats)])),
+        ("build", lambda: (build(models_dir, "", tiny=smoke_run), patch_studio(models_dir))),
+        (f"txt2img sd15 {sd} (engine's previewer)", txt(SD, sd)),
+        (f"txt2img sdxl {xl} (engine's previewer)", txt(SDXL, xl)),
+        (f"preview sd15 {sd}", lambda: preview(models_dir, "sd15", int(sd), 1 if smoke_run else 10)),
+        (f"preview sdxl {xl}", lambda: preview(models_dir, "sdxl", int(xl), 1 if smoke_run else 10)),
+        ("pose-memory shared", pose_memory_step("shared")),
+        ("pose-memory separate", pose_memory_step("separate")),
+        ("smoke", lambda: smoke(models_dir, int(steps) if smoke_run else 6, int(sd), int(xl))),
+        (f"txt2img sd15 {sd} (TAESD previews every step)", txt(SD, sd, "--engine-previewer", "taesd")),
+        (f"txt2img sdxl {xl} (TAESD previews every step)", txt(SDXL, xl, "--engine-previewer", "taesd")),
+        (f"compare sd15 + sdxl {sd}, {steps} steps", lambda: _run_bench("bench_compare", [
+            "--models", f"{SD},{SDXL}", "--size", sd, "--steps", steps, "--repeats", str(repeats)])),
+        ("pose bench", lambda: _run_bench("bench_pose", ["--repeats", str(repeats)] + (["--smoke"] if smoke_run else []))),
     ]
-    for label, step in steps:
+    if smoke_run:  # each code path once: the other sizes and previewers repeat paths, compare/pose smoke on their own
+        plan = [(label, step) for label, step in plan if label.startswith(
+            ("info", "build", "txt2img sd15 64 (engine", "preview sd15", "pose-memory shared", "smoke"))]
+    failed = 0
+    for label, step in plan:
         elapsed = time.perf_counter() - started
         if elapsed > budget:
             print(f"\n===== SKIPPED {label}: {elapsed:.0f} s used of the {budget:.0f} s budget", flush=True)
@@ -426,16 +409,19 @@ def run_all(models_dir: Path, repeats: int, budget: float) -> None:
         try:
             step()
         except BaseException:  # noqa: BLE001 - report and go on
+            failed += 1
             print(f"===== {label}: FAILED", flush=True)
             traceback.print_exc()
             sys.stderr.flush()
         print(f"===== {label}: {time.perf_counter() - step_start:.1f} s", flush=True)
         if torch.cuda.is_available():
             print(f"      CUDA allocated now {torch.cuda.memory_allocated() / 2**30:.2f} GiB", flush=True)
-    print(f"\nall done in {time.perf_counter() - started:.0f} s")
+    print(f"\nall done in {time.perf_counter() - started:.0f} s; {failed} step(s) failed")
+    if smoke_run and failed:
+        raise SystemExit(f"bench_gpu smoke: {failed} step(s) failed")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("all", "info", "build", "txt2img", "compare", "pose", "preview",
                                             "pose-memory", "smoke", "overhead", "edit"))
@@ -447,13 +433,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6, help="smoke, pose-memory: denoising steps")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--budget", type=float, default=540.0, help="all: skip steps starting after this many seconds")
-    args, rest = parser.parse_known_args()
+    parser.add_argument("--smoke", action="store_true", help="all: " + common.SMOKE_HELP)
+    args, rest = parser.parse_known_args(argv)
     rest = [a for a in rest if a != "--"]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.command == "info":
         return info()
     if args.command == "build":
         return build(args.models_dir, args.only)
+    if args.command == "all" and args.smoke:
+        common.small()
+        return run_all(common.SCRATCH / "realsize-tiny", 1, args.budget, smoke_run=True)
     if args.command == "all":
         return run_all(args.models_dir, args.repeats, args.budget)
     patch_studio(args.models_dir)

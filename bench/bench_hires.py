@@ -29,7 +29,7 @@ MODEL_IDS = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5", "sdxl": "sta
 PROMPT = "a brick warehouse converted to lofts, large windows, evening light"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="sd15", choices=tuple(MODEL_IDS))
     parser.add_argument("--size", type=int, default=256)
@@ -38,11 +38,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--real", type=Path, default=None, help="folder of real-size models (bench_gpu.py build)")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help=common.SMOKE_HELP)
+    args = common.parse(parser, argv, size=64, steps=2, repeats=1)
     if args.real:
-        from bench_gpu import patch_studio
-
-        patch_studio(args.real)
+        common.use_real_size(args.real)
     out = Path(tempfile.mkdtemp(prefix="bench-hires-"))
     studio = common.studio(outputs=out)
     model_id = MODEL_IDS[args.model]

@@ -115,9 +115,9 @@ def memory(studio: Studio, model: str) -> list[str]:
     return lines
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = common.parser("stable-diffusion-v1-5/stable-diffusion-v1-5")
-    args = parser.parse_args()
+    args = common.parse(parser, argv, size=64, steps=2, repeats=1)
 
     studio = common.studio(args.real)
     image, mask = room(args.size)

@@ -23,18 +23,17 @@ from engine import Failed, LiveSessions, Result, Txt2ImgRequest  # noqa: E402
 MODEL_IDS = {"sd15": "stable-diffusion-v1-5/stable-diffusion-v1-5", "sdxl": "stabilityai/stable-diffusion-xl-base-1.0"}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="sd15", choices=tuple(MODEL_IDS))
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--real", type=Path, default=None)
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help=common.SMOKE_HELP)
+    args = common.parse(parser, argv, size=64, steps=1, count=3)
     if args.real:
-        from bench_gpu import patch_studio
-
-        patch_studio(args.real)
+        common.use_real_size(args.real)
     studio = common.studio()
     sessions = LiveSessions(studio.run)
 

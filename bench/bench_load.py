@@ -125,7 +125,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=10)
@@ -133,7 +133,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--queue-size", type=int, default=64)
     parser.add_argument("--max-seconds", type=float, default=1800, help="give up (and fail) after this long")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="2 clients x 2 requests at 256², 1 step: checks the code path")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.clients, args.requests, args.size, args.steps, args.max_seconds = 2, 2, 256, 1, 240
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/"

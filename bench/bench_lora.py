@@ -83,10 +83,10 @@ def bare_run(studio: Studio, request: Txt2ImgRequest, lora: str) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = common.parser("stable-diffusion-v1-5/stable-diffusion-v1-5", size=256, steps=10, repeats=5, real_help="real models and STUDIO_LORA_DIRS instead of the demo")
     parser.add_argument("--loras", nargs=2, default=["demo-pattern", "demo-linen"])
-    args = parser.parse_args()
+    args = common.parse(parser, argv, size=64, steps=2, repeats=1)
     studio = common.studio(args.real)
     thread = studio.device_thread
     try:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engine import PoseRequest, Progress, Settings, Studio, Txt2ImgRequest, load_presets  # noqa: E402
+import common  # noqa: E402
+
+from engine import PoseRequest, Progress, Txt2ImgRequest, load_presets  # noqa: E402
 from engine.models.loader import module_bytes  # noqa: E402
 
 SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -29,16 +31,18 @@ def seconds_to_first_step(events) -> float:
     return first if first is not None else float("nan")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    settings = Settings(cache_dir=Path(tempfile.gettempdir()) / "studio-bench", outputs_dir=None)
-    studio = Studio(settings, demo=True, online=False)
+    parser.add_argument("--size", type=int, nargs=2, default=(512, 768), help="width and height")
+    parser.add_argument("--smoke", action="store_true", help=common.SMOKE_HELP)
+    args = common.parse(parser, argv, repeats=1, size=(64, 96))
+    studio = common.studio()
+    width, height = args.size
     demo_paths = studio.models.demo_paths()
     pose = load_presets()["Runway walk"]
-    txt = Txt2ImgRequest(prompt="a linen suit", model=SD, width=512, height=768, steps=4, seed=1)
-    posed = PoseRequest(prompt="a linen suit", model=SD, pose=pose, steps=4, seed=1)
+    txt = Txt2ImgRequest(prompt="a linen suit", model=SD, width=width, height=height, steps=4, seed=1)
+    posed = PoseRequest(prompt="a linen suit", model=SD, pose=pose, steps=4, seed=1, width=width, height=height)
 
     seconds_to_first_step(studio.run(txt))  # Text to image warm
     cold_switch = seconds_to_first_step(studio.run(posed))  # first visit to Pose: adds the ControlNet only

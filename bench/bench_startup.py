@@ -67,11 +67,14 @@ def usable(port: int, start: float) -> tuple[float, float]:
     return button, presets
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--browser", action="store_true", help="also time the page being usable in Chromium")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="one start: checks the code path (make test runs it)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.runs = 1
     if args.browser:
         runs = [one_start(browser=True) for _ in range(args.runs)]
         for name, index in (("page served", 0), ("Generate visible", 1), ("Pose presets visible", 2)):

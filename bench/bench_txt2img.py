@@ -62,7 +62,7 @@ def _taesd(kind: str) -> torch.nn.Module:
     return build_tiny_taesd()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = common.parser("stable-diffusion-v1-5/stable-diffusion-v1-5")
     parser.add_argument("--taesd", choices=("tiny", "full"), default="tiny",
                         help="AutoencoderTiny architecture (random weights) timed as the TAESD previewer: the tiny "
@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--engine-previewer", choices=("auto", "taesd"), default="auto",
                         help="auto: the engine's own choice; taesd: previews every step through the --taesd "
                              "architecture, as the app does when the real TAESD weights are cached (SD1.5/SDXL)")
-    args = parser.parse_args()
+    args = common.parse(parser, argv, size=64, steps=2, repeats=1)
 
     studio = common.studio(args.real)
     placement = studio.models.placement

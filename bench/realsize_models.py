@@ -5,7 +5,7 @@ UNet, SDXL base's 2.6B one, the SD VAE, CLIP ViT-L/14 and OpenCLIP ViT-bigG text
 `ControlNetModel.from_unet`) with random weights. Timings and memory are those of the real models; images are noise.
 
 The folder layout follows `engine.models.demo` (`<root>/<name>/` with the same names and a completion marker), so the
-bench scripts can run on them by pointing `Studio.demo_paths` here (see bench/bench_gpu.py). Differences from the real
+bench scripts can run on them by pointing `Settings.demo_models_dir` here (`common.use_real_size`). Differences from the real
 checkpoints: the text encoders' vocabulary is the in-code byte-level tokenizer's (514 tokens instead of 49,408:
 about 38M fewer embedding parameters per encoder; no effect on step time), and weights are random.
 
@@ -33,7 +33,8 @@ from diffusers import (AutoencoderKL, ControlNetModel, EulerDiscreteScheduler, P
                        StableDiffusionPipeline, StableDiffusionXLPipeline, UNet2DConditionModel)
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer  # noqa: E402
 
-from engine.models.demo import SD15_SCHEDULER, SDXL_SCHEDULER, MARKER_NAME, build_clip_tokenizer  # noqa: E402
+from engine.models.demo import (MARKER_NAME, SD15_SCHEDULER, SDXL_SCHEDULER, build_clip_tokenizer,  # noqa: E402
+                                finished_folders)
 
 NAMES = ("sd15", "sdxl", "sd15-controlnet-openpose", "sdxl-controlnet-openpose", "sd15-instruct-pix2pix")
 MARKER_TEXT = "realsize-1\n"
@@ -165,8 +166,8 @@ def complete(folder: Path) -> bool:
 
 
 def folders(root: Path) -> dict[str, Path]:
-    """The finished model folders under `root`, by demo name."""
-    return {name: Path(root) / name for name in NAMES if complete(Path(root) / name)}
+    """The finished model folders under `root`, by demo name (the engine's own rule, so it loads the same ones)."""
+    return finished_folders(root, NAMES)
 
 
 def parameters(module: torch.nn.Module) -> int:

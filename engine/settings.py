@@ -69,6 +69,8 @@ class Settings:
     on_space: bool = False
     pose_detector: str = "lllyasviel/Annotators"  # Hub id or folder with the OpenPose detector weights
     control_detectors: str = "lllyasviel/Annotators"  # Hub id or folder: line art, M-LSD, HED, MiDaS weights
+    demo_models_dir: Path | None = None  # demo mode: finished folders named like the demo models (e.g. the real-size
+    # random-weight ones of bench/realsize_models.py) load instead of the tiny ones; names it lacks stay tiny
     edit_max_side: int = 1024  # Edit: longest side an input image is edited at (it is resized to the model's area)
     # ---- serving a crowd (public demos, Spaces) ----
     hosted: bool = False  # a public server: local model paths only inside `model_dirs`, no shared writes
@@ -121,6 +123,7 @@ def load_settings() -> Settings:
         on_space=on_space,
         pose_detector=os.environ.get("STUDIO_POSE_DETECTOR", "").strip() or "lllyasviel/Annotators",
         control_detectors=os.environ.get("STUDIO_CONTROL_DETECTORS", "").strip() or "lllyasviel/Annotators",
+        demo_models_dir=Path(os.environ["STUDIO_DEMO_MODELS_DIR"]) if os.environ.get("STUDIO_DEMO_MODELS_DIR") else None,
         edit_max_side=_int("STUDIO_EDIT_MAX_SIDE", 1024, 256, 2048) // 8 * 8,
         hosted=hosted,
         model_dirs=tuple(Path(p).expanduser() for p in os.environ.get("STUDIO_MODEL_DIRS", "").split(os.pathsep)

@@ -167,6 +167,7 @@ def failure(exc: BaseException) -> Failed:
     """A Failed event for `exc`: its sentence for errors users can cause; anything else says it is a bug and how to
     report it."""
     if isinstance(exc, StudioError):
+        logging.getLogger("studio").debug("Run refused: %s", exc.message, exc_info=exc)  # benches turn this on
         return Failed(exc.message, exc.kind)
     logging.getLogger("studio").error("Run failed", exc_info=exc)  # the details, for whoever runs the server
     return Failed("Something went wrong inside the studio. Try again; if it repeats, report it with this run's "

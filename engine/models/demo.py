@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -236,6 +236,11 @@ def _build_into(target: Path, build: Callable[[int], DiffusionPipeline | Control
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def finished_folders(root: Path, names: Iterable[str]) -> dict[str, Path]:
+    """The folders under `root` named like `names` whose save finished (the marker is written last)."""
+    return {name: Path(root) / name for name in names if _is_complete(Path(root) / name)}
 
 
 def ensure_demo_models(root: Path) -> dict[str, Path]:

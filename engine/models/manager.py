@@ -80,12 +80,15 @@ class ModelManager:
             return self._cache
 
     def demo_paths(self) -> dict[str, Path]:
-        """Folders of the built-in tiny demo models (built on first use)."""
+        """Folders of the built-in tiny demo models (built on first use), with the finished folders of
+        `settings.demo_models_dir` (e.g. real-size random weights for benches) in their place where it has them."""
         with self._demo_lock:
             if self._demo_paths is None:
-                from engine.models.demo import ensure_demo_models
+                from engine.models.demo import ensure_demo_models, finished_folders
 
-                self._demo_paths = ensure_demo_models(self.settings.cache_dir / "demo-models")
+                tiny = ensure_demo_models(self.settings.cache_dir / "demo-models")
+                chosen = self.settings.demo_models_dir
+                self._demo_paths = {**tiny, **(finished_folders(chosen, tiny) if chosen else {})}
             return self._demo_paths
 
     def demo_styles(self, wait: bool = True) -> Path | None:
