@@ -18,7 +18,7 @@ from engine.media.restore_worker import read_recipe_bounded
 from engine.models.catalog import Catalog, ControlSpec, ModelSpec, Style, load_catalog
 from engine.models.families import Family
 from engine.pipeline.schedulers import SCHEDULER_NAMES
-from engine.preflight import image_problems, text_problem, work_problem
+from engine.preflight import hires_run, image_problems, text_problem, work_problem
 from engine.pose import (KEYPOINT_NAMES, MAX_PEOPLE, MIRROR_PAIRS, OUTSIDE, Detection, Pose, draw, find_preset, from_json, from_rows, load_presets,
                          mirror, pose_from_text, save_preset, to_json, to_rows)
 from engine.prompts import PreparedPrompt, TokenCount, prepare_prompt
@@ -38,7 +38,7 @@ from engine.types import (Cancelled, Cell, Event, Failed, Finished, GeneratedIma
                           Notice, OutOfMemory, Preview, Progress, Recipe, Result, StudioError)
 
 __all__ = [
-    "image_problems", "text_problem", "work_problem", "read_recipe_bounded",
+    "image_problems", "text_problem", "work_problem", "read_recipe_bounded", "hires_run",
     "MAX_LORAS", "StyleFile", "TILING_CHOICES", "TILING_LABELS", "format_loras", "parse_loras", "repeat_tile",
     "split_column",
     "INPAINT_MODELS", "Img2ImgRequest", "InpaintRequest", "MAX_OUTPAINT", "mask_from_layers",

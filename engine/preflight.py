@@ -35,6 +35,20 @@ def work_problem(settings: Settings, runs: Iterable[Run]) -> str | None:
             "images.")
 
 
+def hires_steps(steps: int, hires_steps: int, strength: float) -> tuple[int, int]:
+    """The hires fix's second pass: the steps it is asked for (its own, else the first pass's) and how many run."""
+    asked = int(hires_steps) or int(steps)
+    return asked, min(int(asked * strength), asked)
+
+
+def hires_run(run: Run, scale: float, strength: float, steps: int) -> Run | None:
+    """The hires fix's second pass after `run` as work (its size × `scale`, the steps that run); None when off."""
+    if not scale > 1:
+        return None
+    width, height, first_steps, images = run
+    return round(width * scale), round(height * scale), hires_steps(first_steps, steps, strength)[1], images
+
+
 def image_problems(value: Any, depth: int = 0) -> list[str]:
     """Sentences refusing any uploaded file in `value` (a path, a file payload, or an image editor's layers) whose
     header claims too many pixels."""

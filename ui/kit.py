@@ -11,8 +11,8 @@ from typing import Any, Callable, Iterable, Iterator
 import gradio as gr
 
 from engine import (SCHEDULER_NAMES, Failed, GenerationRequest, InputError, ModelSpec, Progress, RestorePlan, Settings,
-                    Studio, StudioError, bound, image_problems, parameters_from_fields, read_recipe, text_problem,
-                    work_problem)
+                    Studio, StudioError, bound, hires_run, image_problems, parameters_from_fields, read_recipe,
+                    text_problem, work_problem)
 from ui import clients, frames, status
 from ui.runs import ActiveRuns
 
@@ -238,6 +238,7 @@ def _number(value: Any, label: str, integer: bool) -> int | float:
 TEXTS = {"prompt": "prompt", "negative_prompt": "negative prompt", "instruction": "instruction",
          "negative": "negative prompt"}  # a handler's text parameters that are capped like prompts
 COUNTS = ("batch_count", "seeds")  # a handler's parameter for the number of images
+HIRES = {"hires_scale": 1.0, "hires_strength": 0.5, "hires_steps": 0}  # a handler's hires fix (its defaults: off)
 
 
 def early_refusal(handler: Callable, settings: Settings) -> Callable[..., list[dict]]:
@@ -255,22 +256,29 @@ def early_refusal(handler: Callable, settings: Settings) -> Callable[..., list[d
         for name, value in given.items():
             problem = text_problem(TEXTS[name], value) if name in TEXTS else None
             found[name] = ([problem] if problem else []) + image_problems(value)
-        work = _work(given)
-        if work and (problem := work_problem(settings, [work])):
+        runs = _work(given)
+        if runs and (problem := work_problem(settings, runs)):
             found["steps"].append(problem)
         return [gr.validate(not found[name], " ".join(found[name])) for name in names]
 
     return validate
 
 
-def _work(given: dict[str, Any]) -> tuple[int, int, int, int] | None:
-    """(width, height, steps, images) when the values are plain numbers (else the engine says what is wrong)."""
+def _work(given: dict[str, Any]) -> list[tuple[int, int, int, int]]:
+    """The runs as (width, height, steps, images) — the hires fix's second pass too, when the handler takes one —
+    when the values are plain numbers (else none: the engine says what is wrong)."""
     keys = ("width", "height", "steps", next((c for c in COUNTS if c in given), ""))
     values = [given.get(key, 1 if key in COUNTS or not key else None) for key in keys]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-               for v in values):
-        return None
-    return tuple(int(v) for v in values)  # type: ignore[return-value]
+    if not all(_plain_number(v) and v > 0 for v in values):
+        return []
+    first = tuple(int(v) for v in values)
+    hires = [given.get(key, default) for key, default in HIRES.items()]
+    second = hires_run(first, *hires) if all(_plain_number(v) for v in hires) else None  # type: ignore[arg-type]
+    return [first, *([second] if second else [])]  # type: ignore[list-item]
+
+
+def _plain_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class RunControls:

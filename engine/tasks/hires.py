@@ -11,6 +11,7 @@ from PIL import Image
 
 from engine.models.image_pipes import pipeline_class
 from engine.models.memory import tiled_vae
+from engine.preflight import hires_steps
 from engine.tasks.context import TaskContext
 from engine.tasks.img2img import sized
 from engine.types import Event, InputError, Progress
@@ -44,13 +45,17 @@ def plan(request: Any, family: Any, width: int, height: int, max_pixels: int) ->
     pipeline_class(family, "img2img")  # a family without image to image: its sentence
     m = family.multiple
     big_w, big_h = (max(m, round(side * scale / m) * m) for side in (width, height))
+    if max(big_w, big_h) > family.max_side:  # the family's own limit holds for the second pass too
+        most = family.max_side / max(width, height)
+        raise InputError(f"Hires upscale {scale:g} makes {big_w}×{big_h}, larger than the {family.max_side} pixels a "
+                         f"side {family.label} can make: use an upscale of at most {int(most * 100) / 100:g}, or a "
+                         "smaller first size.")
     if big_w * big_h > max_pixels:
         most = (max_pixels / (width * height)) ** 0.5
         raise InputError(f"Hires upscale {scale:g} makes {big_w}×{big_h}, more than the {max_pixels / 1e6:.1f} "
                          f"megapixels this server makes: use an upscale of at most {int(most * 100) / 100:g}, or a "
                          "smaller first size.")
-    steps = int(request.hires_steps) or int(request.steps)
-    runs = min(int(steps * request.hires_strength), steps)
+    steps, runs = hires_steps(request.steps, request.hires_steps, request.hires_strength)
     if runs == 0:
         raise InputError(f"Hires denoising strength {request.hires_strength:g} × {steps} steps runs no denoising "
                          f"step, so the upscale would not be refined: raise the strength to at least {1 / steps:.2f}, "
