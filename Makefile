@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run demo test test-fast bench setup clean chromium
+.PHONY: run demo test test-fast test-under-load bench gpu-check setup clean chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(VENV)/bin/pip || $(PYTHON) -m venv --clear $(VENV) || { \
@@ -32,6 +32,12 @@ chromium:
 test: $(STAMP) chromium
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
+# The suite as CI may get it: two CPU-busy processes beside it on the same cores (they stop with the tests).
+test-under-load: $(STAMP) chromium
+	@pids=""; for i in 1 2; do $(PY) -c 'while True: pass' & pids="$$pids $$!"; done; \
+	trap 'kill $$pids 2>/dev/null' EXIT; echo "two busy processes:$$pids"; \
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
 test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not browser"
 
@@ -41,6 +47,10 @@ bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_compare.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_pose.py
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_edit.py
+
+# The one prepared GPU check (a CUDA GPU; BUDGET seconds): prints the table, writes bench/results/gpu_check.json.
+gpu-check: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) bench/gpu_check.py --budget $(or $(BUDGET),480)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
