@@ -72,3 +72,13 @@ def test_a_local_server_follows_its_own_symlinks(folders: tuple[Path, Path], tmp
     folder, _ = folders
     local = StyleLibrary(Settings(cache_dir=tmp_path, lora_dirs=(folder,)))
     assert local.find("linked", "lora").name == "linked" and local.names("lora") == ["inside", "linked"]
+
+
+def test_the_lora_panel_does_not_walk_the_folders_on_every_keystroke(tmp_path: Path) -> None:
+    folder = tmp_path / "loras"
+    lora_file(folder / "first.safetensors")
+    library = StyleLibrary(Settings(cache_dir=tmp_path, lora_dirs=(folder,)))
+    assert library.names("lora") == ["first"]
+    lora_file(folder / "second.safetensors")
+    assert library.names("lora") == ["first"], "listed a moment ago: the folders should not be walked again"
+    assert library.find("second", "lora").name == "second"  # loading always looks at the folders as they are

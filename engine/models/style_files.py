@@ -61,7 +61,7 @@ class StyleLibrary:
         """`demo_folder(wait)` returns the folder of the demo styles in demo mode (building it once when `wait`)."""
         self.settings, self.demo_folder, self.online = settings, demo_folder, online
         self._hashes: dict[tuple[str, int, int], str] = {}
-        self._listed: tuple[float, list[StyleFile]] = (-1e9, [])
+        self._lists: dict[tuple[str, bool], tuple[float, list[StyleFile]]] = {}  # available(), listed recently
         self._lock = threading.Lock()
 
     def folders(self, kind: Kind, wait: bool = True) -> tuple[Path, ...]:
@@ -71,7 +71,20 @@ class StyleLibrary:
 
     def available(self, kind: Kind, wait: bool = True) -> list[StyleFile]:
         """Every loadable file in the folders, by name (the first of two files with one name wins). Without `wait`,
-        demo styles not built yet are listed by name (the page never waits for them)."""
+        demo styles not built yet are listed by name (the page never waits for them). With `wait`, the folders are
+        walked again at most every few seconds (the LoRA panel and the token counter ask on every change of a text)."""
+        if not wait:
+            return self._list(kind, wait)
+        now = time.monotonic()
+        with self._lock:
+            when, listed = self._lists.get((kind, wait), (-1e9, []))
+        if now - when > _LIST_SECONDS:
+            listed = self._list(kind, wait)
+            with self._lock:
+                self._lists[(kind, wait)] = (now, listed)
+        return list(listed)
+
+    def _list(self, kind: Kind, wait: bool) -> list[StyleFile]:
         seen: dict[str, StyleFile] = {}
         for path in self._files(kind, wait):
             if self.allowed(path, kind):  # what may not be loaded is not offered
@@ -97,11 +110,7 @@ class StyleLibrary:
         return text, extra
 
     def _embeddings(self) -> list[StyleFile]:
-        """`available("embedding")`, listed again at most every few seconds (the counter asks on every keystroke)."""
-        now = time.monotonic()
-        if now - self._listed[0] > _LIST_SECONDS:
-            self._listed = (now, self.available("embedding"))
-        return self._listed[1]
+        return self.available("embedding")
 
     def named(self, name: str, kind: Kind, digest: str = "") -> StyleFile | None:
         """The file in the folders called `name` or, failing that, with A1111 short hash `digest`; None if neither
