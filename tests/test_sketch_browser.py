@@ -12,9 +12,17 @@ from PIL import Image, ImageDraw
 from engine import CONTROL_LABELS, Recipe, png_bytes
 from tests.conftest import SD
 from ui.examples import _all
-from tests.test_browser import _frames, _set_number, _shot, _status, _wait_for, _watch, page, server  # noqa: F401
+from tests.test_browser import PATIENCE_MS, _frames, _set_number, _shot, _status, _wait_for, _watch, page, server  # noqa: F401
 
 pytestmark = pytest.mark.browser
+TRACK_TOP = """() => {
+  window.__tops = new Set();
+  const top = () => window.__tops.add(Math.round(document.querySelector('#sketch-result').getBoundingClientRect().top
+                                                 + window.scrollY));
+  new MutationObserver(top).observe(document.querySelector('#sketch-status'),
+                                    {subtree: true, childList: true, characterData: true});
+  top();
+}"""
 
 
 def test_a_drawing_on_the_sketch_pad_becomes_the_condition(page) -> None:  # noqa: F811
@@ -22,7 +30,7 @@ def test_a_drawing_on_the_sketch_pad_becomes_the_condition(page) -> None:  # noq
     page.get_by_role("tab", name="Draw (used when nothing is uploaded)", exact=True).click()
     page.locator("#sketch-pad button[aria-label='Brush']").first.click()
     canvas = page.locator("#sketch-pad canvas").first
-    canvas.wait_for(state="visible", timeout=30_000)
+    canvas.wait_for(state="visible", timeout=PATIENCE_MS)
     box = canvas.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
     page.mouse.down()
@@ -50,7 +58,7 @@ def test_upload_a_drawing_see_its_edges_and_generate_with_previews(page, tmp_pat
     page.get_by_role("tab", name="Sketch & lines", exact=True).click()
     page.locator("#sketch-image input[type=file]").set_input_files(str(drawing))
     _wait_for(page, "this is what the ControlNet will follow", "sketch-status")  # detected on upload
-    page.wait_for_selector("#sketch-condition img", timeout=30_000)
+    page.wait_for_selector("#sketch-condition img", timeout=PATIENCE_MS)
     page.locator("#sketch-prompt textarea").fill("a bright (Scandinavian living room)1.2, oak floor")
     _set_number(page, "sketch-steps", 6)
     _watch(page, "sketch-result")
@@ -84,6 +92,7 @@ def test_every_example_shows_its_condition_and_generates_offline(page) -> None: 
     finishes; a pose shows over the lines; a failure clears the panel instead of leaving a stale condition."""
     page.get_by_role("tab", name="Sketch & lines", exact=True).click()
     _set_number(page, "sketch-steps", 2)
+    page.evaluate(TRACK_TOP)  # where the result starts, each time the status panel changes
     shown: set[str] = set()
     for item in _all()["sketch"]:
         page.get_by_text(item["label"], exact=True).click()
@@ -95,6 +104,8 @@ def test_every_example_shows_its_condition_and_generates_offline(page) -> None: 
         _wait_for(page, "Done: 1 image", "sketch-status")
         assert "could not be loaded" not in _status(page, "sketch-status")
     _shot(page, "sketch-examples")
+    tops = page.evaluate("[...window.__tops]")
+    assert len(tops) == 1, f"the result moved as the status changed (loading notes came and went): {tops}"
     page.get_by_text("Also follow a pose (OpenPose)").click()
     page.locator("#sketch-pose-preset input").fill("Standing front")
     page.keyboard.press("Enter")

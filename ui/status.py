@@ -83,11 +83,13 @@ def error(exc: StudioError) -> str:
     return failed(Failed(exc.message, exc.kind), [])
 
 
-def finished(event: Finished, notices: list[str], images: int) -> str:
+def finished(event: Finished, notices: list[str], images: int, size: tuple[int, int] | None = None) -> str:
+    """The panel after a run: how many images, their final size (after a hires fix: the enlarged one) and the time."""
     if event.cancelled:
         text = f"Cancelled after {_seconds(event.seconds)}. Ready for the next run."
     else:
-        text = f"Done: {images} image{'s' if images != 1 else ''} in {_seconds(event.seconds)}."
+        shape = f", {size[0]}×{size[1]}," if size else ""
+        text = f"Done: {images} image{'s' if images != 1 else ''}{shape} in {_seconds(event.seconds)}."
     return (f'<div class="studio-status" data-state="{"cancelled" if event.cancelled else "done"}">'
             f'<span class="studio-label">{html.escape(text)}</span>{_notes(notices)}</div>')
 
@@ -100,6 +102,7 @@ class StatusTracker:
         self.html = idle(message)
         self.error: str | None = None  # the sentence of a failed run
         self.made = 0
+        self.size: tuple[int, int] | None = None  # the last result's, as saved
 
     def update(self, event: object) -> bool:
         """Take `event` into account; False when there is nothing new to show (a notice waits for the next event)."""
@@ -113,8 +116,9 @@ class StatusTracker:
             self.html = progress(event, self.notices)
         elif isinstance(event, Result):
             self.made += 1
+            self.size = event.item.image.size
         elif isinstance(event, Failed):
             self.error, self.html = event.message, failed(event, self.notices)
         elif isinstance(event, Finished) and self.error is None:
-            self.html = finished(event, self.notices, self.made)
+            self.html = finished(event, self.notices, self.made, self.size)
         return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -191,7 +191,9 @@ class ModelManager:
                 fast.start(model, self.settings.fast_mode, placement.device, emit)
             return model
 
-        return self._get(ref, key, emit, lambda cache: cache.get(key, placed, self._estimate(ref)))
+        model = self._get(ref, key, emit, lambda cache: cache.get(key, placed, self._estimate(ref)))
+        # Two catalog models may share one demo twin (SDXL and SDXL-Turbo): the run names the one it asked for.
+        return model if model.spec == ref.spec else replace(model, spec=ref.spec)
 
     def memory_placement(self, ref: ModelRef) -> tuple[Any, str]:
         """The placement `ref` loads under (its memory mode, engine/models/memory.py) and a note for the status."""

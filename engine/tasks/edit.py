@@ -70,9 +70,9 @@ def run(request: EditRequest, ctx: TaskContext) -> None:
     family = model.family
     final = opened.image.size if request.keep_size is True else result_size(opened.image.size, work)
     if work != opened.image.size:
-        ctx.emit(Notice(f"Edited at {work[0]}x{work[1]} (the model's working size, aspect ratio kept); the result "
-                        f"is {final[0]}x{final[1]}" + (", the uploaded size." if request.keep_size is True else
-                                                       ", the original's aspect ratio.")))
+        ctx.emit(Notice(f"Edited at {work[0]}×{work[1]}, the size this model works best at (your image's shape "
+                        f"kept); the result is {final[0]}×{final[1]}" + (
+                            ", the size you uploaded." if request.keep_size is True else ", your image's shape.")))
     source = opened.image.resize(work, Image.Resampling.LANCZOS)
     parent = pixel_hash(opened.image)
     scheduler, note = family.check_scheduler(request.scheduler)

@@ -77,9 +77,9 @@ def run(request: InpaintRequest, ctx: TaskContext) -> None:
     for note in notes + ([scheduler_note] if scheduler_note else []):
         ctx.emit(Notice(note))
     if (width, height) != canvas.size:
-        ctx.emit(Notice(f"Painted at {width}x{height} (the model's working size) and scaled to your image's "
-                        f"{canvas.width}x{canvas.height}" + ("; the unmasked part is your image's own pixels."
-                                                             if request.paste_back else ".")))
+        ctx.emit(Notice(f"Painted at {width}×{height}, the size {family.label} models work best at, then scaled to "
+                        f"your image's {canvas.width}×{canvas.height}" + (
+                            "; outside the mask every pixel is your own." if request.paste_back else ".")))
     soft = feather(mask, request.mask_blur)
     start = canvas.resize((width, height), Image.Resampling.LANCZOS)
     call_mask = soft.resize((width, height), Image.Resampling.BILINEAR)

@@ -22,8 +22,9 @@ def _gigabytes(size: int) -> str:
 class _Column:
     """What one column's header says as its cell runs."""
 
-    def __init__(self, label: str) -> None:
-        self.label, self.lines, self.notes, self.done = label, ["waiting…"], [], False
+    def __init__(self, label: str, queued: bool = False) -> None:
+        """`queued`: part of a comparison that has started (its column waits its turn); else nothing ran yet."""
+        self.label, self.lines, self.notes, self.done = label, ["waits its turn"] if queued else [], [], False
 
     def markdown(self) -> str:
         notes = "".join(f"<div class='studio-note'>{html.escape(n)}</div>" for n in self.notes[-3:])
@@ -37,7 +38,7 @@ class _Column:
         elif isinstance(inner, Loaded):
             self.notes = [n for n in self.notes if not n.startswith("Loading ")]  # loaded: the note is stale
             self.lines = [f"loaded in {inner.seconds:.1f} s" if not inner.cached else "already loaded",
-                          f"{_gigabytes(inner.bytes)} in memory"]
+                          f"model size {_gigabytes(inner.bytes)}"]
         elif isinstance(inner, Progress) and inner.total:
             self.lines = self.lines[:2] + [f"step {inner.step}/{inner.total}"]
         elif isinstance(inner, Result):
@@ -64,7 +65,7 @@ class _Comparison(status.StatusTracker):
         self.finals: dict[str, Any] = {"cells": {}, "failed": [], "labels": [], "seed": -1, "request": None}
 
     def start(self, job: CompareRequest, labels: list[str]) -> CompareRequest:
-        self.columns = [_Column(label) for label in labels]
+        self.columns = [_Column(label, queued=True) for label in labels]
         self.finals.update(labels=labels, seed=job.seed, request=job)
         return job
 
