@@ -11,6 +11,9 @@ tried against a public server (issue 12). Prints one line per class with its fig
                between requests, in processes at the lowest CPU priority: they stand for remote attackers), against
                idle
                                                                                           target <= 1.5x
+- invert-bomb, restore-flood: hostile files sent as the page sends them (bench/abuse_files.py says what each does)
+               every call refused; peak memory per call under STUDIO_MAX_UPLOAD_MB (invert) or STUDIO_RESTORE_MB
+               (restore children); a normal request (and GET /config) during it   target <= 1.5x
 
 Usage: python bench/bench_abuse.py [--sessions 300] [--repeats 5] [--pause 0.25]
 Exits with status 1 when a class misses its target.
@@ -29,6 +32,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import abuse_files
 from bench_load import free_port, rss_mb, wait_until_served
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,8 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--pause", type=float, default=0.25,
                         help="seconds each of the two abusers waits between requests (0: as fast as it can)")
-    parser.add_argument("--only", default="parse,files,uploads,neighbours",
-                        help="comma-separated classes to run (parse, files, uploads, neighbours)")
+    parser.add_argument("--only", default="parse,files,uploads,neighbours,invert-bomb,restore-flood",
+                        help="comma-separated classes to run (parse, files, uploads, neighbours, invert-bomb, "
+                        "restore-flood)")
     parser.add_argument("--smoke", action="store_true", help="every class at its smallest (a few sessions, one "
                         "repeat); prints the figures without checking the targets (make test runs it)")
     args = parser.parse_args(argv)
@@ -254,6 +259,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"neighbours: normal request {idle:.2f} s idle, {busy:.2f} s during abuse ({busy / idle:.2f}x)   "
                   "target <= 1.5x")
             missed += ["neighbours"] if busy / idle > 1.5 else []
+        for name, measure in (("invert-bomb", abuse_files.invert_bomb), ("restore-flood", abuse_files.restore_flood)):
+            if name in only:
+                line, met = measure(url, server.pid, args.repeats, args.pause)
+                print(line)
+                missed += [] if met else [name]
     finally:
         server.terminate()
         server.wait(timeout=30)

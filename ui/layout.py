@@ -7,10 +7,11 @@ import html
 
 import gradio as gr
 
-from engine import (APP_NAME, APP_VERSION, LoadedRecipe, RestorePlan, Studio, StudioError, plan_restore,
+from engine import (APP_NAME, APP_VERSION, Cancelled, LoadedRecipe, RestorePlan, Studio, StudioError, plan_restore,
                     read_recipe_bounded)
 from ui import kit, live_api, status
 from ui.examples import ASSETS
+from ui.clients import presence
 from ui.image_guard import guard_images
 from ui.runs import ActiveRuns
 from ui.tabs import compare, edit, image, live, pose, sketch, txt2img
@@ -63,7 +64,12 @@ def connect(send: kit.Send, source: str, built: dict[str, kit.Tab], tabs: gr.Tab
     def route(path: str | None) -> tuple[str, RestorePlan | None]:
         if not path or not send.settings:
             return home, None
-        loaded = read_recipe_bounded(path, studio.settings.restore_seconds, studio.settings.restore_mb)
+        here = presence()  # the restore stops when its visitor leaves (else at its time budget)
+        try:
+            loaded = read_recipe_bounded(path, studio.settings.restore_seconds, studio.settings.restore_mb,
+                                         gone=(lambda: not here()) if here else None)
+        except Cancelled:
+            raise gr.Error("The restore stopped: its page was closed.", visible=False, print_exception=False) from None
         plan = plan_for(studio, loaded, send.target)
         plan = plan if plan.tab in inboxes else plan_for(studio, loaded, home)
         plan = send.adjust(plan) if send.adjust is not None else plan
