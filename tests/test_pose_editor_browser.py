@@ -165,10 +165,27 @@ def test_people_are_added_selected_and_removed(page) -> None:
     page.wait_for_function("document.querySelectorAll('#pose-editor .pe-hit[data-p=\"1\"]').length === 18")
     page.wait_for_function("document.querySelector('#pose-status').innerText.includes('Person 2 added')")
     _shot(page, "two-people")
+    first, second = (_span(page, person) for person in (0, 1))
+    assert first[1] < second[0] or second[1] < first[0], (first, second)  # beside the first person, not on it
     page.locator(f"{EDITOR} .pe-box").wait_for()  # the new person is selected, with its move/scale/rotate box
     page.locator(f"{EDITOR} [data-act=remove]").click()
     page.wait_for_function("document.querySelectorAll('#pose-editor .pe-hit[data-p=\"1\"]').length === 0")
     page.wait_for_function("document.querySelector('#pose-status').innerText.includes('Person 2 removed')")
+
+
+def _span(page, person: int) -> tuple[float, float]:
+    """The left and right screen x of a person's drawn joints."""
+    return tuple(page.evaluate("""(p) => { const xs = [...document.querySelectorAll(
+        `#pose-editor .pe-hit[data-p="${p}"]`)].map(e => { const b = e.getBoundingClientRect(); return b.x + b.width / 2; });
+        return [Math.min(...xs), Math.max(...xs)]; }""", person))
+
+
+def test_mirror_on_a_symmetric_person_says_so(page) -> None:
+    page.locator(".pp-item[title='Standing front']").click()  # a person symmetric left ↔ right
+    _said(page, "Standing front")
+    page.locator(f"{EDITOR} .pe-frame").click(position={"x": 3, "y": 3})  # nothing selected: the whole pose
+    page.locator(f"{EDITOR} [data-act=mirror]").click()
+    _said(page, "symmetric left ↔ right, so mirroring changes nothing you would see")
 
 
 def _touch_drag(page) -> None:

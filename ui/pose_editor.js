@@ -225,18 +225,28 @@ function toggle(p, k) {
   commit(`${names()[k] || 'Joint'} ${person.pts[k] ? 'shown' : 'hidden'}.`);
 }
 
-function addPerson() {
-  const u = pose.h / 768, cy = pose.h * 0.22;
-  const taken = pose.people.map((person) => (person.pts[1] || person.pts.find(Boolean) || [-1e9])[0] / pose.w);
-  const room = (x) => Math.min(...taken.map((t) => Math.abs(t - x)), 9);
-  const cx = pose.w * [0.5, 0.25, 0.75, 0.12, 0.88, 0.38, 0.62].reduce((a, b) => (room(b) > room(a) ? b : a));
-  pose.people.push({ pts: TEMPLATE.map(([x, y]) => limit([cx + x * u, cy + y * u])), extra: {} });
+function addPerson() {  // beside the others, in the widest free stretch of the frame (smaller if that is narrow)
+  const u = pose.h / 768, half = 82 * u;  // the template's half width (72 px at 768 px tall) and some room
+  const spans = pose.people.map(box).filter(Boolean).map((b) => [b[0], b[2]]).sort((a, b) => a[0] - b[0]);
+  let free = [0, 0], x = 0;
+  for (const [left, right] of [...spans, [pose.w, pose.w]]) {
+    if (left - x > free[1] - free[0]) free = [x, left];
+    x = Math.max(x, right);
+  }
+  const room = free[1] - free[0], f = Math.min(1, Math.max(0.45, room / (2 * half)));
+  const cx = room > 0 ? (free[0] + free[1]) / 2 : pose.w / 2;
+  const cy = pose.h * 0.22 + TEMPLATE[10][1] * u * (1 - f);  // smaller: the feet stay on the same ground
+  pose.people.push({ pts: TEMPLATE.map(([tx, ty]) => limit([cx + tx * u * f, cy + ty * u * f])), extra: {} });
   sel = { p: pose.people.length - 1, k: null };
-  commit(`Person ${pose.people.length} added.`);
+  const crowded = room < 2 * half * 0.45, others = spans.length === 1 ? 'person 1' : 'the others';
+  commit(`Person ${pose.people.length} added` + (crowded ? `: there is no free room beside ${others}, so it ` +
+    'overlaps; drag it where you want it.' : `${f < 1 ? ', smaller,' : ''} beside ${others}.`));
 }
 
 function mirror() {  // the selected person about its own middle, else the whole picture
   const targets = sel ? [pose.people[sel.p]] : pose.people;
+  const before = targets.map((person) => person.pts.slice());
+  const undoTo = serialise(pose);
   for (const person of targets) {
     const b = box(person), axis = sel && b ? b[0] + b[2] : pose.w;
     transform(person, ([x, y]) => [axis - x, y]);
@@ -247,6 +257,21 @@ function mirror() {  // the selected person about its own middle, else the whole
       if (right) person.extra.hand_left_keypoints_2d = right;
       if (left) person.extra.hand_right_keypoints_2d = left;
     }
+  }
+  // A person symmetric left ↔ right looks the same mirrored: say so rather than change nothing in silence.
+  const near = Math.max(pose.w, pose.h) * 0.01;
+  const same = targets.every((person, i) => person.pts.every((q, k) => {
+    const was = before[i][k];
+    return !q === !was && (!q || Math.hypot(q[0] - was[0], q[1] - was[1]) <= near);
+  }));
+  if (same) {
+    load(undoTo);
+    const who = sel ? `Person ${sel.p + 1} is` : targets.length === 1 ? 'The person is' : 'The pose is';
+    const say = `${who} symmetric left ↔ right, so mirroring changes nothing you would see. Move an arm or a leg ` +
+      'first, or mirror a person who faces one way.';
+    trigger('input', { say });
+    info.textContent = say;
+    return;
   }
   commit(sel ? `Person ${sel.p + 1} mirrored.` : 'Pose mirrored left ↔ right.');
 }
