@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     demo, online, reason = decision[0]
 
     studio = Studio(settings, demo=demo, online=online, catalog=catalog)
+    # Gradio's own temporary files (uploads, copies of results) go inside the scratch folder, pruned and bounded
+    # with it (STUDIO_MAX_SCRATCH_MB) and deleted on exit; every component reads this when it is made.
+    os.environ["GRADIO_TEMP_DIR"] = str(studio.outputs.web_cache)
     app = build_app(studio, reason)
     try:
         launch(app, studio)

@@ -18,7 +18,7 @@ from engine.media.restore_worker import read_recipe_bounded
 from engine.models.catalog import Catalog, ControlSpec, ModelSpec, Style, load_catalog
 from engine.models.families import Family
 from engine.pipeline.schedulers import SCHEDULER_NAMES
-from engine.preflight import hires_run, image_problems, text_problem, work_problem
+from engine.preflight import hires_run, image_problems, outpaint_size, output_problem, text_problem, work_problem
 from engine.pose import (KEYPOINT_NAMES, MAX_PEOPLE, MIRROR_PAIRS, OUTSIDE, Detection, Pose, draw, find_preset, from_json, from_rows, load_presets,
                          mirror, pose_from_text, save_preset, to_json, to_rows)
 from engine.prompts import PreparedPrompt, TokenCount, prepare_prompt
@@ -55,5 +55,5 @@ __all__ = [
     "TAB_TITLES", "plan_restore", "from_rows", "load_presets", "mirror", "save_preset", "to_json", "to_rows",
     "LiveSessions",
     "LIVE_GUIDANCE", "LiveDefaults", "full_model", "live_defaults", "live_models", "render_plan",
-    "LIVE_MAX_STEPS", "LiveJob", "live_job",
+    "LIVE_MAX_STEPS", "LiveJob", "live_job", "output_problem", "outpaint_size",
 ]

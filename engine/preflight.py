@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from engine.media.images import header_problem
+from engine.media.images import header_problem, header_size
 from engine.prompts import MAX_PROMPT_CHARS
 from engine.settings import Settings
 
@@ -47,6 +47,30 @@ def hires_run(run: Run, scale: float, strength: float, steps: int) -> Run | None
         return None
     width, height, first_steps, images = run
     return round(width * scale), round(height * scale), hires_steps(first_steps, steps, strength)[1], images
+
+
+def output_problem(settings: Settings, width: int, height: int, images: int) -> str | None:
+    """When hosted, the sentence refusing a request whose results (`images` of `width`x`height`) would be more than
+    STUDIO_MAX_OUTPUT_MP megapixels: what is written and held counts, not only the model's working size."""
+    written = width * height * images / 10**6
+    if not settings.hosted or written <= settings.max_output_mp:
+        return None
+    return (f"This request would write {images} image{'s' if images != 1 else ''} of {width}x{height} "
+            f"({written:,.0f} megapixels), over this server's limit of {settings.max_output_mp:,.0f}. Make fewer "
+            "images, extend the canvas less, or use a smaller image.")
+
+
+def outpaint_size(image: Any, left: Any, right: Any, up: Any, down: Any) -> tuple[int, int] | None:
+    """The canvas an outpaint of the uploaded `image` (a path or file payload) makes, from its header alone (the
+    size it opens at, then extended); None when it cannot be told without decoding."""
+    path = image.get("path") if isinstance(image, dict) else image
+    sides = [left, right, up, down]
+    if not isinstance(path, str) or not all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in sides):
+        return None
+    size = header_size(Path(path))
+    if size is None:
+        return None
+    return size[0] + max(0, int(left)) + max(0, int(right)), size[1] + max(0, int(up)) + max(0, int(down))
 
 
 def image_problems(value: Any, depth: int = 0) -> list[str]:

@@ -82,6 +82,8 @@ class Settings:
     allow_hub: tuple[str, ...] = ()  # hosted: typed Hub ids allowed to download ("all", "owner/name", "owner/*")
     max_download_gb: float = 8.0  # hosted: largest download (a typed Hub id's weights) allowed
     max_work: float = 420.0  # hosted: most megapixel-steps one request may cost (pixels x steps x images / 10^6)
+    max_output_mp: float = 40.0  # hosted: most megapixels one request may write (result pixels x images / 10^6)
+    max_scratch_mb: int = 2048  # scratch and Gradio's temporary folder together: the oldest files go past this
     restore_seconds: float = 5.0  # longest a PNG's settings may take to read (in a child process, then killed)
     restore_mb: int = 256  # most memory reading one PNG's settings may take (the child's address space grows by this)
     # ---- your own styles (LoRAs, textual-inversion embeddings) ----
@@ -135,6 +137,8 @@ def load_settings() -> Settings:
         allow_hub=_patterns("STUDIO_ALLOW_HUB"),
         max_download_gb=_float("STUDIO_MAX_DOWNLOAD_GB", 8.0, 0.0, 1024.0),
         max_work=_float("STUDIO_MAX_WORK", 420.0, 1.0, 1_000_000.0),
+        max_output_mp=_float("STUDIO_MAX_OUTPUT_MP", 40.0, 1.0, 10_000.0),
+        max_scratch_mb=_int("STUDIO_MAX_SCRATCH_MB", 2048, 64, 1_000_000),
         restore_seconds=_float("STUDIO_RESTORE_SECONDS", 5.0, 0.2, 120.0),
         restore_mb=_int("STUDIO_RESTORE_MB", 256, 32, 4096),
         lora_dirs=_folders("STUDIO_LORA_DIRS"),

@@ -40,7 +40,8 @@ class Studio:
         self.demo = demo
         self.catalog = catalog or load_catalog()
         self.models = ModelManager(settings, self.catalog, demo=demo, online=online)
-        self.outputs = OutputWriter(settings.outputs_dir, hosted=settings.hosted)
+        self.outputs = OutputWriter(settings.outputs_dir, hosted=settings.hosted,
+                                    max_scratch_mb=settings.max_scratch_mb)
         # Every pipeline call runs on these threads (one unless STUDIO_CONCURRENCY says more): runs are serialised
         # on the device, and the CPU's OpenMP thread team is reused instead of a new team per run competing.
         self.device_thread = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="studio-device")

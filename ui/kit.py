@@ -11,8 +11,8 @@ from typing import Any, Callable, Iterable, Iterator
 import gradio as gr
 
 from engine import (SCHEDULER_NAMES, Failed, GenerationRequest, InputError, ModelSpec, Progress, RestorePlan, Settings,
-                    Studio, StudioError, bound, hires_run, image_problems, parameters_from_fields, read_recipe,
-                    text_problem, work_problem)
+                    Studio, StudioError, bound, hires_run, image_problems, output_problem, outpaint_size,
+                    parameters_from_fields, read_recipe, text_problem, work_problem)
 from ui import clients, frames, status
 from ui.runs import ActiveRuns
 
@@ -259,6 +259,9 @@ def early_refusal(handler: Callable, settings: Settings) -> Callable[..., list[d
         runs = _work(given)
         if runs and (problem := work_problem(settings, runs)):
             found["steps"].append(problem)
+        written = _written(given, runs)
+        if written and (problem := output_problem(settings, *written)):
+            found[next((n for n in ("batch_count", "outpaint_right", "steps") if n in found), names[0])].append(problem)
         return [gr.validate(not found[name], " ".join(found[name])) for name in names]
 
     return validate
@@ -275,6 +278,18 @@ def _work(given: dict[str, Any]) -> list[tuple[int, int, int, int]]:
     hires = [given.get(key, default) for key, default in HIRES.items()]
     second = hires_run(first, *hires) if all(_plain_number(v) for v in hires) else None  # type: ignore[arg-type]
     return [first, *([second] if second else [])]  # type: ignore[list-item]
+
+
+def _written(given: dict[str, Any], runs: list[tuple[int, int, int, int]]) -> tuple[int, int, int] | None:
+    """What the request writes, (width, height, images): an outpaint's grown canvas from the upload's header, else
+    the last run's size."""
+    count = next((given[c] for c in COUNTS if c in given), 1)
+    count = int(count) if _plain_number(count) and count > 0 else 1
+    if "outpaint_left" in given:
+        sides = [given.get(f"outpaint_{side}", 0) for side in ("left", "right", "up", "down")]
+        grown = outpaint_size(given.get("image"), *sides)
+        return (*grown, count) if grown else None
+    return (runs[-1][0], runs[-1][1], runs[-1][3]) if runs else None
 
 
 def _plain_number(value: Any) -> bool:

@@ -105,6 +105,22 @@ def header_problem(path: str | Path, max_side: int = MAX_OPEN_SIDE) -> str | Non
     return None
 
 
+def header_size(path: str | Path, max_side: int = MAX_OPEN_SIDE) -> tuple[int, int] | None:
+    """The size `open_image` opens the image at `path` with (upright, downscaled to `max_side`), from its header
+    alone; None when the header cannot be read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as handle:
+                width, height = handle.size
+                if handle.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated a quarter turn by its EXIF
+                    width, height = height, width
+    except Exception:  # noqa: BLE001 - unreadable: open_image gives the sentence later
+        return None
+    scale = min(1.0, max_side / max(width, height, 1))
+    return round(width * scale), round(height * scale)
+
+
 def _opaque(image: Image.Image) -> tuple[Image.Image, bool]:
     """RGB `image`, its transparent areas composited on white; and whether any pixel was transparent."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):

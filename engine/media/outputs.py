@@ -12,11 +12,45 @@ from pathlib import Path
 
 from PIL import Image
 
-from engine.media.recipe import png_bytes
+from engine.media.recipe import png_bytes, write_png
 from engine.types import Recipe
 
 _lock = threading.Lock()
 SCRATCH_HOURS = 24  # with saving off (a hosted Space), results are kept this long for the page, then deleted
+STREAM_ABOVE = 4 * 2**20  # pixels above which a result is encoded straight into its file
+PRUNE_EVERY = 2.0  # seconds between two walks of the scratch folder
+
+
+def prune(folder: Path, max_age: float, max_bytes: int) -> int:
+    """Delete what `folder` holds that is older than `max_age` seconds (its entries, then files within), then the
+    oldest files while more than `max_bytes` are left, and the folders emptied; returns the bytes left."""
+    cutoff, files = time.time() - max_age, []
+    for entry in folder.iterdir() if folder.exists() else ():  # an export or history folder goes whole
+        try:
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        except OSError:
+            continue
+    for path in folder.rglob("*") if folder.exists() else ():
+        try:
+            if path.is_file() and not path.is_symlink():
+                info = path.stat()
+                files.append((info.st_mtime, info.st_size, path))
+        except OSError:
+            continue
+    files.sort()
+    total = sum(size for _, size, _ in files)
+    for mtime, size, path in files:
+        if mtime >= cutoff and total <= max_bytes:
+            break
+        path.unlink(missing_ok=True)
+        total -= size
+    for path in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        try:
+            path.rmdir()  # only when empty
+        except OSError:
+            continue
+    return total
 
 
 class OutputWriter:
@@ -27,10 +61,18 @@ class OutputWriter:
     server that opts in to saving keeps its own numbered copy in the outputs folder, which is never served.
     """
 
-    def __init__(self, outputs_dir: Path | None, hosted: bool = False) -> None:
+    def __init__(self, outputs_dir: Path | None, hosted: bool = False, max_scratch_mb: int = 2048) -> None:
         self.outputs_dir = outputs_dir
         self.hosted = hosted
         self.scratch = Path(tempfile.mkdtemp(prefix="studio-"))  # files the page shows when saving is off
+        self.max_scratch_bytes = max_scratch_mb * 2**20  # the scratch folder (Gradio's temporary one inside it)
+        self._pruned = 0.0
+
+    @property
+    def web_cache(self) -> Path:
+        """Where the web server keeps its own temporary files (uploads, copies of results): inside the scratch
+        folder, so it is pruned and bounded with it."""
+        return self.scratch / "web"
 
     @property
     def served_folders(self) -> list[Path]:
@@ -39,11 +81,20 @@ class OutputWriter:
 
     def write(self, image: Image.Image, recipe: Recipe, prefix: str = "", draft: bool = False) -> Path:
         """Save `image` as a PNG carrying `recipe`; returns the path the page shows it from. A `draft` (a live
-        mode image) goes to the scratch folder only."""
-        return self.save(png_bytes(image, recipe), recipe.seed, prefix, draft)
+        mode image) goes to the scratch folder only. A large image is encoded straight into its file."""
+        if image.width * image.height <= STREAM_ABOVE:
+            return self.save(png_bytes(image, recipe), recipe.seed, prefix, draft)
+        encoded = self.scratch_path(".encoding-", ".png")
+        with encoded.open("wb") as handle:
+            write_png(image, recipe, handle)
+        try:
+            return self.save(encoded, recipe.seed, prefix, draft)
+        finally:
+            encoded.unlink(missing_ok=True)
 
-    def save(self, data: bytes, seed: int, prefix: str = "", draft: bool = False) -> Path:
-        """Save PNG bytes (named `<prefix><NNNNN>-<seed>`); returns the path the page shows it from."""
+    def save(self, data: bytes | Path, seed: int, prefix: str = "", draft: bool = False) -> Path:
+        """Save PNG bytes or an encoded PNG file (named `<prefix><NNNNN>-<seed>`); returns the path the page shows
+        it from."""
         with _lock:
             if self.outputs_dir is not None and not draft:
                 saved = self._numbered(self.outputs_dir / datetime.now().strftime("%Y-%m-%d"), prefix, seed, "", data)
@@ -60,26 +111,26 @@ class OutputWriter:
         return self.scratch / f"{prefix}{secrets.token_hex(16)}{suffix}"
 
     @staticmethod
-    def _numbered(folder: Path, prefix: str, seed: int, tail: str, data: bytes) -> Path:
+    def _numbered(folder: Path, prefix: str, seed: int, tail: str, data: bytes | Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         number = len(list(folder.glob(f"{prefix}*.png")))
         path = folder / f"{prefix}{number:05d}-{seed}{tail}.png"
         while path.exists():
             number += 1
             path = folder / f"{prefix}{number:05d}-{seed}{tail}.png"
-        path.write_bytes(data)
+        if isinstance(data, Path):
+            shutil.copyfile(data, path)
+        else:
+            path.write_bytes(data)
         return path
 
     def _prune(self) -> None:
-        """Delete what the scratch folder has held for more than SCRATCH_HOURS (files and export folders)."""
-        cutoff = time.time() - SCRATCH_HOURS * 3600
-        for old in self.scratch.iterdir() if self.scratch.exists() else ():
-            try:
-                if old.stat().st_mtime >= cutoff:
-                    continue
-                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
-            except OSError:
-                continue
+        """Delete what the scratch folder (Gradio's temporary folder included) has held for more than SCRATCH_HOURS,
+        then, while it holds more than `max_scratch_bytes`, the oldest files (at most every PRUNE_EVERY seconds)."""
+        if time.monotonic() - self._pruned < PRUNE_EVERY:
+            return
+        self._pruned = time.monotonic()
+        prune(self.scratch, SCRATCH_HOURS * 3600, self.max_scratch_bytes)
 
     def close(self) -> None:
         """Delete the temporary folder (saved outputs stay)."""

@@ -7,6 +7,7 @@ import os
 import typing
 from dataclasses import asdict, dataclass
 from io import BytesIO
+from typing import BinaryIO
 from pathlib import Path
 
 from PIL import Image
@@ -51,14 +52,19 @@ def to_parameters_text(recipe: Recipe) -> str:
 
 def png_bytes(image: Image.Image, recipe: Recipe) -> bytes:
     """The image encoded as PNG, carrying both the `parameters` text and the JSON recipe."""
+    buffer = BytesIO()
+    write_png(image, recipe, buffer)
+    return buffer.getvalue()
+
+
+def write_png(image: Image.Image, recipe: Recipe, handle: BinaryIO) -> None:
+    """Encode the PNG with its recipe straight into `handle` (a large result never exists twice in memory)."""
     info = PngInfo()
     info.add_text(PARAMETERS_KEY, to_parameters_text(recipe))  # tEXt, or iTXt when not Latin-1
     info.add_text(RECIPE_KEY, json.dumps(asdict(recipe), ensure_ascii=True))
     if image.mode not in {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}:
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-    buffer = BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
-    return buffer.getvalue()
+    image.save(handle, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
 
 
 def save_png(image: Image.Image, recipe: Recipe, path: Path) -> Path:

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from engine.media.outputs import OutputWriter
 from engine.models.manager import ModelManager
-from engine.preflight import work_problem
+from engine.preflight import output_problem, work_problem
 from engine.pipeline.denoise import denoise
 from engine.pipeline.previews import Previewer, previewer_for
 from engine.pipeline.styling import StampedOutputs, styled
@@ -40,6 +40,13 @@ class TaskContext:
         per-request budget (STUDIO_MAX_WORK megapixel-steps), saying what to lower. Every task calls it once its
         final sizes are known."""
         problem = work_problem(self.settings, runs)
+        if problem:
+            raise InputError(problem)
+
+    def check_output(self, width: int, height: int, images: int) -> None:
+        """When hosted, InputError if the results (`images` of `width`x`height`) would be more megapixels than this
+        server writes for one request (STUDIO_MAX_OUTPUT_MP). Called before any work, with the final size."""
+        problem = output_problem(self.settings, width, height, images)
         if problem:
             raise InputError(problem)
 

@@ -102,6 +102,7 @@ def run(request: Img2ImgRequest, ctx: TaskContext) -> None:
         pipeline_class(ref.family, "img2img")
         early = working_size(request, ref.family, source.image.size, ctx.settings.max_pixels)
         ctx.check_work((early[0], early[1], count, request.batch_count))
+        ctx.check_output(early[0], early[1], request.batch_count)
     base = ctx.models.load(ref, ctx.emit)
     ctx.check()
     model = ctx.models.for_image(base, "img2img", ctx.emit)
@@ -109,6 +110,7 @@ def run(request: Img2ImgRequest, ctx: TaskContext) -> None:
     family = model.family
     width, height, notes = working_size(request, family, source.image.size, ctx.settings.max_pixels)
     ctx.check_work((width, height, count, request.batch_count))
+    ctx.check_output(width, height, request.batch_count)
     scheduler, scheduler_note = family.check_scheduler(request.scheduler)
     for note in notes + ([scheduler_note] if scheduler_note else []):
         ctx.emit(Notice(note))

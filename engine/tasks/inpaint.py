@@ -3,6 +3,7 @@ the (grown) image's size, and with paste-back every unmasked pixel is the input'
 
 from __future__ import annotations
 
+from pathlib import Path
 
 from PIL import Image
 
@@ -12,6 +13,7 @@ from engine.media.masks import (check_not_empty, combine, feather, open_mask, ou
                                 paste_back)
 from engine.models.catalog import InpainterSpec
 from engine.models.image_pipes import pipeline_class
+from engine.preflight import outpaint_size
 from engine.settings import APP_VERSION
 from engine.tasks.context import TaskContext
 from engine.tasks.edit import check_aspect
@@ -54,7 +56,10 @@ def inpainter(request: InpaintRequest, ctx: TaskContext, family_name: str | None
 def run(request: InpaintRequest, ctx: TaskContext) -> None:
     """Inpaint/outpaint `request.image`, emitting notices, progress, previews and one Result per image."""
     request.check(ctx.settings)
+    if isinstance(request.image, (str, Path)) and (grown := outpaint_size(str(request.image), *request.outpaint)):
+        ctx.check_output(*grown, request.batch_count)  # before the image is even decoded
     canvas, mask, source_hash, mask_hash = canvas_and_mask(request, ctx)
+    ctx.check_output(canvas.width, canvas.height, request.batch_count)
     ref = ctx.models.resolve(request.model)
     chosen = None
     if ref.family:  # known before loading: say now what cannot run

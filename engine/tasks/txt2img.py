@@ -40,6 +40,7 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
         second = hires.plan(request, ref.family, early[0], early[1], ctx.settings.max_pixels)
         ctx.check_work((early[0], early[1], request.steps, request.batch_count),
                        *([second.work(request.batch_count)] if second else []))
+        ctx.check_output(*((second.width, second.height) if second else early[:2]), request.batch_count)
     refiner_spec = refining.spec_for(request, ctx, ref.spec, ref.family, control)  # a bad refiner: said now
     model = base = model or ctx.models.load(ref, ctx.emit)
     ctx.check()
@@ -55,6 +56,7 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
     second = hires.plan(request, family, width, height, ctx.settings.max_pixels)  # the hires fix's pass, or None
     ctx.check_work((width, height, request.steps, request.batch_count),
                    *([second.work(request.batch_count)] if second else []))
+    ctx.check_output(*((second.width, second.height) if second else (width, height)), request.batch_count)
     scheduler, scheduler_note = family.check_scheduler(request.scheduler)
     for note in size_notes + ([scheduler_note] if scheduler_note else []):
         ctx.emit(Notice(note))
