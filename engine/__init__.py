@@ -12,7 +12,7 @@ from engine.media.edit_history import EditHistory, EditStep, export_chain
 from engine.media.grid import GridCell
 from engine.image_requests import INPAINT_MODELS, MAX_OUTPAINT, Img2ImgRequest, InpaintRequest
 from engine.media.images import OpenedImage, open_image, pixel_hash
-from engine.media.masks import mask_from_layers
+from engine.media.masks import mask_from_layers, outpaint_canvas
 from engine.media.recipe import LoadedRecipe, parameters_from_fields, png_bytes, read_recipe, to_parameters_text
 from engine.media.restore_worker import read_recipe_bounded
 from engine.models.catalog import Catalog, ControlSpec, ModelSpec, Style, load_catalog
@@ -41,7 +41,7 @@ __all__ = [
     "image_problems", "text_problem", "work_problem", "read_recipe_bounded", "hires_run",
     "MAX_LORAS", "StyleFile", "TILING_CHOICES", "TILING_LABELS", "format_loras", "parse_loras", "repeat_tile",
     "split_column",
-    "INPAINT_MODELS", "Img2ImgRequest", "InpaintRequest", "MAX_OUTPAINT", "mask_from_layers",
+    "INPAINT_MODELS", "Img2ImgRequest", "InpaintRequest", "MAX_OUTPAINT", "mask_from_layers", "outpaint_canvas",
     "CONTROL_LABELS", "CONTROL_TYPES", "Condition", "ControlRequest", "MAX_CONDITIONS",
     "APP_NAME", "APP_VERSION", "Bound", "Cancelled", "Catalog", "Cell", "CompareRequest", "ControlSpec",
     "DEFAULT_EDITOR", "DEFAULT_MODEL", "Detection", "EditHistory", "EditRequest", "EditStep", "Event", "Failed",

@@ -9,7 +9,7 @@ import gradio as gr
 
 from engine import (APP_NAME, APP_VERSION, Cancelled, LoadedRecipe, RestorePlan, Studio, StudioError, plan_restore,
                     read_recipe_bounded)
-from ui import kit, live_api, status
+from ui import kit, live_api, scroll, status
 from ui.examples import ASSETS
 from ui.clients import presence
 from ui.image_guard import guard_images
@@ -105,6 +105,7 @@ def connect(send: kit.Send, source: str, built: dict[str, kit.Tab], tabs: gr.Tab
                                              concurrency_id="restore", concurrency_limit=RESTORES_AT_ONCE)
     if send.event == "upload":
         event.then(lambda: None, None, send.button, api_visibility="private")  # emptied, ready for the next drop
+    event = event.then(None, None, None, js=scroll.TO_TAB_TOP, api_visibility="private")  # what arrived, in view
     if send.then_js:
         event.then(None, None, None, js=send.then_js, api_visibility="private")
 
@@ -116,7 +117,7 @@ def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
         if studio.demo:
             gr.HTML(DEMO_BANNER.format(reason=demo_reason), elem_id="demo-banner")
         built: dict[str, kit.Tab] = {}
-        with gr.Tabs() as tabs:
+        with gr.Tabs(elem_id=scroll.TABS_ID) as tabs:
             for tab_id, title, build in TABS:
                 with gr.Tab(title, id=tab_id):
                     built[tab_id] = build(studio)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="rose", neutral_hue="slate",
@@ -40,7 +42,21 @@ CSS = """
                               line-height: 1.2; }
 .studio-note { margin-top: 4px; color: var(--body-text-color-subdued); font-size: 0.9em; }
 .studio-note::before { content: "› "; }
-.studio-work input[role=listbox], .studio-work .wrap-inner input { text-overflow: ellipsis; padding-right: 4px; }
+.studio-work input[role=listbox], .studio-work .wrap-inner input { text-overflow: ellipsis; }
+/* A dropdown's text ends (with "…") before its arrow, which Gradio lays over the input's right end. */
+.studio-work .wrap-inner:has(.icon-wrap) input { padding-right: 24px; }
+/* Live: a new image is on its way (set by ui/tabs/live.py's page script from the first key). */
+#live-image[data-making]::after { content: "Making a new image…"; position: absolute; bottom: 14px; left: 50%;
+  transform: translateX(-50%); white-space: nowrap; z-index: 5; padding: 4px 12px; border-radius: 999px;
+  background: rgba(79, 70, 229, 0.92); color: #fff; font-size: 0.85em; pointer-events: none;
+  animation: studio-pulse 0.9s ease-in-out infinite alternate; }
+#live-image[data-making] img { opacity: 0.6; transition: opacity 0.2s; }
+@keyframes studio-pulse { from { opacity: 0.6; } to { opacity: 1; } }
+.studio-tile-toggle { position: absolute; left: 10px; bottom: 10px; z-index: 6; padding: 3px 10px; border-radius: 999px;
+  font-size: 0.8em; background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color);
+  border: 1px solid var(--border-color-primary); cursor: pointer; }
+#img-examples .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important;
+  grid-template-rows: none !important; grid-auto-rows: 112px !important; }
 .studio-clamped { color: #b45309; font-size: 0.85em; margin-top: 4px; }
 .studio-tokens { font-size: 0.82em; margin-top: -6px !important; opacity: 0.8; }
 .studio-tokens .warn { color: #b45309; }
@@ -67,8 +83,16 @@ CSS = """
   .studio-work .studio-stage { order: 2; }
   .studio-work .studio-settings { order: 3; }
   .studio-stage .block[style^="height: "] { height: 40vh !important; }
-  .cmp-columns { flex-wrap: nowrap !important; overflow-x: auto; }
-  .cmp-columns > .column { min-width: 46% !important; }
+  /* Compare: two columns a row, the third and fourth under them (none hidden off-screen). */
+  .cmp-columns { flex-wrap: wrap !important; }
+  .cmp-columns > .column { min-width: 0 !important; flex: 0 0 calc(50% - var(--layout-gap)) !important; }
+  .studio-stage .cmp-columns .block[style^="height: "] { height: 46vw !important; }
+  /* Live: the image above the prompt, so it stays in sight above a phone's keyboard while typing. */
+  .studio-work .studio-stage:has(#live-image) { order: 0; }
+  .studio-compose #live-model { order: 2; }
+  .studio-stage #live-image { height: 32vh !important; }
+  #img-examples .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+  #img-examples .grid-wrap { height: auto !important; max-height: none !important; }
   .cmp-head { height: 84px; }
   /* Every tab stays in the strip (two rows if need be) instead of hiding behind a "⋯" menu. */
   .tab-container.visually-hidden button { max-width: 1px !important; padding: 0 !important; overflow: hidden; }
@@ -103,5 +127,6 @@ SCRIPT = """
   };
   document.addEventListener('change', check, true);
   document.addEventListener('keydown', (event) => { if (event.key === 'Enter') check(event); }, true);
+""" + (Path(__file__).with_name("tiled_view.js")).read_text(encoding="utf-8") + """
 }
 """

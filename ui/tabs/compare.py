@@ -12,6 +12,7 @@ from engine import (MAX_MODELS, PER_MODEL, SCHEDULER_NAMES, Cell, CompareRequest
                     InputError, Loaded, Notice, Preview, Progress, Result, Studio, StudioError, Txt2ImgRequest)
 from ui import kit, status, styles_panel
 from ui.examples import examples
+from ui.shown import one_tile, repeated_axes, tiled_mark
 from ui.zerogpu import gpu_task
 
 
@@ -181,18 +182,22 @@ def build(studio: Studio) -> kit.Tab:
         comparison = _Comparison()
         shown: list[Any] = [None] * MAX_MODELS
         gallery: list[tuple[str, str]] = []
+        axes = "none"  # a pattern's tiled axes (ui/shown.py)
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
-            if isinstance(event, Cell) and isinstance(event.event, Preview):
-                shown[event.column] = event.event.image
+            nonlocal axes
+            if isinstance(event, Cell) and isinstance(event.event, Preview):  # a pattern: one tile, shown repeated
+                axes = repeated_axes(event.event.image)
+                shown[event.column] = one_tile(event.event.image, axes)
             elif isinstance(event, Cell) and isinstance(event.event, Result):
                 shown[event.column] = path = str(event.event.item.path)
+                axes = event.event.item.recipe.tiling or "none"
                 gallery.append((path, f"row {event.row + 1} · {comparison.columns[event.column].label}"))
             elif isinstance(event, Failed) or (isinstance(event, Finished) and event.cancelled):
                 # stopped: a half-made preview is not a result to download
                 finished = {column for _, column in comparison.finals["cells"]}
                 shown[:] = [image if i in finished else None for i, image in enumerate(shown)]
-            return (*shown, *comparison.heads(), tracker.html,
+            return (*shown, *comparison.heads(), tracker.html + tiled_mark(axes),
                     gr.Gallery(value=gallery, visible=len(gallery) > len(comparison.columns)), comparison.finals)
 
         def job() -> CompareRequest:

@@ -10,7 +10,7 @@ from engine import (EditHistory, EditRequest, EditStep, Failed, InputError, Prev
                     StudioError, open_image)
 from ui import kit, status, styles_panel
 from ui.examples import asset, examples
-from ui.shown import Shown
+from ui.shown import Shown, plain_tile
 from ui.zerogpu import gpu_task
 
 RESTORED = ("prompt", "negative_prompt", "model", "steps", "guidance_scale", "image_guidance_scale", "scheduler",
@@ -217,7 +217,7 @@ def build(studio: Studio) -> kit.Tab:
             nonlocal previewed
             pair = gallery = strip_items = gr.skip()
             if isinstance(event, Preview):
-                pair, previewed = (str(parent.path), event.image), True
+                pair, previewed = (str(parent.path), plain_tile(event.image)), True
             elif previewed and not made and (isinstance(event, Failed) or getattr(event, "cancelled", False)):
                 pair = _pair(history, parent)  # stopped: the step it started from again, never a half-made preview
             elif isinstance(event, Result):
@@ -237,7 +237,7 @@ def build(studio: Studio) -> kit.Tab:
         shown = Shown()
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
-            return shown.take(event), tracker.html
+            return shown.take(event), shown.mark(tracker.html)
 
         yield from controls.stream(studio, request, lambda: request_from(
             kit.file_path(image), instruction, negative_prompt, model, seed, steps, guidance_scale,

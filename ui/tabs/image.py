@@ -12,23 +12,16 @@ from PIL import Image, ImageOps
 
 from engine import (Img2ImgRequest, InpaintRequest, InputError, RestorePlan, Result, Studio,
                     mask_from_layers)
-from ui import kit, status, styles_panel
+from ui import image_examples, kit, outpaint, scroll, status, styles_panel
 from ui.shown import Shown
 from ui.zerogpu import gpu_task
 
 MODES = [("Image to image", "img2img"), ("Inpaint", "inpaint"), ("Outpaint", "outpaint")]
 INPAINT_MODELS = [("Base model", "base"), ("Inpainting checkpoint", "inpainting")]
-SIDES = ("outpaint_left", "outpaint_right", "outpaint_up", "outpaint_down")
+SIDES = outpaint.SIDES
 RESTORED = ("prompt", "negative_prompt", "model", "steps", "guidance_scale", "scheduler", "seed", "mode", "strength",
             "mask_blur", "paste_back", *SIDES, "inpaint_model")
 BRUSH_COLOUR = ("rgb(255, 40, 120)", 0.6)  # any colour marks the mask; translucent, so the image shows through
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
-EXAMPLES = [  # (image, prompt, mode, strength, extend left, extend right)
-    ("room-sketch.png", "a sunlit Scandinavian living room, oak floor, linen sofa, photograph", "img2img", 0.85, 0, 0),
-    ("croquis.png", "a fashion illustration of an A-line dress in (red silk)1.2, watercolour", "img2img", 0.7, 0, 0),
-    ("product.jpg", "a cup of coffee on a marble table, soft daylight, product photo", "img2img", 0.5, 0, 0),
-    ("textile.png", "the same motif continued, woven indigo linen", "outpaint", 1.0, 128, 128),
-]
 HINTS = {"img2img": "Upload an image; what you paint on it becomes part of it. Lower strength keeps more of it.",
          "inpaint": "Paint over the part to repaint (any colour); the rest is kept.",
          "outpaint": "Choose how far to extend each side; painted areas are repainted too."}
@@ -88,27 +81,27 @@ def build(studio: Studio) -> kit.Tab:
         with kit.controls_column():
             with kit.compose():
                 mode = gr.Radio(MODES, value="img2img", label="Mode", elem_id="img-mode")
-                editor = gr.ImageEditor(label="Your image", type="filepath", format="png", sources=["upload",
-                                        "clipboard"], transforms=(), layers=False, height=340,
-                                        brush=gr.Brush(colors=[BRUSH_COLOUR], color_mode="fixed"),
-                                        eraser=gr.Eraser(), elem_id="img-editor")
+                with gr.Row(equal_height=True):  # in outpaint mode, the new canvas beside the image
+                    editor = gr.ImageEditor(label="Your image", type="filepath", format="png", sources=["upload",
+                                            "clipboard"], transforms=(), layers=False, height=340, min_width=160,
+                                            brush=gr.Brush(colors=[BRUSH_COLOUR], color_mode="fixed"),
+                                            eraser=gr.Eraser(), elem_id="img-editor")
+                    canvas = outpaint.canvas_image()
+                outpaint_box, sides = outpaint.sliders(settings)
                 with gr.Row():
-                    invert = gr.Button("Invert mask", size="sm", elem_id="img-invert")
+                    invert = gr.Button("Invert mask", size="sm", elem_id="img-invert", visible=False)
                     clear = gr.Button("Clear mask", size="sm", elem_id="img-clear")
                 prompt = gr.Textbox(label="Prompt", lines=2, elem_id="img-prompt",
                                     placeholder="a sunlit Scandinavian living room, linen sofa, oak floor")
                 controls = kit.RunControls("Generate", "img-generate", "img-cancel")
             with kit.settings_column():
+                example_strip = image_examples.strip()
                 hint = gr.Markdown(HINTS["img2img"], elem_id="img-hint")
                 strength = kit.slider(Img2ImgRequest, "strength", settings, bound_default(Img2ImgRequest, "strength"),
                                       0.05, elem_id="img-strength")
                 model = kit.model_picker(studio, catalog.models, "Model", elem_id="img-model")
                 negative_prompt = gr.Textbox("", label="Negative prompt", lines=1, elem_id="img-negative",
                                              placeholder="blurry, lowres, watermark")
-                with gr.Group(visible=False, elem_id="img-outpaint-box") as outpaint_box:
-                    with gr.Row():
-                        sides = [kit.slider(InpaintRequest, side, settings, 0, 8, elem_id=f"img-{side}")
-                                 for side in SIDES]
                 with gr.Group(visible=False, elem_id="img-inpaint-box") as inpaint_box:
                     with gr.Row():
                         mask_blur = kit.slider(InpaintRequest, "mask_blur", settings, 4, elem_id="img-mask-blur")
@@ -128,11 +121,6 @@ def build(studio: Studio) -> kit.Tab:
                     preview_every = kit.slider(Img2ImgRequest, "preview_every", settings, settings.preview_every)
                 panel = styles_panel.build(studio, "img", repeat=False)  # LoRAs, embeddings, tiling
                 drop = kit.recipe_drop("img-recipe-file", open=False)
-                examples = [[str(ASSETS / name), *rest] for name, *rest in EXAMPLES if (ASSETS / name).is_file()]
-                if examples:
-                    gr.Examples(examples, [editor, prompt, mode, strength, sides[0], sides[1]],
-                                label="Try: a room sketch, a croquis, a product photo, a textile to extend",
-                                examples_per_page=4)
         with kit.results_column():
             with kit.stage():
                 progress = kit.status_panel(status.idle("Upload an image (or send one from another tab), choose "
@@ -163,8 +151,8 @@ def build(studio: Studio) -> kit.Tab:
             image = shown.take(event)
             if isinstance(event, Result):
                 recipe = event.item.recipe
-                items = [(image, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + items
-            return image, tracker.html, items
+                items = [(shown.result, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + items
+            return image, shown.mark(tracker.html), items
 
         yield from controls.stream(studio, request, job, frame)
 
@@ -257,12 +245,22 @@ def build(studio: Studio) -> kit.Tab:
                       **kit.gpu_event(progress, settings, inpaint))
 
     def on_mode(chosen: str) -> tuple:
-        return gr.Group(visible=chosen == "outpaint"), gr.Group(visible=chosen != "img2img"), HINTS[chosen]
+        """Only the chosen mode's controls: extend sliders for outpaint, mask blur and checkpoint for inpaint."""
+        return (gr.Group(visible=chosen == "outpaint"), gr.Group(visible=chosen == "inpaint"),
+                gr.Button(visible=chosen == "inpaint"), HINTS[chosen])
 
     # Any change of mode (a visitor's pick, an example, a restore) shows its settings; only a visitor's own pick
     # resets the strength to the mode's default (a restore or an example brings its own).
-    mode.change(on_mode, mode, [outpaint_box, inpaint_box, hint], api_visibility="private", show_progress="hidden",
-                queue=False)
+    mode.change(on_mode, mode, [outpaint_box, inpaint_box, invert, hint], api_visibility="private",
+                show_progress="hidden", queue=False)
+
+    def on_canvas(chosen: str, value: Any, *amounts: Any) -> Any:
+        return outpaint.canvas_update(chosen, _parts(value)[0], *amounts)
+
+    # The new canvas follows the mode, the image and every slider as it moves (a small PIL drawing, off the queue).
+    gr.on([mode.change, editor.change, *(side.change for side in sides)], on_canvas, [mode, editor, *sides], canvas,
+          api_visibility="private", show_progress="hidden", queue=False, preprocess=False,
+          trigger_mode="always_last")
     mode.input(lambda chosen: bound_default(Img2ImgRequest if chosen == "img2img" else InpaintRequest, "strength"),
                mode, strength, api_visibility="private", show_progress="hidden", queue=False)
 
@@ -284,7 +282,9 @@ def build(studio: Studio) -> kit.Tab:
         return chosen or (items[0][0] if items else None)
 
     use_result.click(lambda chosen, items: _editor_value(newest(chosen, items)) or gr.skip(), [selected, history],
-                     editor, api_visibility="private")
+                     editor, api_visibility="private").then(None, None, None, js=scroll.TO_TAB_TOP,
+                                                            api_visibility="private")
+    image_examples.wire(example_strip, _editor_value, [editor, prompt, mode, strength, sides[0], sides[1], progress])
     restore_outputs = [editor, prompt, negative_prompt, model, sampler.steps, sampler.guidance_scale,
                        sampler.scheduler, sampler.seed, mode, strength, mask_blur, paste_back, *sides, inpaint_model,
                        progress]

@@ -20,11 +20,18 @@ NO_PREVIEWS = 50  # preview every 50 steps: none (the image itself comes in a mo
 # when a newer change came meanwhile (the server answers -1 at once, with nothing new). Gradio 6.31 has no debounce
 # option, and its trigger_mode="always_last" would hold the newest change until the running image is done.
 DEBOUNCE = f"""async (...args) => {{
+  window.__studioLivePending = (window.__studioLivePending || 0) + 1;  // the "making…" sign, at the first key
+  document.getElementById('live-image')?.setAttribute('data-making', '');
   const mine = (window.__studioLive = (window.__studioLive || 0) + 1);
   await new Promise((done) => setTimeout(done, {DEBOUNCE_MS}));
   args[args.length - 1] = mine === window.__studioLive ? mine : -1;
   return args;
 }}"""
+# Runs after each request (superseded ones answer at once): the sign goes when none is left on its way.
+MADE = """() => {
+  window.__studioLivePending = Math.max(0, (window.__studioLivePending || 1) - 1);
+  if (!window.__studioLivePending) document.getElementById('live-image')?.removeAttribute('data-making');
+}"""
 START_RENDER = "() => document.querySelector('#t2i-generate')?.click()"  # Text to image starts at once
 ABOUT = """**Live mode** makes a new image as you type or move a slider, so you can explore a prompt quickly. Few-step
 models (SDXL-Turbo: 512², 1–4 steps, prompt strength 0) come first; the others run with few steps too. The seed stays
@@ -115,7 +122,7 @@ def build(studio: Studio) -> kit.Tab:
     # so that LiveSessions stops that one within a step (always_last would hold it until the image is done).
     gr.on(triggers, live_image, inputs, [image, panel, last, render], js=DEBOUNCE, trigger_mode="multiple",
           show_progress="hidden", concurrency_id="live", concurrency_limit=live_api.CONCURRENCY,
-          api_visibility="private")
+          api_visibility="private").then(None, None, None, js=MADE, api_visibility="private")
 
     def on_live_model(name: str) -> tuple:
         """A model picked: its own live steps, guidance and aspect ratios."""

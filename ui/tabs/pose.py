@@ -246,7 +246,7 @@ def build(studio: Studio) -> kit.Tab:
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
             image = shown_image.take(event)
-            return image, tracker.html, shown_image.result
+            return image, shown_image.mark(tracker.html), shown_image.result
 
         def job() -> PoseRequest:
             chosen = resolve_pose(kit.text(pose, "pose"), presets)

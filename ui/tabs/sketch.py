@@ -172,8 +172,8 @@ def build(studio: Studio) -> kit.Tab:
             image = shown.take(event)
             if isinstance(event, Result):
                 recipe = event.item.recipe
-                made = [(image, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + made
-            return image, tracker.html, made
+                made = [(shown.result, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + made
+            return image, shown.mark(tracker.html), made
 
         yield from controls.stream(studio, request, lambda: request_from(
             _picked(image, sketch), control_type, preprocess, prompt, negative_prompt, model, seed, steps,

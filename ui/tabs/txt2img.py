@@ -107,7 +107,8 @@ def build(studio: Studio) -> kit.Tab:
                     with gr.Column(scale=2, min_width=120):
                         random_seed = gr.Button("Random seed", size="sm")
                         reuse_seed = gr.Button("Reuse last seed", size="sm")
-                panel = styles_panel.build(studio, "t2i")  # LoRAs, embeddings, seamless tiling
+                # LoRAs, embeddings, seamless tiling (a pattern is shown repeated in the result itself: ui/shown.py)
+                panel = styles_panel.build(studio, "t2i", repeat=False)
                 hires = hires_panel.build(settings, "t2i")  # a second, upscaled pass
                 refining = refiner_panel.build(catalog, settings, family, "t2i")  # SDXL's second expert
                 with gr.Accordion("Prompt weighting syntax", open=False):
@@ -160,8 +161,8 @@ def build(studio: Studio) -> kit.Tab:
             if isinstance(event, Result):
                 recipe = event.item.recipe
                 seed_used = recipe.seed if event.image_index == 0 else seed_used
-                items = [(image, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + items
-            return image, tracker.html, items, items, seed_used
+                items = [(shown.result, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + items
+            return image, shown.mark(tracker.html), items, items, seed_used
 
         yield from controls.stream(studio, request, lambda: Txt2ImgRequest(
             prompt=kit.text(prompt, "prompt"), negative_prompt=kit.text(negative_prompt, "negative prompt"),
@@ -177,7 +178,6 @@ def build(studio: Studio) -> kit.Tab:
               style, preview_every, history, *panel.inputs, *hires.inputs, *refining.inputs]
     outputs = [image, progress, gallery, history, last_seed]
     controls.wire(txt2img, inputs, outputs, progress, settings, api_name="txt2img")
-    panel.show_repeat(history)
     prompt.submit(txt2img, inputs, outputs, api_visibility="private",
                   **kit.gpu_event(progress, settings, txt2img))
 
