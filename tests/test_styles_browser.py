@@ -25,7 +25,7 @@ def test_pick_a_lora_and_tile_the_result(page, tmp_path: Path, monkeypatch: pyte
     # The LoRA's card: trigger words, description and its preview image, loaded.
     page.wait_for_function("document.querySelector('#t2i-lora-about').innerText.includes('repeating pattern')")
     assert "Demo LoRA (random weights)" in page.locator("#t2i-lora-about").inner_text()
-    page.wait_for_function("[...document.querySelectorAll('#t2i-lora-previews img')].some(i => i.naturalWidth > 0)",
+    page.wait_for_function("[...document.querySelectorAll('#t2i-lora-about img')].some(i => i.naturalWidth > 0)",
                            timeout=20_000)
     _shot(page, "styles-lora-card")
     monkeypatch.undo()  # (Gradio's own cache lies in the temporary folder too)

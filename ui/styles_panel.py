@@ -4,6 +4,7 @@ the embeddings a prompt may name, and the seamless-tiling choice with a 3×3 rep
 from __future__ import annotations
 
 import html
+from urllib.parse import quote
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,8 @@ from PIL import Image
 from engine import (MAX_LORAS, TILING_CHOICES, TILING_LABELS, InputError, StyleFile, Studio, parse_loras,
                     repeat_tile)
 
+_CARD = "overflow:hidden;margin-bottom:6px"  # a LoRA's card: its preview floated left of its words
+_THUMB = "float:left;width:64px;height:64px;object-fit:cover;border-radius:8px;margin:2px 10px 2px 0"
 TILING_RADIO = [(TILING_LABELS[choice], choice) for choice in TILING_CHOICES]
 LORA_HELP = ("Pick LoRAs to add them, then edit the weights here (`name:0.8, other:0.5`); a path or Hub id works "
              "too, and so does `<lora:name:0.8>` in the prompt.")
@@ -58,8 +61,10 @@ def tiling_choice(value: Any) -> str:
     return labels.get(value, value) if isinstance(value, str) else str(value)
 
 
-def _describe(files: dict[str, StyleFile], text: str, embeddings: list[StyleFile]) -> str:
-    """Trigger words, descriptions and previews of the LoRAs in `text`, then the embeddings prompts may use."""
+def _describe(files: dict[str, StyleFile], text: str, embeddings: list[StyleFile],
+              previews: dict[str, str] | None = None) -> str:
+    """Each LoRA of `text` as a card (its preview image from `previews`, name → URL; trigger words; description),
+    then the embeddings prompts may use."""
     try:
         chosen = parse_loras(text or "")
     except InputError as exc:
@@ -72,7 +77,10 @@ def _describe(files: dict[str, StyleFile], text: str, embeddings: list[StyleFile
                         "Hub id is checked at Generate)</li>")
             continue
         words = ", ".join(f"<code>{html.escape(w)}</code>" for w in file.trigger_words)
-        rows.append(f"<li><b>{html.escape(file.name)}</b> ({weight:g})"
+        url = (previews or {}).get(file.name)
+        picture = (f'<img src="{html.escape(url)}" alt="{html.escape(file.name)} preview" style="{_THUMB}">'
+                   if url else "")
+        rows.append(f'<li style="{_CARD}">{picture}<b>{html.escape(file.name)}</b> ({weight:g})'
                     + (f" — trigger words: {words}" if words else "")
                     + (f"<br><small>{html.escape(file.description)}</small>" if file.description else "") + "</li>")
     names = ", ".join(f"<code>{html.escape(f.name)}</code>" for f in embeddings[:20])
@@ -81,15 +89,15 @@ def _describe(files: dict[str, StyleFile], text: str, embeddings: list[StyleFile
     return f'<div class="studio-styles">{listed}{embedding_line}</div>'
 
 
-def _previews(studio: Studio, files: dict[str, StyleFile], text: str) -> list[tuple[str, str]]:
-    """The chosen LoRAs' preview images as (path, name), each a copy in a folder the page may show files from."""
+def _previews(studio: Studio, files: dict[str, StyleFile], text: str) -> dict[str, str]:
+    """The chosen LoRAs' preview images, name → URL of a copy in a folder the page may show files from."""
     try:
         chosen = parse_loras(text or "")
     except InputError:
-        return []
+        return {}
     found = [files.get(name.lower()) for name, _ in chosen]
     shown = [(studio.style_preview(f), f.name) for f in found if f is not None and f.preview is not None]
-    return [(str(path), name) for path, name in shown if path is not None]
+    return {name: f"gradio_api/file={quote(str(path))}" for path, name in shown if path is not None}
 
 
 def _newest(items: Any) -> Image.Image | None:
@@ -127,8 +135,6 @@ def build(studio: Studio, prefix: str, repeat: bool = True, tiling: bool = True)
         loras = gr.Textbox("", label="LoRAs and weights", placeholder="pattern_lora:0.8, linen:0.5", info=LORA_HELP,
                            elem_id=f"{prefix}-loras")
         about = gr.HTML(_describe(files, "", embeddings), elem_id=f"{prefix}-lora-about")
-        shown = gr.Gallery(label="LoRA previews", visible=False, height=120, columns=6, buttons=[],
-                           elem_id=f"{prefix}-lora-previews")
         axes = gr.Radio(TILING_RADIO, value="none", label="Seamless pattern (tiling)",
                         info="The image repeats without a seam along these axes (for textiles and surfaces).",
                         elem_id=f"{prefix}-tiling", visible=tiling)
@@ -148,15 +154,13 @@ def build(studio: Studio, prefix: str, repeat: bool = True, tiling: bool = True)
                 and part.strip().rsplit(":", 1)[0].strip().lower() != name.lower()]
         return ", ".join([*kept, f"{name}:{weight:g}"]), None
 
-    def describe(text: str) -> tuple[str, Any]:
+    def describe(text: str) -> str:
         now = current()
-        previews = _previews(studio, now, text)
-        return (_describe(now, text, studio.style_files("embedding", wait=True)),
-                gr.Gallery(value=previews or None, visible=bool(previews)))
+        return _describe(now, text, studio.style_files("embedding", wait=True), _previews(studio, now, text))
 
     picker.input(add, [picker, loras], [loras, picker], show_progress="hidden", api_visibility="private",
                  queue=False)
-    loras.change(describe, loras, [about, shown], show_progress="hidden", api_visibility="private", queue=False)
+    loras.change(describe, loras, about, show_progress="hidden", api_visibility="private", queue=False)
     return StylesPanel(loras, axes, picker, about, repeated)
 
 
