@@ -16,6 +16,7 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from gradio_client.utils import Status
 from PIL import Image
 
 from engine import Catalog, Settings, Studio, read_recipe
@@ -86,7 +87,10 @@ def test_txt2img_hires_fix(client: Client) -> None:
 
 def test_live_endpoint_drops_stale_calls(client: Client) -> None:
     stale = client.submit(prompt="a red chair", steps=150, width=64, height=64, api_name="/live")
-    time.sleep(0.5)
+    deadline = time.monotonic() + 60
+    while stale.status().code not in (Status.PROCESSING, Status.ITERATING, Status.PROGRESS, Status.FINISHED) \
+            and time.monotonic() < deadline:
+        time.sleep(0.02)  # a poll until the stale call runs (a state), not a pause the test relies on
     newest = client.predict(prompt="a green chair", steps=2, width=64, height=64, api_name="/live")
     assert stale.result() == ""  # superseded by the same visitor's newer call
     assert newest.startswith("data:image/png;base64,")

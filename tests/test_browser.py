@@ -24,6 +24,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--disable-quic"]
 LONG = 1000  # steps of a run that is cancelled long before it ends
+# The longest a test waits for a state (an element, a text, a class): a bound, never a pause. A busy 2-core CI machine
+# may take long; a passing test never waits it out.
+PATIENCE_MS = 120_000
 # Records every src the images under the given element ids ever show (previews come faster than a poll would see).
 WATCH = """(ids) => {
   window.__frames = window.__frames || {};
@@ -67,11 +70,32 @@ def page(server: str):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1100})
+        page = open_page(browser, viewport={"width": 1440, "height": 1100})
         page.goto(server, wait_until="domcontentloaded")
-        page.wait_for_selector("#t2i-generate", timeout=60_000)
+        page.wait_for_selector("#t2i-generate", timeout=PATIENCE_MS)
         yield page
         browser.close()
+
+
+def open_page(browser, **options):
+    """A new page whose every wait (clicks, fills, selectors) is bounded by PATIENCE_MS, not Playwright's 30 s."""
+    page = browser.new_page(**options)
+    page.set_default_timeout(PATIENCE_MS)
+    return page
+
+
+def _next_paint(page) -> None:
+    """Until the page has painted twice more, so what it queued before now is on screen (a state, not a pause)."""
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
+def _event_done(page, elem_id: str) -> None:
+    """Until the event updating `elem_id` has ended: its status tracker is hidden, or shows neither a run (the class
+    'generating') nor a wait ("processing | 0.2s"); an ended event that raised keeps it translucent with "Error"."""
+    page.wait_for_function(f"(t => !t || t.classList.contains('hide') || (!t.classList.contains('generating') && "
+                           f"!/processing|\\d+(\\.\\d+)?s/.test(t.innerText)))"
+                           f"(document.querySelector('#{elem_id} [data-testid=status-tracker]'))")
+    _next_paint(page)
 
 
 def _set_number(page, elem_id: str, value: int) -> None:
@@ -127,18 +151,18 @@ def test_cancel_a_long_run(page) -> None:
     page.locator("#t2i-generate").click()
     _wait_for_step(page, 2)
     page.locator("#t2i-cancel").click()
-    _wait_for(page, "Cancelled", timeout=10_000)
+    _wait_for(page, "Cancelled", timeout=PATIENCE_MS)
     _shot(page, "txt2img-cancelled")
     _set_number(page, "t2i-steps", 2)  # the app keeps serving: the next run completes
     before = page.locator("#t2i-gallery img").count()
     page.locator("#t2i-generate").click()
-    page.wait_for_function(f"document.querySelectorAll('#t2i-gallery img').length > {before}", timeout=60_000)
+    page.wait_for_function(f"document.querySelectorAll('#t2i-gallery img').length > {before}", timeout=PATIENCE_MS)
 
 
 def test_a_value_outside_a_slider_is_said_not_changed_silently(page) -> None:
     page.locator("#t2i-width input[type=number]").fill("4000")  # SD 1.x (the first model) makes at most 1536
     page.locator("#t2i-width input[type=number]").press("Enter")
-    page.wait_for_selector("#t2i-width .studio-clamped", timeout=5_000)
+    page.wait_for_selector("#t2i-width .studio-clamped", timeout=PATIENCE_MS)
     note = page.locator("#t2i-width .studio-clamped").inner_text()
     assert "4000" in note and "1536" in note, note
     _set_number(page, "t2i-width", 64)
@@ -164,14 +188,14 @@ def test_dropping_a_png_restores_its_settings(page, tmp_path: Path) -> None:
                         width=64, height=64)  # made with another model than the one selected: all of it restored
     saved.write_bytes(png_bytes(Image.new("RGB", (64, 64), "teal"), kandinsky))
     page.locator("#t2i-recipe-file input[type=file]").set_input_files(str(saved))
-    page.wait_for_function("document.querySelector('#t2i-model input').value.includes('Kandinsky')", timeout=30_000)
+    page.wait_for_function("document.querySelector('#t2i-model input').value.includes('Kandinsky')", timeout=PATIENCE_MS)
     assert page.locator("#t2i-steps input[type=number]").input_value() == "4"
     assert page.locator("#t2i-guidance input[type=number]").input_value() == "6"
     assert "Settings restored: prompt" in _status(page)
     corrupt = tmp_path / "broken.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(200))
     page.locator("#t2i-recipe-file input[type=file]").set_input_files(str(corrupt))
-    page.wait_for_function("document.querySelector('#t2i-status [class=studio-error]') !== null", timeout=30_000)
+    page.wait_for_function("document.querySelector('#t2i-status [class=studio-error]') !== null", timeout=PATIENCE_MS)
     _shot(page, "txt2img-restore-error")
     assert "PNG" in _status(page)
 
@@ -198,7 +222,7 @@ def test_a_pose_png_dropped_on_text_to_image_opens_in_pose(page, tmp_path: Path)
     assert "pose keypoints" in _status(page, "pose-status")
     page.get_by_text("Exact positions (table)").click()
     nose = to_rows(seated)[0]  # Seated's nose is lower than the Runway walk's shown before
-    page.wait_for_function(f"document.querySelector('#pose-table')?.innerText.includes('{nose[3]}')", timeout=30_000)
+    page.wait_for_function(f"document.querySelector('#pose-table')?.innerText.includes('{nose[3]}')", timeout=PATIENCE_MS)
     page.get_by_text("Exact positions (table)").click()
 
 
@@ -223,13 +247,13 @@ def test_compare_fills_three_columns_with_previews_and_finals(page) -> None:
     assert "SDXL" in page.locator("#t2i-model input").input_value()
     page.get_by_role("tab", name="Compare", exact=True).click()
     page.locator("#cmp-send-2").click()  # Kandinsky's column: its own steps, not the model's default
-    page.wait_for_function("document.querySelector('#t2i-model input').value.includes('Kandinsky')", timeout=30_000)
+    page.wait_for_function("document.querySelector('#t2i-model input').value.includes('Kandinsky')", timeout=PATIENCE_MS)
     assert page.locator("#t2i-steps input[type=number]").input_value() == "6"
 
 
 def test_pose_preset_generates_with_previews(page) -> None:
     page.get_by_role("tab", name="Pose", exact=True).click()
-    page.wait_for_selector("#pose-presets .pp-item", timeout=60_000)  # thumbnails drawn in the page
+    page.wait_for_selector("#pose-presets .pp-item", timeout=PATIENCE_MS)  # thumbnails drawn in the page
     page.locator("#pose-presets .pp-item").nth(0).click()  # "Arms raised"
     _wait_for(page, "Arms raised", "pose-status")
     page.locator("#pose-prompt textarea").fill("a dancer in a (pleated silk)1.2 dress")
@@ -268,7 +292,7 @@ def test_edit_upload_apply_chain_and_undo(page, tmp_path: Path) -> None:
     page.locator("#edit-instruction textarea").fill("add a floral pattern to the fabric")
     page.locator("#edit-apply").click()
     _wait_for(page, "Done: 1 image", "edit-status")
-    page.wait_for_function("document.querySelector('#edit-history').innerText.includes('#2')", timeout=30_000)
+    page.wait_for_function("document.querySelector('#edit-history').innerText.includes('#2')", timeout=PATIENCE_MS)
     _shot(page, "edit-chained")
     page.locator("#edit-undo").click()
     _wait_for(page, "Back to step #1", "edit-status")
@@ -293,7 +317,7 @@ def test_results_go_from_tab_to_tab(page) -> None:
     page.get_by_role("tab", name="Pose", exact=True).click()
     page.locator("#pose-send").click()  # the Text to image tab takes the pose result's settings
     page.wait_for_function("document.querySelector('#t2i-prompt textarea').value.includes('pleated silk')",
-                           timeout=30_000)
+                           timeout=PATIENCE_MS)
     assert "Settings restored" in _status(page)
 
 
@@ -302,9 +326,10 @@ def test_visitors_queue_visibly_get_only_their_images_and_a_closed_tab_stops_its
     page. Then B starts a long job and closes the tab: A's next job starts at once instead of waiting for it."""
     browser = page.context.browser
     other = browser.new_context(viewport={"width": 1440, "height": 1000})
+    other.set_default_timeout(PATIENCE_MS)
     visitor_b = other.new_page()
     visitor_b.goto(server, wait_until="domcontentloaded")
-    visitor_b.wait_for_selector("#t2i-generate", timeout=60_000)
+    visitor_b.wait_for_selector("#t2i-generate", timeout=PATIENCE_MS)
     page.get_by_role("tab", name="Text to image", exact=True).click()
     a_before = page.locator("#t2i-gallery img").count()
 
@@ -317,10 +342,10 @@ def test_visitors_queue_visibly_get_only_their_images_and_a_closed_tab_stops_its
     for elem_id, value in (("t2i-steps", 2), ("t2i-width", 64), ("t2i-height", 64)):
         _set_number(visitor_b, elem_id, value)
     visitor_b.locator("#t2i-generate").click()
-    _wait_for(visitor_b, "queue: 1/1", timeout=30_000)  # Gradio's queue position and estimate, on B's panel
+    _wait_for(visitor_b, "queue: 1/1", timeout=PATIENCE_MS)  # Gradio's queue position and estimate, on B's panel
     page.locator("#t2i-cancel").click()
     _wait_for(visitor_b, "Done: 1 image")
-    _wait_for(page, "Cancelled", timeout=30_000)
+    _wait_for(page, "Cancelled", timeout=PATIENCE_MS)
     assert visitor_b.locator("#t2i-gallery img").count() == 1
     assert page.locator("#t2i-gallery img").count() == a_before  # B's image never reaches A's page
 
@@ -360,18 +385,18 @@ def test_the_sdxl_refiner_shows_for_sdxl_models_restores_and_refines(page, tmp_p
     saved = tmp_path / "refined.png"
     saved.write_bytes(png_bytes(Image.new("RGB", (64, 64), "gray"), refined))
     page.locator("#t2i-recipe-file input[type=file]").set_input_files(str(saved))
-    page.wait_for_selector("#t2i-refiner", state="visible", timeout=30_000)  # an SDXL model: the refiner is offered
+    page.wait_for_selector("#t2i-refiner", state="visible", timeout=PATIENCE_MS)  # an SDXL model: the refiner is offered
     page.locator("#t2i-refiner").get_by_text("SDXL refiner", exact=True).click()  # open the accordion
     assert page.locator("#t2i-refiner-model input").input_value() == "SDXL refiner 1.0"
     assert page.locator("#t2i-refiner-switch input[type=number]").input_value() == "0.6"
     before = page.locator("#t2i-gallery img").count()
     page.locator("#t2i-generate").click()
-    page.wait_for_function(f"document.querySelectorAll('#t2i-gallery img').length > {before}", timeout=60_000)
+    page.wait_for_function(f"document.querySelectorAll('#t2i-gallery img').length > {before}", timeout=PATIENCE_MS)
     _shot(page, "txt2img-refined")
     page.locator("#t2i-gallery img").first.click()
     page.wait_for_function("[...document.querySelectorAll('textarea')].some(t => t.value.includes('Refiner: "
-                           "stable-diffusion-xl-refiner-1.0, Refiner switch at: 0.6'))", timeout=10_000)
+                           "stable-diffusion-xl-refiner-1.0, Refiner switch at: 0.6'))", timeout=PATIENCE_MS)
     saved.write_bytes(png_bytes(Image.new("RGB", (64, 64), "gray"), replace(refined, model=SD, refiner="",
                                                                             refiner_switch=0.0)))
     page.locator("#t2i-recipe-file input[type=file]").set_input_files(str(saved))
-    page.wait_for_selector("#t2i-refiner", state="hidden", timeout=30_000)  # SD 1.5: no refiner to offer
+    page.wait_for_selector("#t2i-refiner", state="hidden", timeout=PATIENCE_MS)  # SD 1.5: no refiner to offer

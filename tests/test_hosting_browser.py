@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from engine import MAX_PROMPT_CHARS
-from tests.test_browser import _set_number, _shot, _status, _wait_for, page, server  # noqa: F401 - fixtures
+from tests.test_browser import PATIENCE_MS, _event_done, _set_number, _shot, _status, _wait_for, page, server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
 
@@ -21,8 +21,8 @@ def test_a_failed_run_keeps_its_sentence_in_the_panel_without_a_badge(page) -> N
     page.locator("#t2i-prompt textarea").fill("a dress")
     _set_number(page, "t2i-width", 100)
     page.locator("#t2i-generate").click()
-    page.wait_for_function("document.querySelector('#t2i-status .studio-error') !== null", timeout=60_000)
-    page.wait_for_timeout(500)  # the event's end (its error) arrives right after the last frame
+    page.wait_for_function("document.querySelector('#t2i-status .studio-error') !== null", timeout=PATIENCE_MS)
+    _event_done(page, "t2i-status")  # the event's end (its error) arrives right after the last frame
     assert "not a multiple of 8" in _status(page)
     assert not page.locator("#t2i-status [data-testid=status-tracker] .error").is_visible()
     assert page.locator(".toast-body").count() == 0  # the panel says it; no toast repeats it
@@ -32,10 +32,10 @@ def test_a_failed_run_keeps_its_sentence_in_the_panel_without_a_badge(page) -> N
 def test_the_counter_says_over_the_limit_instead_of_counting(page) -> None:  # noqa: F811
     page.locator("#t2i-prompt textarea").fill("(" * (MAX_PROMPT_CHARS + 1000))
     page.wait_for_function("document.querySelector('#t2i-prompt-tokens').innerText.includes('Over the limit')",
-                           timeout=10_000)
+                           timeout=PATIENCE_MS)
     page.locator("#t2i-prompt textarea").fill("a linen dress")
     page.wait_for_function("document.querySelector('#t2i-prompt-tokens').innerText.includes('tokens')",
-                           timeout=10_000)
+                           timeout=PATIENCE_MS)
 
 
 def test_a_large_upload_edits_and_looks_right(page, tmp_path: Path) -> None:  # noqa: F811
@@ -51,9 +51,9 @@ def test_a_large_upload_edits_and_looks_right(page, tmp_path: Path) -> None:  # 
     _set_number(page, "edit-steps", 2)
     page.locator("#edit-apply").click()
     _wait_for(page, "Done: 1 image", "edit-status")
-    page.wait_for_function("document.querySelectorAll('#edit-history img').length >= 2", timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('#edit-history img').length >= 2", timeout=PATIENCE_MS)
     page.locator("#edit-export").click()
-    page.wait_for_function("document.body.innerText.includes('edit-chain-')", timeout=30_000)  # the zip to fetch
+    page.wait_for_function("document.body.innerText.includes('edit-chain-')", timeout=PATIENCE_MS)  # the zip to fetch
     page.locator("#edit-status").scroll_into_view_if_needed()
     if os.environ.get("STUDIO_SCREENSHOTS"):
         page.screenshot(path=str(Path(os.environ["STUDIO_SCREENSHOTS"]) / "edit-large.png"))

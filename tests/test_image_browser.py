@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.test_browser import _set_number, _status, _wait_for, page, server  # noqa: F401 - the module's fixtures
+from tests.test_browser import _event_done, _next_paint, _set_number, _status, _wait_for, page, server  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,9 @@ def test_a_mask_painted_in_the_page_is_inpainted(page, tmp_path: Path) -> None: 
     page.wait_for_function("document.querySelectorAll('#img-editor canvas').length > 0")
     page.locator("#img-mode").get_by_text("Inpaint", exact=True).click()
     page.locator("#img-editor button[title=Brush]").click()
-    page.wait_for_timeout(800)  # the editor's canvas takes the upload and the tool before it takes strokes
+    page.wait_for_function("document.querySelector('#img-editor button[title=Brush]').classList.contains('highlight')"
+                           " && [...document.querySelectorAll('#img-editor canvas')].every(c => c.width > 0)")
+    _next_paint(page)  # the editor's canvas has the upload and the brush before it takes strokes
     box = page.locator("#img-editor canvas").last.bounding_box()
     x, y = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5
     page.mouse.move(x, y)
@@ -40,7 +42,7 @@ def test_a_mask_painted_in_the_page_is_inpainted(page, tmp_path: Path) -> None: 
     recipe = next(t for t in page.locator("textarea").all() if "Mask hash" in t.input_value()).input_value()
     assert "Denoising strength: 1" in recipe and "Mask blur: 4" in recipe, recipe
     page.locator("#img-clear").click()  # no mask left: the sentence, not a run
-    page.wait_for_timeout(500)
+    _event_done(page, "img-editor")
     page.locator("#img-generate").click()
     _wait_for(page, "There is no mask", "img-status")
     assert "Done" not in _status(page, "img-status")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import _wait_for, page, server  # noqa: F401 - the shared fixtures
+from tests.test_browser import PATIENCE_MS, _wait_for, page, server  # noqa: F401 - the shared fixtures
 from tests.test_viewport_browser import SIZES, _in_view
 
 pytestmark = pytest.mark.browser
@@ -17,7 +17,7 @@ def test_typing_makes_an_image_on_one_screen_with_the_prompt_and_render(page) ->
     page.get_by_role("tab", name="Live", exact=True).click()
     page.locator("#live-prompt textarea").press_sequentially("a linen dress", delay=40)
     _wait_for(page, "Seed 0", "live-status")
-    page.locator("#live-image img").wait_for(state="visible", timeout=30_000)
+    page.locator("#live-image img").wait_for(state="visible", timeout=PATIENCE_MS)
     try:
         for width, height in SIZES:
             page.set_viewport_size({"width": width, "height": height})
@@ -35,7 +35,7 @@ def test_render_this_properly_opens_text_to_image_with_the_full_model(page) -> N
     page.get_by_role("tab", name="Live", exact=True).click()
     page.locator("#live-render").click()
     page.wait_for_function("document.querySelector('#t2i-prompt textarea')?.value === 'a linen dress'",
-                           timeout=30_000)
+                           timeout=PATIENCE_MS)
     assert page.locator("#t2i-model input").input_value().startswith("SDXL base")
     assert page.locator("#t2i-steps input[type=number]").input_value() == "30"
     _wait_for(page, "Done: 1 image", "t2i-status")  # the full render started by itself

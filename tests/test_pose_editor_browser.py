@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine import read_recipe
-from tests.test_browser import CHROMIUM, FLAGS, LONG, server  # noqa: F401 - the module's own server
+from tests.test_browser import CHROMIUM, FLAGS, LONG, PATIENCE_MS, _next_paint, open_page, server  # noqa: F401 - the module's own server
 
 pytestmark = pytest.mark.browser
 EDITOR = "#pose-editor"
@@ -29,11 +29,11 @@ def browser(server: str):  # noqa: F811
 
 
 def _open(browser, server: str, width: int, height: int, touch: bool = False):  # noqa: F811
-    page = browser.new_page(viewport={"width": width, "height": height}, has_touch=touch)
+    page = open_page(browser, viewport={"width": width, "height": height}, has_touch=touch)
     page.goto(server, wait_until="domcontentloaded")
-    page.wait_for_selector("#t2i-generate", timeout=60_000)
+    page.wait_for_selector("#t2i-generate", timeout=PATIENCE_MS)
     page.get_by_role("tab", name="Pose", exact=True).click()
-    page.wait_for_selector(f"{EDITOR} .pe-hit", timeout=30_000)
+    page.wait_for_selector(f"{EDITOR} .pe-hit", timeout=PATIENCE_MS)
     return page
 
 
@@ -82,7 +82,7 @@ def _wait_table(page, person: int, name: str, x: int | None, y: int | None, slac
         if (!row) return false;
         if (x === null) return row[2] === '' || isNaN(parseFloat(row[2]));
         return Math.abs(parseFloat(row[2]) - x) <= slack && Math.abs(parseFloat(row[3]) - y) <= slack; }}""",
-                           arg=[person, name, x, y, slack], timeout=15_000)
+                           arg=[person, name, x, y, slack], timeout=PATIENCE_MS)
 
 
 def _status(page) -> str:
@@ -128,7 +128,7 @@ def test_dragging_a_joint_changes_the_table_and_the_pose_generate_uses(page, tmp
     page.locator("#pose-prompt textarea").fill("a dancer in a (pleated silk)1.2 dress")
     _set_steps(page, 2)
     page.locator("#pose-generate").click()
-    page.wait_for_function("document.querySelector('#pose-status').innerText.includes('Done')", timeout=60_000)
+    page.wait_for_function("document.querySelector('#pose-status').innerText.includes('Done')", timeout=PATIENCE_MS)
     src = page.locator("#pose-image img").get_attribute("src")
     png = page.context.request.get(src).body()
     saved = tmp_path / "result.png"
@@ -191,7 +191,7 @@ def test_mirror_on_a_symmetric_person_says_so(page) -> None:
 def _touch_drag(page) -> None:
     """A finger drags the left wrist: the joint moves and the page does not scroll under it."""
     page.locator(f"{EDITOR} .pe-svg").scroll_into_view_if_needed()
-    page.wait_for_timeout(300)
+    _next_paint(page)
     top = page.locator(f"{EDITOR} .pe-svg").bounding_box()["y"]
     x, y = _centre(page, 0, 7)
     touch = page.context.new_cdp_session(page)
@@ -218,7 +218,7 @@ def test_prompt_buttons_and_forming_image_share_one_screen(browser, server: str,
             page.evaluate("() => window.scrollTo(0, 0)")
         page.locator("#pose-generate").click()
         page.wait_for_function("document.querySelector('#pose-status').innerText.includes('Step 2/')",
-                               timeout=60_000)
+                               timeout=PATIENCE_MS)
         _shot(page, f"streaming-{width}")
         seen = {}
         for elem_id in ("pose-prompt", "pose-generate", "pose-cancel", "pose-image"):
@@ -226,7 +226,7 @@ def test_prompt_buttons_and_forming_image_share_one_screen(browser, server: str,
             seen[elem_id] = (box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height, box)
         page.locator("#pose-cancel").click()
         page.wait_for_function("document.querySelector('#pose-status').innerText.includes('Cancelled')",
-                               timeout=15_000)
+                               timeout=PATIENCE_MS)
         assert all(inside for inside, _ in seen.values()), {k: b for k, (inside, b) in seen.items() if not inside}
         if width < 800:
             _touch_drag(page)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.test_browser import CHROMIUM, FLAGS, LONG, server  # noqa: F401 - the module's own server
+from tests.test_browser import CHROMIUM, FLAGS, LONG, PATIENCE_MS, _next_paint, open_page, server  # noqa: F401 - the module's own server
 
 pytestmark = pytest.mark.browser
 
@@ -35,11 +35,11 @@ def pages(server: str):  # noqa: F811
         launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         opened = {}
         for width, height in SIZES:
-            page = launched.new_page(viewport={"width": width, "height": height})
+            page = open_page(launched, viewport={"width": width, "height": height})
             page.goto(server, wait_until="domcontentloaded")
             opened[(width, height)] = page
         for page in opened.values():
-            page.wait_for_selector("#t2i-generate", timeout=60_000)
+            page.wait_for_selector("#t2i-generate", timeout=PATIENCE_MS)
         yield opened
         launched.close()
 
@@ -73,7 +73,8 @@ def test_prompt_buttons_and_forming_image_share_one_screen(pages, tmp_path: Path
             page.wait_for_function("document.querySelector('#edit-status').innerText.includes('original (')")
         elif title == "Your image":
             page.wait_for_function("document.querySelectorAll('#img-editor canvas').length > 0")
-            page.wait_for_timeout(500)  # the editor's layers settle
+            page.wait_for_function("[...document.querySelectorAll('#img-editor canvas')].every(c => c.width > 0)")
+            _next_paint(page)  # the editor's layers settle
         else:
             page.wait_for_function("document.querySelector('#sketch-status').innerText.includes('ControlNet')")
     page.locator(f"#{prompt} textarea").fill("a linen dress")
@@ -86,14 +87,14 @@ def test_prompt_buttons_and_forming_image_share_one_screen(pages, tmp_path: Path
     try:
         page.wait_for_function(f"/Step ([2-9]|[0-9][0-9]+)\\//.test(document.querySelector('#{panel}').innerHTML)"
                                f" || document.querySelector('#{panel}').innerHTML.includes('studio-error')",
-                               timeout=60_000)
+                               timeout=PATIENCE_MS)
         text = page.locator(f"#{panel}").inner_text()
         assert "Step " in text and "studio-error" not in page.locator(f"#{panel}").inner_html(), text
         seen = {elem_id: _in_view(page, elem_id, height) for elem_id in (prompt, run, cancel, image)}
     finally:  # a run left going would hold the one generation slot for the next tests
         page.locator(f"#{cancel}").click()
         page.wait_for_function(f"document.querySelector('#{panel}').innerText.includes('Cancelled')",
-                               timeout=15_000)
+                               timeout=PATIENCE_MS)
     assert all(inside for inside, _ in seen.values()), {k: box for k, (inside, box) in seen.items() if not inside}
 
 
@@ -108,7 +109,7 @@ def test_first_visit_examples_fill_every_field(pages) -> None:
     page.get_by_role("tab", name="Edit", exact=True).click()
     page.get_by_role("button", name="Person · velvet jacket").click()
     page.wait_for_function("document.querySelector('#edit-status').innerText.includes('original (512x512)')",
-                           timeout=30_000)
+                           timeout=PATIENCE_MS)
     assert "velvet" in page.locator("#edit-instruction textarea").input_value()
 
 
@@ -118,7 +119,7 @@ def test_sending_nothing_says_so_where_you_are(pages) -> None:
     assert page.locator("#t2i-gallery img").count() == 0
     page.locator("#t2i-send-edit").click()
     page.wait_for_function("document.querySelector('#t2i-status').innerText.includes('Nothing to send yet')",
-                           timeout=10_000)
+                           timeout=PATIENCE_MS)
     assert page.locator("#t2i-send-edit").is_visible()  # still in Text to image
 
 
@@ -127,4 +128,4 @@ def test_the_sketch_tab_has_examples_from_the_assets(pages) -> None:
     page.get_by_role("tab", name="Sketch & lines", exact=True).click()
     page.get_by_role("button", name="Interior · from a room sketch").click()
     page.wait_for_function("document.querySelector('#sketch-prompt textarea').value.includes('living room')")
-    page.wait_for_selector("#sketch-image img", timeout=15_000)  # the room sketch is the input
+    page.wait_for_selector("#sketch-image img", timeout=PATIENCE_MS)  # the room sketch is the input
