@@ -21,6 +21,9 @@ MAX_CHILDREN = 2  # restores read at once; more wait for a turn (up to STARTUP_S
 _POLL = 0.02  # seconds between looks at the child, the clock and the visitor
 STARTUP_SECONDS = 30.0  # a child that has not started by then (a machine out of memory or processes) gives up
 READY = b"R"  # the child's first byte: started, reading now
+NICENESS = 10  # the child's CPU priority, from before its imports: the server's own threads come first
+_CHILD = (f"import os; os.nice({NICENESS}); import runpy; "
+          "runpy.run_module('engine.media.restore_worker', run_name='__main__', alter_sys=True)")
 _ROOT = Path(__file__).resolve().parents[2]
 _slots = threading.BoundedSemaphore(MAX_CHILDREN)
 
@@ -37,7 +40,7 @@ def read_recipe_bounded(path: str | Path, seconds: float, memory_mb: int,
     try:
         environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT), os.environ.get("PYTHONPATH", "")])}
         try:
-            child = subprocess.Popen([sys.executable, "-m", "engine.media.restore_worker", str(path), str(memory_mb)],
+            child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path), str(memory_mb)],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      env=environment)
         except OSError:
@@ -95,9 +98,8 @@ def _too_slow(seconds: float) -> InputError:
 
 
 def _read_in_child(path: str, memory_mb: int) -> tuple[str, object]:
-    """The child's one reading, at a lower CPU priority and with its address space capped."""
+    """The child's one reading, with its address space capped."""
     try:
-        os.nice(10)
         _cap_memory(memory_mb)
         return "ok", read_recipe(path)
     except InputError as exc:
