@@ -55,7 +55,7 @@ def test_cpu_says_fast_mode_needs_a_gpu_once_and_runs_eager(studio: Studio, monk
     said: list = []
     fake = type("Model", (), {"pipe": model.pipe, "extras": {}, "family": model.family})()
     assert fast.start(fake, "auto", "cpu", said.append).state == "eager"
-    assert len(said) == 1 and "needs a CUDA GPU" in said[0].message and "eagerly" in said[0].message
+    assert len(said) == 1 and "needs an NVIDIA (CUDA) GPU" in said[0].message and "normal speed" in said[0].message
     other = type("Model", (), {"pipe": model.pipe, "extras": {}, "family": model.family})()
     assert fast.start(other, "auto", "cpu", said.append).state == "eager" and len(said) == 1  # not per model
     assert fast.start(fake, "off", "cpu", said.append) is None and len(said) == 1
@@ -101,7 +101,7 @@ def test_a_failed_compile_is_said_once_and_runs_eager(studio: Studio, monkeypatc
     assert ready(model, broken, monkeypatch).state == "failed"
     first = collect(studio.run(request(), coalesce_previews=False))
     notes = [n.message for n in first["Notice"] if "Fast mode" in n.message]
-    assert len(notes) == 1 and "no kernel for this GPU" in notes[0] and "eagerly" in notes[0]
+    assert len(notes) == 1 and "no kernel for this GPU" in notes[0] and "normal speed" in notes[0]
     assert "Result" in first
     again = collect(studio.run(request(), coalesce_previews=False))
     assert not [n for n in again.get("Notice", []) if isinstance(n, Notice) and "Fast mode" in n.message]

@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 from engine.types import Event, Notice
 
-CPU_NOTE = ("Fast mode (a compiled UNet) needs a CUDA GPU; this server runs on {device}, so images are made eagerly, "
-            "as fast as plain diffusers.")
+CPU_NOTE = ("Fast mode needs an NVIDIA (CUDA) GPU; this server runs on {device}, so images are made at normal speed "
+            "(nothing else changes).")
 Compiler = Callable[[Any, tuple[int, int]], Any]
 
 
@@ -54,7 +54,8 @@ def start(model: Any, setting: str, device: str, emit: Callable[[Event], None],
         fast = FastUnet("eager")
         model.extras["fast"] = fast
         _say_once(CPU_NOTE.format(device=device) if not device.startswith("cuda") else
-                  "Fast mode needs torch.compile with Triton, which this server lacks: images are made eagerly.", emit)
+                  "Fast mode needs a part this server lacks (Triton, for torch.compile): images are made at normal "
+                  "speed.", emit)
         fast.done.set()
         return fast
     size = model.family.default_size
@@ -84,7 +85,7 @@ def _compile(fast: FastUnet, unet: Any, size: tuple[int, int], compiler: Compile
         logging.getLogger("studio").warning("Fast mode: compiling the UNet failed", exc_info=exc)
         fast.state = "failed"
         fast.note = (f"Fast mode could not compile this model's UNet ({str(exc).splitlines()[0][:120] or 'no detail'}"
-                     "): images are made eagerly, as fast as plain diffusers.")
+                     "): images are made at normal speed.")
     finally:
         fast.done.set()
 

@@ -45,7 +45,7 @@ class _Column:
         elif isinstance(inner, Result):
             recipe = inner.item.recipe
             self.lines = self.lines[:2] + [f"generated in {inner.seconds:.1f} s", f"seed {recipe.seed}",
-                                           f"{recipe.width}x{recipe.height}"]
+                                           f"{recipe.width}×{recipe.height}"]
             self.done = True
         elif isinstance(inner, Failed):
             self.lines, self.done = ["failed"], True
