@@ -309,8 +309,8 @@ class ModelManager:
 
         task = f"refiner:{spec.id}"
         if self.key(base.spec, task) not in self.cache:
-            emit(Notice(f"Loading {self.label(spec)}… (its UNet only: {self.label(base.spec)}'s VAE and second text "
-                        "encoder are shared, not loaded again)"))
+            emit(Notice(f"Loading {self.label(spec)}… (its UNet only: the VAE and second text encoder of "
+                        f"{self.label(base.spec)} are shared, not loaded again)"))
             emit(Progress(0, 0, 0.0, None, "Loading refiner"))
         # Refiners come only from the catalog, which the server configured: trusted like its base models.
         model, _ = self.cache.derive(self.key(base.spec), task, base, lambda b: derive_refiner(
