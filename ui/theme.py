@@ -55,6 +55,7 @@ CSS = """
 .studio-tile-toggle { position: absolute; left: 10px; bottom: 10px; z-index: 6; padding: 3px 10px; border-radius: 999px;
   font-size: 0.8em; background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color);
   border: 1px solid var(--border-color-primary); cursor: pointer; }
+#img-canvas label[data-testid=block-label] { max-width: calc(100% - 8px); }  /* it has no buttons to leave room for */
 #img-examples .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important;
   grid-template-rows: none !important; grid-auto-rows: 112px !important; }
 .studio-clamped { color: #b45309; font-size: 0.85em; margin-top: 4px; }
