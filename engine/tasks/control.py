@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from PIL import Image, ImageChops
+from PIL import Image
 
 from engine.control.detectors import as_condition, detect
 from engine.control.kinds import CONTROL_LABELS
@@ -110,8 +110,8 @@ def _once(make: Callable[[int, int], Image.Image]) -> Callable[[int, int], Image
 
 def condition_preview(request: ControlRequest, ctx: TaskContext, max_side: int = 768) -> Image.Image:
     """Every condition of `request` as a run would make it, at the first one's aspect (at most `max_side` a side),
-    overlaid (each is drawn light on black, so the lighter pixel of each shows them all): what the page's "Detect"
-    shows. Its notes go to `ctx.emit`; no model is loaded."""
+    overlaid: each drawn light on black, a later one's lines over the earlier ones (a pose's coloured limbs over a
+    sketch's white lines). What the page's "Detect" shows; its notes go to `ctx.emit`; no model is loaded."""
     request.check(ctx.settings)
     control = controls(request, ctx, with_models=False)
     aspect = control.aspect
@@ -121,5 +121,6 @@ def condition_preview(request: ControlRequest, ctx: TaskContext, max_side: int =
         width, height = max(64, round(max_side * aspect)), max_side
     shown = control.image(width, height).convert("RGB")
     for other in control.others:
-        shown = ImageChops.lighter(shown, other.image(width, height).convert("RGB"))
+        drawn = other.image(width, height).convert("RGB")
+        shown.paste(drawn, mask=drawn.convert("L").point(lambda value: 255 if value > 12 else 0))
     return shown

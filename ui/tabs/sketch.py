@@ -73,7 +73,7 @@ def build(studio: Studio) -> kit.Tab:
                     with gr.Tab("Upload"):
                         image = gr.Image(type="filepath", label="Photo or drawing", height=260, format="png",
                                          sources=["upload", "clipboard"], elem_id="sketch-image")
-                    with gr.Tab("Draw (used when nothing is uploaded)"):
+                    with gr.Tab("Draw (if nothing is uploaded)"):
                         sketch = gr.Sketchpad(type="filepath", image_mode="RGB", format="png", canvas_size=(512, 512),
                                               label="Sketch pad", height=300,
                                               brush=gr.Brush(colors=["#000000"], default_color="#000000",
