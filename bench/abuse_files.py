@@ -189,9 +189,9 @@ def _normal(url: str, repeats: int) -> tuple[float, float]:
 
 
 def flood(url: str, pid: int, repeats: int, abusers: list[tuple[Callable, tuple]]) -> dict[str, Any]:
-    """Normal request and /config times idle, then while `abusers` (target, args) run in processes; the answers they
-    reported and the peak memory meanwhile."""
-    idle = _normal(url, repeats)
+    """Normal request and /config times idle (the mean of before and after, so a machine whose other load drifts
+    counts alike in both), and while `abusers` (target, args) run in processes; their answers and the peak memory."""
+    before = _normal(url, repeats)
     stop, answers = multiprocessing.Event(), multiprocessing.Queue()
     processes = [multiprocessing.Process(target=target, args=(url, stop, *args, answers), daemon=True)
                  for target, args in abusers]
@@ -204,6 +204,8 @@ def flood(url: str, pid: int, repeats: int, abusers: list[tuple[Callable, tuple]
         stop.set()
         for process in processes:
             process.join(timeout=120)
+    after = _normal(url, repeats)
+    idle = tuple((b + a) / 2 for b, a in zip(before, after))
     while not answers.empty():
         got.append(answers.get())
     return {"idle": idle, "busy": busy, "answers": got, "server_mb": peak.server_mb - baseline,
