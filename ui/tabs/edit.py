@@ -65,7 +65,7 @@ def build(studio: Studio) -> kit.Tab:
     with kit.workspace():
         with kit.controls_column():
             with kit.compose():
-                source = gr.Image(label="Image to edit (the input of the next edit)", format="png", height=240,
+                source = gr.Image(label="Image to edit", format="png", height=240,
                                   sources=["upload", "clipboard"], elem_id="edit-source")
                 instruction = gr.Textbox(label="Instruction", lines=2, elem_id="edit-instruction",
                                          placeholder="make the dress (red velvet)1.2")
@@ -80,7 +80,8 @@ def build(studio: Studio) -> kit.Tab:
                 image_guidance = kit.slider(EditRequest, "image_guidance_scale", settings,
                                             first.image_guidance_scale, 0.05, elem_id="edit-image-guidance")
                 keep_size = gr.Checkbox(True, label="Return the result at the uploaded size",
-                                        info="The model edits at its working size; the result is scaled back.",
+                                        info="The model edits at the size it works best at; the result is "
+                                             "scaled back to yours.",
                                         elem_id="edit-keep-size")
                 sampler = kit.sampler(EditRequest, settings, first, "edit")
                 with gr.Accordion("Variations", open=False):
@@ -100,7 +101,7 @@ def build(studio: Studio) -> kit.Tab:
                 export = gr.Button("Export chain (zip)", size="sm", elem_id="edit-export")
             variations = gr.Gallery(label="Variations: click one to pick it", columns=4, height=220, visible=False,
                                     allow_preview=False, object_fit="contain", format="png", elem_id="edit-variations")
-            strip = gr.Gallery(label="Edit history: click a step to go back to it (an edit from there starts a branch)",
+            strip = gr.Gallery(label="Edit history: click a step to go back to it",
                                columns=8, height=340, allow_preview=False, object_fit="contain",
                                elem_id="edit-history")
             export_file = gr.File(label="Edit chain", visible=False, interactive=False)
