@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import abuse_files
+import abuse_serving
 from bench_load import free_port, rss_mb, wait_until_served
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,9 +206,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--pause", type=float, default=0.25,
                         help="seconds each of the two abusers waits between requests (0: as fast as it can)")
-    parser.add_argument("--only", default="parse,files,uploads,neighbours,invert-bomb,restore-flood",
+    parser.add_argument("--only", default="parse,files,uploads,neighbours,invert-bomb,restore-flood,"
+                        + ",".join(abuse_serving.CLASSES),
                         help="comma-separated classes to run (parse, files, uploads, neighbours, invert-bomb, "
-                        "restore-flood)")
+                        "restore-flood, live-flood, abandoned, output-size, sessions-all-tabs: "
+                        "bench/abuse_serving.py)")
     parser.add_argument("--smoke", action="store_true", help="every class at its smallest (a few sessions, one "
                         "repeat); prints the figures without checking the targets (make test runs it)")
     args = parser.parse_args(argv)
@@ -225,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "STUDIO_CACHE_DIR": str(Path(tempfile.gettempdir()) / "studio-bench"),
            "GRADIO_ANALYTICS_ENABLED": "False"}
     env.pop("STUDIO_OUTPUTS", None)
+    env["TMPDIR"] = os.environ["STUDIO_BENCH_TMP"] = tempfile.mkdtemp(prefix="abuse-server-")  # its scratch: measured
     server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--demo", "--hosted", "--port", str(port)],
                               cwd=tempfile.mkdtemp(prefix="abuse-"), env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
@@ -259,7 +263,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"neighbours: normal request {idle:.2f} s idle, {busy:.2f} s during abuse ({busy / idle:.2f}x)   "
                   "target <= 1.5x")
             missed += ["neighbours"] if busy / idle > 1.5 else []
-        for name, measure in (("invert-bomb", abuse_files.invert_bomb), ("restore-flood", abuse_files.restore_flood)):
+        for name, measure in (("invert-bomb", abuse_files.invert_bomb), ("restore-flood", abuse_files.restore_flood),
+                              *abuse_serving.CLASSES.items()):
             if name in only:
                 line, met = measure(url, server.pid, args.repeats, args.pause)
                 print(line)

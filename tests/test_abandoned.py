@@ -111,3 +111,14 @@ def test_a_burst_from_one_client_keeps_only_its_newest_live_call(served: tuple[g
     assert images and all(image.startswith("data:image/png;base64,") for image in images)  # the newest to arrive
     assert answers.count("") >= 3  # superseded calls come back empty, never as errors
     assert wait_for(lambda: studio.running == 0)
+
+
+def test_an_api_client_that_gives_up_stops_its_run(served: tuple[gr.Blocks, Studio], steps: list[float]) -> None:
+    app, studio = served
+    job = Client(app.local_url, verbose=False).submit(prompt="gave up", model=SD, steps=100, width=64, height=64,
+                                                      api_name="/txt2img")
+    assert wait_for(lambda: len(steps) >= 2), "the run did not start"
+    job.cancel()
+    gave_up = time.monotonic()
+    assert wait_for(lambda: studio.running == 0), "the run went on after its client gave up"
+    assert len([t for t in steps if t > gave_up]) <= 2
