@@ -68,7 +68,7 @@ def test_a_wide_input_keeps_its_aspect_ratio(studio: Studio) -> None:
     events = edit(studio, image=dress(1000, 600))
     width, height = events["Result"][0].item.image.size
     assert abs(height - width * 600 / 1000) <= 0.5 and max(width, height) <= 1024
-    assert any("aspect ratio" in n.message for n in events["Notice"])
+    assert any("your image's shape" in n.message for n in events["Notice"])
     assert (width, height) == (80, 48)
     assert working_size(1000, 600, 512, 1024) == (664, 400)
     assert working_size(600, 1000, 512, 1024) == (400, 664)
