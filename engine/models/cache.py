@@ -98,6 +98,15 @@ class PipelineCache:
                 self._entries[base_key].dependents.add(key)
             return value, False
 
+    def recount(self) -> None:
+        """Measure the base models again (LoRA adapters loaded onto a model stay resident and grow it), then keep
+        the cache within its budget."""
+        with self._lock:
+            for key, entry in self._entries.items():
+                if entry.base is None:
+                    entry.bytes = self._sizes[key] = module_bytes(entry.value.modules())
+            self._make_room(0, keep=next(reversed(self._entries), None))
+
     def _store(self, key: CacheKey, entry: _Entry) -> None:
         self._entries[key] = entry
         self._sizes[key] = entry.bytes

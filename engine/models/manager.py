@@ -42,8 +42,6 @@ class ModelManager:
         self._placement: Any = None
         self._cache: Any = None
         self._demo_paths: dict[str, Path] | None = None
-        self._detector: Any = None
-        self._condition_detectors: dict[str, Any] = {}
         self.tokenizers = TokenizerCache(self)
         self.hashes = HashIndex(settings.cache_dir / "model-hashes.json")
         self.styles = StyleLibrary(settings, self.demo_styles if demo else None, online)  # LoRAs and embeddings
@@ -261,29 +259,37 @@ class ModelManager:
         pipe.set_progress_bar_config(disable=True)
         return LoadedModel(base.spec, base.family, pipe)
 
-    def condition_detector(self, kind: str) -> Any:
+    def condition_detector(self, kind: str, emit: Emit | None = None) -> Any:
         """controlnet-aux's detector for `kind` (lineart, mlsd, scribble, depth), loaded once from the server's
         source (STUDIO_CONTROL_DETECTORS, default `lllyasviel/Annotators`); visitors never choose it. Its weights are
-        .pth pickles, trusted because the server configured the source (see `detector`)."""
+        .pth pickles, trusted because the server configured the source (see `detector`). Held in the model cache
+        (engine/models/residents.py): counted in its budget, said when loaded, evicted like a model."""
         from engine.control.detectors import DEFAULT_SOURCE, load_condition_detector
+        from engine.models.residents import resident
 
-        if kind not in self._condition_detectors:
-            source = self.settings.control_detectors
+        source = self.settings.control_detectors
+
+        def load() -> Any:
             if self.demo and source == DEFAULT_SOURCE:  # demo mode downloads nothing: the detector's twin
                 from engine.control.demo_detectors import demo_detector
 
-                self._condition_detectors[kind] = demo_detector(kind)
-            else:
-                self._condition_detectors[kind] = load_condition_detector(kind, source, self.online, True,
-                                                                          self.placement.device)
-        return self._condition_detectors[kind]
+                return demo_detector(kind)
+            return load_condition_detector(kind, source, self.online, True, self.placement.device)
+
+        return resident(self.cache, self._detector_key(kind), load, f"the {kind} detector", emit)
+
+    def _detector_key(self, kind: str) -> Any:
+        from engine.models.cache import CacheKey
+
+        source = self.settings.pose_detector if kind == "openpose" else self.settings.control_detectors
+        return CacheKey(source, f"detector:{kind}", "", self.placement.device)
 
     def detector_ready(self, kind: str) -> bool:
         """Whether the detector of condition `kind` can run now or load when asked (judged from its files, without
         loading it), so the page can mark a kind that would fail before anyone picks it."""
         from engine.control.detectors import detector_ready
 
-        loaded = kind in self._condition_detectors or (kind == "openpose" and self._detector is not None)
+        loaded = self._cache is not None and self._detector_key(kind) in self._cache
         return loaded or detector_ready(kind, self.settings, self.demo, self.online)
 
     def for_image(self, base: Any, task: str, emit: Emit, inpainter: InpainterSpec | None = None) -> Any:
@@ -355,7 +361,7 @@ class ModelManager:
                 continue
         return None
 
-    def detector(self, source: str | None = None) -> Any:
+    def detector(self, source: str | None = None, emit: Emit | None = None) -> Any:
         """The OpenPose detector (the server's, loaded on first use, unless `source` names another).
 
         controlnet-aux reads its weights from .pth pickles, so without --allow-pickle it is loaded only from a
@@ -369,13 +375,16 @@ class ModelManager:
         pickle_policy(chosen, self.settings.allow_pickle or trusted, reads_pickles=True, what="The pose detector")
         if chosen != self.settings.pose_detector:
             return load_detector(chosen, self.online)
-        if self._detector is None and self.demo and chosen == DEFAULT_DETECTOR:  # demo mode downloads nothing
-            from engine.control.demo_detectors import DemoPoseDetector
+        from engine.models.residents import resident
 
-            self._detector = DemoPoseDetector()
-        if self._detector is None:
-            self._detector = load_detector(chosen, self.online)
-        return self._detector
+        def load() -> Any:
+            if self.demo and chosen == DEFAULT_DETECTOR:  # demo mode downloads nothing
+                from engine.control.demo_detectors import DemoPoseDetector
+
+                return DemoPoseDetector()
+            return load_detector(chosen, self.online)
+
+        return resident(self.cache, self._detector_key("openpose"), load, "the OpenPose detector", emit)
 
     def explain(self, exc: BaseException) -> Failed:
         """The sentence for a failed run; after running out of memory, the cache is emptied first."""

@@ -61,6 +61,8 @@ class TaskContext:
             if styling.empty:
                 yield self
                 return
+            if styling.loras:
+                self.models.cache.recount()  # resident LoRA adapters count against the model memory budget
             outer = self.emit
             yield replace(self, outputs=StampedOutputs(self.outputs, styling),
                           emit=lambda event: outer(styling.event(event)))

@@ -77,11 +77,11 @@ def _condition(condition: Condition, request: ControlRequest, ctx: TaskContext,
             return image
         return _control(kind, _once(used_as_is), photo.width / photo.height, condition), entry
     if kind == "openpose":
-        found = detect_pose(ctx.models.detector(), photo)
+        found = detect_pose(ctx.models.detector(emit=ctx.emit), photo)
         entry["pose"] = json.loads(to_json(found.pose))
         return _control(kind, lambda w, h: draw(found.pose, w, h), found.pose.aspect, condition), entry
     entry["module"] = kind
-    detector = ctx.models.condition_detector(kind) if kind != "canny" else None
+    detector = ctx.models.condition_detector(kind, ctx.emit) if kind != "canny" else None
     if kind != "canny":
         ctx.check()
 
