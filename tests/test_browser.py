@@ -265,8 +265,8 @@ def test_pose_preset_generates_with_previews(page) -> None:
     _shot(page, "pose-done")
     assert "Done: 1 image" in _status(page, "pose-status")
     assert _frames(page, "pose-image") >= 2, "expected previews then the result"
-    page.locator("#pose-editor [data-act=mirror]").click()
-    _wait_for(page, "Pose mirrored", "pose-status")
+    page.locator("#pose-editor [data-act=mirror]").click()  # "Arms raised" is symmetric: mirroring says so
+    _wait_for(page, "symmetric left ↔ right", "pose-status")
 
 
 def test_edit_upload_apply_chain_and_undo(page, tmp_path: Path) -> None:
