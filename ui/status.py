@@ -34,8 +34,9 @@ def _notes(notices: list[str]) -> str:
     return "".join(f'<div class="studio-note">{html.escape(n)}</div>' for n in notices[-4:])
 
 
-def idle(message: str = "Ready.", notices: list[str] | None = None) -> str:
-    return (f'<div class="studio-status" data-state="idle"><span class="studio-label">{html.escape(message)}</span>'
+def idle(message: str = "Ready.", notices: list[str] | None = None, state: str = "idle") -> str:
+    """A sentence and its notes; `state` "restored" for a restore's longer account (the panel may grow for it)."""
+    return (f'<div class="studio-status" data-state="{state}"><span class="studio-label">{html.escape(message)}</span>'
             f'{_notes(notices or [])}</div>')
 
 
@@ -53,7 +54,7 @@ def restored(plan: RestorePlan, labels: dict[str, str] | None = None, notes: tup
     message = f"Settings restored: {listed(done)}." if done else "No settings restored: the PNG has none this tab uses."
     if kept:
         message += f" Not restored (current values kept): {listed(kept)}."
-    return idle(message, [*plan.notes, *notes])
+    return idle(message, [*plan.notes, *notes], state="restored")
 
 
 def progress(event: Progress, notices: list[str]) -> str:

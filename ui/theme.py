@@ -21,10 +21,10 @@ CSS = """
 .studio-bar { height: 8px; border-radius: 4px; background: var(--neutral-200); overflow: hidden; margin-bottom: 6px; }
 .studio-fill { height: 100%; background: linear-gradient(90deg, #6366f1, #ec4899); transition: width 0.15s linear; }
 .studio-status[data-state=error] { background: #fff1f2; border-color: #fda4af; }
-/* One height while a run goes on (bar, line and two notes): "Loading…" notes that come and go never move the image
-   below. An error or a restore may take more room: no run is under way then. */
+/* One height (bar, line and two notes; more scroll inside): notes that come and go never move the image below. An
+   error or a restore's account may take more room. */
 .studio-panel:not(#live-status) .studio-status { min-height: 96px; box-sizing: border-box; }
-.studio-panel:not(#live-status) .studio-status:is([data-state=running], [data-state=done], [data-state=cancelled]) {
+.studio-panel:not(#live-status) .studio-status:not([data-state=error], [data-state=restored]) {
   max-height: 96px; overflow-y: auto; }
 /* A floating label (an image's) stops before the buttons Gradio lays over the block's top right corner. */
 .studio-work .block:has(.icon-button-wrapper) > label[data-testid=block-label].float {
