@@ -15,6 +15,13 @@ from ui.examples import _all
 from tests.test_browser import PATIENCE_MS, _frames, _set_number, _shot, _status, _wait_for, _watch, page, server  # noqa: F401
 
 pytestmark = pytest.mark.browser
+# The labels of `root`'s blocks that a button of the same block overlaps (an image's buttons, the sketch pad's toolbar).
+COVERED = """(root) => [...document.querySelectorAll(root + ' label[data-testid=block-label]')].filter(label => {
+  const a = label.getBoundingClientRect();
+  return a.width > 0 && [...label.closest('.block').querySelectorAll('button.icon-button')].some(button => {
+    const b = button.getBoundingClientRect();
+    return b.width > 0 && a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom; });
+}).map(label => label.innerText)"""
 TRACK_TOP = """() => {
   window.__tops = new Set();
   const top = () => window.__tops.add(Math.round(document.querySelector('#sketch-result').getBoundingClientRect().top
@@ -31,6 +38,7 @@ def test_a_drawing_on_the_sketch_pad_becomes_the_condition(page) -> None:  # noq
     page.locator("#sketch-pad button[aria-label='Brush']").first.click()
     canvas = page.locator("#sketch-pad canvas").first
     canvas.wait_for(state="visible", timeout=PATIENCE_MS)
+    assert page.evaluate(COVERED, "#sketch-pad") == []  # the pad's label beside its zoom toolbar, not under it
     box = canvas.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
     page.mouse.down()
@@ -99,6 +107,7 @@ def test_every_example_shows_its_condition_and_generates_offline(page) -> None: 
         _wait_for(page, f"{CONTROL_LABELS[item['kind']]}: this is what the ControlNet will follow", "sketch-status")
         source = page.locator("#sketch-condition img").get_attribute("src")
         assert source and source not in shown, f"{item['label']}: the condition panel did not follow the example"
+        assert page.evaluate(COVERED, "#sketch-condition") == []  # its label beside its buttons, not under them
         shown.add(source)
         page.locator("#sketch-generate").click()
         _wait_for(page, "Done: 1 image", "sketch-status")
