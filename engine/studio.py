@@ -48,7 +48,7 @@ class Studio:
         self._runs: set[threading.Event] = set()
         self._live_runs: set[threading.Event] = set()
         self.live_lane = LiveLane(lambda: len(self._runs))  # live images: their own lane, a bounded share
-        self._warm_lock, self._warm_queued = threading.Lock(), False
+        self._warm_lock, self._warm_queued, self._imported = threading.Lock(), False, False
 
     # ---- running ----
 
@@ -64,6 +64,7 @@ class Studio:
         (self._live_runs if live else self._runs).add(flag)
 
         def work(run: RunContext) -> None:
+            self._import_stack()  # the device thread and the live lane never import diffusers side by side
             if not live:
                 return task.run(request, self._context(run))
             self.live_lane.take_turn(run.emit, run.check)
@@ -149,7 +150,18 @@ class Studio:
     def warm_up(self) -> None:
         """Import the heavy stack and build demo models, so the first click is quick. Run it on the device thread
         (`warm_up_in_background`): requests queue behind it instead of importing the same modules concurrently."""
+        self._import_stack()
+        self.models.cache
+        if self.demo:
+            self.models.demo_paths()
+            self.models.demo_styles()  # the demo LoRAs and embeddings, built from the demo models
+
+    def _import_stack(self) -> None:
+        """The heavy imports, once, under the manager's import lock (the device thread and the live lane both run
+        pipelines: the first of them to get here imports, the other waits)."""
         with self.models.imports:
+            if self._imported:
+                return
             import diffusers
 
             import engine.models.loader  # noqa: F401
@@ -160,10 +172,7 @@ class Studio:
             importlib.import_module("compel")
             if self.demo:
                 importlib.import_module("engine.models.demo")
-        self.models.cache
-        if self.demo:
-            self.models.demo_paths()
-            self.models.demo_styles()  # the demo LoRAs and embeddings, built from the demo models
+            self._imported = True
 
     def warm_up_in_background(self) -> None:
         """Queue `warm_up` on the device thread (once: later calls do nothing)."""
