@@ -168,9 +168,9 @@ class Peak:
                 continue
 
 
-def cpu_per_call(pid: int, call: Callable[[], object], count: int) -> tuple[float, float]:
+def cpu_per_call(pid: int, call: Callable[[], object], count: int, warm: bool = True) -> tuple[float, float]:
     """CPU ms one `call` costs the server's own process and its (finished) children, one call at a time: a figure
-    the machine's other load hardly moves."""
+    the machine's other load hardly moves (after one call first, with `warm`)."""
     import psutil
 
     server = psutil.Process(pid)
@@ -179,7 +179,8 @@ def cpu_per_call(pid: int, call: Callable[[], object], count: int) -> tuple[floa
         times = server.cpu_times()
         return times.user + times.system, times.children_user + times.children_system
 
-    call()  # first-use costs (a model hash index, imports) are not the class's
+    if warm:
+        call()  # first-use costs (a model hash index, imports) are not the class's
     before = used()
     for _ in range(count):
         call()
@@ -236,7 +237,7 @@ def invert_bomb(url: str, pid: int, repeats: int, pause: float) -> tuple[str, bo
     page = Page(url)
     invert, bomb = page.event("img-invert"), page.upload("bomb.png", hostile_pngs()["bomb"])
     cpu, _ = cpu_per_call(pid, lambda: page.call(invert, {"background": bomb, "layers": [bomb], "composite": bomb}),
-                          20)
+                          4 * repeats)
     found = flood(url, pid, repeats, [(_invert_calls, (3, pause)), (_invert_calls, (3, pause))])
     refused = sum(1 for ok, _ in found["answers"] if ok)
     calls = len(found["answers"]) or 1
@@ -255,7 +256,8 @@ def restore_flood(url: str, pid: int, repeats: int, pause: float) -> tuple[str, 
     """The restore-flood line and whether it met its targets (one abuser per drop zone, `pause` s between files)."""
     page = Page(url)
     drop, files = page.event(DROP_ZONES[0]), hostile_pngs()
-    costs = {name: cpu_per_call(pid, lambda f=page.upload(f"{name}.png", files[name]): page.call(drop, f), 2)
+    costs = {name: cpu_per_call(pid, lambda f=page.upload(f"{name}.png", files[name]): page.call(drop, f),
+                                max(1, repeats // 2), warm=name == "graph")  # one first-use cost for all three
              for name in ("graph", "chunks", "chain")}
     found = flood(url, pid, repeats, [(_restores, (zone, pause)) for zone in DROP_ZONES])
     worst = {name: max(s for n, s in found["answers"] if n == name) for name, _ in found["answers"]}
