@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-UNREAD_GRACE = 3.0  # seconds the oldest unsent message may wait before its client counts as gone
+UNREAD_GRACE = 10.0  # seconds the oldest unread message may wait before its client counts as gone (a REST client
+# posts to /call/<api> and then reads: a script at once, a person typing the second curl within this)
 
 
 class Presence:
