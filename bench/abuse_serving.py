@@ -26,6 +26,11 @@ from typing import Any
 LIVE_SESSIONS = 16
 ABANDONED = 20
 WARM_TAB_SESSIONS = 20
+SMOKE = False  # bench_abuse.py --smoke: every class at its smallest (a few clients, small images), same code paths
+
+
+def _scaled(full: int, smoke: int) -> int:
+    return smoke if SMOKE else full
 
 
 def _normal(url: str, repeats: int) -> float:
@@ -58,29 +63,29 @@ def _live_flooder(url: str, stop: Any) -> None:
             except Exception:  # noqa: BLE001 - refusals count as calls
                 stop.wait(0.1)
 
-    threads = [threading.Thread(target=session, args=(n,), daemon=True) for n in range(LIVE_SESSIONS)]
+    threads = [threading.Thread(target=session, args=(n,), daemon=True) for n in range(_scaled(LIVE_SESSIONS, 2))]
     for thread in threads:
         thread.start()
     stop.wait()
 
 
 def live_flood(url: str, pid: int, repeats: int, pause: float) -> tuple[str, bool]:
-    _normal(url, 2)  # warm: the first requests pay for loading and the server's background warm-up
+    _normal(url, _scaled(2, 1))  # warm: the first requests pay for loading and the server's background warm-up
     idle = _normal(url, repeats)
     stop = multiprocessing.Event()
     flooder = multiprocessing.Process(target=_live_flooder, args=(url, stop), daemon=True)
     flooder.start()
-    time.sleep(5)  # the sessions have joined and the live lane is busy
+    time.sleep(_scaled(5, 1))  # the sessions have joined and the live lane is busy
     busy = _normal(url, repeats)
     stop.set()
     flooder.join(timeout=30)
     if flooder.is_alive():
         flooder.kill()
-    time.sleep(2)
+    time.sleep(_scaled(2, 0))
     after = _normal(url, repeats)  # idle again: the figure least disturbed by warm-up and other load
     ratio = busy / min(idle, after)
-    return (f"live-flood: normal request {idle:.2f} s idle, {busy:.2f} s while {LIVE_SESSIONS} /live sessions ask "
-            f"150 steps at 2048², {after:.2f} s idle again ({ratio:.2f}x)   target <= 1.5x"), ratio <= 1.5
+    return (f"live-flood: normal request {idle:.2f} s idle, {busy:.2f} s while {_scaled(LIVE_SESSIONS, 2)} /live "
+            f"sessions ask 150 steps at 2048², {after:.2f} s idle again ({ratio:.2f}x)   target <= 1.5x"), ratio <= 1.5
 
 
 def _cpu(pid: int) -> float:
@@ -90,8 +95,9 @@ def _cpu(pid: int) -> float:
     return sum(sum(p.cpu_times()[:2]) for p in [process, *process.children(recursive=True)])
 
 
-def _settle(pid: int, seconds: float = 3.0) -> float:
-    """The server's idle CPU rate (seconds per second) over `seconds`."""
+def _settle(pid: int) -> float:
+    """The server's idle CPU rate (seconds per second) over a few seconds."""
+    seconds = _scaled(3, 1)
     before = _cpu(pid)
     time.sleep(seconds)
     return (_cpu(pid) - before) / seconds
@@ -120,9 +126,9 @@ def abandoned(url: str, pid: int, repeats: int, pause: float) -> tuple[str, bool
                    api_name="/live")
     step_cpu = (_cpu(pid) - started) / steps
     base = min(base, _settle(pid))
-    window = 10.0
-    quitters = [Client(url, verbose=False) for _ in range(ABANDONED)]  # made first: their set-up is not the runs'
-    for n in range(ABANDONED):
+    window, count = _scaled(10, 2) * 1.0, _scaled(ABANDONED, 2)
+    quitters = [Client(url, verbose=False) for _ in range(count)]  # made first: their set-up is not the runs'
+    for n in range(count):
         _join_and_drop(url, live_index, [f"left {n}", "stable-diffusion-v1-5/stable-diffusion-v1-5", n, 150, 0.0,
                                          2048, 2048, ""])
     for n, quitter in enumerate(quitters):  # API clients that gave up once their run had started
@@ -134,9 +140,9 @@ def abandoned(url: str, pid: int, repeats: int, pause: float) -> tuple[str, bool
     started = _cpu(pid)  # every client has left: what the server spends from now on is for nobody
     time.sleep(window)
     spent = _cpu(pid) - started - base * window
-    calls = 2 * ABANDONED
-    return (f"abandoned: {spent:.1f} CPU s spent in the {window:.0f} s after {ABANDONED} /live clients dropped and "
-            f"{ABANDONED} /txt2img clients gave up ({spent / calls:.2f} s each; one step {step_cpu:.2f} s)   "
+    calls = 2 * count
+    return (f"abandoned: {spent:.1f} CPU s spent in the {window:.0f} s after {count} /live clients dropped and "
+            f"{count} /txt2img clients gave up ({spent / calls:.2f} s each; one step {step_cpu:.2f} s)   "
             "target <= 1 step each"), spent / calls <= max(step_cpu, 0.05)
 
 
@@ -154,7 +160,7 @@ def output_size(url: str, pid: int, repeats: int, pause: float) -> tuple[str, bo
     folder = Path(tempfile.mkdtemp(prefix="abuse-out-"))
     big, side = folder / "4096.png", folder / "3072.png"
     Image.new("RGB", (4096, 4096), (200, 180, 160)).save(big, optimize=True)
-    Image.new("RGB", (3072, 3072), (200, 180, 160)).save(side, optimize=True)
+    Image.new("RGB", (_scaled(3072, 256),) * 2, (200, 180, 160)).save(side, optimize=True)
     client = Client(url, verbose=False)
     started = time.perf_counter()
     try:
@@ -176,8 +182,9 @@ def output_size(url: str, pid: int, repeats: int, pause: float) -> tuple[str, bo
     watcher.start()
     started = time.perf_counter()
     try:  # 3072+512+512 = 4096² × 2 = 33.6 MP: within the default 40
-        client.predict(image=handle_file(str(side)), prompt="more", outpaint_left=512, outpaint_right=512,
-                       outpaint_up=512, outpaint_down=512, batch_count=2, steps=2, api_name="/inpaint")
+        grow = _scaled(512, 64)
+        client.predict(image=handle_file(str(side)), prompt="more", outpaint_left=grow, outpaint_right=grow,
+                       outpaint_up=grow, outpaint_down=grow, batch_count=_scaled(2, 1), steps=2, api_name="/inpaint")
         allowed = "ran"
     except Exception as exc:  # noqa: BLE001
         allowed = f"failed ({str(exc)[:80]})"
@@ -186,7 +193,8 @@ def output_size(url: str, pid: int, repeats: int, pause: float) -> tuple[str, bo
     watcher.join()
     grown, peaked = _scratch_mb(scratch) - disk, max(peak) - before
     return (f"output-size: 4096² + 1024 a side × 8 {'refused' if refused else 'NOT refused'} in {refused_in:.2f} s "
-            f"({sentence}); the largest allowed (4096² × 2, {allowed}, {took:.1f} s): +{grown:.0f} MB on disk, "
+            f"({sentence}); the largest allowed ({_scaled(4096, 384)}² × {_scaled(2, 1)}, {allowed}, {took:.1f} s): "
+            f"+{grown:.0f} MB on disk, "
             f"+{peaked:.0f} MB peak memory   target: refused, bounded by STUDIO_MAX_OUTPUT_MP"), refused
 
 
@@ -220,16 +228,16 @@ def sessions_all_tabs(url: str, pid: int, repeats: int, pause: float) -> tuple[s
     path = Path(tempfile.gettempdir()) / "abuse-tabs-512.png"
     Image.new("RGB", (512, 512), (120, 140, 160)).save(path)
     image = handle_file(str(path))
-    sessions = max(4, repeats * 20)
+    sessions, warm_sessions = _scaled(max(4, repeats * 20), 1), _scaled(WARM_TAB_SESSIONS, 1)
     start = rss_mb(pid)
-    for index in range(WARM_TAB_SESSIONS):
+    for index in range(warm_sessions):
         _tab_session(url, index, image)
     warm = rss_mb(pid)
     for index in range(sessions):
-        _tab_session(url, WARM_TAB_SESSIONS + index, image)
-    time.sleep(2)
+        _tab_session(url, warm_sessions + index, image)
+    time.sleep(_scaled(2, 0))
     after = rss_mb(pid)
-    return (f"sessions-all-tabs: RSS {start:.0f} MB -> {warm:.0f} MB after {WARM_TAB_SESSIONS} warm-up sessions "
+    return (f"sessions-all-tabs: RSS {start:.0f} MB -> {warm:.0f} MB after {warm_sessions} warm-up sessions "
             f"(every model loaded) -> {after:.0f} MB after {sessions} more (+{after - warm:.0f} MB)   "
             "target < 100 MB"), after - warm < 100
 

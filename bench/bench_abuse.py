@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.smoke:
         args.sessions, args.repeats, args.pause = 4, 1, 0.0
+    abuse_serving.SMOKE = args.smoke
     only = set(args.only.split(","))
     missed = []
     worst = parse_times() if "parse" in only else {}

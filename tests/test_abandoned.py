@@ -94,7 +94,8 @@ def test_a_client_that_joined_and_never_read_is_dropped(served: tuple[gr.Blocks,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     app, studio = served
     monkeypatch.setattr(clients, "UNREAD_GRACE", 0.5)
-    join(app, "txt2img", {"prompt": "never read", "model": SD, "steps": 100, "width": 64, "height": 64}, uuid.uuid4().hex)
+    join(app, "txt2img", {"prompt": "never read", "model": SD, "steps": 100, "width": 64, "height": 64},
+         uuid.uuid4().hex)
     assert wait_for(lambda: len(steps) >= 1)
     assert wait_for(lambda: studio.running == 0, 20), "a run nobody reads went on"
     assert len(steps) < 40  # stopped after the grace, not after its 100 steps (10 s)
