@@ -14,6 +14,7 @@ from gradio_client import Client
 from engine import Catalog
 from tests.conftest import SD, load, slow_steps
 from tests.test_api import served
+from ui import clients
 
 STEPS = 150  # at 0.1 s a step, 15 s if nobody stopped it
 
@@ -22,6 +23,7 @@ def test_a_client_that_joined_and_never_read_stops_its_run(cache_dir: Path, cata
                                                             tmp_path_factory: pytest.TempPathFactory,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     with served(cache_dir, catalog, tmp_path_factory.mktemp("outputs")) as (app, studio):
+        monkeypatch.setattr(clients, "UNREAD_GRACE", 1.0)  # how long unread messages may wait: short for the test
         unet = load(studio, SD)[0].pipe.unet
         slow_steps(monkeypatch, unet, seconds=0.1)
         calls = []
