@@ -143,7 +143,7 @@ def test_compare_endpoint_returns_every_column_with_the_style(client: Client) ->
     final = outputs[-1]
     images, heads = final[:4], final[4:8]
     assert all(Path(image).is_file() for image in images[:3]) and images[3] is None
-    assert all("seed 8" in head and "128x64" in head for head in heads[:3])
+    assert all("seed 8" in head and "128×64" in head for head in heads[:3])
     for image in images[:3]:
         recipe = read_recipe(image).fields
         assert recipe["seed"] == 8 and recipe["style"] == STYLE and "fashion editorial" in recipe["prompt"]
