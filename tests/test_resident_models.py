@@ -9,13 +9,18 @@ from engine import Catalog, Notice, Settings, Studio, Txt2ImgRequest
 from tests.conftest import SD, collect
 
 
-def test_a_detector_is_a_counted_cache_entry_said_once(studio: Studio) -> None:
-    said: list = []
-    first = studio.models.condition_detector("mlsd", said.append)
-    again = studio.models.condition_detector("mlsd", said.append)
-    assert first is again and studio.models.detector_ready("mlsd")
-    assert len(said) == 1 and isinstance(said[0], Notice) and "mlsd detector" in said[0].message
-    assert any(key.task == "detector:mlsd" for key in studio.models.cache.sizes())
+def test_a_detector_is_a_counted_cache_entry_said_once(cache_dir: Path, catalog: Catalog) -> None:
+    own = Studio(Settings(cache_dir=cache_dir, outputs_dir=None, memory_budget_gb=8.0), demo=True, online=False,
+                 catalog=catalog)  # its own cache: the session's studio may have loaded the detector already
+    try:
+        said: list = []
+        first = own.models.condition_detector("mlsd", said.append)
+        again = own.models.condition_detector("mlsd", said.append)
+        assert first is again and own.models.detector_ready("mlsd")
+        assert len(said) == 1 and isinstance(said[0], Notice) and "mlsd detector" in said[0].message
+        assert any(key.task == "detector:mlsd" for key in own.models.cache.sizes())
+    finally:
+        own.close()
 
 
 def test_lora_adapters_left_on_a_model_count_against_the_budget(cache_dir: Path, catalog: Catalog) -> None:
