@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> None:
                         "repeat); prints the figures without checking the targets (make test runs it)")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.sessions, args.repeats, args.pause = 4, 1, 0.0
+        global WARM_SESSIONS
+        args.sessions, args.repeats, args.pause, WARM_SESSIONS = 4, 1, 0.0, 1
     abuse_serving.SMOKE = args.smoke
     only = set(args.only.split(","))
     missed = []
