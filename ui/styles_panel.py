@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
-from PIL import Image
 
-from engine import (MAX_LORAS, TILING_CHOICES, TILING_LABELS, InputError, StyleFile, Studio, parse_loras,
-                    repeat_tile)
+from engine import MAX_LORAS, TILING_CHOICES, TILING_LABELS, InputError, StyleFile, Studio, parse_loras
 
 _CARD = "overflow:hidden;margin-bottom:6px"  # a LoRA's card: its preview floated left of its words
 _THUMB = "float:left;width:64px;height:64px;object-fit:cover;border-radius:8px;margin:2px 10px 2px 0"
@@ -29,19 +27,10 @@ class StylesPanel:
     tiling: gr.Radio
     picker: gr.Dropdown
     about: gr.HTML
-    repeat: gr.Image | None = None
 
     @property
     def inputs(self) -> list[Any]:
         return [self.loras, self.tiling]
-
-    def show_repeat(self, results: Any) -> None:
-        """Show the newest of `results` (a session's gallery state: (path, caption) pairs, newest first, changed
-        only when a result arrives, never on a preview) repeated 3×3, or along its one tiled axis."""
-        if self.repeat is None:
-            return
-        results.change(repeat_preview, [results, self.tiling], self.repeat, show_progress="hidden",
-                       api_visibility="private", queue=False)
 
 
 def lora_choices(loras: Any) -> tuple[tuple[str, float], ...]:
@@ -100,32 +89,9 @@ def _previews(studio: Studio, files: dict[str, StyleFile], text: str) -> dict[st
     return {name: f"gradio_api/file={quote(str(path))}" for path, name in shown if path is not None}
 
 
-def _newest(items: Any) -> Image.Image | None:
-    """The first image of a gallery's value (newest first), opened."""
-    if not items:
-        return None
-    first = items[0]
-    path = first[0] if isinstance(first, (tuple, list)) else first
-    path = path.get("image", path) if isinstance(path, dict) else path
-    path = getattr(path, "path", None) or (path.get("path") if isinstance(path, dict) else path)
-    try:
-        return Image.open(path).convert("RGB") if isinstance(path, str) else None
-    except OSError:
-        return None
-
-
-def repeat_preview(items: Any, tiling: Any) -> Any:
-    """The newest result repeated along its tiled axes, hidden when tiling is off or there is no result."""
-    axes = tiling_choice(tiling)
-    image = _newest(items) if axes in TILING_CHOICES and axes != "none" else None
-    if image is None:
-        return gr.Image(value=None, visible=False)
-    return gr.Image(value=repeat_tile(image, axes), visible=True)
-
-
-def build(studio: Studio, prefix: str, repeat: bool = True, tiling: bool = True) -> StylesPanel:
+def build(studio: Studio, prefix: str, tiling: bool = True) -> StylesPanel:
     """The LoRA picker with weights, trigger words and previews, and (unless `tiling` is False) the tiling choice
-    with a repeat preview; call it inside the tab's settings column."""
+    (the result shows a pattern repeated: ui/shown.py); call it inside the tab's settings column."""
     files = {f.name.lower(): f for f in studio.style_files("lora")}
     embeddings = studio.style_files("embedding")
     with gr.Accordion("Your styles: LoRAs, embeddings, seamless patterns", open=False,
@@ -138,8 +104,6 @@ def build(studio: Studio, prefix: str, repeat: bool = True, tiling: bool = True)
         axes = gr.Radio(TILING_RADIO, value="none", label="Seamless pattern (tiling)",
                         info="The image repeats without a seam along these axes (for textiles and surfaces).",
                         elem_id=f"{prefix}-tiling", visible=tiling)
-        repeated = gr.Image(label="Repeat preview (3×3)", format="png", interactive=False, visible=False,
-                            height=360, elem_id=f"{prefix}-repeat") if repeat and tiling else None
 
     def current() -> dict[str, StyleFile]:
         """The folders as they are now (files added since start-up; the demo styles, built on first need)."""
@@ -161,7 +125,7 @@ def build(studio: Studio, prefix: str, repeat: bool = True, tiling: bool = True)
     picker.input(add, [picker, loras], [loras, picker], show_progress="hidden", api_visibility="private",
                  queue=False)
     loras.change(describe, loras, about, show_progress="hidden", api_visibility="private", queue=False)
-    return StylesPanel(loras, axes, picker, about, repeated)
+    return StylesPanel(loras, axes, picker, about)
 
 
 def column_label(label_of: dict[str, str], column: str) -> str:

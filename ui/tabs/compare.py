@@ -132,7 +132,7 @@ def build(studio: Studio) -> kit.Tab:
                     variants = gr.Textbox("", lines=4, label="Prompt variants, one per line (2 to 4 rows)",
                                           placeholder="a paisley silk scarf\na paisley wool blanket",
                                           elem_id="cmp-variants")
-                panel = styles_panel.build(studio, "cmp", repeat=False)  # LoRAs for every column, tiling
+                panel = styles_panel.build(studio, "cmp")  # LoRAs for every column, tiling
                 gr.Markdown(styles_panel.COMPARE_STYLES_HELP)
         with kit.results_column():
             heads, images, columns, sends = [], [], [], []

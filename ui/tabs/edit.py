@@ -88,7 +88,7 @@ def build(studio: Studio) -> kit.Tab:
                     seeds = kit.slider(EditRequest, "seeds", settings, 1)
                     image_guidance_values = gr.Textbox("", label="Image guidance values to try",
                                                        placeholder="e.g. 1.2, 1.5, 2.0 (empty: the slider's value)")
-                panel = styles_panel.build(studio, "edit", repeat=False)  # LoRAs, embeddings, tiling
+                panel = styles_panel.build(studio, "edit")  # LoRAs, embeddings, tiling
                 drop = kit.recipe_drop("edit-recipe-file", open=False)
         with kit.results_column():
             with kit.stage():

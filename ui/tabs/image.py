@@ -119,7 +119,7 @@ def build(studio: Studio) -> kit.Tab:
                         width = gr.Number(0, precision=0, label="Width", info="0 = follow the image")
                         height = gr.Number(0, precision=0, label="Height", info="0 = follow the image")
                     preview_every = kit.slider(Img2ImgRequest, "preview_every", settings, settings.preview_every)
-                panel = styles_panel.build(studio, "img", repeat=False)  # LoRAs, embeddings, tiling
+                panel = styles_panel.build(studio, "img")  # LoRAs, embeddings, tiling
                 drop = kit.recipe_drop("img-recipe-file", open=False)
         with kit.results_column():
             with kit.stage():

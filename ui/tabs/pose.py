@@ -127,7 +127,7 @@ def build(studio: Studio) -> kit.Tab:
                     with gr.Row():
                         width = gr.Number(0, precision=0, label="Width (0 = follow the pose)")
                         height = gr.Number(0, precision=0, label="Height (0 = follow the pose)")
-                panel = styles_panel.build(studio, "pose", repeat=False)  # LoRAs, embeddings, tiling
+                panel = styles_panel.build(studio, "pose")  # LoRAs, embeddings, tiling
                 drop = kit.recipe_drop("pose-recipe-file", open=False)
         with kit.results_column():
             with kit.stage():

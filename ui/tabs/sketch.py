@@ -115,7 +115,7 @@ def build(studio: Studio) -> kit.Tab:
                 with gr.Row():
                     width = gr.Number(0, precision=0, label="Width (0 = follow the image)")
                     height = gr.Number(0, precision=0, label="Height (0 = follow the image)")
-                panel = styles_panel.build(studio, "sketch", repeat=False)  # LoRAs, embeddings, tiling
+                panel = styles_panel.build(studio, "sketch")  # LoRAs, embeddings, tiling
                 drop = kit.recipe_drop("sketch-recipe-file", open=False)
         with kit.results_column():
             with kit.stage():

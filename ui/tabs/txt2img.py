@@ -108,7 +108,7 @@ def build(studio: Studio) -> kit.Tab:
                         random_seed = gr.Button("Random seed", size="sm")
                         reuse_seed = gr.Button("Reuse last seed", size="sm")
                 # LoRAs, embeddings, seamless tiling (a pattern is shown repeated in the result itself: ui/shown.py)
-                panel = styles_panel.build(studio, "t2i", repeat=False)
+                panel = styles_panel.build(studio, "t2i")
                 hires = hires_panel.build(settings, "t2i")  # a second, upscaled pass
                 refining = refiner_panel.build(catalog, settings, family, "t2i")  # SDXL's second expert
                 with gr.Accordion("Prompt weighting syntax", open=False):
