@@ -17,7 +17,7 @@ def test_a_detector_is_a_counted_cache_entry_said_once(cache_dir: Path, catalog:
         first = own.models.condition_detector("mlsd", said.append)
         again = own.models.condition_detector("mlsd", said.append)
         assert first is again and own.models.detector_ready("mlsd")
-        assert len(said) == 1 and isinstance(said[0], Notice) and "mlsd detector" in said[0].message
+        assert len(said) == 1 and isinstance(said[0], Notice) and "M-LSD) detector" in said[0].message
         assert any(key.task == "detector:mlsd" for key in own.models.cache.sizes())
     finally:
         own.close()

@@ -276,7 +276,10 @@ class ModelManager:
                 return demo_detector(kind)
             return load_condition_detector(kind, source, self.online, True, self.placement.device)
 
-        return resident(self.cache, self._detector_key(kind), load, f"the {kind} detector", emit)
+        from engine.control.kinds import CONTROL_LABELS
+
+        label = CONTROL_LABELS.get(kind, kind).split(" — ")[0]
+        return resident(self.cache, self._detector_key(kind), load, f"the {label} detector", emit)
 
     def _detector_key(self, kind: str) -> Any:
         from engine.models.cache import CacheKey

@@ -37,6 +37,6 @@ def resident(cache: PipelineCache, key: CacheKey, load: Callable[[], Any], what:
     held, hit = cache.get(key, lambda: Resident(load()))
     if not hit and emit is not None:
         size = module_bytes(held.modules()) / 2**20
-        emit(Notice(f"Loaded {what} ({size:,.0f} MB, counted in this server's model memory; the least recently "
-                    "used model makes room when it is full)."))
+        shown = f"{size:.1f}" if size < 10 else f"{size:,.0f}"
+        emit(Notice(f"Loaded {what} ({shown} MB); it stays ready for the next run."))
     return held.value
