@@ -50,9 +50,14 @@ def small(on: bool = True) -> None:
 
 
 def reset() -> None:
-    """Back to the tiny demo models at the catalog's own sizes (between smoke runs in one process)."""
+    """Back to the tiny demo models at the catalog's own sizes and the engine's own logging (between smoke runs in
+    one process)."""
     use_real_size(None)
     small(False)
+    log = logging.getLogger("studio")
+    for handler in [h for h in log.handlers if getattr(h, "bench", False)]:
+        log.removeHandler(handler)
+    log.setLevel(logging.NOTSET)
 
 
 def use_real_size(models_dir: Path | None) -> dict[str, Path]:

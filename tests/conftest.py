@@ -73,3 +73,10 @@ def slow_steps(monkeypatch: pytest.MonkeyPatch, unet: Any, seconds: float = 0.05
         return original(*args, **kwargs)
 
     monkeypatch.setattr(unet, "forward", slow)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The benches' smoke runs go last: they start servers and warm this process's kernels, and a warm process makes
+    the tiny demo models stream previews faster than a headless page paints them (browser tests that count
+    previews then see fewer)."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/test_benches.py"))

@@ -49,6 +49,8 @@ def run_bench(name: str, argv: list[str], capsys: pytest.CaptureFixture[str]) ->
         module.main(argv)
     except SystemExit as exit_:
         assert exit_.code in (0, None), f"{name} {' '.join(argv)} stopped: {exit_.code}\n{capsys.readouterr().out}"
+    finally:
+        common.reset()
     return capsys.readouterr().out
 
 

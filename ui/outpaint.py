@@ -79,9 +79,10 @@ def preview(background: str | None, left: Any, right: Any, up: Any, down: Any) -
 
 
 def canvas_update(mode: str, background: str | None, *amounts: Any) -> Any:
-    """The canvas component for the page: drawn in outpaint mode, hidden otherwise."""
+    """The canvas component for the page, drawn in outpaint mode; in the other modes nothing is sent (the mode's
+    change hides it once: an update on every editor change could disturb an upload still landing beside it)."""
     if mode != "outpaint":
-        return gr.Image(visible=False)
+        return gr.skip()
     try:
         drawn = preview(background, *amounts)
     except OSError:
