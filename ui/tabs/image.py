@@ -247,12 +247,11 @@ def build(studio: Studio) -> kit.Tab:
     def on_mode(chosen: str) -> tuple:
         """Only the chosen mode's controls: extend sliders for outpaint, mask blur and checkpoint for inpaint."""
         return (gr.Group(visible=chosen == "outpaint"), gr.Group(visible=chosen == "inpaint"),
-                gr.Button(visible=chosen == "inpaint"), HINTS[chosen],
-                gr.skip() if chosen == "outpaint" else gr.Image(visible=False))  # drawn by on_canvas there
+                gr.Button(visible=chosen == "inpaint"), HINTS[chosen])
 
     # Any change of mode (a visitor's pick, an example, a restore) shows its settings; only a visitor's own pick
     # resets the strength to the mode's default (a restore or an example brings its own).
-    mode.change(on_mode, mode, [outpaint_box, inpaint_box, invert, hint, canvas], api_visibility="private",
+    mode.change(on_mode, mode, [outpaint_box, inpaint_box, invert, hint], api_visibility="private",
                 show_progress="hidden", queue=False)
 
     def on_canvas(chosen: str, value: Any, *amounts: Any) -> Any:
