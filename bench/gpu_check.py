@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -226,19 +226,12 @@ def lora_and_refiner(report: Report, plan: Plan) -> None:
 
     plain = Txt2ImgRequest(prompt=PROMPT, model=SD, width=plan.sd, height=plan.sd, steps=plan.steps, seed=1,
                            scheduler="Euler")
-    overhead(f"LoRA sd15 {plan.sd}² (rank 8)", plain, Txt2ImgRequest(**{**asdict_request(plain),
-                                                                      "loras": ((name, 0.8),)}), "<= 1.05")
+    overhead(f"LoRA sd15 {plan.sd}² (rank 8)", plain, replace(plain, loras=((name, 0.8),)), "<= 1.05")
     if "sdxl-refiner" not in paths:
         report.add(f"refiner sdxl {plan.xl}²", "ratio with/without", None,
                    note="not measured: realsize_models.py builds no real-size SDXL refiner yet (a tiny one would "
                         "time nothing)")
     studio.close()
-
-
-def asdict_request(request: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return {f.name: getattr(request, f.name) for f in dataclasses.fields(request) if f.init}
 
 
 # ---- running ----
