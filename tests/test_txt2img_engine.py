@@ -241,3 +241,21 @@ def test_kandinsky_runs_the_schedulers_it_supports(studio: Studio, scheduler: st
     events = run(studio, model=KANDINSKY, scheduler=scheduler)
     assert events["Result"][0].item.recipe.scheduler == scheduler
     assert not any("does not support" in n.message for n in events.get("Notice", []))
+
+
+@pytest.mark.parametrize("model", [KANDINSKY, SD])
+def test_more_steps_than_a_scheduler_has_are_refused_with_a_sentence(studio: Studio, model: str) -> None:
+    from engine.pipeline.denoise import check_step_count
+    from engine.pipeline.schedulers import SCHEDULER_NAMES, make_scheduler
+    from engine.types import InputError
+
+    base = load(studio, model)[0].pipe.scheduler
+    limit = base.config.num_train_timesteps - base.config.get("steps_offset", 0)
+    for name in SCHEDULER_NAMES:
+        scheduler = make_scheduler(name, base)
+        check_step_count(scheduler, limit, name)  # the most it takes: accepted
+        if name == "Default":  # the model's own scheduler indexes its noise table by timestep
+            scheduler.set_timesteps(limit)
+            assert int(scheduler.timesteps.max()) < base.config.num_train_timesteps
+        with pytest.raises(InputError, match=rf"at most {limit} steps; {limit + 1} were asked"):
+            check_step_count(scheduler, limit + 1, name)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from engine.pipeline import fast
 from engine.pipeline.previews import PreviewPump
 from engine.pipeline.schedulers import make_scheduler
-from engine.types import Event, Progress
+from engine.types import Event, InputError, Progress
 
 
 def denoise(model: Any, call: dict, *, steps: int, scheduler: str, generator: Any, previewer: Any,
@@ -19,8 +19,10 @@ def denoise(model: Any, call: dict, *, steps: int, scheduler: str, generator: An
             count: int = 1, preview_every: int = 1, preview_min_seconds: float = 0.0) -> Any:
     """Run `model`'s pipeline with `call`'s arguments, emitting progress and previews; returns the first image."""
     pipe = model.pipe
+    scheduler_object = make_scheduler(scheduler, pipe.scheduler)
+    check_step_count(scheduler_object, steps, scheduler)
     compiled = fast.unet_for(model, call, emit)  # fast mode's compiled UNet (engine/pipeline/fast.py), or None
-    components = _components(pipe, make_scheduler(scheduler, pipe.scheduler))
+    components = _components(pipe, scheduler_object)
     run = type(pipe)(**(dict(components, unet=compiled) if compiled is not None else components))
     run.set_progress_bar_config(disable=True)
     every = max(1, preview_every)
@@ -51,6 +53,17 @@ def denoise(model: Any, call: dict, *, steps: int, scheduler: str, generator: An
             handle.remove()
         pump.close()
     return output.images[0]
+
+
+def check_step_count(scheduler: Any, steps: int, name: str) -> None:
+    """InputError when `steps` is more than the scheduler's training schedule has timesteps for (past it, the
+    pipeline would index beyond its noise table: an IndexError in the middle of the run)."""
+    config = scheduler.config
+    limit = int(config.get("num_train_timesteps", 1000)) - int(config.get("steps_offset", 0) or 0)
+    if steps > limit:
+        label = "its own" if name == "Default" else f"the {name}"
+        raise InputError(f"This model with {label} scheduler takes at most {limit} steps; {steps} were asked. "
+                         f"Lower Steps to {limit} or fewer (25-50 is usual).")
 
 
 def _cancel_points(pipe: Any, check: Callable[[], None]) -> list[Any]:
