@@ -90,6 +90,7 @@ class Settings:
     lora_dirs: tuple[Path, ...] = ()  # folders LoRA files are listed from (the only ones allowed when hosted)
     embedding_dirs: tuple[Path, ...] = ()  # folders textual-inversion embeddings are listed from, usable by name
     max_style_mb: int = 1024  # largest LoRA or embedding file loaded
+    upscaler_dirs: tuple[Path, ...] = ()  # folders upscaler weights (.safetensors, .pth) are listed from
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with the given fields replaced (CLI flags win over env vars)."""
@@ -144,4 +145,5 @@ def load_settings() -> Settings:
         lora_dirs=_folders("STUDIO_LORA_DIRS"),
         embedding_dirs=_folders("STUDIO_EMBEDDING_DIRS"),
         max_style_mb=_int("STUDIO_MAX_STYLE_MB", 1024, 1, 16_384),
+        upscaler_dirs=_folders("STUDIO_UPSCALER_DIRS"),
     )
