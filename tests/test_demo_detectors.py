@@ -100,3 +100,17 @@ def test_two_conditions_preview_together(studio: Studio) -> None:
     assert (shown[white].min(axis=1) > 200).mean() > 0.7  # the edges are still there…
     coloured = (shown.max(axis=2) - shown.min(axis=2)) > 100
     assert coloured.mean() > 0.005  # …and the pose's coloured limbs over them
+
+
+def test_examples_whose_detector_cannot_load_are_not_offered(studio: Studio, tmp_path: Path) -> None:
+    from ui.tabs.sketch import example_runs, served_kinds
+
+    items = _all()["sketch"]
+    assert all(example_runs(studio, served_kinds(studio), item) for item in items)  # demo: every example runs
+    server = Studio(dataclasses.replace(studio.settings, control_detectors=str(tmp_path)), demo=False, online=False,
+                    catalog=studio.catalog)
+    try:
+        offered = [item["kind"] for item in items if example_runs(server, served_kinds(server), item)]
+    finally:
+        server.close()
+    assert offered and set(offered) == {"canny"}, offered  # only what needs no detector weights

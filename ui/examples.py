@@ -24,9 +24,11 @@ def asset(name: str) -> str:
     return str(ASSETS / name)
 
 
-def examples(tab: str, inputs: list[Any], values: Callable[[dict[str, Any]], list[Any]], **options: Any) -> None:
-    """gr.Examples for `tab` under its labels: `values(example)` gives the value of each of `inputs`."""
-    items = _all().get(tab, [])
+def examples(tab: str, inputs: list[Any], values: Callable[[dict[str, Any]], list[Any]],
+             keep: Callable[[dict[str, Any]], bool] | None = None, **options: Any) -> None:
+    """gr.Examples for `tab` under its labels: `values(example)` gives the value of each of `inputs`; only the
+    examples `keep` accepts are offered (one this server could not run is never shown)."""
+    items = [item for item in _all().get(tab, []) if keep is None or keep(item)]
     if not items:
         return
     gr.Examples([values(item) for item in items], inputs, example_labels=[item["label"] for item in items],

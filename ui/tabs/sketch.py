@@ -24,7 +24,7 @@ KIND_HELP = ("Kinds marked unavailable need a detector this server does not have
 IDLE = "Upload a photo or drawing (or draw on the sketch pad), pick what the image should follow, then Generate."
 
 
-def _kinds(studio: Studio) -> list[str]:
+def served_kinds(studio: Studio) -> list[str]:
     """The control types some catalog ControlNet serves, in the order of CONTROL_LABELS."""
     served = {c.kind for c in studio.catalog.controlnets}
     return [kind for kind in CONTROL_LABELS if kind in served]
@@ -34,6 +34,12 @@ def kind_choices(studio: Studio, kinds: list[str]) -> list[tuple[str, str]]:
     """The kind list's (label, kind) pairs; a kind whose detector this server cannot load is marked as such (it still
     works with "Use my image as the condition")."""
     return [(CONTROL_LABELS[k] + ("" if studio.detector_ready(k) else UNAVAILABLE), k) for k in kinds]
+
+
+def example_runs(studio: Studio, kinds: list[str], item: dict[str, Any]) -> bool:
+    """Whether this server can run example `item`: its kind is served and its detector can load (an example whose
+    detector is missing is not offered at all, rather than failing after a click)."""
+    return item["kind"] in kinds and studio.detector_ready(item["kind"])
 
 
 def _picked(image: Any, sketch: Any) -> str | None:
@@ -61,7 +67,7 @@ def build(studio: Studio) -> kit.Tab:
     presets = load_presets()
     bases = [m for m in catalog.models if any(catalog.controlnet(m.family, k) for k in ("canny", "depth"))]
     first = bases[0]
-    kinds = _kinds(studio)
+    kinds = served_kinds(studio)
     history = kit.session_state([])
     last_path = kit.session_state(None)
     scale_bound = bound(Condition, "controlnet_scale")
@@ -133,8 +139,8 @@ def build(studio: Studio) -> kit.Tab:
 
     with intro:
         examples("sketch", [image, control_type, prompt],
-                 lambda item: [asset(item["image"]), item["kind"] if item["kind"] in kinds else kinds[0],
-                               item["prompt"]])
+                 lambda item: [asset(item["image"]), item["kind"], item["prompt"]],
+                 keep=lambda item: example_runs(studio, kinds, item))
 
     def request_from(picked: str | None, kind: Any, preprocess: Any, prompt: Any, negative: Any, model: Any,
                      seed: Any, steps: Any, guidance: Any, scale: Any, start: Any, end: Any, low: Any, high: Any,
