@@ -91,6 +91,10 @@ class Settings:
     embedding_dirs: tuple[Path, ...] = ()  # folders textual-inversion embeddings are listed from, usable by name
     max_style_mb: int = 1024  # largest LoRA or embedding file loaded
     upscaler_dirs: tuple[Path, ...] = ()  # folders upscaler weights (.safetensors, .pth) are listed from
+    # ---- the Library (engine/library): an index of every saved result; needs saving on (the outputs folder) ----
+    library: bool = True  # off: results are saved but not indexed, and the Library tab says so
+    library_quota: int = 2000  # hosted: images kept per visitor (their oldest go past this); 0 = no limit
+    library_days: float = 30.0  # hosted: days a visitor's images are kept; 0 = for ever
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with the given fields replaced (CLI flags win over env vars)."""
@@ -146,4 +150,7 @@ def load_settings() -> Settings:
         embedding_dirs=_folders("STUDIO_EMBEDDING_DIRS"),
         max_style_mb=_int("STUDIO_MAX_STYLE_MB", 1024, 1, 16_384),
         upscaler_dirs=_folders("STUDIO_UPSCALER_DIRS"),
+        library=_flag("STUDIO_LIBRARY") is not False,
+        library_quota=_int("STUDIO_LIBRARY_QUOTA", 2000, 0, 10_000_000),
+        library_days=_float("STUDIO_LIBRARY_DAYS", 30.0, 0.0, 36_500.0),
     )

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 from engine.media.grid import GridCell
 from engine.media.outputs import OutputWriter
+from engine.library.opening import open_library
 from engine.live import LiveLane
 from engine.models.catalog import Catalog, ControlSpec, ModelSpec, load_catalog
 from engine.models.families import Family
@@ -42,6 +43,7 @@ class Studio:
         self.models = ModelManager(settings, self.catalog, demo=demo, online=online)
         self.outputs = OutputWriter(settings.outputs_dir, hosted=settings.hosted,
                                     max_scratch_mb=settings.max_scratch_mb)
+        self.library = open_library(settings, self.outputs)  # None when saving or the library is off
         # Every pipeline call runs on these threads (one unless STUDIO_CONCURRENCY says more): runs are serialised
         # on the device, and the CPU's OpenMP thread team is reused instead of a new team per run competing.
         self.device_thread = ThreadPoolExecutor(max_workers=settings.concurrency, thread_name_prefix="studio-device")
@@ -189,3 +191,5 @@ class Studio:
         self.device_thread.shutdown(wait=False, cancel_futures=True)
         self.live_lane.close()
         self.outputs.close()
+        if self.library is not None:
+            self.library.close()

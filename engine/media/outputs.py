@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from PIL import Image
 
@@ -67,6 +68,7 @@ class OutputWriter:
         self.scratch = Path(tempfile.mkdtemp(prefix="studio-"))  # files the page shows when saving is off
         self.max_scratch_bytes = max_scratch_mb * 2**20  # the scratch folder (Gradio's temporary one inside it)
         self._pruned = 0.0
+        self.on_saved: Callable[[Path, Path, Recipe | None], object] | None = None  # the library's recorder
 
     @property
     def web_cache(self) -> Path:
@@ -83,26 +85,32 @@ class OutputWriter:
         """Save `image` as a PNG carrying `recipe`; returns the path the page shows it from. A `draft` (a live
         mode image) goes to the scratch folder only. A large image is encoded straight into its file."""
         if image.width * image.height <= STREAM_ABOVE:
-            return self.save(png_bytes(image, recipe), recipe.seed, prefix, draft)
+            return self.save(png_bytes(image, recipe), recipe.seed, prefix, draft, recipe)
         encoded = self.scratch_path(".encoding-", ".png")
         with encoded.open("wb") as handle:
             write_png(image, recipe, handle)
         try:
-            return self.save(encoded, recipe.seed, prefix, draft)
+            return self.save(encoded, recipe.seed, prefix, draft, recipe)
         finally:
             encoded.unlink(missing_ok=True)
 
-    def save(self, data: bytes | Path, seed: int, prefix: str = "", draft: bool = False) -> Path:
+    def save(self, data: bytes | Path, seed: int, prefix: str = "", draft: bool = False,
+             recipe: Recipe | None = None) -> Path:
         """Save PNG bytes or an encoded PNG file (named `<prefix><NNNNN>-<seed>`); returns the path the page shows
-        it from."""
+        it from. A file saved in the outputs folder is told to `on_saved(saved, shown, recipe)` (the library)."""
+        saved = None
         with _lock:
             if self.outputs_dir is not None and not draft:
                 saved = self._numbered(self.outputs_dir / datetime.now().strftime("%Y-%m-%d"), prefix, seed, "", data)
-                if not self.hosted:
-                    return saved
-            self._prune()
-            # A random part keeps names unguessable: one visitor's file URL must not lead to another's images.
-            return self._numbered(self.scratch, prefix, seed, f"-{secrets.token_hex(8)}", data)
+            if saved is None or self.hosted:
+                self._prune()
+                # A random part keeps names unguessable: one visitor's file URL must not lead to another's images.
+                shown = self._numbered(self.scratch, prefix, seed, f"-{secrets.token_hex(8)}", data)
+            else:
+                shown = saved
+        if saved is not None and self.on_saved is not None:
+            self.on_saved(saved, shown, recipe)
+        return shown
 
     def scratch_path(self, prefix: str, suffix: str) -> Path:
         """A new unguessable file name in the pruned scratch folder (for exports)."""
