@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run demo test test-fast test-under-load bench gpu-check setup clean chromium
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-workers.txt
 	@test -x $(VENV)/bin/pip || $(PYTHON) -m venv --clear $(VENV) || { \
 	  echo "Installing Debian's python3-venv (needed to create .venv)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv --clear $(VENV); }

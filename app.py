@@ -25,6 +25,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="allow .ckpt/.pt checkpoints (loading a pickle can run code: trusted files only)")
     parser.add_argument("--queue-size", type=int, help="jobs that may wait (default 64); more are told to retry")
     parser.add_argument("--concurrency", type=int, help="generation jobs running at once (default 1)")
+    parser.add_argument("--workers", type=int, help="generate on N Ray Serve workers, one per GPU (needs "
+                                                    "requirements-workers.txt; default 0: in this process)")
+    parser.add_argument("--min-workers", type=int, help="autoscaling: fewest workers (default: --workers)")
+    parser.add_argument("--max-workers", type=int, help="autoscaling: most workers (default: --workers)")
+    parser.add_argument("--ray-address", help="'auto': use the Ray cluster this machine is a node of")
     return parser.parse_args(argv)
 
 
@@ -32,7 +37,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     """The settings: environment variables, then command-line flags (which win)."""
     settings = load_settings().with_overrides(host=args.host, port=args.port, demo=args.demo, hosted=args.hosted,
                                               allow_pickle=args.allow_pickle, queue_size=args.queue_size,
-                                              concurrency=args.concurrency)
+                                              concurrency=args.concurrency, workers=args.workers,
+                                              workers_min=args.min_workers, workers_max=args.max_workers,
+                                              ray_address=args.ray_address)
+    if settings.uses_workers:  # Gradio lets as many runs through as there are workers; Serve queues the rest
+        most = max(settings.workers_max, settings.workers) or 16  # a cluster's size: known once joined
+        settings = replace(settings, concurrency=max(settings.concurrency, min(most, 64)))
     if args.outputs is not None:
         off = args.outputs.strip().lower() in {"", "off", "none"}
         settings = replace(settings, outputs_dir=None if off else Path(args.outputs))
@@ -71,7 +81,16 @@ def main(argv: list[str] | None = None) -> None:
     probe.join()
     demo, online, reason = decision[0]
 
-    studio = Studio(settings, demo=demo, online=online, catalog=catalog)
+    if settings.uses_workers:  # Ray is imported only here, never for the embedded default
+        from engine.workers.cluster import WorkerSetupError
+        from engine.workers.studio import WorkerStudio
+
+        try:
+            studio: Studio = WorkerStudio(settings, demo=demo, online=online, catalog=catalog)
+        except WorkerSetupError as exc:
+            raise SystemExit(exc.message) from None
+    else:
+        studio = Studio(settings, demo=demo, online=online, catalog=catalog)
     # Gradio's own temporary files (uploads, copies of results) go inside the scratch folder, pruned and bounded
     # with it (STUDIO_MAX_SCRATCH_MB) and deleted on exit; every component reads this when it is made.
     os.environ["GRADIO_TEMP_DIR"] = str(studio.outputs.web_cache)

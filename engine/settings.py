@@ -90,11 +90,21 @@ class Settings:
     lora_dirs: tuple[Path, ...] = ()  # folders LoRA files are listed from (the only ones allowed when hosted)
     embedding_dirs: tuple[Path, ...] = ()  # folders textual-inversion embeddings are listed from, usable by name
     max_style_mb: int = 1024  # largest LoRA or embedding file loaded
+    # ---- generation on Ray Serve workers (engine/workers; off: everything runs in this process) ----
+    workers: int = 0  # Serve replicas, one per GPU (0 = embedded, unless ray_address is set: one per GPU there)
+    workers_min: int = 0  # autoscaling: fewest replicas (0 = `workers`)
+    workers_max: int = 0  # autoscaling: most replicas (0 = `workers`)
+    ray_address: str = ""  # "" = Ray in this process; "auto" = the cluster this machine is a node of
     upscaler_dirs: tuple[Path, ...] = ()  # folders upscaler weights (.safetensors, .pth) are listed from
     # ---- the Library (engine/library): an index of every saved result; needs saving on (the outputs folder) ----
     library: bool = True  # off: results are saved but not indexed, and the Library tab says so
     library_quota: int = 2000  # hosted: images kept per visitor (their oldest go past this); 0 = no limit
     library_days: float = 30.0  # hosted: days a visitor's images are kept; 0 = for ever
+
+    @property
+    def uses_workers(self) -> bool:
+        """Whether generation runs on Ray Serve workers instead of in this process."""
+        return self.workers > 0 or bool(self.ray_address.strip())
 
     def with_overrides(self, **changes: object) -> "Settings":
         """A copy with the given fields replaced (CLI flags win over env vars)."""
@@ -149,6 +159,10 @@ def load_settings() -> Settings:
         lora_dirs=_folders("STUDIO_LORA_DIRS"),
         embedding_dirs=_folders("STUDIO_EMBEDDING_DIRS"),
         max_style_mb=_int("STUDIO_MAX_STYLE_MB", 1024, 1, 16_384),
+        workers=_int("STUDIO_WORKERS", 0, 0, 256),
+        workers_min=_int("STUDIO_WORKERS_MIN", 0, 0, 256),
+        workers_max=_int("STUDIO_WORKERS_MAX", 0, 0, 256),
+        ray_address=os.environ.get("STUDIO_RAY_ADDRESS", "").strip(),
         upscaler_dirs=_folders("STUDIO_UPSCALER_DIRS"),
         library=_flag("STUDIO_LIBRARY") is not False,
         library_quota=_int("STUDIO_LIBRARY_QUOTA", 2000, 0, 10_000_000),

@@ -14,6 +14,7 @@ from ui.examples import ASSETS
 from ui.clients import presence
 from ui.image_guard import guard_images
 from ui.runs import ActiveRuns
+from ui.workers import register as show_workers
 from ui.tabs import compare, edit, image, live, pose, sketch, txt2img
 from ui.theme import CSS, SCRIPT, THEME
 
@@ -136,6 +137,7 @@ def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
         where = (f"every image is saved with its recipe in {html.escape(str(saved.resolve()))}" if saved else
                  "images are not kept on this server: download the ones you want to keep")
         gr.HTML(f"<div style='opacity:.6;font-size:.8em;text-align:center'>{APP_NAME} {APP_VERSION} · {where}</div>")
+        show_workers(studio)  # on Ray Serve workers: how many, their models, busy or free; and `/workers`
     guard_images(app)  # every event that takes an image checks its header first, whichever it is
     return app
 

@@ -1,0 +1,44 @@
+"""`WorkerStudio`: the Studio the page uses when generation runs on Ray Serve workers. Its `run` sends each request
+to a worker (engine/workers/backend.py); everything else (catalog, styles, tokens, pose and condition detection,
+saving, exports) stays in this process, so the UI cannot tell it from the embedded Studio."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Iterator
+
+from engine.models.catalog import Catalog
+from engine.requests import GenerationRequest
+from engine.settings import Settings
+from engine.studio import Studio
+from engine.types import Event
+from engine.workers.backend import RayBackend
+from engine.workers.cluster import start_backend
+
+
+class WorkerStudio(Studio):
+    """A Studio whose generation runs on workers (`settings.workers`, `settings.ray_address`)."""
+
+    def __init__(self, settings: Settings, *, demo: bool = False, online: bool = True,
+                 catalog: Catalog | None = None, local_testing: bool = False, step_delay: float = 0.0) -> None:
+        super().__init__(settings, demo=demo, online=online, catalog=catalog)
+        self.workers: RayBackend = start_backend(settings, self.outputs, self.catalog, demo=demo, online=online,
+                                                 local_testing=local_testing, step_delay=step_delay)
+
+    def run(self, request: GenerationRequest, cancel: threading.Event | None = None,
+            coalesce_previews: bool = True, live: bool = False,
+            wanted: Callable[[], bool] | None = None) -> Iterator[Event]:
+        """`Studio.run`, on a worker."""
+        return self.workers.run(request, cancel, coalesce_previews, live, wanted)
+
+    @property
+    def running(self) -> int:
+        return super().running + self.workers.running
+
+    def workers_status(self) -> dict[str, Any]:
+        """How many workers, which model each holds, whether it is busy (the footer line and `/workers`)."""
+        return self.workers.status()
+
+    def close(self) -> None:
+        self.workers.close()
+        super().close()

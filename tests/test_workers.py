@@ -1,0 +1,270 @@
+"""Generation on Ray Serve workers (issue 23): the same contract on the embedded Studio and on workers (Serve's local
+testing mode: one replica in this process), then what needs a real local Ray (model affinity, a worker killed mid-run)
+on one session-scoped cluster with two fake GPUs (the replicas fall back to the CPU)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from engine import Failed, Progress, Result, Settings, Studio, Txt2ImgRequest, read_recipe
+from engine.workers.backend import LOST, WAITING, model_key
+from engine.workers.cluster import address_problem, scale
+from tests.conftest import SD, SDXL, collect
+
+ROOT = Path(__file__).resolve().parents[1]
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                               reason="Ray Serve is not installed (pip install -r requirements-workers.txt)")
+
+
+def request(**changes: Any) -> Txt2ImgRequest:
+    return Txt2ImgRequest(**{**dict(prompt="a linen dress", steps=2, width=64, height=64, seed=7), **changes})
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+@pytest.fixture(scope="module")
+def local_workers(studio: Studio) -> Studio:
+    """A WorkerStudio on Serve's local testing mode, on the same settings and demo models as `studio`."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray Serve is not installed (pip install -r requirements-workers.txt)")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from engine.workers.studio import WorkerStudio
+
+    made = WorkerStudio(studio.settings, demo=True, online=False, catalog=studio.catalog, local_testing=True)
+    yield made
+    made.close()
+
+
+@pytest.fixture(params=["embedded", "workers"])
+def backend(request: pytest.FixtureRequest, studio: Studio) -> Studio:
+    return studio if request.param == "embedded" else request.getfixturevalue("local_workers")
+
+
+# ---- without Ray ----
+
+def test_the_default_app_never_imports_ray(tmp_path: Path) -> None:
+    script = ("import sys, app\n"
+              "from engine import Studio\nfrom ui.layout import build_app\n"
+              "settings = app.settings_from(app.parse_args(['--demo', '--outputs', 'off']))\n"
+              "assert not settings.uses_workers\n"
+              "from engine import load_catalog\nfrom pathlib import Path\n"
+              "studio = Studio(settings, demo=True, online=False, catalog=load_catalog(Path('tests/fixtures/catalog')))\n"
+              "build_app(studio)\nstudio.close()\n"
+              "print('ray' in sys.modules, 'engine.workers' in sys.modules)\n")
+    env = {**os.environ, "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    env.pop("STUDIO_WORKERS", None), env.pop("STUDIO_RAY_ADDRESS", None)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["False", "False"]
+
+
+def test_settings_and_flags_turn_workers_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    import app
+
+    monkeypatch.setenv("STUDIO_WORKERS", "2")
+    settings = app.settings_from(app.parse_args([]))
+    assert settings.uses_workers and settings.workers == 2 and settings.concurrency >= 2  # Gradio lets 2 through
+    monkeypatch.delenv("STUDIO_WORKERS")
+    flagged = app.settings_from(app.parse_args(["--workers", "3", "--max-workers", "6"]))
+    assert (flagged.workers, flagged.workers_max, flagged.concurrency) == (3, 6, 6)
+    assert not app.settings_from(app.parse_args([])).uses_workers
+
+
+def test_ray_client_is_refused_with_what_to_do_instead() -> None:
+    said = address_problem("ray://head:10001")
+    assert said and "cannot stream" in said and "STUDIO_RAY_ADDRESS=auto" in said
+    assert address_problem("auto") is None and address_problem("") is None
+
+
+def test_scale_is_one_worker_per_gpu_with_autoscaling_bounds() -> None:
+    assert scale(Settings(workers=2), 2.0) == (2, 2, 2, 1.0)
+    assert scale(Settings(), 4.0) == (4, 4, 4, 1.0)  # a cluster: one per GPU
+    assert scale(Settings(workers=2, workers_min=1, workers_max=4), 2.0) == (2, 1, 4, 0.5)
+    assert scale(Settings(workers=2), 0.0)[3] == 0.0  # no GPUs: on the CPU
+
+
+def test_a_request_routes_to_its_model_or_its_first_column() -> None:
+    from engine import CompareRequest
+
+    assert model_key(request(model=SDXL)) == SDXL
+    assert model_key(CompareRequest(prompt="x", models=(SDXL, SD))) == SDXL
+
+
+@needs_ray
+def test_requests_and_events_cross_as_plain_data(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from engine import Cell, Preview
+    from engine.workers.codec import decode, encode
+
+    upload = tmp_path / "photo.png"
+    Image.new("RGB", (16, 8), "red").save(upload)
+    from engine import Img2ImgRequest
+
+    sent = encode(Img2ImgRequest(prompt="x", image=str(upload), loras=(("a", 0.5),)))
+    assert "~file" in str(sent.keys()) or sent["fields"]["image"]["~file"] == upload.read_bytes()
+    back = decode(sent, tmp_path)
+    assert Path(back.image).read_bytes() == upload.read_bytes() and back.loras == (("a", 0.5),)
+    event = decode(encode(Cell(1, 2, Preview(Image.new("RGB", (8, 8), "blue"), 1, 2))))
+    assert (event.row, event.column, event.event.image.getpixel((0, 0))) == (1, 2, (0, 0, 255))
+    with pytest.raises(TypeError):
+        decode({"~type": "os:system", "fields": {}})  # only engine classes are ever built from data
+
+
+# ---- the same contract on both backends ----
+
+def test_a_run_streams_progress_previews_a_saved_result_and_finished(backend: Studio, studio: Studio) -> None:
+    events = collect(backend.run(request(steps=3), coalesce_previews=False))
+    assert [e.step for e in events["Progress"] if e.total] == [1, 2, 3] and events["Preview"]
+    (result,) = events["Result"]
+    assert result.item.path.is_file() and studio.settings.outputs_dir in result.item.path.parents  # the app saves
+    assert read_recipe(result.item.path).fields["seed"] == 7 and result.item.image.size == (64, 64)
+    assert result.item.recipe == collect(studio.run(request(steps=3)))["Result"][0].item.recipe  # as embedded
+    assert not events["Finished"][0].cancelled and "Failed" not in events
+
+
+def test_errors_are_the_same_sentences(backend: Studio, studio: Studio) -> None:
+    for bad in (request(prompt=""), request(width=65), request(model="no-such/model-anywhere")):
+        got = collect(backend.run(bad))
+        assert got["Failed"] == collect(studio.run(bad))["Failed"] and "Result" not in got
+        assert len(got["Finished"]) == 1
+
+
+def slow_unet(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[float]:
+    """Every UNet call in this process (the local replica's too) takes `seconds`; returns the calls' start times."""
+    from diffusers import UNet2DConditionModel
+
+    original, calls = UNet2DConditionModel.forward, []
+
+    def slow(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(time.monotonic())
+        time.sleep(seconds)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(UNet2DConditionModel, "forward", slow)
+    return calls
+
+
+def test_cancel_stops_the_run_within_a_step(backend: Studio, monkeypatch: pytest.MonkeyPatch) -> None:
+    collect(backend.run(request()))  # the model is loaded
+    calls = slow_unet(monkeypatch, 0.15)
+    flag, cancelled_at = threading.Event(), []
+    for event in backend.run(request(steps=40), cancel=flag):
+        if isinstance(event, Progress) and event.step >= 2 and not flag.is_set():
+            cancelled_at.append(time.monotonic())
+            flag.set()
+        last = event
+    assert last.cancelled
+    wait_for(lambda: backend.running == 0 and not busy(backend), 10, "the worker to be free")
+    assert len([t for t in calls if t > cancelled_at[0]]) <= 1, "more than one step ran after cancel"
+
+
+def busy(backend: Studio) -> bool:
+    status = getattr(backend, "workers_status", None)
+    return status is not None and backend.workers.handle.describe.remote().result()["busy"]
+
+
+def test_two_visitors_runs_stay_apart(backend: Studio, monkeypatch: pytest.MonkeyPatch) -> None:
+    collect(backend.run(request()))
+    slow_unet(monkeypatch, 0.05)
+    first, second, seen = threading.Event(), threading.Event(), {}
+
+    def visit(name: str, flag: threading.Event, seed: int) -> None:
+        seen[name] = collect(backend.run(request(steps=6, seed=seed), cancel=flag))
+
+    visitors = [threading.Thread(target=visit, args=("a", first, 1)), threading.Thread(target=visit,
+                                                                                        args=("b", second, 2))]
+    for visitor in visitors:
+        visitor.start()
+    wait_for(lambda: backend.running == 2, 10, "both runs")
+    first.set()  # visitor a cancels: b's run goes on
+    for visitor in visitors:
+        visitor.join(60)
+    assert seen["a"]["Finished"][0].cancelled and "Result" not in seen["a"]
+    (result,) = seen["b"]["Result"]
+    assert result.item.recipe.seed == 2 and not seen["b"]["Finished"][0].cancelled
+
+
+def test_workers_say_how_many_and_what_they_hold(local_workers: Studio) -> None:
+    from ui.workers import line
+
+    collect(local_workers.run(request()))
+    status = local_workers.workers_status()
+    assert status["workers"] == 1 and status["replicas"][0]["busy"] is False
+    assert line(status).count("GPU worker") == 1 and "free" in line(status)
+    assert "busy (Stable Diffusion 1.5)" in line({"workers": 1, "replicas": [{"models": [SD], "busy": True}]},
+                                                 lambda m: "Stable Diffusion 1.5")
+
+
+# ---- a real local Ray: two replicas on two fake GPUs ----
+
+@pytest.fixture(scope="session")
+def cluster_workers(studio: Studio, tmp_path_factory: pytest.TempPathFactory) -> Studio:
+    """Two Serve replicas on one session-scoped local Ray (started once, shut down at the end)."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray Serve is not installed (pip install -r requirements-workers.txt)")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+
+    from engine.workers.studio import WorkerStudio
+
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    made = WorkerStudio(replace(studio.settings, workers=2), demo=True, online=False, catalog=studio.catalog)
+    yield made
+    made.close()
+    ray.shutdown()
+
+
+@needs_ray
+def test_each_model_stays_on_the_worker_that_loaded_it(cluster_workers: Studio) -> None:
+    loads = []
+    for model in (SD, SDXL, SD, SDXL, SD):
+        events = collect(cluster_workers.run(request(model=model)))
+        assert "Result" in events, events.get("Failed")
+        loads.append([e.cached for e in events.get("Loaded", [])][:1])
+    assert loads[2:] == [[True]] * 3  # loaded once each, on two workers: never again
+    held = [r["models"] for r in cluster_workers.workers_status()["replicas"]]
+    assert sorted(held) == sorted([[SD], [SDXL]])
+
+
+@needs_ray
+def test_a_worker_killed_mid_run_fails_that_run_with_a_sentence(cluster_workers: Studio) -> None:
+    events, killed = [], []
+    for event in cluster_workers.run(request(steps=150)):
+        events.append(event)
+        if isinstance(event, Progress) and event.total and not killed:
+            (running,) = [r for r in cluster_workers.workers.replicas.values() if r["busy"]]
+            os.kill(running["pid"], signal.SIGKILL)
+            killed.append(running["replica"])
+    failed = [e for e in events if isinstance(e, Failed)]
+    assert [f.message for f in failed] == [LOST] and not events[-1].cancelled
+    assert killed[0] not in cluster_workers.workers.replicas
+    after = collect(cluster_workers.run(request()))  # the next run works (the other worker, or the replacement)
+    assert len(after["Result"]) == 1 and "Failed" not in after
+    assert isinstance(after["Result"][0], Result)
+
+
+def test_a_run_waits_for_a_gpu_worker_when_all_are_busy(local_workers: Studio,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(local_workers.workers, "workers", lambda: 0)  # as if every worker were taken
+    events = collect(local_workers.run(request()))
+    assert events["Progress"][0].message == WAITING and len(events["Result"]) == 1
