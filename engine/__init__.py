@@ -23,6 +23,9 @@ from engine.pose import (KEYPOINT_NAMES, MAX_PEOPLE, MIRROR_PAIRS, OUTSIDE, Dete
                          mirror, pose_from_text, save_preset, to_json, to_rows)
 from engine.prompts import PreparedPrompt, TokenCount, prepare_prompt
 from engine.prompts.loras import MAX_LORAS, format_loras, parse_loras, split_column
+from engine.prompts.wildcards import WILDCARD_MODE_LABELS, Count as WildcardCount, count as count_combinations
+from engine.prompts.wildcards import has_wildcards, word_lists
+from engine.media.explore_recipe import parse_variation, variation_text
 from engine.models.style_files import StyleFile
 from engine.pipeline.tiling import TILING_CHOICES, TILING_LABELS, repeat_tile
 from engine.restore import TAB_FIELDS, TAB_TITLES, RestorePlan, plan_restore
@@ -54,6 +57,8 @@ __all__ = [
     "KEYPOINT_NAMES", "MAX_PEOPLE", "MIRROR_PAIRS", "OUTSIDE", "draw", "find_preset", "from_json", "pose_from_text", "RestorePlan", "TAB_FIELDS",
     "TAB_TITLES", "plan_restore", "from_rows", "load_presets", "mirror", "save_preset", "to_json", "to_rows",
     "LiveSessions",
+    "WILDCARD_MODE_LABELS", "WildcardCount", "count_combinations", "has_wildcards", "word_lists", "parse_variation",
+    "variation_text",
     "LIVE_GUIDANCE", "LiveDefaults", "full_model", "live_defaults", "live_models", "render_plan",
     "LIVE_MAX_STEPS", "LiveJob", "live_job", "output_problem", "outpaint_size",
 ]

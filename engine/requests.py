@@ -19,6 +19,7 @@ from engine.pipeline.tiling import TILING_CHOICES
 from engine.preflight import text_problem
 from engine.prompts import MAX_PROMPT_CHARS
 from engine.prompts.loras import lora_problems, merge_loras, split_column
+from engine.prompts.wildcards import MODES as WILDCARD_MODES
 from engine.types import InputError
 
 if TYPE_CHECKING:
@@ -120,6 +121,14 @@ class GenerationRequest:
     style: str = ""
     loras: tuple[tuple[str, float], ...] = ()  # (name, path or Hub id; weight); `parse_loras` reads "name:0.8, …"
     tiling: str = "none"  # seamless pattern: "none", "x", "y" or "both"
+    wildcard_mode: str = "random"  # wildcards (engine/prompts/wildcards.py): "random" pick by each image's seed, or
+    # "every" combination (each one image, or a batch)
+    variation_seed: int = bounded(-1, "Variation seed", -1, SEED_MAX,
+                                  "A second seed whose starting noise is blended in (A1111's variation seed); -1 = "
+                                  "random, a new one for each image.")
+    variation_strength: float = bounded(0.0, "Variation strength", 0.0, 1.0,
+                                        "How much of the variation seed's noise: 0 = the seed's own image, 1 = the "
+                                        "variation seed's; 0.05–0.3 makes close variations.")
 
     def problems(self, settings: Settings) -> list[str]:
         """A sentence for each field that cannot run; empty when the request is valid."""
@@ -141,6 +150,9 @@ class GenerationRequest:
                 found += self._out_of_range(item.metadata["bound"], getattr(self, item.name), settings,
                                             item.type in ("int", int))
         found += lora_problems(self.loras)
+        if self.wildcard_mode not in WILDCARD_MODES:
+            found.append(f"Wildcard mode must be one of {', '.join(WILDCARD_MODES)}, got "
+                         f"{str(self.wildcard_mode)[:20]!r}.")
         if self.tiling not in TILING_CHOICES:
             found.append(f"Tiling must be one of {', '.join(TILING_CHOICES)}, got {str(self.tiling)[:20]!r}.")
         if self.scheduler not in self.scheduler_choices():

@@ -9,6 +9,7 @@ from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 from engine.control.recipe import restore_control
+from engine.media.explore_recipe import restore_explore
 from engine.media.hires_recipe import restore_hires
 from engine.media.refiner_recipe import restore_refiner
 from engine.image_requests import InpaintRequest
@@ -111,6 +112,8 @@ def plan_restore(loaded: LoadedRecipe, catalog: Catalog, hashes: HashIndex | Non
     if target == "txt2img":
         restored.update(restore_hires(fields))  # the hires fix's second pass, or off
         restored.update(restore_refiner(fields, catalog, notes))  # SDXL's refiner, or off
+    explored = restore_explore(fields)  # wildcard templates over the text they became; txt2img: the variation
+    restored.update({key: value for key, value in explored.items() if key != "variation" or target == "txt2img"})
     if LORA_TAG.search(str(restored.get("prompt", ""))):
         restored["prompt"] = strip_lora_tags(str(restored["prompt"]))
     return RestorePlan(target, restored, tuple(dict.fromkeys(notes)), missing)

@@ -95,6 +95,9 @@ class Settings:
     workers_min: int = 0  # autoscaling: fewest replicas (0 = `workers`)
     workers_max: int = 0  # autoscaling: most replicas (0 = `workers`)
     ray_address: str = ""  # "" = Ray in this process; "auto" = the cluster this machine is a node of
+    # ---- wildcards and combinations (engine/prompts/wildcards.py) ----
+    wildcard_dirs: tuple[Path, ...] = ()  # folders of word lists (name.txt) beside presets/wildcards, for __name__
+    max_combinations: int = 64  # most images one wildcard run makes ("every combination"); hosted: the work budget too
     upscaler_dirs: tuple[Path, ...] = ()  # folders upscaler weights (.safetensors, .pth) are listed from
     # ---- the Library (engine/library): an index of every saved result; needs saving on (the outputs folder) ----
     library: bool = True  # off: results are saved but not indexed, and the Library tab says so
@@ -163,6 +166,8 @@ def load_settings() -> Settings:
         workers_min=_int("STUDIO_WORKERS_MIN", 0, 0, 256),
         workers_max=_int("STUDIO_WORKERS_MAX", 0, 0, 256),
         ray_address=os.environ.get("STUDIO_RAY_ADDRESS", "").strip(),
+        wildcard_dirs=_folders("STUDIO_WILDCARD_DIRS"),
+        max_combinations=_int("STUDIO_MAX_COMBINATIONS", 64, 1, 1000),
         upscaler_dirs=_folders("STUDIO_UPSCALER_DIRS"),
         library=_flag("STUDIO_LIBRARY") is not False,
         library_quota=_int("STUDIO_LIBRARY_QUOTA", 2000, 0, 10_000_000),

@@ -21,6 +21,7 @@ from engine.pose import Detection
 from engine.prompts import TokenCount
 from engine.requests import CompareRequest, GenerationRequest
 from engine.runner import RunContext, stream
+from engine.tasks import wildcard_runs  # wildcards in any prompt: one run per chosen prompt
 from engine.settings import Settings
 from engine.types import Event
 
@@ -68,11 +69,11 @@ class Studio:
         def work(run: RunContext) -> None:
             self._import_stack()  # the device thread and the live lane never import diffusers side by side
             if not live:
-                return task.run(request, self._context(run))
+                return wildcard_runs.run(task.run, request, self._context(run))
             self.live_lane.take_turn(run.emit, run.check)
             started, alongside = time.perf_counter(), bool(self._runs)
             try:
-                task.run(request, self._context(run))
+                wildcard_runs.run(task.run, request, self._context(run))
             finally:
                 self.live_lane.ran(time.perf_counter() - started, alongside)
 

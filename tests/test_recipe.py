@@ -200,7 +200,8 @@ def test_parameters_text_round_trip(recipe: Recipe) -> None:
     for edit_only in ("image_guidance_scale", "parent", "model_hash",  # written only where there is one
                       "strength", "source_hash", "mask_hash", "mask_blur", "outpaint", "paste_back", "inpaint_model",
                       "loras", "lora_hashes", "ti_hashes", "tiling", "hires_scale", "hires_steps", "hires_strength",
-                      "refiner", "refiner_switch"):
+                      "refiner", "refiner_switch", "wildcard_prompt", "wildcard_negative_prompt", "variation_seed",
+                      "variation_strength"):
         if not getattr(recipe, edit_only):
             del expected[edit_only]
     assert fields == expected

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 
 from engine.control.recipe import a1111_lines
+from engine.media.explore_recipe import EXPLORE_KEYS, explore_pairs, read_explore_settings
 from engine.media.hires_recipe import HIRES_KEYS, hires_pairs, read_hires_settings
 from engine.media.image_recipe import IMAGE_KEYS, image_pairs, image_task, read_image_settings
 from engine.media.refiner_recipe import REFINER_KEYS, read_refiner_settings, refiner_pairs
@@ -72,6 +73,7 @@ def parameters_from_fields(fields: Mapping[str, object]) -> str:
     pairs += image_pairs(fields)
     pairs += hires_pairs(fields)  # txt2img's second pass, as A1111 writes it
     pairs += refiner_pairs(fields)  # SDXL's refiner, as A1111 1.6+ writes it
+    pairs += explore_pairs(fields)  # variation seed, wildcard templates (as A1111 and Dynamic Prompts write them)
     pairs += style_pairs(fields)
     if fields.get("app_version"):
         pairs.append(("Version", f"{VERSION_PREFIX}{fields['app_version']}"))
@@ -244,8 +246,10 @@ def _apply_settings(settings: dict[str, tuple[str, str]], result: dict[str, obje
     notes += read_image_settings(settings, result)
     notes += read_hires_settings(settings, result)
     notes += read_refiner_settings(settings, result)
+    notes += read_explore_settings(settings, result)
     unused = [key for low, (key, _) in settings.items()
-              if low not in _HANDLED_KEYS | _SILENT_KEYS | IMAGE_KEYS | STYLE_KEYS | HIRES_KEYS | REFINER_KEYS]
+              if low not in _HANDLED_KEYS | _SILENT_KEYS | IMAGE_KEYS | STYLE_KEYS | HIRES_KEYS | REFINER_KEYS
+              | EXPLORE_KEYS]
     if unused:
         notes.append(f"Settings this app does not use were ignored: {', '.join(unused)}.")
     return notes

@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from engine.pipeline import variation
 from engine.pipeline.control import Control
 from engine.prompts import prepare_prompt
 from engine.requests import SEED_MAX, Txt2ImgRequest
@@ -62,12 +63,17 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
         ctx.emit(Notice(note))
 
     base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
+    varied = variation.active(request) and variation.supported(model.pipe)  # one seed, its noise blended towards
+    first_variation = variation.first_variation_seed(request) if varied else 0  # the variation seed + index
+    if variation.active(request) and not varied:
+        ctx.emit(Notice(f"{family.label} makes its starting noise its own way: variation seeds are not available "
+                        "for it, so each image uses the next seed instead."))
     model_hash = ctx.models.checkpoint_hash(ref.spec.id)  # hashed once per file, looked up once per run
     hires_model = hires.pipeline(ctx, base) if second else None  # the base's img2img pipeline (shared modules)
     with ctx.styled(model, request) as ctx:  # LoRAs, embeddings, tiling: on for this run only
         conditioning = refiner_call = None
         for index in range(request.batch_count):
-            seed = (base_seed + index) % (SEED_MAX + 1)
+            seed = base_seed if varied else (base_seed + index) % (SEED_MAX + 1)
             generator = torch.Generator("cpu").manual_seed(seed)
             if conditioning is None or family.seeded_conditioning:
                 conditioning = family.encode(model, prompt.text, negative.text, generator=generator,
@@ -78,6 +84,10 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
             extra = control.call_arguments(width, height) if control else {}
             call = {**conditioning.kwargs, **extra, "width": width, "height": height,
                     "guidance_scale": request.guidance_scale}
+            if varied:
+                call["latents"] = variation.starting_noise(model.pipe, width, height, generator,
+                                                           variation.nth(first_variation, index),
+                                                           request.variation_strength)
             if refiner is not None:  # the base to `refiner_switch`, the refiner from there ("Refining")
                 refiner_call = refiner_call or refining.call(refiner, prompt.text, negative.text,
                                                              request.guidance_scale)
@@ -96,7 +106,9 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
                             scheduler=scheduler, seed=seed, style=request.style if style else "", family=family.name,
                             app_version=APP_VERSION, task=(control.task or control.kind) if control else "txt2img",
                             control=control.recipe if control else "", model_hash=model_hash,
-                            **hires.recipe_fields(second), **refining.recipe_fields(refiner_spec, request))
+                            **hires.recipe_fields(second), **refining.recipe_fields(refiner_spec, request),
+                            **({"variation_seed": variation.nth(first_variation, index),
+                                "variation_strength": request.variation_strength} if varied else {}))
             path = ctx.outputs.write(image, recipe, draft=request.draft)
             ctx.emit(Result(GeneratedImage(image, recipe, path), index, request.batch_count,
                             time.perf_counter() - started))
