@@ -34,6 +34,8 @@ SMOKES: dict[str, tuple[list[str], list[str]]] = {
     "bench_startup": (["--smoke"], [rf"page served: median {NUMBER} s"]),
     "bench_load": (["--smoke"], [rf"latency p50 {NUMBER} s", r"^OK: every request"]),
     "bench_abuse": (["--smoke"], [rf"hostile|parse {NUMBER}", rf"neighbours: normal request {NUMBER} s"]),
+    "bench_wildcards": (["--smoke"], [rf"every combination \(1,000 prompts\): {NUMBER} ms",
+                                      rf"hostile templates .*: {NUMBER} ms"]),
 }
 
 

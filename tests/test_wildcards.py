@@ -56,11 +56,13 @@ def test_missing_list_and_hostile_templates_get_one_sentence_quickly(lists: Word
     started = time.perf_counter()
     with pytest.raises(InputError, match="nests"):
         pick("{" * 300 + "a" + "}" * 300, 1, lists)
+    with pytest.raises(InputError, match="at most 40"):
+        pick("{a|b} " * 500, 1, lists)
     with pytest.raises(InputError, match="not balanced"):
         pick("{a|b", 1, lists)
     with pytest.raises(InputError, match="3 levels deep"):
         pick("__loop__", 1, lists)
-    billions = " ".join("{a|b|c|d|e|f|g|h|i|j}" for _ in range(40))  # 10^40 combinations
+    billions = " ".join("{a|b|c|d|e|f|g|h|i|j}" for _ in range(40))  # 10^40 combinations, 40 choices (the most)
     assert len(combinations(billions, 1000, lists)) == 1001  # capped: "more than 1,000"
     assert count(billions, 64, lists).over and "more than 64" in count(billions, 64, lists).describe()
     assert time.perf_counter() - started < 5

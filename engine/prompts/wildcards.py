@@ -22,6 +22,7 @@ from engine.types import InputError
 
 WILDCARDS_DIR = Path(__file__).resolve().parents[2] / "presets" / "wildcards"
 MAX_DEPTH = 8  # nested {…} choices (a word list's own choices count too)
+MAX_CHOICES = 40  # {…} choices and __lists__ in one prompt (each is parsed: a bound on the parse's time)
 MAX_LIST_BYTES = 256 * 1024  # a word list longer than this is not read
 MODES = ("random", "every")  # a random pick per image (by its seed), or every combination
 WILDCARD_MODE_LABELS = (("A random pick per image", "random"), ("Every combination", "every"))
@@ -105,8 +106,8 @@ def _parse(template: str) -> Any:
     return parse(template)
 
 
-def _check(template: str, lists: WordLists) -> Any:
-    """The parsed template; InputError with one sentence for one that is too long, nested too deeply, malformed or
+def _check(template: str, lists: WordLists) -> tuple[Any, Any]:
+    """The parsed template and the word lists' manager; InputError with one sentence for one that is too long, nested too deeply, malformed or
     names a list that does not exist."""
     if len(template) > MAX_PROMPT_CHARS:
         raise InputError(f"The prompt is longer than {MAX_PROMPT_CHARS} characters; shorten it.")
@@ -118,6 +119,9 @@ def _check(template: str, lists: WordLists) -> Any:
         raise InputError(f"The prompt nests {{…}} choices {deepest} deep; this studio takes at most {MAX_DEPTH}.")
     if depth != 0:
         raise InputError("The prompt's {…} choices are not balanced: every { needs its }.")
+    if (choices := template.count("{") + len(_WILDCARD.findall(template))) > MAX_CHOICES:
+        raise InputError(f"The prompt has {choices} choices and word lists; this studio takes at most {MAX_CHOICES} "
+                         "in one prompt.")
     manager = lists.manager()
     for name in dict.fromkeys(_WILDCARD.findall(template)):
         values = manager.get_values(name)
@@ -130,7 +134,7 @@ def _check(template: str, lists: WordLists) -> Any:
             if "__" in value or "{" in value:
                 _check_nested(str(value), lists, 1)
     try:
-        return _parse(template)
+        return _parse(template), manager
     except Exception as exc:  # noqa: BLE001 - pyparsing's ParseException, RecursionError: one sentence
         raise InputError(f"The prompt's wildcard syntax cannot be read ({type(exc).__name__}); check its {{…}} "
                          "and __list__ parts.") from None
@@ -149,12 +153,12 @@ def _check_nested(value: str, lists: WordLists, level: int) -> None:
                 _check_nested(str(inner), lists, level + 1)
 
 
-def _context(lists: WordLists, every: bool, seed: int = 0) -> Any:
+def _context(manager: Any, every: bool) -> Any:
     from dynamicprompts.enums import SamplingMethod
     from dynamicprompts.sampling_context import SamplingContext
 
     method = SamplingMethod.COMBINATORIAL if every else SamplingMethod.RANDOM
-    return SamplingContext(wildcard_manager=lists.manager(), default_sampling_method=method, rand=Random(seed))
+    return SamplingContext(wildcard_manager=manager, default_sampling_method=method, rand=Random(0))
 
 
 def _run(produce: Any) -> list[str]:
@@ -168,10 +172,22 @@ def _run(produce: Any) -> list[str]:
 def pick(template: str, seed: int, lists: WordLists = WordLists()) -> str:
     """`template` with one random choice for each `{…}` and `__list__`, chosen by `seed` (the same seed, the same
     choice); a text without the syntax comes back as it is."""
+    return picks(template, [seed], lists)[0]
+
+
+def picks(template: str, seeds: list[int], lists: WordLists = WordLists()) -> list[str]:
+    """`pick` for each of `seeds`, the template checked and parsed once."""
     if not has_wildcards(template):
-        return template
-    command = _check(template, lists)
-    return _run(lambda: islice(_context(lists, False, seed).sample_prompts(command, 1), 1))[0]
+        return [template for _ in seeds]
+    command, manager = _check(template, lists)
+    context = _context(manager, False)
+
+    def each() -> Iterable[str]:
+        for seed in seeds:
+            context.rand.seed(seed)
+            yield next(iter(context.sample_prompts(command, 1)))
+
+    return _run(each)
 
 
 def combinations(template: str, limit: int, lists: WordLists = WordLists()) -> list[str]:
@@ -179,8 +195,8 @@ def combinations(template: str, limit: int, lists: WordLists = WordLists()) -> l
     many" without walking billions)."""
     if not has_wildcards(template):
         return [template]
-    command = _check(template, lists)
-    return _run(lambda: islice(_context(lists, True).sample_prompts(command, limit + 1), limit + 1))
+    command, manager = _check(template, lists)
+    return _run(lambda: islice(_context(manager, True).sample_prompts(command, limit + 1), limit + 1))
 
 
 @dataclass(frozen=True)
