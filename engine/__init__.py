@@ -10,6 +10,7 @@ from engine.control import CONTROL_LABELS, CONTROL_TYPES, MAX_CONDITIONS
 from engine.control_requests import Condition, ControlRequest
 from engine.media.edit_history import EditHistory, EditStep, export_chain
 from engine.media.grid import GridCell
+from engine.library import Board, Entry, Library, Page, Query, export_board
 from engine.image_requests import INPAINT_MODELS, MAX_OUTPAINT, Img2ImgRequest, InpaintRequest
 from engine.media.images import OpenedImage, open_image, pixel_hash
 from engine.media.masks import mask_from_layers, outpaint_canvas
@@ -61,4 +62,5 @@ __all__ = [
     "variation_text",
     "LIVE_GUIDANCE", "LiveDefaults", "full_model", "live_defaults", "live_models", "render_plan",
     "LIVE_MAX_STEPS", "LiveJob", "live_job", "output_problem", "outpaint_size",
+    "Board", "Entry", "Library", "Page", "Query", "export_board",
 ]

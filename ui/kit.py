@@ -13,7 +13,7 @@ import gradio as gr
 from engine import (SCHEDULER_NAMES, Failed, GenerationRequest, InputError, ModelSpec, Progress, RestorePlan, Settings,
                     Studio, StudioError, bound, hires_run, image_problems, output_problem, outpaint_size,
                     parameters_from_fields, read_recipe, text_problem, work_problem)
-from ui import clients, frames, status
+from ui import clients, frames, library_keys, status
 from ui.runs import ActiveRuns
 
 Frame = Callable[[Any, status.StatusTracker], tuple]  # (event, tracker) -> the outputs' updates
@@ -47,6 +47,7 @@ class Send:
     event: str = "click"
     adjust: Callable[[RestorePlan], RestorePlan] | None = None  # changes the restore plan (Live's full render)
     then_js: str | None = None  # runs on the page once the settings have landed (e.g. clicks the tab's Generate)
+    home: str | None = None  # with no target: where the image goes when its own tab takes none (default: the source)
 
 
 @dataclass
@@ -55,7 +56,8 @@ class Tab:
 
     inbox: Inbox | None = None
     sends: list[Send] = field(default_factory=list)
-    on_load: tuple[Callable[[], tuple], list[Any]] | None = None  # (handler, outputs)
+    on_load: tuple[Callable[..., tuple], list[Any]] | None = None  # (handler, outputs)
+    load_inputs: list[Any] = field(default_factory=list)  # what the page-load handler takes (e.g. a BrowserState)
 
 
 def gpu_event(status_panel: Any, settings: Settings, handler: Callable | None = None) -> dict[str, Any]:
@@ -336,6 +338,7 @@ class RunControls:
             yield frame(STARTING, tracker)  # at once: replaces Gradio's own "processing" timer on the panel
             with self.runs.run(visitor) as flag:  # stops on Cancel, a closed tab, or a client gone (ui/clients.py)
                 for event in studio.run(job, cancel=flag, wanted=clients.presence()):
+                    library_keys.claim(studio, visitor, event)  # hosted: the visitor's result is theirs alone
                     if tracker.update(event):
                         yield frame(event, tracker)
         if tracker.error is not None:  # shown on the page already; API clients get it as an exception

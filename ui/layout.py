@@ -9,13 +9,13 @@ import gradio as gr
 
 from engine import (APP_NAME, APP_VERSION, Cancelled, LoadedRecipe, RestorePlan, Studio, StudioError, plan_restore,
                     read_recipe_bounded)
-from ui import kit, live_api, scroll, status
+from ui import kit, library_api, live_api, scroll, status
 from ui.examples import ASSETS
 from ui.clients import presence
 from ui.image_guard import guard_images
 from ui.runs import ActiveRuns
 from ui.workers import register as show_workers
-from ui.tabs import compare, edit, image, live, pose, sketch, txt2img
+from ui.tabs import compare, edit, image, library, live, pose, sketch, txt2img
 from ui.theme import CSS, SCRIPT, THEME
 
 TABS = (  # (id, title, builder)
@@ -26,6 +26,7 @@ TABS = (  # (id, title, builder)
     ("pose", "Pose", pose.build),
     ("control", "Sketch & lines", sketch.build),
     ("edit", "Edit", edit.build),
+    ("library", "Library", library.build),
 )
 
 HEADER = f"""<div class="studio-header"><h1>{APP_NAME}</h1>
@@ -58,7 +59,7 @@ def connect(send: kit.Send, source: str, built: dict[str, kit.Tab], tabs: gr.Tab
     cannot be read is said on the panel of the tab it was sent to (or `source`)."""
     inboxes = {tab_id: tab.inbox for tab_id, tab in built.items()
                if tab.inbox is not None and send.target in (None, tab_id)}
-    home = send.target or source
+    home = send.target or send.home or source
     assert home in inboxes, f"the {home} tab receives no images"
     picked = len(send.inputs)
 
@@ -123,12 +124,13 @@ def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
                 with gr.Tab(title, id=tab_id):
                     built[tab_id] = build(studio)
         live_api.register(studio)  # `/live`: live mode's endpoint (API only)
+        library_api.register(studio)  # `/library` and the boards' endpoints (API only)
         for tab_id, tab in built.items():
             for send in tab.sends:
                 connect(send, tab_id, built, tabs, studio)
             if tab.on_load:
                 handler, outputs = tab.on_load
-                app.load(handler, None, outputs, api_visibility="private", show_progress="hidden")
+                app.load(handler, tab.load_inputs or None, outputs, api_visibility="private", show_progress="hidden")
         # The heavy imports start once a visitor's page is up, so they never slow the page itself.
         app.load(studio.warm_up_in_background, None, None, api_visibility="private", queue=False,
                  show_progress="hidden")

@@ -101,6 +101,7 @@ CSS = """
   .tab-wrapper .tab-container[role=tablist] button { padding: 6px 9px !important; }
 }
 """
+CSS += (Path(__file__).with_name("library.css")).read_text(encoding="utf-8")  # the Library tab
 
 # Run once when the page loads. A number typed outside a slider's range is clamped by the browser before the server
 # sees it; this says so next to the slider instead of changing the visitor's value silently.

@@ -1,0 +1,75 @@
+"""The Library tab in a real browser: find an image by a word of its prompt, put it on a board, restore its
+settings into the tab that made it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from engine import Catalog, Recipe, Settings, Studio
+from tests.conftest import SD
+from tests.test_api import free_port
+from tests.test_browser import CHROMIUM, FLAGS, open_page
+from ui.layout import build_app, launch
+
+pytestmark = pytest.mark.browser
+BASE = Recipe(prompt="", negative_prompt="", model=SD, width=64, height=64, steps=3, guidance_scale=6.5,
+              scheduler="Default", seed=1)
+
+
+@pytest.fixture(scope="module")
+def served(cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathFactory):
+    """The app on its own Studio (its own library) and a page on it."""
+    from playwright.sync_api import sync_playwright
+
+    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("library-out"),
+                        memory_budget_gb=8.0, port=free_port())
+    studio = Studio(settings, demo=True, online=False, catalog=catalog)
+    app = build_app(studio)
+    launch(app, studio, quiet=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            page = open_page(browser, viewport={"width": 1440, "height": 1100})
+            page.goto(app.local_url, wait_until="domcontentloaded")
+            page.wait_for_selector("#t2i-generate")
+            yield studio, page
+            browser.close()
+    finally:
+        app.close()
+        studio.close()
+
+
+def _text_has(page, elem_id: str, text: str) -> None:
+    page.wait_for_function(f"document.querySelector('#{elem_id}')?.innerText.includes({text!r})")
+
+
+def test_find_an_image_by_a_word_put_it_on_a_board_and_restore_its_settings(served) -> None:
+    studio, page = served
+    for number, words in enumerate(["a linen summer dress", "a terracotta facade at dusk", "a blue velvet sofa"]):
+        studio.outputs.write(Image.new("RGB", (64, 64), (40 * number, 120, 90)),
+                             replace(BASE, prompt=words, seed=4200 + number))
+    page.get_by_role("tab", name="Library", exact=True).click()
+    page.locator("#lib-words textarea").fill("terracotta")
+    page.locator("#lib-words textarea").press("Enter")
+    _text_has(page, "lib-status", "1 image match")
+    page.locator("#lib-gallery img").first.click()
+    _text_has(page, "lib-details", "a terracotta facade at dusk")
+
+    page.locator("#lib-boards").get_by_text("Boards", exact=True).click()
+    page.locator("#lib-board-name textarea").fill("Client keepers")
+    page.locator("#lib-create").click()
+    _text_has(page, "lib-status", "made")
+    page.locator("#lib-add").click()
+    _text_has(page, "lib-status", "Added to Client keepers")
+    _text_has(page, "lib-details", "Client keepers")
+    board = studio.library.boards.all()[0]
+    assert (board.name, board.count) == ("Client keepers", 1)
+
+    page.locator("#lib-reuse").click()
+    page.wait_for_function("document.querySelector('#t2i-prompt textarea')?.value === 'a terracotta facade at dusk'")
+    assert page.locator("#t2i-seed input").input_value() == "4201"
+    assert page.get_by_role("tab", name="Text to image", exact=True).get_attribute("aria-selected") == "true"
