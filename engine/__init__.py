@@ -38,6 +38,11 @@ from engine.requests import (DEFAULT_EDITOR, DEFAULT_MODEL, MAX_MODELS, MAX_PROM
                              Txt2ImgRequest, bound)
 from engine.settings import APP_NAME, APP_VERSION, Settings, load_settings
 from engine.studio import Studio
+from engine.sweep.axes import AXIS_NAMES, KINDS as SWEEP_AXES, MAX_CELLS as MAX_SWEEP_CELLS  # noqa: I001
+from engine.sweep.axes import Axis, cell_count, parse_axis
+from engine.sweep.recipe import restored_axes
+from engine.sweep.sheet import SWEEP_KEY, read_sweep_cells
+from engine.sweep_requests import SweepRequest
 from engine.types import (Cancelled, Cell, Event, Failed, Finished, GeneratedImage, InputError, Loaded, ModelError,
                           Notice, OutOfMemory, Preview, Progress, Recipe, Result, StudioError)
 
@@ -62,5 +67,7 @@ __all__ = [
     "variation_text",
     "LIVE_GUIDANCE", "LiveDefaults", "full_model", "live_defaults", "live_models", "render_plan",
     "LIVE_MAX_STEPS", "LiveJob", "live_job", "output_problem", "outpaint_size",
+    "AXIS_NAMES", "SWEEP_AXES", "MAX_SWEEP_CELLS", "Axis", "cell_count", "parse_axis", "restored_axes", "SWEEP_KEY",
+    "read_sweep_cells", "SweepRequest",
     "Board", "Entry", "Library", "Page", "Query", "export_board",
 ]

@@ -27,9 +27,9 @@ from engine.prompts.scan import MAX_PROMPT_CHARS
 from engine.requests import SEED_MAX
 
 TAB_OF_TASK = {"txt2img": "txt2img", "openpose": "pose", "pose": "pose", "edit": "edit", "compare": "compare",
-               "control": "control", "img2img": "image", "inpaint": "image"}
+               "control": "control", "img2img": "image", "inpaint": "image", "sweep": "sweep"}
 TAB_TITLES = {"txt2img": "Text to image", "pose": "Pose", "edit": "Edit", "compare": "Compare",
-              "control": "Sketch & lines", "image": "Your image"}
+              "control": "Sketch & lines", "image": "Your image", "sweep": "Sweep"}
 SIZE_MULTIPLE = 8  # what every request accepts; a family may snap further at Generate, with its own note
 # The fields each tab shows, keyed like `Recipe` (pose settings like `PoseRequest`).
 TAB_FIELDS: dict[str, tuple[str, ...]] = {
@@ -45,6 +45,8 @@ TAB_FIELDS: dict[str, tuple[str, ...]] = {
                 "seed", "control_type", "preprocess", "controlnet_scale", "guidance_start", "guidance_end",
                 "low_threshold", "high_threshold", "pose", "pose_scale"),
     "image": IMAGE_FIELDS,
+    "sweep": ("prompt", "negative_prompt", "model", "width", "height", "steps", "guidance_scale", "scheduler",
+              "seed", "style", "sweep"),  # sweep: its X/Y/Z axes (engine/sweep/recipe.py)
 }
 _LABELS = {"negative_prompt": "negative prompt", "guidance_scale": "guidance scale", "image_guidance_scale":
            "image guidance", "controlnet_scale": "conditioning scale", "guidance_start": "control start",
@@ -90,6 +92,8 @@ def plan_restore(loaded: LoadedRecipe, catalog: Catalog, hashes: HashIndex | Non
         if fields.get(key) is not None:
             out[key] = fields[key]
     _seed(fields, out, notes)
+    if isinstance(fields.get("sweep"), str):
+        out["sweep"] = fields["sweep"]
     if "width" in TAB_FIELDS[target]:
         _size(fields, catalog, spec, out, notes)
     if target == "pose":
@@ -101,7 +105,8 @@ def plan_restore(loaded: LoadedRecipe, catalog: Catalog, hashes: HashIndex | Non
     wanted = TAB_FIELDS[target]
     restored = {key: value for key, value in out.items() if key in wanted}
     missing = tuple(key for key in wanted if key not in restored)
-    unexplained = [key for key in missing if key != "style" and not (key == "model" and fields.get("model"))
+    unexplained = [key for key in missing if key not in ("style", "sweep")
+                   and not (key == "model" and fields.get("model"))
                    and not (key in ("prompt", "negative_prompt") and key in fields)]
     if unexplained:
         missing_names = unexplained

@@ -15,7 +15,7 @@ from ui.clients import presence
 from ui.image_guard import guard_images
 from ui.runs import ActiveRuns
 from ui.workers import register as show_workers
-from ui.tabs import compare, edit, image, library, live, pose, sketch, txt2img
+from ui.tabs import compare, edit, image, library, live, pose, sketch, sweep, txt2img
 from ui.theme import CSS, SCRIPT, THEME
 
 TABS = (  # (id, title, builder)
@@ -23,6 +23,7 @@ TABS = (  # (id, title, builder)
     ("live", "Live", live.build),
     ("image", "Your image", image.build),
     ("compare", "Compare", compare.build),
+    ("sweep", "Sweep", sweep.build),
     ("pose", "Pose", pose.build),
     ("control", "Sketch & lines", sketch.build),
     ("edit", "Edit", edit.build),

@@ -102,6 +102,7 @@ CSS = """
 }
 """
 CSS += (Path(__file__).with_name("library.css")).read_text(encoding="utf-8")  # the Library tab
+CSS += (Path(__file__).with_name("sweep.css")).read_text(encoding="utf-8")  # the Sweep tab
 
 # Run once when the page loads. A number typed outside a slider's range is clamped by the browser before the server
 # sees it; this says so next to the slider instead of changing the visitor's value silently.

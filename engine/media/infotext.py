@@ -16,6 +16,7 @@ from engine.media.samplers import A1111_SAMPLERS, scheduler_from_a1111
 from engine.media.style_recipe import STYLE_KEYS, read_style_settings, style_pairs, with_lora_tags
 from engine.prompts.a1111 import is_a1111_syntax
 from engine.prompts.to_a1111 import compel_to_a1111
+from engine.sweep.recipe import SWEEP_KEYS, read_sweep_settings
 
 VERSION_PREFIX = "studio-"
 COMPEL_PROMPT_KEY = "Compel prompt"
@@ -247,9 +248,10 @@ def _apply_settings(settings: dict[str, tuple[str, str]], result: dict[str, obje
     notes += read_hires_settings(settings, result)
     notes += read_refiner_settings(settings, result)
     notes += read_explore_settings(settings, result)
+    notes += read_sweep_settings(settings, result)  # an X/Y/Z grid's axes (engine/sweep/recipe.py)
     unused = [key for low, (key, _) in settings.items()
               if low not in _HANDLED_KEYS | _SILENT_KEYS | IMAGE_KEYS | STYLE_KEYS | HIRES_KEYS | REFINER_KEYS
-              | EXPLORE_KEYS]
+              | SWEEP_KEYS | EXPLORE_KEYS]
     if unused:
         notes.append(f"Settings this app does not use were ignored: {', '.join(unused)}.")
     return notes
