@@ -17,6 +17,7 @@ NUMBER = r"-?\d+(?:\.\d+)?"
 SMOKES: dict[str, tuple[list[str], list[str]]] = {
     "bench_txt2img": (["--smoke"], [rf"ratio engine/bare: {NUMBER}", rf"preview cost, .*: {NUMBER} ms"]),
     "bench_compare": (["--smoke"], [rf"ratio: {NUMBER}", rf"first comparison .*: {NUMBER} s"]),
+    "bench_sweep": (["--smoke"], [rf"sum of \d+ bare pipeline calls: {NUMBER} s", rf"ratio: {NUMBER}"]),
     "bench_control": (["--smoke"], [rf"ratio engine/bare: {NUMBER}"]),
     "bench_edit": (["--smoke"], [rf"ratio engine/bare: {NUMBER}"]),
     "bench_img2img": (["--smoke"], [rf"img2img: .*ratio {NUMBER}", rf"inpaint: .*ratio {NUMBER}"]),
