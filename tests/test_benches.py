@@ -35,6 +35,8 @@ SMOKES: dict[str, tuple[list[str], list[str]]] = {
     "bench_startup": (["--smoke"], [rf"page served: median {NUMBER} s"]),
     "bench_load": (["--smoke"], [rf"latency p50 {NUMBER} s", r"^OK: every request"]),
     "bench_abuse": (["--smoke"], [rf"hostile|parse {NUMBER}", rf"neighbours: normal request {NUMBER} s"]),
+    "bench_workers": (["--smoke"], [rf"2 clients: throughput ratio ray/embedded {NUMBER}",
+                                    rf"per-request overhead .*: {NUMBER} ms", rf"steps after cancel: {NUMBER}"]),
     "bench_wildcards": (["--smoke"], [rf"every combination \(1,000 prompts\): {NUMBER} ms",
                                       rf"hostile templates .*: {NUMBER} ms"]),
 }

@@ -42,7 +42,7 @@ def scale(settings: Settings, gpus: float) -> tuple[int, int, int, float]:
 
 
 def start_backend(settings: Settings, outputs: OutputWriter, catalog: Catalog, *, demo: bool, online: bool,
-                  local_testing: bool = False, step_delay: float = 0.0) -> RayBackend:
+                  local_testing: bool = False, step_delay: float | None = None) -> RayBackend:
     """Deploy the workers and return the backend that runs requests on them. `local_testing`: Serve's local
     testing mode (one replica in this process, no Ray cluster, no multiplexing) for tests and smoke benches."""
     problem = address_problem(settings.ray_address)

@@ -40,7 +40,7 @@ class StudioWorker:
     """A Serve replica: `generate` streams one request's events as plain data (see engine/workers/codec.py)."""
 
     def __init__(self, settings: Settings, demo: bool, online: bool, catalog: Catalog | None,
-                 step_delay: float = 0.0) -> None:
+                 step_delay: float | None = None) -> None:
         from engine.studio import Studio
 
         self.studio = Studio(usable_device(settings), demo=demo, online=online, catalog=catalog)
@@ -48,11 +48,10 @@ class StudioWorker:
         self.studio.outputs = self.outputs = WorkerOutputs()
         self.held: list[str] = []  # model ids, newest last
         self.busy = False
-        self.step_delay = step_delay  # benches: a simulated device step that sleeps (a GPU frees the CPU)
-        if step_delay:
-            from engine.workers.sleepy import sleep_each_step
+        if step_delay is not None:  # benches: a simulated device step that sleeps (a GPU frees the CPU), counted
+            from engine.workers.sleepy import sleeping_steps
 
-            sleep_each_step(step_delay)
+            sleeping_steps(step_delay).__enter__()  # for the replica's life
 
     @serve.multiplexed(max_num_models_per_replica=MODELS_PER_WORKER)
     async def hold(self, model: str) -> str:
@@ -109,6 +108,12 @@ class StudioWorker:
                     yield batch
         finally:
             cancel.set()  # the caller cancelled or went away: the step callback stops the run
+
+    def calls_since(self, moment: float) -> int:
+        """Benches: UNet calls this replica started after `moment` (with a bench's step_delay set)."""
+        from engine.workers.sleepy import calls_since
+
+        return calls_since(moment)
 
     def close(self) -> None:
         """Stop this replica's runs and delete its temporary files (Serve's local testing mode has no process to

@@ -20,7 +20,8 @@ class WorkerStudio(Studio):
     """A Studio whose generation runs on workers (`settings.workers`, `settings.ray_address`)."""
 
     def __init__(self, settings: Settings, *, demo: bool = False, online: bool = True,
-                 catalog: Catalog | None = None, local_testing: bool = False, step_delay: float = 0.0) -> None:
+                 catalog: Catalog | None = None, local_testing: bool = False,
+                 step_delay: float | None = None) -> None:
         super().__init__(settings, demo=demo, online=online, catalog=catalog)
         self.workers: RayBackend = start_backend(settings, self.outputs, self.catalog, demo=demo, online=online,
                                                  local_testing=local_testing, step_delay=step_delay)
