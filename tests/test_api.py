@@ -69,7 +69,8 @@ def test_txt2img_endpoint_needs_only_a_prompt(client: Client) -> None:
                                                    "guidance_scale", "width", "height", "scheduler", "batch_count",
                                                    "style", "preview_every", "loras", "tiling", "hires_scale",
                                                    "hires_strength", "hires_steps", "refiner",
-                                                   "refiner_switch"]  # hires fix, then the SDXL refiner: added last
+                                                   "refiner_switch", "wildcard_mode",
+                                                   "variation"]  # hires fix, SDXL refiner, variations: added last
     assert all(p["parameter_has_default"] for p in info if p["parameter_name"] != "prompt")
     image, status, gallery = client.predict(prompt="a linen dress", steps=2, width=64, height=64,
                                             api_name="/txt2img")
@@ -83,6 +84,18 @@ def test_txt2img_hires_fix(client: Client) -> None:
                                       hires_strength=0.5, hires_steps=2, api_name="/txt2img")
     assert Image.open(image).size == (128, 128) and "Done: 1 image" in status
     assert read_recipe(image).fields["hires_scale"] == 2
+
+
+def test_txt2img_wildcards_and_variation(client: Client) -> None:
+    image, status, _ = client.predict(prompt="a {linen|silk} scarf", steps=1, width=64, height=64, seed=5,
+                                      variation="77:0.3", api_name="/txt2img")
+    fields = read_recipe(image).fields
+    assert (fields["seed"], fields["variation_seed"], fields["variation_strength"]) == (5, 77, 0.3)
+    assert fields["wildcard_prompt"] == "a {linen|silk} scarf" and fields["prompt"] in ("a linen scarf", "a silk scarf")
+    message, _ = failure(client, prompt="a scarf", variation="strong", api_name="/txt2img")
+    assert "not 'STRENGTH' or 'SEED:STRENGTH'" in message
+    message, _ = failure(client, prompt="a __nope__ scarf", steps=1, width=64, height=64, api_name="/txt2img")
+    assert "no word list named __nope__" in message
 
 
 def test_live_endpoint_drops_stale_calls(client: Client) -> None:

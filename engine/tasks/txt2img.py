@@ -65,7 +65,11 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
     base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
     varied = variation.active(request) and variation.supported(model.pipe)  # one seed, its noise blended towards
     first_variation = variation.first_variation_seed(request) if varied else 0  # the variation seed + index
-    if variation.active(request) and not varied:
+    if varied:
+        last = variation.nth(first_variation, request.batch_count - 1)
+        ctx.emit(Notice(f"Variations of seed {base_seed} at strength {request.variation_strength:g}: variation seed "
+                        + (f"{first_variation}." if last == first_variation else f"{first_variation} to {last}.")))
+    elif variation.active(request):
         ctx.emit(Notice(f"{family.label} makes its starting noise its own way: variation seeds are not available "
                         "for it, so each image uses the next seed instead."))
     model_hash = ctx.models.checkpoint_hash(ref.spec.id)  # hashed once per file, looked up once per run

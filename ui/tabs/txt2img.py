@@ -9,7 +9,7 @@ import gradio as gr
 
 from engine import (MAX_PROMPT_CHARS, Catalog, Family, InputError, RestorePlan, Result, Studio, Txt2ImgRequest,
                     prepare_prompt)
-from ui import hires_panel, kit, refiner_panel, status, styles_panel, style_presets as styles
+from ui import explore_panel, hires_panel, kit, refiner_panel, status, styles_panel, style_presets as styles
 from ui.examples import examples
 from ui.shown import Shown
 from ui.zerogpu import gpu_task
@@ -44,6 +44,7 @@ def _token_line(studio: Studio, text: str, model: str) -> str:
     parts = [f'<span class="{css}">{html.escape(count.describe())}</span>']
     if prepared.translated:
         parts.append(f"<br>Converted from AUTOMATIC1111 syntax: <code>{html.escape(prepared.text)}</code>")
+    parts.append(explore_panel.wildcard_note(studio.settings, text))  # its combinations ("" without wildcards)
     return f'<div class="studio-tokens">{"".join(parts)}</div>'
 
 
@@ -111,6 +112,7 @@ def build(studio: Studio) -> kit.Tab:
                 panel = styles_panel.build(studio, "t2i")
                 hires = hires_panel.build(settings, "t2i")  # a second, upscaled pass
                 refining = refiner_panel.build(catalog, settings, family, "t2i")  # SDXL's second expert
+                explore = explore_panel.build(studio, "t2i")  # wildcard combinations, variation seeds
                 with gr.Accordion("Prompt weighting syntax", open=False):
                     gr.Markdown(SYNTAX_HELP)
                 with gr.Accordion("Advanced", open=False):
@@ -128,6 +130,7 @@ def build(studio: Studio) -> kit.Tab:
             with gr.Row(equal_height=True):
                 reuse_recipe = gr.Button("Use these settings", elem_id="t2i-reuse")
                 send_to_edit = gr.Button("Send to Edit", elem_id="t2i-send-edit")
+                more_like_this = gr.Button("More like this", elem_id="t2i-more")
     steps, guidance_scale, scheduler, seed = (sampler.steps, sampler.guidance_scale, sampler.scheduler,
                                               sampler.seed)
 
@@ -148,8 +151,8 @@ def build(studio: Studio) -> kit.Tab:
                 height: int = height0, scheduler: str = first.scheduler, batch_count: int = 1, style: str = "None",
                 preview_every: int = 1, history: list | None = None, loras: str = "", tiling: str = "none",
                 hires_scale: float = 1.0, hires_strength: float = 0.5, hires_steps: int = 0,
-                refiner: str = refiner_panel.OFF, refiner_switch: float = 0.8,
-                request: gr.Request | None = None) -> Iterator[tuple]:
+                refiner: str = refiner_panel.OFF, refiner_switch: float = 0.8, wildcard_mode: str = "random",
+                variation: str = "", request: gr.Request | None = None) -> Iterator[tuple]:
         """Generate images from a prompt, streaming live previews; returns the last image, status, gallery."""
         items = list(history or [])
         shown = Shown(items[0][0] if items else None)  # the last result stays until a preview comes
@@ -161,7 +164,8 @@ def build(studio: Studio) -> kit.Tab:
             if isinstance(event, Result):
                 recipe = event.item.recipe
                 seed_used = recipe.seed if event.image_index == 0 else seed_used
-                items = [(shown.result, f"seed {recipe.seed} · {recipe.width}×{recipe.height}")] + items
+                varied = f" · variation {recipe.variation_seed}" if recipe.variation_strength else ""
+                items = [(shown.result, f"seed {recipe.seed}{varied} · {recipe.width}×{recipe.height}")] + items
             return image, shown.mark(tracker.html), items, items, seed_used
 
         yield from controls.stream(studio, request, lambda: Txt2ImgRequest(
@@ -169,13 +173,15 @@ def build(studio: Studio) -> kit.Tab:
             model=kit.text(model, "model") or first.id, scheduler=kit.text(scheduler, "scheduler") or "Default",
             style=kit.text(style, "style") or "None", loras=styles_panel.lora_choices(loras),
             tiling=styles_panel.tiling_choice(tiling), refiner=kit.text(refiner, "refiner"),
+            wildcard_mode=kit.text(wildcard_mode, "wildcard mode") or "random",
+            **explore_panel.variation_fields(variation),
             **kit.numbers(Txt2ImgRequest, width=width, height=height, steps=steps, guidance_scale=guidance_scale,
                           seed=seed, batch_count=batch_count, preview_every=preview_every, hires_scale=hires_scale,
                           hires_strength=hires_strength, hires_steps=hires_steps,
                           refiner_switch=refiner_switch)), frame)
 
     inputs = [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height, scheduler, batch_count,
-              style, preview_every, history, *panel.inputs, *hires.inputs, *refining.inputs]
+              style, preview_every, history, *panel.inputs, *hires.inputs, *refining.inputs, *explore.inputs]
     outputs = [image, progress, gallery, history, last_seed]
     controls.wire(txt2img, inputs, outputs, progress, settings, api_name="txt2img")
     prompt.submit(txt2img, inputs, outputs, api_visibility="private",
@@ -225,7 +231,8 @@ def build(studio: Studio) -> kit.Tab:
     reuse_seed.click(lambda s: s, last_seed, seed, api_visibility="private", queue=False)
 
     restore_outputs = [prompt, negative_prompt, model, width, height, steps, guidance_scale, scheduler, seed,
-                       style, style_adds, aspect, *panel.inputs, *hires.inputs, *refining.inputs, progress]
+                       style, style_adds, aspect, *panel.inputs, *hires.inputs, *refining.inputs, explore.variation,
+                       progress]
 
     def restore(path: str | None, plan: RestorePlan | None) -> tuple:
         """The plan's settings for `restore_outputs`, in one update: the model comes with the values the image was
@@ -241,12 +248,17 @@ def build(studio: Studio) -> kit.Tab:
                 styles.adds(catalog.style(str(fields.get("style") or ""))),
                 _restored_aspect(fam, fields), *kit.planned(plan, ("loras", "tiling")),
                 *kit.planned(plan, ("hires_scale", "hires_strength", "hires_steps")),
-                *kit.planned(plan, ("refiner", "refiner_switch")), status.restored(plan))
+                *kit.planned(plan, ("refiner", "refiner_switch")), *kit.planned(plan, ("variation",)),
+                status.restored(plan))
 
     gallery.select(kit.selected_recipe, history, [recipe_text, selected], api_visibility="private")
     def picked(chosen: str | None, items: list) -> str | None:
         """The image picked in the gallery, or the newest one."""
         return chosen or (items[0][0] if items else None)
+
+    explore_panel.wire_more_like_this(  # the picked result's seed, a random variation seed each, then Generate
+        studio, more_like_this, explore, picked, [selected, history], restore, restore_outputs, batch_count,
+        lambda event: event.then(txt2img, inputs, outputs, **kit.gpu_event(progress, settings, txt2img)))
 
     return kit.Tab(inbox=kit.Inbox(restore, [], restore_outputs, progress),
                    sends=[kit.Send(send_to_edit, "edit", [selected, history], settings=False, pick=picked),
