@@ -8,6 +8,8 @@
 
 from engine.control import CONTROL_LABELS, CONTROL_TYPES, MAX_CONDITIONS
 from engine.control_requests import Condition, ControlRequest
+from engine.describe import (DEFAULT_TOP_K, MAX_TOP_K, Description, RankedGroup, RankedWord, compose_prompt,
+                             load_describe_spec, prompt_card)
 from engine.media.edit_history import EditHistory, EditStep, export_chain
 from engine.media.grid import GridCell
 from engine.library import Board, Entry, Library, Page, Query, export_board
@@ -47,6 +49,8 @@ from engine.types import (Cancelled, Cell, Event, Failed, Finished, GeneratedIma
                           Notice, OutOfMemory, Preview, Progress, Recipe, Result, StudioError)
 
 __all__ = [
+    "DEFAULT_TOP_K", "MAX_TOP_K", "Description", "RankedGroup", "RankedWord", "compose_prompt", "prompt_card",
+    "load_describe_spec",
     "image_problems", "text_problem", "work_problem", "read_recipe_bounded", "hires_run",
     "MAX_LORAS", "StyleFile", "TILING_CHOICES", "TILING_LABELS", "format_loras", "parse_loras", "repeat_tile",
     "split_column",

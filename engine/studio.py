@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from engine.describe import describe_on
 from engine.media.grid import GridCell
 from engine.media.outputs import OutputWriter
 from engine.library.opening import open_library
@@ -99,6 +100,8 @@ class Studio:
 
         photo = open_photo(photo_path)
         return self.device_thread.submit(lambda: detect(self.models.detector(), photo, hands_and_face)).result()
+
+    describe = describe_on  # an image as a caption and ranked words, on the device thread (engine/describe)
 
     def detect_condition(self, request: Any) -> tuple[Any, tuple[str, ...]]:
         """Every condition of a ControlRequest, overlaid, as its run would make them (the page's "Detect"), and the

@@ -23,6 +23,8 @@ SMOKES: dict[str, tuple[list[str], list[str]]] = {
     "bench_img2img": (["--smoke"], [rf"img2img: .*ratio {NUMBER}", rf"inpaint: .*ratio {NUMBER}"]),
     "bench_lora": (["--smoke"], [rf"switch between two resident LoRAs: {NUMBER} ms", rf"ratio {NUMBER}"]),
     "bench_pose": (["--smoke"], [rf"ratio {NUMBER}", rf"Pose again \(warm\) {NUMBER} s"]),
+    "bench_describe": (["--smoke"], [rf"demo twin: first call {NUMBER} s.*warm median {NUMBER} ms",
+                                     rf"random weights.*warm median {NUMBER} ms"]),
     "bench_hires": (["--smoke"], [rf"median ratio {NUMBER}"]),
     "bench_live": (["--smoke"], [rf"{NUMBER} images/s back to back", r"superseded"]),
     "bench_memory": (["--smoke"], [rf"sdxl 64² \({NUMBER}M parameters\)", rf"none +peak .* {NUMBER} +s",

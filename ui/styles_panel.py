@@ -118,13 +118,14 @@ def build(studio: Studio, prefix: str, tiling: bool = True) -> StylesPanel:
                 and part.strip().rsplit(":", 1)[0].strip().lower() != name.lower()]
         return ", ".join([*kept, f"{name}:{weight:g}"]), None
 
-    def describe(text: str) -> str:
+    # (not named `describe`: a private event takes its function's name, and Describe's `/describe` needs that one)
+    def lora_notes(text: str) -> str:
         now = current()
         return _describe(now, text, studio.style_files("embedding", wait=True), _previews(studio, now, text))
 
     picker.input(add, [picker, loras], [loras, picker], show_progress="hidden", api_visibility="private",
                  queue=False)
-    loras.change(describe, loras, about, show_progress="hidden", api_visibility="private", queue=False)
+    loras.change(lora_notes, loras, about, show_progress="hidden", api_visibility="private", queue=False)
     return StylesPanel(loras, axes, picker, about)
 
 
