@@ -402,3 +402,27 @@ def test_the_sdxl_refiner_shows_for_sdxl_models_restores_and_refines(page, tmp_p
                                                                             refiner_switch=0.0)))
     page.locator("#t2i-recipe-file input[type=file]").set_input_files(str(saved))
     page.wait_for_selector("#t2i-refiner", state="hidden", timeout=PATIENCE_MS)  # SD 1.5: no refiner to offer
+
+
+def test_wildcard_combinations_then_more_like_this(page) -> None:
+    page.locator("#t2i-prompt textarea").fill("a {linen|silk} scarf")
+    page.wait_for_function("document.querySelector('#t2i-prompt-tokens').innerText.includes('2 combinations')")
+    for elem_id, value in (("t2i-steps", 1), ("t2i-width", 64), ("t2i-height", 64), ("t2i-seed", 21),
+                           ("t2i-batch", 1)):
+        _set_number(page, elem_id, value)
+    page.locator("#t2i-explore").get_by_text("Wildcards & variations").click()
+    page.locator("#t2i-wildcard-mode").get_by_label("Every combination").check()
+    page.locator("#t2i-generate").click()
+    _wait_for(page, "Done: 2 images", timeout=PATIENCE_MS)
+    assert "Wildcards: 2 prompts" in _status(page)
+    _set_number(page, "t2i-more-count", 2)
+    page.locator("#t2i-more").click()  # the newest result: its seed, two variation seeds
+    _wait_for(page, "Variations of seed 21", timeout=PATIENCE_MS)
+    _wait_for(page, "Done: 2 images", timeout=PATIENCE_MS)
+    page.wait_for_function("[...document.querySelectorAll('#t2i-gallery .caption-label, #t2i-gallery figcaption')]"
+                           ".filter(c => c.innerText.includes('variation')).length >= 2", timeout=PATIENCE_MS)
+    assert page.locator("#t2i-variation textarea, #t2i-variation input").first.input_value().endswith(":0.15")
+    _shot(page, "txt2img-more-like-this")
+    page.locator("#t2i-variation textarea, #t2i-variation input").first.fill("")  # back to plain runs
+    page.locator("#t2i-wildcard-mode").get_by_label("A random pick per image").check()
+    _set_number(page, "t2i-batch", 1)

@@ -104,7 +104,7 @@ def build(studio: Studio) -> kit.Tab:
                     height = gr.Slider(low, high, value=height0, step=8, label="Height", elem_id="t2i-height")
                 sampler = kit.sampler(Txt2ImgRequest, settings, first, "t2i")
                 with gr.Row():
-                    batch_count = kit.slider(Txt2ImgRequest, "batch_count", settings, 1, scale=3)
+                    batch_count = kit.slider(Txt2ImgRequest, "batch_count", settings, 1, scale=3, elem_id="t2i-batch")
                     with gr.Column(scale=2, min_width=120):
                         random_seed = gr.Button("Random seed", size="sm")
                         reuse_seed = gr.Button("Reuse last seed", size="sm")
