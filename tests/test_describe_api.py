@@ -67,3 +67,20 @@ def test_bad_calls_raise_a_sentence_and_the_app_keeps_serving(client, tmp_path: 
         api.predict(handle_file(str(upload(kind, tmp_path))), top_k, api_name="/describe")
     Image.new("RGB", (40, 40), (250, 250, 250)).save(tmp_path / "after.png")
     assert api.predict(handle_file(str(tmp_path / "after.png")), 1, api_name="/describe")[5]["groups"]
+
+
+def test_the_sends_carry_the_prompt_alone_and_your_image_the_picture(studio: Studio, tmp_path: Path) -> None:
+    from tests.test_restore_ui import send
+    from ui.layout import build_app
+
+    app = build_app(studio)
+    source = tmp_path / "look.png"
+    Image.new("RGB", (96, 64), (200, 40, 40)).save(source)
+    prompt = "a woman in a red dress, watercolor painting, soft studio light"
+    shown = send(app, "describe-send-txt2img", prompt, str(source))
+    assert shown["tab"] == "txt2img" and shown["t2i-prompt"] == prompt
+    assert "t2i-model" not in shown and "t2i-steps" not in shown  # every other setting keeps its value
+    assert describe.SENT_NOTE in shown["t2i-status"]
+    shown = send(app, "describe-send-image", prompt, str(source))
+    assert shown["tab"] == "image" and shown["img-prompt"] == prompt and shown["img-editor"]
+    assert "tab" not in send(app, "describe-send-pose", prompt, None)  # nothing described yet: nothing sent
