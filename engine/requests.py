@@ -20,6 +20,7 @@ from engine.preflight import text_problem
 from engine.prompts import MAX_PROMPT_CHARS
 from engine.prompts.loras import lora_problems, merge_loras, split_column
 from engine.prompts.wildcards import MODES as WILDCARD_MODES
+from engine.references import WEIGHT_HELP, WEIGHT_HIGH, WEIGHT_LOW, reference_problems
 from engine.types import InputError
 
 if TYPE_CHECKING:
@@ -62,6 +63,9 @@ def bounded(default: Any, label: str, low: float, high: float | str, description
 def bound(request_type: type, name: str) -> Bound:
     """The declared range of `request_type.name` (for sliders and validation)."""
     return next(f.metadata["bound"] for f in fields(request_type) if f.name == name)
+
+
+REFERENCE_WEIGHT = Bound("Reference weight", WEIGHT_LOW, WEIGHT_HIGH, WEIGHT_HELP)  # each reference image's weight
 
 
 def _number(value: Any) -> str:
@@ -121,6 +125,7 @@ class GenerationRequest:
     style: str = ""
     loras: tuple[tuple[str, float], ...] = ()  # (name, path or Hub id; weight); `parse_loras` reads "name:0.8, …"
     tiling: str = "none"  # seamless pattern: "none", "x", "y" or "both"
+    reference_images: tuple[tuple[Any, str, float], ...] = ()  # (image, role, weight) each; engine/references
     wildcard_mode: str = "random"  # wildcards (engine/prompts/wildcards.py): "random" pick by each image's seed, or
     # "every" combination (each one image, or a batch)
     variation_seed: int = bounded(-1, "Variation seed", -1, SEED_MAX,
@@ -150,6 +155,7 @@ class GenerationRequest:
                 found += self._out_of_range(item.metadata["bound"], getattr(self, item.name), settings,
                                             item.type in ("int", int))
         found += lora_problems(self.loras)
+        found += reference_problems(self.reference_images)
         if self.wildcard_mode not in WILDCARD_MODES:
             found.append(f"Wildcard mode must be one of {', '.join(WILDCARD_MODES)}, got "
                          f"{str(self.wildcard_mode)[:20]!r}.")

@@ -16,6 +16,7 @@ from engine.image_requests import InpaintRequest
 from engine.media.image_recipe import LABELS as IMAGE_LABELS
 from engine.media.image_recipe import TAB_FIELDS as IMAGE_FIELDS
 from engine.media.image_recipe import restore_image
+from engine.media.reference_recipe import reference_note
 from engine.media.recipe import LoadedRecipe
 from engine.media.style_recipe import restore_styles
 from engine.models.catalog import Catalog, ModelSpec
@@ -113,6 +114,8 @@ def plan_restore(loaded: LoadedRecipe, catalog: Catalog, hashes: HashIndex | Non
         names = ", ".join(_LABELS.get(key, key) for key in missing_names)
         notes.append(f"The image does not say its {names}: the current value{'s' if len(missing_names) > 1 else ''} "
                      "stayed.")
+    if note := reference_note(fields):  # reference images: only their hashes are in the PNG
+        notes.append(note)
     restored.update(restore_styles(fields, styles, notes))  # LoRAs by name or hash (tags leave the prompt), tiling
     if target == "txt2img":
         restored.update(restore_hires(fields))  # the hires fix's second pass, or off

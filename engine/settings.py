@@ -90,6 +90,7 @@ class Settings:
     lora_dirs: tuple[Path, ...] = ()  # folders LoRA files are listed from (the only ones allowed when hosted)
     embedding_dirs: tuple[Path, ...] = ()  # folders textual-inversion embeddings are listed from, usable by name
     max_style_mb: int = 1024  # largest LoRA or embedding file loaded
+    ip_adapter_dirs: tuple[Path, ...] = ()  # reference images: folders laid out like h94/IP-Adapter (models/, …)
     # ---- generation on Ray Serve workers (engine/workers; off: everything runs in this process) ----
     workers: int = 0  # Serve replicas, one per GPU (0 = embedded, unless ray_address is set: one per GPU there)
     workers_min: int = 0  # autoscaling: fewest replicas (0 = `workers`)
@@ -162,6 +163,7 @@ def load_settings() -> Settings:
         lora_dirs=_folders("STUDIO_LORA_DIRS"),
         embedding_dirs=_folders("STUDIO_EMBEDDING_DIRS"),
         max_style_mb=_int("STUDIO_MAX_STYLE_MB", 1024, 1, 16_384),
+        ip_adapter_dirs=_folders("STUDIO_IP_ADAPTER_DIRS"),
         workers=_int("STUDIO_WORKERS", 0, 0, 256),
         workers_min=_int("STUDIO_WORKERS_MIN", 0, 0, 256),
         workers_max=_int("STUDIO_WORKERS_MAX", 0, 0, 256),

@@ -49,6 +49,7 @@ class Recipe:
     hires_strength: float = 0.0  # Hires fix: the second pass's denoising strength (A1111's `Denoising strength`)
     refiner: str = ""  # SDXL refiner: the catalog refiner's id ("" = none); A1111's `Refiner`
     refiner_switch: float = 0.0  # SDXL refiner: fraction of the steps the base did (A1111's `Refiner switch at`)
+    references: str = ""  # Reference images (IP-Adapter): "pixel hash:role:weight, …" ("" = none)
     wildcard_prompt: str = ""  # Wildcards: the prompt's template, before its choices were made ("" = none)
     wildcard_negative_prompt: str = ""  # Wildcards: the negative prompt's template ("" = none)
     variation_seed: int = 0  # Variation seeds: the second seed of the starting noise (A1111's `Variation seed`)

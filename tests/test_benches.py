@@ -26,6 +26,8 @@ SMOKES: dict[str, tuple[list[str], list[str]]] = {
     "bench_describe": (["--smoke"], [rf"demo twin: first call {NUMBER} s.*warm median {NUMBER} ms",
                                      rf"random weights.*warm median {NUMBER} ms"]),
     "bench_hires": (["--smoke"], [rf"median ratio {NUMBER}"]),
+    "bench_references": (["--smoke"], [rf"one reference: .*references/none ratio {NUMBER}",
+                                       rf"four references: .*references/none ratio {NUMBER}"]),
     "bench_live": (["--smoke"], [rf"{NUMBER} images/s back to back", r"superseded"]),
     "bench_memory": (["--smoke"], [rf"sdxl 64² \({NUMBER}M parameters\)", rf"none +peak .* {NUMBER} +s",
                                    rf"sequential-offload +peak .* {NUMBER} +s"]),

@@ -58,7 +58,7 @@ def test_a_comparison_cell_carries_every_shared_field() -> None:
     shared = {"prompt": "shared prompt", "negative_prompt": "blurry", "model": "shared/model", "steps": 9,
               "guidance_scale": 3.5, "scheduler": "DDIM", "seed": 1234, "preview_every": 3, "style": "Some style",
               "loras": (("pattern", 0.8),), "tiling": "x", "wildcard_mode": "every", "variation_seed": 5,
-              "variation_strength": 0.2}
+              "variation_strength": 0.2, "reference_images": (("swatch.png", "style", 0.8),)}
     assert set(shared) == {f.name for f in dataclasses.fields(GenerationRequest)}, "a new shared field needs a value here"
     request = CompareRequest(**shared, models=("a/b", "c/d"))
     cell = request.cell("row prompt", "c/d", 64, 96, "Euler", 77)

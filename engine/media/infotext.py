@@ -11,6 +11,7 @@ from engine.control.recipe import a1111_lines
 from engine.media.explore_recipe import EXPLORE_KEYS, explore_pairs, read_explore_settings
 from engine.media.hires_recipe import HIRES_KEYS, hires_pairs, read_hires_settings
 from engine.media.image_recipe import IMAGE_KEYS, image_pairs, image_task, read_image_settings
+from engine.media.reference_recipe import REFERENCE_KEYS, read_reference_settings, reference_pairs
 from engine.media.refiner_recipe import REFINER_KEYS, read_refiner_settings, refiner_pairs
 from engine.media.samplers import A1111_SAMPLERS, scheduler_from_a1111
 from engine.media.style_recipe import STYLE_KEYS, read_style_settings, style_pairs, with_lora_tags
@@ -30,7 +31,7 @@ _SILENT_KEYS = {"vae hash", "vae", "lora hashes", "hashes", "version", "compel p
                 "app", "operations", "created date", "civitai resources", "civitai metadata", "parser", "user"}
 _HANDLED_KEYS = {"steps", "sampler", "schedule type", "cfg scale", "image cfg scale", "seed", "size", "model", "style",
                  "parent hash", "model hash", "ti hashes", "ti", "controlnet 0",
-                 "controlnet 1", "controlnet 2", "controlnet 3"}
+                 "controlnet 1", "controlnet 2", "controlnet 3"} | REFERENCE_KEYS
 TYPE_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
 
 
@@ -76,6 +77,7 @@ def parameters_from_fields(fields: Mapping[str, object]) -> str:
     pairs += refiner_pairs(fields)  # SDXL's refiner, as A1111 1.6+ writes it
     pairs += explore_pairs(fields)  # variation seed, wildcard templates (as A1111 and Dynamic Prompts write them)
     pairs += style_pairs(fields)
+    pairs += reference_pairs(fields)  # reference images (IP-Adapter): hash, role and weight of each
     if fields.get("app_version"):
         pairs.append(("Version", f"{VERSION_PREFIX}{fields['app_version']}"))
     if exact_prompt is not None:
@@ -247,6 +249,7 @@ def _apply_settings(settings: dict[str, tuple[str, str]], result: dict[str, obje
     notes += read_image_settings(settings, result)
     notes += read_hires_settings(settings, result)
     notes += read_refiner_settings(settings, result)
+    notes += read_reference_settings(settings, result)
     notes += read_explore_settings(settings, result)
     notes += read_sweep_settings(settings, result)  # an X/Y/Z grid's axes (engine/sweep/recipe.py)
     unused = [key for low, (key, _) in settings.items()

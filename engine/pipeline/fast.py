@@ -132,8 +132,8 @@ def unet_for(model: Any, call: dict, emit: Callable[[Event], None]) -> Any:
     size = (call.get("width"), call.get("height"))
     if size != fast.size or float(call.get("guidance_scale", 0)) <= 1.0:
         return None
-    if getattr(model.pipe.unet, "_hf_peft_config_loaded", False):
-        return None
+    if getattr(model.pipe.unet, "_hf_peft_config_loaded", False) or "ip_adapter_image_embeds" in call:
+        return None  # (reference images put their own attention processors on the UNet for the run)
     return fast.compiled
 
 

@@ -101,7 +101,8 @@ def styled(model: Any, request: Any, library: StyleLibrary, families: list[Any],
         turns = _exclusive(getattr(pipe, "unet", pipe))
         waiting = lambda: emit(Notice("Waiting for another run on this model to finish (it has LoRAs, embeddings or "  # noqa: E731
                                       "tiling on, which would change this image)."))
-        stack.enter_context(turns.shared(waiting) if styling.empty else turns.alone(waiting))
+        alone = not styling.empty or bool(getattr(request, "reference_images", ()))  # references: on the UNet too
+        stack.enter_context(turns.alone(waiting) if alone else turns.shared(waiting))
         stack.enter_context(active_loras(pipe, family, families, loras))
         stack.enter_context(active_embeddings(pipe, family, embeddings, allow_pickle))
         modules = [c for c in getattr(pipe, "components", {}).values() if hasattr(c, "modules")]

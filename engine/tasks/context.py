@@ -13,6 +13,7 @@ from engine.preflight import output_problem, work_problem
 from engine.pipeline.denoise import denoise
 from engine.pipeline.previews import Previewer, previewer_for
 from engine.pipeline.styling import StampedOutputs, styled
+from engine.references.run import referenced
 from engine.settings import Settings
 from engine.types import Cell, Event, InputError
 
@@ -29,6 +30,7 @@ class TaskContext:
     emit: Callable[[Event], None]
     check: Callable[[], None]
     started: float
+    references: Any = None  # the run's reference images on its model (engine/references), once `styled` put them on
 
     def cell(self, row: int, column: int) -> TaskContext:
         """The context of one comparison cell: its events are wrapped in `Cell`, cancellation is shared."""
@@ -52,26 +54,38 @@ class TaskContext:
 
     @contextmanager
     def styled(self, model: Any, request: Any) -> Iterator[TaskContext]:
-        """`request`'s LoRAs, embeddings and tiling on `model` for the block (taken off after it, whatever
-        happens); the context it yields records them in every recipe and shows a pattern's previews repeated."""
+        """`request`'s LoRAs, embeddings, tiling and reference images on `model` for the block (taken off after
+        it, whatever happens); the context it yields records them in every recipe and shows a pattern's previews
+        repeated."""
         families = list(self.models.catalog.families.values())
         preset = self.models.catalog.style(getattr(request, "style", ""))
         with styled(model, request, self.models.styles, families, self.emit, self.settings.allow_pickle,
-                    preset.tiling if preset else None) as styling:
-            if styling.empty:
+                    preset.tiling if preset else None) as styling, \
+                referenced(self.models, model, request, self.emit) as refs:
+            if styling.empty and refs is None:
                 yield self
                 return
             if styling.loras:
                 self.models.cache.recount()  # resident LoRA adapters count against the model memory budget
-            outer = self.emit
-            yield replace(self, outputs=StampedOutputs(self.outputs, styling),
-                          emit=lambda event: outer(styling.event(event)))
+            outer, stamps = self.emit, [s for s in (None if styling.empty else styling, refs) if s is not None]
+            outputs = self.outputs
+            for stamp in stamps:
+                outputs = StampedOutputs(outputs, stamp)
+
+            def stamped(event: Event) -> None:
+                for stamp in stamps:
+                    event = stamp.event(event)
+                outer(event)
+
+            yield replace(self, outputs=outputs, emit=stamped, references=refs)
 
     def previewer(self, model: Any) -> Previewer:
         return previewer_for(model, self.models.load_taesd, self.models.demo)
 
     def denoise(self, model: Any, call: dict, **options: Any) -> Any:
-        """`engine.pipeline.denoise` with this run's events, cancellation and preview pace."""
+        """`engine.pipeline.denoise` with this run's events, cancellation, preview pace and reference images."""
+        if self.references is not None:
+            call = {**call, **self.references.arguments(model, call)}
         return denoise(model, call, previewer=self.previewer(model), emit=self.emit, check=self.check,
                        started=self.started, preview_min_seconds=self.preview_min_seconds, **options)
 

@@ -1,0 +1,70 @@
+"""Reference-image cost: the same text-to-image run with one reference (and with four) vs none, through the engine on
+the demo models (target: references add <= 10% to a run's time). What a reference adds per run is one image
+encoding, the adapter's processors put on the UNet and taken off, and a few image tokens in each cross-attention;
+the adapter's first load is paid once and reported separately. Runs alternate; medians.
+Usage: python bench/bench_references.py [--model ID] [--size 256] [--steps 20] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from PIL import Image, ImageDraw  # noqa: E402
+
+import common  # noqa: E402
+from engine import Failed, Result, Studio, Txt2ImgRequest  # noqa: E402
+
+
+def swatch(colour: tuple[int, int, int]) -> Image.Image:
+    image = Image.new("RGB", (256, 256), colour)
+    draw = ImageDraw.Draw(image)
+    for x in range(-256, 256, 32):
+        draw.line((x, 0, x + 256, 256), fill=(240, 220, 120), width=9)
+    return image
+
+
+def engine_run(studio: Studio, request: Txt2ImgRequest) -> float:
+    start = time.perf_counter()
+    for event in studio.run(request):
+        if isinstance(event, Result):
+            event.item.image.load()
+        if isinstance(event, Failed):
+            raise SystemExit(f"The engine run failed: {event.message}")
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = common.parser("stable-diffusion-v1-5/stable-diffusion-v1-5", size=256, steps=20, repeats=5,
+                           real_help="real models and the catalog's IP-Adapter instead of the demo")
+    args = common.parse(parser, argv, size=64, steps=2, repeats=1)
+    studio = common.studio(args.real)
+    roles = ("style", "composition", "both", "style")
+    refs = {"none": (), "one": ((swatch((200, 40, 60)), "style", 0.8),),
+            "four": tuple((swatch((60 * i, 90, 200 - 40 * i)), roles[i], 0.6) for i in range(4))}
+    try:
+        base = Txt2ImgRequest(prompt="a linen summer dress", model=args.model, width=args.size, height=args.size,
+                              steps=args.steps, seed=1, scheduler="Euler")
+        engine_run(studio, base)  # the model loaded, Compel and previews imported
+        first = engine_run(studio, replace(base, reference_images=refs["one"]))
+        times: dict[str, list[float]] = {name: [] for name in refs}
+        for _ in range(args.repeats):
+            for name, chosen in refs.items():
+                times[name].append(engine_run(studio, replace(base, reference_images=chosen)))
+        median = {name: statistics.median(values) for name, values in times.items()}
+        print(f"first run with a reference (loads the adapter once): {first:.2f} s")
+        for name in ("one", "four"):
+            print(f"{args.size}² × {args.steps} steps, {name} reference{'s' if name == 'four' else ''}: "
+                  f"{median[name]:.3f} s vs none {median['none']:.3f} s, references/none ratio "
+                  f"{median[name] / median['none']:.3f} (target <= 1.10)")
+    finally:
+        studio.close()
+
+
+if __name__ == "__main__":
+    main()
