@@ -19,6 +19,7 @@ HELP = """Write `{linen|silk|denim}` for a choice, `{2::linen|silk}` to weight o
 and `__fabrics__` for a word list. Each image picks by its own seed, so the same seed gives the same choice; the
 recipe keeps your template, and restoring an image brings it back. Lists here: {lists}."""
 MORE_MAX = 8
+COUNTED = 1000  # combinations counted under a prompt box in tabs that pick randomly only ("more than" past it)
 
 
 @dataclass
@@ -56,13 +57,15 @@ def build(studio: Studio, prefix: str) -> ExplorePanel:
     return ExplorePanel(accordion, mode, variation, strength, how_many)
 
 
-def wildcard_note(settings: Settings, text: str) -> str:
-    """The line under a prompt box for a wildcard prompt (its combinations, or what is wrong); "" otherwise."""
+def wildcard_note(settings: Settings, text: str, every: bool = True) -> str:
+    """The line under a prompt box for a wildcard prompt (its combinations, or what is wrong); "" otherwise.
+    `every`: the tab offers "Every combination"."""
     if not has_wildcards(text):
         return ""
-    counted = count_combinations(text, settings.max_combinations, word_lists(settings))
+    limit = settings.max_combinations if every else COUNTED  # (what "Every combination" may make, else a bound)
+    counted = count_combinations(text, limit, word_lists(settings))
     css = "bad" if counted.problem else ""
-    return f'<br><span class="{css}">{html.escape(counted.describe())}</span>'
+    return f'<br><span class="{css}">{html.escape(counted.describe(every=every))}</span>'
 
 
 def variation_fields(value: Any) -> dict[str, Any]:
@@ -100,3 +103,17 @@ def wire_more_like_this(studio: Studio, button: Any, panel: ExplorePanel, picked
                          [*restore_outputs, batch_count, panel.mode, panel.variation, panel.accordion],
                          api_visibility="private")
     run(event)
+
+
+def wildcard_counter(studio: Studio, box: Any, elem_id: str) -> gr.HTML:
+    """A note under `box` (any tab's prompt) with its wildcard combinations as it changes; hidden without
+    wildcards. Outside the queue: capped and cheap, so typing never waits behind a run."""
+    note = gr.HTML("", visible=False, elem_id=elem_id)
+
+    def count(text: Any) -> Any:
+        line = wildcard_note(studio.settings, text if isinstance(text, str) else "", every=False)
+        return gr.update(value=f'<div class="studio-tokens">{line.removeprefix("<br>")}</div>', visible=bool(line))
+
+    box.change(count, box, note, show_progress="hidden", trigger_mode="always_last", api_visibility="private",
+               queue=False)
+    return note

@@ -212,16 +212,17 @@ class Count:
     def over(self) -> bool:
         return self.combinations > self.limit
 
-    def describe(self, images_each: int = 1) -> str:
-        """The note under a prompt box."""
+    def describe(self, images_each: int = 1, every: bool = True) -> str:
+        """The note under a prompt box (`every`: where "every combination" can be asked for)."""
         if self.problem:
             return self.problem
         many = f"more than {self.limit:,}" if self.over else f"{self.combinations:,}"
         plural = "" if self.combinations == 1 else "s"
         images = self.combinations * images_each
-        every = (f" (too many to make every combination here: at most {self.limit:,} images)" if self.over else
-                 f"; every combination makes {images:,} image{'' if images == 1 else 's'}")
-        return f"Wildcards: {many} combination{plural} — each image picks one by its seed{every}."
+        offered = "" if not every else (
+            f" (too many to make every combination here: at most {self.limit:,} images)" if self.over else
+            f"; every combination makes {images:,} image{'' if images == 1 else 's'}")
+        return f"Wildcards: {many} combination{plural} — each image picks one by its seed{offered}."
 
 
 def count(template: str, limit: int, lists: WordLists = WordLists()) -> Count:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from engine import (MAX_MODELS, PER_MODEL, SCHEDULER_NAMES, Cell, CompareRequest, Failed, Finished, GridCell,
                     InputError, Loaded, Notice, Preview, Progress, Result, Studio, StudioError, Txt2ImgRequest)
-from ui import kit, status, styles_panel
+from ui import explore_panel, kit, status, styles_panel
 from ui.examples import examples
 from ui.shown import one_tile, repeated_axes, tiled_mark
 from ui.zerogpu import gpu_task
@@ -107,6 +107,7 @@ def build(studio: Studio) -> kit.Tab:
             with kit.compose():
                 prompt = gr.Textbox(label="Prompt", lines=3, elem_id="cmp-prompt",
                                     placeholder="a terrazzo floor pattern with (brass inlays)1.2")
+                explore_panel.wildcard_counter(studio, prompt, "cmp-wildcards")  # its combinations
                 controls = kit.RunControls("Compare", "cmp-run", "cmp-cancel")
             with kit.settings_column():
                 intro = gr.Column()  # the examples, once the fields they set exist

@@ -8,7 +8,7 @@ import gradio as gr
 
 from engine import (EditHistory, EditRequest, EditStep, Failed, InputError, Preview, RestorePlan, Result, Studio,
                     StudioError, open_image)
-from ui import kit, status, styles_panel
+from ui import explore_panel, kit, status, styles_panel
 from ui.examples import asset, examples
 from ui.shown import Shown, plain_tile
 from ui.zerogpu import gpu_task
@@ -69,6 +69,7 @@ def build(studio: Studio) -> kit.Tab:
                                   sources=["upload", "clipboard"], elem_id="edit-source")
                 instruction = gr.Textbox(label="Instruction", lines=2, elem_id="edit-instruction",
                                          placeholder="make the dress (red velvet)1.2")
+                explore_panel.wildcard_counter(studio, instruction, "edit-wildcards")  # its combinations
                 controls = kit.RunControls("Apply edit", "edit-apply", "edit-cancel")
             with kit.settings_column():
                 negative_prompt = gr.Textbox("", label="Negative prompt", lines=1, placeholder="blurry, distorted")

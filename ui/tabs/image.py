@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 from engine import (Img2ImgRequest, InpaintRequest, InputError, RestorePlan, Result, Studio,
                     mask_from_layers)
-from ui import image_examples, kit, outpaint, scroll, status, styles_panel
+from ui import explore_panel, image_examples, kit, outpaint, scroll, status, styles_panel
 from ui.shown import Shown
 from ui.zerogpu import gpu_task
 
@@ -93,6 +93,7 @@ def build(studio: Studio) -> kit.Tab:
                     clear = gr.Button("Clear mask", size="sm", elem_id="img-clear")
                 prompt = gr.Textbox(label="Prompt", lines=2, elem_id="img-prompt",
                                     placeholder="a sunlit Scandinavian living room, linen sofa, oak floor")
+                explore_panel.wildcard_counter(studio, prompt, "img-wildcards")  # its combinations
                 controls = kit.RunControls("Generate", "img-generate", "img-cancel")
             with kit.settings_column():
                 example_strip = image_examples.strip()

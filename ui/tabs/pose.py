@@ -12,7 +12,7 @@ import gradio as gr
 
 from engine import (KEYPOINT_NAMES, MAX_PEOPLE, InputError, Pose, PoseRequest, RestorePlan, Studio,
                     StudioError, from_json, from_rows, load_presets, pose_from_text, save_preset, to_json, to_rows)
-from ui import kit, pose_editor, status, styles_panel
+from ui import explore_panel, kit, pose_editor, status, styles_panel
 from ui.shown import Shown
 from ui.zerogpu import gpu_task
 
@@ -82,6 +82,7 @@ def build(studio: Studio) -> kit.Tab:
                                          "added to it.", elem_id="pose-model")
                 prompt = gr.Textbox(label="Prompt", lines=2, elem_id="pose-prompt",
                                     placeholder="a model in a (linen suit)1.2 on a runway, studio light")
+                explore_panel.wildcard_counter(studio, prompt, "pose-wildcards")  # its combinations
                 controls = kit.RunControls("Generate", "pose-generate", "pose-cancel")
             with kit.settings_column():
                 strip = pose_editor.preset_strip(presets, "pose-presets")

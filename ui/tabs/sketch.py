@@ -9,7 +9,7 @@ import gradio as gr
 
 from engine import (CONTROL_LABELS, Condition, ControlRequest, InputError, RestorePlan, Result, Studio,
                     StudioError, bound, load_presets, pose_from_text)
-from ui import kit, status, styles_panel
+from ui import explore_panel, kit, status, styles_panel
 from ui.examples import asset, examples
 from ui.shown import Shown
 from ui.zerogpu import gpu_task
@@ -87,6 +87,7 @@ def build(studio: Studio) -> kit.Tab:
                                               layers=False, elem_id="sketch-pad")
                 prompt = gr.Textbox(label="Prompt", lines=3, elem_id="sketch-prompt",
                                     placeholder="a bright Scandinavian living room, oak floor, linen sofa, daylight")
+                explore_panel.wildcard_counter(studio, prompt, "sketch-wildcards")  # its combinations
                 controls = kit.RunControls("Generate", "sketch-generate", "sketch-cancel")
             with kit.settings_column():
                 intro = gr.Column()  # the examples, once the fields they set exist
