@@ -4,7 +4,10 @@ migrations, concurrent writes, hosted owners, export. PNGs are written by the re
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -54,7 +57,7 @@ def fill(writer: OutputWriter) -> list[Path]:
 
 def snapshot(library: Library) -> list[tuple]:
     return sorted(library.read("SELECT path, created, prompt, negative, model, task, tab, seed, width, height, style, "
-                               "loras, recipe, trashed IS NOT NULL FROM images"))
+                               "loras, fields, trashed IS NOT NULL FROM images JOIN recipes USING (id)"))
 
 
 def test_every_saved_png_is_recorded_and_found_by_its_words_and_filters(outputs) -> None:
@@ -192,13 +195,15 @@ def test_upgrading_from_the_first_schema_keeps_the_images(tmp_path: Path) -> Non
     (root / ".library").mkdir(parents=True)
     old = sqlite3.connect(root / ".library" / "library.db", isolation_level=None)
     assert schema.migrate(old, upto=1) == 1
-    old.execute("INSERT INTO images (path, created, prompt, model, task, seed, width, height) VALUES "
-                "('2026-01-01/00000-5.png', 1.0, 'an old brick facade', 'm', 'openpose', 5, 64, 64)")
+    old.execute("INSERT INTO images (path, created, prompt, model, task, seed, width, height, recipe) VALUES "
+                "('2026-01-01/00000-5.png', 1.0, 'an old brick facade', 'm', 'openpose', 5, 64, 64, "
+                "'{\"task\": \"openpose\"}')")
     old.close()
     library = Library(root)
     assert library.read("PRAGMA user_version")[0][0] == schema.VERSION
     (entry,) = library.search(Query(words="brick")).entries
     assert (entry.tab, entry.seed, entry.starred, entry.trashed) == ("pose", 5, False, False)
+    assert entry.recipe == {"task": "openpose"}  # moved to the recipes table (schema 3)
     board = library.boards.create("Old")
     assert library.boards.add(board.id, [entry.id]) == 1
     library.close()
@@ -275,3 +280,43 @@ def test_a_real_run_is_recorded_with_its_recipe(studio) -> None:
     assert entry.seed == 77 and entry.tab == "txt2img" and entry.created >= started - 2
     assert studio.library.file(entry) == result.item.path
     assert os.path.exists(studio.library.file(entry))
+
+
+KILLED_BATCH = """
+import sys
+from pathlib import Path
+from PIL import Image
+from engine import Recipe, Settings
+from engine.library import open_library
+from engine.media.outputs import OutputWriter
+
+root = Path(sys.argv[1])
+writer = OutputWriter(root)
+open_library(Settings(outputs_dir=root), writer)
+for number in range(10_000):
+    recipe = Recipe(prompt=f"batch image {number}", negative_prompt="", model="m", width=384, height=384, steps=1,
+                    guidance_scale=7.0, scheduler="Default", seed=number)
+    writer.write(Image.effect_noise((384, 384), 60).convert("RGB"), recipe)
+    print(number, flush=True)
+"""
+
+
+def test_a_kill_during_a_batch_loses_only_the_image_in_progress(tmp_path: Path) -> None:
+    root = tmp_path / "outputs"
+    child = subprocess.Popen([sys.executable, "-c", KILLED_BATCH, str(root)], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parents[1],
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    try:
+        for _ in range(4):
+            assert child.stdout.readline(), "the batch stopped before it was killed"
+    finally:
+        child.send_signal(signal.SIGKILL)  # mid-batch: an image is being encoded, written or recorded
+        child.wait()
+    pngs = sorted(root.glob("*/*.png"))
+    assert len(pngs) >= 4
+    for png in pngs:
+        Image.open(png).load()  # every PNG left is whole
+    library = Library(root)  # the next start
+    library.catch_up()
+    assert sorted(library.file(e) for e in library.search(Query(words="batch", page_size=200)).entries) == pngs
+    library.close()

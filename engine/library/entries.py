@@ -17,7 +17,9 @@ MAX_WORDS = 16  # words of a search used at most
 TAB_OF_TASK = {"openpose": "pose", "img2img": "image", "inpaint": "image"}  # other tasks are their tab's id
 _LORA_NAME = re.compile(r"\s*([^:,]+?)\s*(?::[^,]*)?(?:,|$)")
 _WORD = re.compile(r"\w+", re.UNICODE)
-COLUMNS = "id, path, created, prompt, negative, model, task, tab, seed, width, height, style, loras, starred, trashed, recipe"
+COLUMNS = ("images.id, path, created, prompt, negative, model, task, tab, seed, width, height, style, loras, starred, "
+           "trashed, recipes.fields")
+FROM = "images LEFT JOIN recipes ON recipes.id = images.id"  # what COLUMNS are read from
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def entry_from_row(row: tuple) -> Entry:
      recipe) = row
     try:
         fields = json.loads(recipe)
-    except ValueError:
+    except (TypeError, ValueError):
         fields = {}
     return Entry(id_, path, created, prompt, negative, model, task, tab, seed, width, height, style,
                  tuple(n for n in loras.split(",") if n), bool(starred), trashed is not None, fields)

@@ -34,5 +34,6 @@ def _start(library: Library) -> None:
     try:
         library.expire()
         library.catch_up()
+        library.analyze()  # the planner picks the right index for each filter (a seed: an index, not a scan)
     except (sqlite3.Error, OSError) as exc:
         log.warning("Library: the outputs folder could not be scanned (%s).", exc)

@@ -58,6 +58,20 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX board_images_image ON board_images (image);
     """,
+    # Schema 3: recipes in their own table (the images table stays small, so scans and counts are fast), an index
+    # that walks an owner's library newest first, and one for seeds.
+    """
+    CREATE TABLE recipes (
+        id INTEGER PRIMARY KEY REFERENCES images (id) ON DELETE CASCADE,
+        fields TEXT NOT NULL DEFAULT '{}'
+    );
+    INSERT INTO recipes (id, fields) SELECT id, recipe FROM images;
+    ALTER TABLE images DROP COLUMN recipe;
+    DROP INDEX images_owner_created;
+    CREATE INDEX images_browse ON images (owner, trashed, created DESC, id DESC);
+    CREATE INDEX images_seed ON images (seed);
+    CREATE INDEX images_starred ON images (owner, created DESC) WHERE starred = 1;
+    """,
 )
 VERSION = len(MIGRATIONS)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from engine.library import schema
-from engine.library.entries import (COLUMNS, MAX_PAGE_SIZE, Entry, Page, Query, entry_from_row, relative,
+from engine.library.entries import (COLUMNS, FROM, MAX_PAGE_SIZE, Entry, Page, Query, entry_from_row, relative,
                                     row_values, where)
 from engine.library.scan import TRASH, png_files, recipe_fields
 from engine.library.thumbs import ThumbnailMaker, make_thumbnail
@@ -103,7 +103,7 @@ class Library:
         try:
             created = saved.stat().st_mtime
             with self.transaction() as connection:
-                id_ = self._insert(connection, row_values(rel, created, fields, owner))
+                id_ = self.insert_row(connection, row_values(rel, created, fields, owner))
         except (sqlite3.Error, OSError) as exc:
             log.warning("Could not add %s to the library (%s); it is added at the next start.", saved, exc)
             return None
@@ -116,11 +116,17 @@ class Library:
         return id_
 
     @staticmethod
-    def _insert(connection: sqlite3.Connection, values: dict[str, Any], trashed: float | None = None) -> int:
+    def insert_row(connection: sqlite3.Connection, values: dict[str, Any], trashed: float | None = None) -> int:
+        """Add an image's row (`row_values`) in an open transaction, unless its path is there; returns its id."""
+        values = dict(values)
+        fields = values.pop("recipe", "{}")
         names = ", ".join(values)
-        connection.execute(f"INSERT OR IGNORE INTO images ({names}, trashed) VALUES "
-                           f"({', '.join('?' * len(values))}, ?)", (*values.values(), trashed))
-        return connection.execute("SELECT id FROM images WHERE path = ?", (values["path"],)).fetchone()[0]
+        added = connection.execute(f"INSERT OR IGNORE INTO images ({names}, trashed) VALUES "
+                                   f"({', '.join('?' * len(values))}, ?)", (*values.values(), trashed)).rowcount
+        id_ = connection.execute("SELECT id FROM images WHERE path = ?", (values["path"],)).fetchone()[0]
+        if added:
+            connection.execute("INSERT OR REPLACE INTO recipes (id, fields) VALUES (?, ?)", (id_, fields))
+        return id_
 
     def catch_up(self) -> tuple[int, int]:
         """Index the PNGs the database lacks (written while it was unavailable, or all of them after a rebuild),
@@ -138,11 +144,17 @@ class Library:
         gone = [rel for rel in known if rel not in found]
         with self.transaction() as connection:
             for created, rel, path, trashed in new:
-                self._insert(connection, row_values(rel, created, recipe_fields(path)), time.time() if trashed else None)
+                self.insert_row(connection, row_values(rel, created, recipe_fields(path)), time.time() if trashed else None)
             connection.executemany("DELETE FROM images WHERE path = ?", [(rel,) for rel in gone])
         for _, rel, _, _ in new:
             self.thumbs.later(rel)
         return len(new), len(gone)
+
+    def analyze(self) -> None:
+        """Refresh the statistics the query planner uses (sampled: quick however large the library)."""
+        with self.transaction() as connection:
+            connection.execute("PRAGMA analysis_limit = 2000")
+            connection.execute("ANALYZE")
 
     # ---- hosted visitors ----
 
@@ -177,13 +189,13 @@ class Library:
         page = max(1, int(query.page))
         clause, params = where(query, owner)
         total = self.read(f"SELECT count(*) FROM images WHERE {clause}", params)[0][0]
-        rows = self.read(f"SELECT {COLUMNS} FROM images WHERE {clause} ORDER BY created DESC, id DESC LIMIT ? "
-                         "OFFSET ?", [*params, size, (page - 1) * size])
+        rows = self.read(f"SELECT {COLUMNS} FROM {FROM} WHERE {clause} ORDER BY images.created DESC, images.id DESC "
+                         "LIMIT ? OFFSET ?", [*params, size, (page - 1) * size])
         return Page([entry_from_row(row) for row in rows], total, page, size)
 
     def entry(self, id_: int, owner: str = "") -> Entry:
         """The entry `id_` of `owner` (trashed or not); InputError when there is none."""
-        rows = self.read(f"SELECT {COLUMNS} FROM images WHERE id = ? AND owner = ?", (int(id_), owner))
+        rows = self.read(f"SELECT {COLUMNS} FROM {FROM} WHERE images.id = ? AND images.owner = ?", (int(id_), owner))
         if not rows:
             raise InputError(f"There is no image {id_} in your library.")
         return entry_from_row(rows[0])

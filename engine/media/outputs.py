@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import tempfile
@@ -126,10 +127,12 @@ class OutputWriter:
         while path.exists():
             number += 1
             path = folder / f"{prefix}{number:05d}-{seed}{tail}.png"
+        partial = path.with_name(f".{path.name}.partial")  # a kill mid-write never leaves a broken PNG
         if isinstance(data, Path):
-            shutil.copyfile(data, path)
+            shutil.copyfile(data, partial)
         else:
-            path.write_bytes(data)
+            partial.write_bytes(data)
+        os.replace(partial, path)
         return path
 
     def _prune(self) -> None:
