@@ -70,13 +70,31 @@ def test_txt2img_endpoint_needs_only_a_prompt(client: Client) -> None:
                                                    "style", "preview_every", "loras", "tiling", "hires_scale",
                                                    "hires_strength", "hires_steps", "refiner",
                                                    "refiner_switch", "wildcard_mode",
-                                                   "variation"]  # hires fix, SDXL refiner, variations: added last
+                                                   "variation", *REFERENCE_PARAMETERS]  # each group added last
     assert all(p["parameter_has_default"] for p in info if p["parameter_name"] != "prompt")
     image, status, gallery = client.predict(prompt="a linen dress", steps=2, width=64, height=64,
                                             api_name="/txt2img")
     assert Path(image).is_file() and "Done: 1 image" in status
     assert read_recipe(image).fields["prompt"] == "a linen dress"  # the PNG keeps its recipe through the API
     assert len(gallery) == 1 and "seed" in gallery[0]["caption"]
+
+
+REFERENCE_PARAMETERS = [f"reference_{part}_{n}" for n in range(1, 5) for part in ("image", "role", "weight")]
+
+
+def test_txt2img_takes_reference_images_last(client: Client, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    swatch = tmp_path / "swatch.png"
+    Image.new("RGB", (64, 64), (200, 40, 60)).save(swatch)
+    assert [p["parameter_name"] for p in parameters(client, "/txt2img")][-12:] == REFERENCE_PARAMETERS
+    image, status, _ = client.predict(prompt="a linen dress", steps=2, width=64, height=64,
+                                      reference_image_1=handle_file(str(swatch)), reference_role_1="composition",
+                                      reference_weight_1=0.6, api_name="/txt2img")
+    assert "Done: 1 image" in status and read_recipe(image).fields["references"].endswith(":composition:0.6")
+    message, _ = failure(client, prompt="a dress", steps=2, width=64, height=64, api_name="/txt2img",
+                         reference_image_1=handle_file(str(swatch)), reference_role_1="texture")
+    assert "role must be one of style, composition, both" in message
 
 
 def test_txt2img_hires_fix(client: Client) -> None:

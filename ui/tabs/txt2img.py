@@ -10,6 +10,7 @@ import gradio as gr
 from engine import (MAX_PROMPT_CHARS, Catalog, Family, InputError, RestorePlan, Result, Studio, Txt2ImgRequest,
                     prepare_prompt)
 from ui import explore_panel, hires_panel, kit, refiner_panel, status, styles_panel, style_presets as styles
+from ui import references_panel
 from ui.examples import examples
 from ui.shown import Shown
 from ui.zerogpu import gpu_task
@@ -112,6 +113,7 @@ def build(studio: Studio) -> kit.Tab:
                 panel = styles_panel.build(studio, "t2i")
                 hires = hires_panel.build(settings, "t2i")  # a second, upscaled pass
                 refining = refiner_panel.build(catalog, settings, family, "t2i")  # SDXL's second expert
+                references = references_panel.build("t2i")  # images that steer the style or the layout
                 explore = explore_panel.build(studio, "t2i")  # wildcard combinations, variation seeds
                 with gr.Accordion("Prompt weighting syntax", open=False):
                     gr.Markdown(SYNTAX_HELP)
@@ -152,7 +154,16 @@ def build(studio: Studio) -> kit.Tab:
                 preview_every: int = 1, history: list | None = None, loras: str = "", tiling: str = "none",
                 hires_scale: float = 1.0, hires_strength: float = 0.5, hires_steps: int = 0,
                 refiner: str = refiner_panel.OFF, refiner_switch: float = 0.8, wildcard_mode: str = "random",
-                variation: str = "", request: gr.Request | None = None) -> Iterator[tuple]:
+                variation: str = "",
+                reference_image_1: Any = None, reference_role_1: str = "style",
+                reference_weight_1: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_2: Any = None, reference_role_2: str = "style",
+                reference_weight_2: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_3: Any = None, reference_role_3: str = "style",
+                reference_weight_3: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_4: Any = None, reference_role_4: str = "style",
+                reference_weight_4: float = references_panel.WEIGHT_DEFAULT,
+                request: gr.Request | None = None) -> Iterator[tuple]:
         """Generate images from a prompt, streaming live previews; returns the last image, status, gallery."""
         items = list(history or [])
         shown = Shown(items[0][0] if items else None)  # the last result stays until a preview comes
@@ -173,6 +184,11 @@ def build(studio: Studio) -> kit.Tab:
             model=kit.text(model, "model") or first.id, scheduler=kit.text(scheduler, "scheduler") or "Default",
             style=kit.text(style, "style") or "None", loras=styles_panel.lora_choices(loras),
             tiling=styles_panel.tiling_choice(tiling), refiner=kit.text(refiner, "refiner"),
+            reference_images=references_panel.chosen(
+                reference_image_1, reference_role_1, reference_weight_1,
+                reference_image_2, reference_role_2, reference_weight_2,
+                reference_image_3, reference_role_3, reference_weight_3,
+                reference_image_4, reference_role_4, reference_weight_4),
             wildcard_mode=kit.text(wildcard_mode, "wildcard mode") or "random",
             **explore_panel.variation_fields(variation),
             **kit.numbers(Txt2ImgRequest, width=width, height=height, steps=steps, guidance_scale=guidance_scale,
@@ -182,6 +198,7 @@ def build(studio: Studio) -> kit.Tab:
 
     inputs = [prompt, negative_prompt, model, seed, steps, guidance_scale, width, height, scheduler, batch_count,
               style, preview_every, history, *panel.inputs, *hires.inputs, *refining.inputs, *explore.inputs]
+    inputs += references.inputs  # the endpoint's last parameters
     outputs = [image, progress, gallery, history, last_seed]
     controls.wire(txt2img, inputs, outputs, progress, settings, api_name="txt2img")
     prompt.submit(txt2img, inputs, outputs, api_visibility="private",
