@@ -11,6 +11,7 @@ import gradio as gr
 from engine import (DEFAULT_TOP_K, MAX_TOP_K, Description, RestorePlan, Studio, StudioError, compose_prompt,
                     load_describe_spec, prompt_card)
 from ui import kit, status
+from ui.zerogpu import gpu_task
 
 READY = "Drop an image (a photo, a sketch, a swatch): its caption and the words that match it best appear here."
 # (tab id, button label): each gets the composed prompt; Your image also takes the described picture as its input.
@@ -69,6 +70,7 @@ def build(studio: Studio) -> kit.Tab:
             data = gr.JSON(visible=False, label="Description")  # the whole description, for API clients
     described = kit.session_state(None)  # the path of the image described last: the sends' picture
 
+    @gpu_task(duration=60)
     def describe(image: Any, top_k: Any = DEFAULT_TOP_K) -> Iterator[tuple]:
         """An image's caption and ranked words (`/describe`); a bad image or count raises gr.Error with why."""
         skip = (gr.skip(),) * (len(picks) + 4)
