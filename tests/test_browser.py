@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from engine import Catalog, Recipe, Settings, Studio, load_presets, png_bytes, to_json, to_rows
-from tests.conftest import SD
+from tests.conftest import KANDINSKY, SD, SDXL, load, slow_steps
 from ui.layout import build_app, launch
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--disable-quic"]
-LONG = 1000  # steps of a run that is cancelled long before it ends
+LONG = 999  # steps of a run that is cancelled long before it ends (the most a 1000-timestep schedule takes)
 # The longest a test waits for a state (an element, a text, a class): a bound, never a pause. A busy 2-core CI machine
 # may take long; a passing test never waits it out.
 PATIENCE_MS = 120_000
@@ -39,6 +39,18 @@ WATCH = """(ids) => {
                             {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
   look();
 }"""
+
+
+SERVED: dict[str, Studio] = {}  # url -> the Studio behind it (tests that slow its models' steps)
+
+
+def slow_models(studio: Studio, monkeypatch: pytest.MonkeyPatch, *models: str, seconds: float = 0.1) -> None:
+    """Give `models`' steps a real model's pace. Loaded on the server's device thread, as its runs load them (the
+    stack's first import there is under its lock: a second thread importing diffusers beside it can fail)."""
+    studio.device_thread.submit(studio.warm_up).result()
+    for model in models:
+        slow_steps(monkeypatch, studio.device_thread.submit(lambda m=model: load(studio, m)[0].pipe.unet).result(),
+                   seconds)
 
 
 def _free_port() -> int:
@@ -57,9 +69,12 @@ def server(cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathF
     studio = Studio(settings, demo=True, online=False, catalog=catalog)
     app = build_app(studio, "Test catalog.")
     launch(app, studio, quiet=True)
+    url = f"http://127.0.0.1:{settings.port}"
+    SERVED[url] = studio
     try:
-        yield f"http://127.0.0.1:{settings.port}"
+        yield url
     finally:
+        SERVED.pop(url, None)
         app.close()
         studio.close()
 
@@ -226,9 +241,9 @@ def test_a_pose_png_dropped_on_text_to_image_opens_in_pose(page, tmp_path: Path)
     page.get_by_text("Exact positions (table)").click()
 
 
-@pytest.mark.xfail(strict=False, reason="known since 2026-12-07: in the full suite one column's preview and final "
-                   "can arrive in one paint (a tiny demo step outruns the page); open, see the issue 27 note")
-def test_compare_fills_three_columns_with_previews_and_finals(page) -> None:
+def test_compare_fills_three_columns_with_previews_and_finals(page, server: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    slow_models(SERVED[server], monkeypatch, SD, SDXL, KANDINSKY)  # a warm tiny model outruns any preview
     page.get_by_role("tab", name="Compare", exact=True).click()
     page.locator("#cmp-prompt textarea").fill("a terrazzo floor with (brass inlays)1.2")
     _set_number(page, "cmp-steps", 6)
