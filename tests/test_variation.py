@@ -13,8 +13,8 @@ from PIL.PngImagePlugin import PngInfo
 
 from engine import InputError, Studio, Txt2ImgRequest, parse_variation, plan_restore, read_recipe
 from engine.media.recipe import parse_parameters_text, to_parameters_text
-from engine.pipeline.variation import slerp
-from tests.conftest import KANDINSKY, SD, collect
+from engine.pipeline.variation import slerp, supported
+from tests.conftest import KANDINSKY, SD, collect, load
 
 A1111_TEXT = ("a linen dress\nNegative prompt: blurry\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1234, "
               "Size: 64x64, Model: v1-5-pruned-emaonly, Variation seed: 987, Variation seed strength: 0.25, "
@@ -54,12 +54,11 @@ def test_several_variations_at_once_keep_the_seed(studio: Studio) -> None:
     assert "Variation seed: 41, Variation seed strength: 0.2" in text
 
 
-def test_a_family_without_variations_says_so(studio: Studio) -> None:
-    request = Txt2ImgRequest(prompt="a scarf", model=KANDINSKY, width=64, height=64, steps=1, seed=3,
-                             variation_strength=0.3, batch_count=2)
-    events = collect(studio.run(request))
-    assert any("variation seeds are not available" in n.message for n in events["Notice"])
-    assert [r.item.recipe.seed for r in events["Result"]] == [3, 4]
+def test_which_pipelines_take_variation_noise(studio: Studio) -> None:
+    """SD 1.5/SDXL take starting latents; Kandinsky's decoder makes its noise its own way (its run says so and
+    counts the seed up instead), without running its prior here."""
+    assert supported(load(studio, SD)[0].pipe)
+    assert not supported(load(studio, KANDINSKY)[0].pipe)
 
 
 def test_an_a1111_png_with_a_variation_seed_restores(studio: Studio) -> None:
