@@ -112,6 +112,16 @@ def test_compare_and_limits(studio: Studio) -> None:
     assert "Wildcard mode must be one of random, every" in bad_mode[0].message
 
 
+def test_sweep_cells_pick_by_their_seed(studio: Studio) -> None:
+    from engine import SweepRequest, parse_axis
+
+    base = Txt2ImgRequest(prompt="a {linen|silk|denim|wool|tweed} coat", model=SD, width=64, height=64, steps=1)
+    sweep = SweepRequest(base=base, axes=(parse_axis("Seed", "3, 4"),))
+    results = [e.event for e in studio.run(sweep) if type(e).__name__ == "Cell" and type(e.event).__name__ == "Result"]
+    assert [r.item.recipe.prompt for r in results] == [pick(base.prompt, 3), pick(base.prompt, 4)]
+    assert all(r.item.recipe.wildcard_prompt == base.prompt for r in results)
+
+
 def test_templates_in_a1111_text_both_ways() -> None:
     text = parameters_from_fields({"prompt": "a silk dress", "wildcard_prompt": "a {linen|silk} dress",
                                    "steps": 20, "seed": 5, "width": 64, "height": 64})

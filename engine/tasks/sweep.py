@@ -11,6 +11,7 @@ from engine.media.grid import GridCell
 from engine.preflight import hires_run
 from engine.sweep.sheet import grid_image, grid_png
 from engine.sweep_requests import SweepCell, SweepRequest
+from engine.tasks import wildcard_runs
 from engine.tasks.context import TaskContext
 from engine.types import Cancelled, Event, Failed, GeneratedImage, ModelError, Notice, Recipe, Result
 
@@ -57,7 +58,7 @@ def _run_cell(cell: SweepCell, ctx: TaskContext, made: dict) -> None:
             made[(cell.x, cell.y, cell.z)] = (event.item, event.seconds)
         outer(event)
 
-    task.run(cell.request, replace(ctx, emit=emit))
+    wildcard_runs.run(task.run, cell.request, replace(ctx, emit=emit))  # wildcards: each cell picks by its seed
 
 
 def planned_work(cell: SweepCell) -> list[tuple[int, int, int, int]]:
