@@ -122,6 +122,20 @@ def test_sweep_cells_pick_by_their_seed(studio: Studio) -> None:
     assert all(r.item.recipe.wildcard_prompt == base.prompt for r in results)
 
 
+def test_hosted_every_combination_is_bounded_by_the_work_budget(catalog, tmp_path: Path) -> None:
+    from engine import Settings
+
+    hosted = Studio(Settings(hosted=True, max_work=1.0, cache_dir=tmp_path, outputs_dir=None), demo=True,
+                    online=False, catalog=catalog)
+    try:
+        request = Txt2ImgRequest(prompt="a {linen|silk|denim|wool} coat", model=SD, width=256, height=256, steps=4,
+                                 wildcard_mode="every")
+        events = collect(hosted.run(request))
+        assert "megapixel-steps" in events["Failed"][0].message and "Result" not in events
+    finally:
+        hosted.close()
+
+
 def test_templates_in_a1111_text_both_ways() -> None:
     text = parameters_from_fields({"prompt": "a silk dress", "wildcard_prompt": "a {linen|silk} dress",
                                    "steps": 20, "seed": 5, "width": 64, "height": 64})
