@@ -149,7 +149,9 @@ def test_studio_wildcard_dirs_setting(monkeypatch: pytest.MonkeyPatch, tmp_path:
     from engine.prompts.wildcards import word_lists
 
     (tmp_path / "mine.txt").write_text("one\ntwo\n")
+    (tmp_path / "fabrics.txt").write_text("my own cloth\n")  # replaces the starter list of that name
     monkeypatch.setenv("STUDIO_WILDCARD_DIRS", str(tmp_path))
     lists = word_lists(load_settings())
     assert "mine" in lists.names() and "fabrics" in lists.names()
     assert combinations("__mine__", 5, lists) == ["one", "two"]
+    assert combinations("__fabrics__", 5, lists) == ["my own cloth"]

@@ -37,7 +37,8 @@ def has_wildcards(text: Any) -> bool:
 
 @dataclass(frozen=True)
 class WordLists:
-    """The folders word lists (`name.txt`, one entry a line, `#` comments) are read from; the first wins."""
+    """The folders word lists (`name.txt`, one entry a line, `#` comments) are read from; where two folders have a
+    list of the same name, the later folder's is used (dynamicprompts' root map)."""
 
     folders: tuple[Path, ...] = (WILDCARDS_DIR,)
 
@@ -51,14 +52,15 @@ class WordLists:
         return list(found)
 
     def manager(self) -> Any:
-        """dynamicprompts' WildcardManager over these folders (lists too long to read left out)."""
+        """dynamicprompts' WildcardManager over these folders (a list too long to read is refused with a sentence;
+        rebuilt when a list is added, removed or edited)."""
         return _manager(tuple(f for f in self.folders if f.is_dir()), _stamp(self.folders))
 
 
 def word_lists(settings: Any) -> WordLists:
-    """The server's word lists: STUDIO_WILDCARD_DIRS first (a list there replaces the starter one of its name), then
-    presets/wildcards."""
-    return WordLists((*settings.wildcard_dirs, WILDCARDS_DIR))
+    """The server's word lists: presets/wildcards, then STUDIO_WILDCARD_DIRS (a list there replaces the starter one
+    of its name)."""
+    return WordLists((WILDCARDS_DIR, *settings.wildcard_dirs))
 
 
 @lru_cache(maxsize=8)
