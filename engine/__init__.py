@@ -50,12 +50,13 @@ from engine.sweep_requests import SweepRequest
 from engine.types import (Cancelled, Cell, Event, Failed, Finished, GeneratedImage, InputError, Loaded, ModelError,
                           Notice, OutOfMemory, Preview, Progress, Recipe, Result, StudioError)
 
-from engine.upscale import (DPI_CHOICES, LANCZOS, PAPERS, TARGET_KINDS, UpscaleRequest, read_upscale,
-                            upscaler_names)
+from engine.upscale import (DPI_CHOICES, LANCZOS, PAPERS, TARGET_KINDS, UpscaleRequest, print_target,
+                            read_upscale, upscaler_names)
 
 __all__ = [
     "MAX_REFERENCES", "REFERENCE_WEIGHT", "ROLES", "ROLE_LABELS", "WEIGHT_DEFAULT",
-    "DPI_CHOICES", "LANCZOS", "PAPERS", "TARGET_KINDS", "UpscaleRequest", "read_upscale", "upscaler_names",
+    "DPI_CHOICES", "LANCZOS", "PAPERS", "TARGET_KINDS", "UpscaleRequest", "print_target", "read_upscale",
+    "upscaler_names",
     "DEFAULT_TOP_K", "MAX_TOP_K", "Description", "RankedGroup", "RankedWord", "compose_prompt", "prompt_card",
     "load_describe_spec",
     "image_problems", "text_problem", "work_problem", "read_recipe_bounded", "hires_run",

@@ -15,7 +15,7 @@ from ui.clients import presence
 from ui.image_guard import guard_images
 from ui.runs import ActiveRuns
 from ui.workers import register as show_workers
-from ui.tabs import compare, describe, edit, image, library, live, pose, sketch, sweep, txt2img
+from ui.tabs import compare, describe, edit, image, library, live, pose, sketch, sweep, txt2img, upscale
 from ui.theme import CSS, SCRIPT, THEME
 
 TABS = (  # (id, title, builder)
@@ -27,6 +27,7 @@ TABS = (  # (id, title, builder)
     ("pose", "Pose", pose.build),
     ("control", "Sketch & lines", sketch.build),
     ("edit", "Edit", edit.build),
+    ("upscale", "Upscale", upscale.build),
     ("describe", "Describe", describe.build),
     ("library", "Library", library.build),
 )

@@ -136,6 +136,7 @@ def build(studio: Studio) -> kit.Tab:
                 use_result = gr.Button("Use as the input", elem_id="img-use-result")
                 reuse_recipe = gr.Button("Use these settings", elem_id="img-reuse")
                 send_to_edit = gr.Button("Send to Edit", elem_id="img-send-edit")
+                send_to_upscale = gr.Button("Upscale to print", elem_id="img-send-upscale")
             api_image = gr.Image(type="filepath", format="png", visible=False, label="image")
             api_mask = gr.Image(type="filepath", format="png", visible=False, label="mask")
             api_result = gr.Image(format="png", visible=False, label="result")
@@ -301,4 +302,5 @@ def build(studio: Studio) -> kit.Tab:
 
     return kit.Tab(inbox=kit.Inbox(receive, [], restore_outputs, progress),
                    sends=[kit.Send(send_to_edit, "edit", [selected, history], settings=False, pick=newest),
+                          kit.Send(send_to_upscale, "upscale", [selected, history], settings=False, pick=newest),
                           kit.Send(reuse_recipe, None, [selected]), drop])

@@ -132,6 +132,7 @@ def build(studio: Studio) -> kit.Tab:
             with gr.Row(equal_height=True):
                 reuse_recipe = gr.Button("Use these settings", elem_id="t2i-reuse")
                 send_to_edit = gr.Button("Send to Edit", elem_id="t2i-send-edit")
+                send_to_upscale = gr.Button("Upscale to print", elem_id="t2i-send-upscale")
                 more_like_this = gr.Button("More like this", elem_id="t2i-more")
     steps, guidance_scale, scheduler, seed = (sampler.steps, sampler.guidance_scale, sampler.scheduler,
                                               sampler.seed)
@@ -279,6 +280,7 @@ def build(studio: Studio) -> kit.Tab:
 
     return kit.Tab(inbox=kit.Inbox(restore, [], restore_outputs, progress),
                    sends=[kit.Send(send_to_edit, "edit", [selected, history], settings=False, pick=picked),
+                          kit.Send(send_to_upscale, "upscale", [selected, history], settings=False, pick=picked),
                           kit.Send(reuse_recipe, None, [selected, history], pick=picked), drop])
 
 
