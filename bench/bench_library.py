@@ -53,8 +53,8 @@ def fill(library: Library, count: int, rng: random.Random) -> float:
     """`count` synthetic entries over the last year (a few starred, a few on boards); returns seconds taken."""
     started, now = time.perf_counter(), time.time()
     with library.transaction() as connection:
-        for index in range(count):
-            values = row_values(f"synthetic/{index:07d}.png", now - rng.random() * 365 * 86400, fields(rng))
+        for index in range(count):  # recorded as made: each newer than the one before
+            values = row_values(f"synthetic/{index:07d}.png", now - (count - index) * 365 * 86400 / count, fields(rng))
             library.insert_row(connection, {**values, "starred": int(rng.random() < 0.05)})
     boards = [library.boards.create(f"Board {n}") for n in range(20)]
     ids = [row[0] for row in library.read("SELECT id FROM images ORDER BY random() LIMIT ?", (count // 10,))]

@@ -59,7 +59,8 @@ def register(studio: Studio) -> None:
                 trash: bool = False, page: int = 1, page_size: int = 48, key: str = "",
                 request: gr.Request | None = None) -> dict:
         """Search the library: words of the prompts and filters in (seed -1 and board 0: any; dates YYYY-MM-DD),
-        one page of entries out, newest first, each with its file and recipe."""
+        one page of entries out, newest first, each with its file and recipe. With `more`, a filtered search has at
+        least `total` matches (it stops counting at 2,000)."""
         def work(lib: Library, owner: str) -> dict:
             query = Query(words=str(words or "")[:500], model=str(model or ""), tab=str(tab or ""),
                           lora=str(lora or ""), style=str(style or ""), seed=None if int(seed) < 0 else int(seed),
@@ -69,7 +70,7 @@ def register(studio: Studio) -> None:
             if query.board is not None:
                 lib.boards.get(query.board, owner)
             found = lib.search(query, owner)
-            return {"total": found.total, "page": found.page, "pages": found.pages,
+            return {"total": found.total, "more": found.more, "page": found.page, "pages": found.pages,
                     "entries": [entry_json(studio, lib, e) for e in found.entries]}
 
         return acting(studio, _numbers(work), request, key)

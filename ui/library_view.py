@@ -56,8 +56,13 @@ def pager(page: Page, trash: bool = False) -> str:
     first = (page.page - 1) * page.page_size + 1
     last = first + len(page.entries) - 1
     where = " in the trash" if trash else ""
-    return (f'<div class="studio-tokens">Page {page.page} of {page.pages} · {first:,}–{last:,} of '
-            f'{page.total:,} image{"s" * (page.total != 1)}{where}, newest first</div>')
+    of = f"Page {page.page}" if page.more else f"Page {page.page} of {page.pages}"
+    return (f'<div class="studio-tokens">{of} · {first:,}–{last:,} of {count(page)}{where}, newest first</div>')
+
+
+def count(page: Page) -> str:
+    """"1 image", "312 images", "2,000+ images" (a filtered search counts so far)."""
+    return f"{page.total:,}{'+' if page.more else ''} image{'s' * (page.total != 1 or page.more)}"
 
 
 def empty_sentence(searching: bool, trash: bool) -> str:

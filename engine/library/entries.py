@@ -12,6 +12,7 @@ from typing import Any
 from engine.types import InputError
 
 PAGE_SIZE = 48  # entries per page unless asked otherwise
+COUNT_CAP = 2000  # a filtered search counts its matches up to this many (its pages come fast however large)
 MAX_PAGE_SIZE = 200
 MAX_WORDS = 16  # words of a search used at most
 TAB_OF_TASK = {"openpose": "pose", "img2img": "image", "inpaint": "image"}  # other tasks are their tab's id
@@ -111,13 +112,15 @@ class Page:
     """One page of a search's entries, newest first, and how many match in all."""
 
     entries: list[Entry]
-    total: int
+    total: int  # with `more`, at least this many (a filtered search stops counting at COUNT_CAP)
     page: int
     page_size: int
+    more: bool = False
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        """Pages counted (with `more`, at least this many)."""
+        return max(1, -(-self.total // self.page_size), self.page + (1 if self.more else 0))
 
 
 def where(query: Query, owner: str) -> tuple[str, list[Any]]:

@@ -72,6 +72,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX images_seed ON images (seed);
     CREATE INDEX images_starred ON images (owner, created DESC) WHERE starred = 1;
     """,
+    # Schema 4: the newest-first index carries every filtered column, so a filter walks it without reading rows.
+    """
+    DROP INDEX images_browse;
+    DROP INDEX images_starred;
+    CREATE INDEX images_browse ON images (owner, trashed, created DESC, id DESC, starred, tab, model, style, seed,
+                                          width, height, loras);
+    CREATE INDEX images_owner ON images (owner, trashed);  -- small: a whole library is counted from it
+    """,
 )
 VERSION = len(MIGRATIONS)
 

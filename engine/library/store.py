@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from engine.library import schema
-from engine.library.entries import (COLUMNS, FROM, MAX_PAGE_SIZE, Entry, Page, Query, entry_from_row, relative,
+from engine.library.entries import (COLUMNS, COUNT_CAP, FROM, MAX_PAGE_SIZE, Entry, Page, Query, entry_from_row, relative,
                                     row_values, where)
 from engine.library.scan import TRASH, png_files, recipe_fields
 from engine.library.thumbs import ThumbnailMaker, make_thumbnail
@@ -153,7 +153,7 @@ class Library:
     def analyze(self) -> None:
         """Refresh the statistics the query planner uses (sampled: quick however large the library)."""
         with self.transaction() as connection:
-            connection.execute("PRAGMA analysis_limit = 2000")
+            connection.execute("PRAGMA analysis_limit = 20000")
             connection.execute("ANALYZE")
 
     # ---- hosted visitors ----
@@ -188,10 +188,17 @@ class Library:
         size = max(1, min(MAX_PAGE_SIZE, int(query.page_size)))
         page = max(1, int(query.page))
         clause, params = where(query, owner)
-        total = self.read(f"SELECT count(*) FROM images WHERE {clause}", params)[0][0]
-        rows = self.read(f"SELECT {COLUMNS} FROM {FROM} WHERE {clause} ORDER BY images.created DESC, images.id DESC "
-                         "LIMIT ? OFFSET ?", [*params, size, (page - 1) * size])
-        return Page([entry_from_row(row) for row in rows], total, page, size)
+        plain = clause.count(" AND ") == 1  # owner and trash only: counted whole from the newest-first index
+        counting = f"SELECT count(*) FROM images WHERE {clause}" if plain else \
+            f"SELECT count(*) FROM (SELECT 1 FROM images WHERE {clause} LIMIT {COUNT_CAP + 1})"
+        total = self.read(counting, params)[0][0]
+        more = total > COUNT_CAP and not plain
+        total = min(total, COUNT_CAP) if more else total
+        # The page's ids first (from the index alone), then their whole rows and recipes.
+        rows = self.read(f"SELECT {COLUMNS} FROM {FROM} WHERE images.id IN (SELECT images.id FROM images WHERE {clause} "
+                         "ORDER BY images.created DESC, images.id DESC LIMIT ? OFFSET ?) "
+                         "ORDER BY images.created DESC, images.id DESC", [*params, size, (page - 1) * size])
+        return Page([entry_from_row(row) for row in rows], total, page, size, more)
 
     def entry(self, id_: int, owner: str = "") -> Entry:
         """The entry `id_` of `owner` (trashed or not); InputError when there is none."""

@@ -114,10 +114,10 @@ def build(studio: Studio) -> kit.Tab:
         query = query_of(values, page)
         found = library.search(query, owner)
         if found.entries == [] and page > 1:  # past the end (images went): the last page
-            found = library.search(replace(query, page=found.pages), owner)
+            found = library.search(replace(query, page=page - 1 if found.more else found.pages), owner)
         searching = any([query.words, query.model, query.tab, query.lora, query.style, query.seed is not None,
                          query.size, query.since, query.until, query.starred, query.board])
-        said = (status.idle(f"{found.total:,} image{'s' * (found.total != 1)}" + (" match." if searching else "."))
+        said = (status.idle(view.count(found) + (" match." if searching else "."))
                 if found.total else status.idle(view.empty_sentence(searching, query.trash)))
         return (view.gallery_items(studio, found), view.pager(found, query.trash), found.page,
                 [e.id for e in found.entries], said)
