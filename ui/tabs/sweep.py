@@ -142,6 +142,7 @@ def build(studio: Studio) -> kit.Tab:
                 style = gr.Dropdown([s.name for s in catalog.styles], value="None", label="Style preset",
                                     elem_id="swp-style")
                 panel = styles_panel.build(studio, "swp")  # LoRAs (their weight can be an axis), tiling
+                drop = kit.recipe_drop("swp-recipe-file", open=False)  # an X/Y/Z grid PNG (ours or A1111's)
         with kit.results_column():
             with kit.stage():
                 progress = kit.status_panel(status.idle("Set the axes, then Sweep."), "swp-status")
@@ -178,6 +179,8 @@ def build(studio: Studio) -> kit.Tab:
                 shown_items = tracker.items
                 gallery = gr.Gallery(value=list(tracker.items), columns=min(tracker.columns, 6))
             finals = {"cells": dict(tracker.finals)}
+            if isinstance(event, (Finished, Failed)):  # the result an API client gets: the cells themselves
+                gallery = list(tracker.items)
             return (gallery, tracker.html, gr.Gallery(value=list(tracker.grids), visible=bool(tracker.grids))
                     if isinstance(event, (Finished, Failed)) else gr.skip(), finals)
 
@@ -192,7 +195,9 @@ def build(studio: Studio) -> kit.Tab:
             axes = _axes(x_type, x_values, y_type, y_values, z_type, z_values)
             if all(axis is None for axis in axes):
                 raise InputError("Every axis is Nothing: pick what an axis sweeps (e.g. Seed) and type its values.")
-            return tracker.start(SweepRequest(base=base, axes=axes))
+            job = SweepRequest(base=base, axes=axes)
+            job.check(settings, catalog)  # a bad value or too many cells: said at once, without the device
+            return tracker.start(job)
 
         yield from controls.stream(studio, request, job, frame, tracker)
 
@@ -230,4 +235,4 @@ def build(studio: Studio) -> kit.Tab:
         return path
 
     return kit.Tab(inbox=kit.Inbox(restore, [], restore_outputs, progress),
-                   sends=[kit.Send(open_cell, "txt2img", [selected], pick=chosen)])
+                   sends=[kit.Send(open_cell, "txt2img", [selected], pick=chosen), drop])
