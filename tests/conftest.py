@@ -12,6 +12,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# One CPU thread per torch operation (this process and the servers it starts): the tiny models' operations are too
+# small to share between threads, and on a busy 2-core machine a second thread waits for a core at every operation
+# (tests/test_txt2img_engine.py under load: 270 s with two threads, 64 s with one).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from engine import Catalog, Event, Loaded, Settings, Studio, load_catalog  # noqa: E402
 
