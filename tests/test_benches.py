@@ -46,6 +46,8 @@ SMOKES: dict[str, tuple[list[str], list[str]]] = {
                                     rf"per-request overhead .*: {NUMBER} ms", rf"steps after cancel: {NUMBER}"]),
     "bench_wildcards": (["--smoke"], [rf"every combination \(1,000 prompts\): {NUMBER} ms",
                                       rf"hostile templates .*: {NUMBER} ms"]),
+    "bench_upscale": (["--smoke"], [rf"peak RSS \+{NUMBER} MB = canvas {NUMBER} MB \+ working set {NUMBER} MB",
+                                    rf"detail pass on .* ratio {NUMBER}"]),
 }
 
 
