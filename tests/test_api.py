@@ -87,7 +87,8 @@ def test_txt2img_takes_reference_images_last(client: Client, tmp_path: Path) -> 
 
     swatch = tmp_path / "swatch.png"
     Image.new("RGB", (64, 64), (200, 40, 60)).save(swatch)
-    assert [p["parameter_name"] for p in parameters(client, "/txt2img")][-12:] == REFERENCE_PARAMETERS
+    for endpoint in ("/txt2img", "/pose"):
+        assert [p["parameter_name"] for p in parameters(client, endpoint)][-12:] == REFERENCE_PARAMETERS, endpoint
     image, status, _ = client.predict(prompt="a linen dress", steps=2, width=64, height=64,
                                       reference_image_1=handle_file(str(swatch)), reference_role_1="composition",
                                       reference_weight_1=0.6, api_name="/txt2img")

@@ -13,6 +13,7 @@ import gradio as gr
 from engine import (KEYPOINT_NAMES, MAX_PEOPLE, InputError, Pose, PoseRequest, RestorePlan, Studio,
                     StudioError, from_json, from_rows, load_presets, pose_from_text, save_preset, to_json, to_rows)
 from ui import explore_panel, kit, pose_editor, status, styles_panel
+from ui import references_panel
 from ui.shown import Shown
 from ui.zerogpu import gpu_task
 
@@ -129,6 +130,7 @@ def build(studio: Studio) -> kit.Tab:
                         width = gr.Number(0, precision=0, label="Width (0 = follow the pose)")
                         height = gr.Number(0, precision=0, label="Height (0 = follow the pose)")
                 panel = styles_panel.build(studio, "pose")  # LoRAs, embeddings, tiling
+                references = references_panel.build("pose")  # images that steer the style or the layout
                 drop = kit.recipe_drop("pose-recipe-file", open=False)
         with kit.results_column():
             with kit.stage():
@@ -241,6 +243,14 @@ def build(studio: Studio) -> kit.Tab:
              guidance_scale: float = first.guidance_scale, controlnet_scale: float = 1.0,
              guidance_start: float = 0.0, guidance_end: float = 1.0, guess_mode: bool = False, width: int = 0,
              height: int = 0, scheduler: str = first.scheduler, loras: str = "", tiling: str = "none",
+             reference_image_1: Any = None, reference_role_1: str = "style",
+             reference_weight_1: float = references_panel.WEIGHT_DEFAULT,
+             reference_image_2: Any = None, reference_role_2: str = "style",
+             reference_weight_2: float = references_panel.WEIGHT_DEFAULT,
+             reference_image_3: Any = None, reference_role_3: str = "style",
+             reference_weight_3: float = references_panel.WEIGHT_DEFAULT,
+             reference_image_4: Any = None, reference_role_4: str = "style",
+             reference_weight_4: float = references_panel.WEIGHT_DEFAULT,
              request: gr.Request | None = None) -> Iterator[tuple]:
         """Generate an image in a pose (a preset name, pose JSON, or a photo to detect it from), streaming previews."""
         shown_image = Shown()
@@ -257,6 +267,11 @@ def build(studio: Studio) -> kit.Tab:
                                "negative prompt"), model=kit.text(model, "model") or first.id, pose=chosen,
                                guess_mode=guess_mode is True, scheduler=kit.text(scheduler, "scheduler") or "Default",
                                loras=styles_panel.lora_choices(loras), tiling=styles_panel.tiling_choice(tiling),
+                               reference_images=references_panel.chosen(
+                                   reference_image_1, reference_role_1, reference_weight_1,
+                                   reference_image_2, reference_role_2, reference_weight_2,
+                                   reference_image_3, reference_role_3, reference_weight_3,
+                                   reference_image_4, reference_role_4, reference_weight_4),
                                **kit.numbers(PoseRequest, seed=seed, steps=steps, guidance_scale=guidance_scale,
                                              controlnet_scale=controlnet_scale, guidance_start=guidance_start,
                                              guidance_end=guidance_end, width=width, height=height))
@@ -265,8 +280,8 @@ def build(studio: Studio) -> kit.Tab:
 
     controls.wire(pose, [prompt, negative_prompt, editor, photo, model, sampler.seed, sampler.steps,
                          sampler.guidance_scale, controlnet_scale, guidance_start, guidance_end, guess_mode, width,
-                         height, sampler.scheduler, *panel.inputs], [image, progress, last_path], progress, settings,
-                  api_name="pose")
+                         height, sampler.scheduler, *panel.inputs, *references.inputs],
+                  [image, progress, last_path], progress, settings, api_name="pose")
     # (every edit reaches the table, the last one last: the default would drop edits made while one is handled)
     quiet = {"api_visibility": "private", "show_progress": "hidden", "trigger_mode": "always_last"}
     strip.select(on_preset, None, pose_outputs, **quiet)
