@@ -3,8 +3,8 @@ tile, not the image: what a run holds beyond the finished image (its uint8 canva
 pass against the bare tiled image-to-image calls it makes (target <= 1.05).
 
 Memory: each run through the engine (Studio.run: open, tiles, blend, PNG with its dpi) while a thread samples the
-process's RSS every 2 ms; the peak above the RSS before the run, less the canvas (width × height × 3 bytes), is the
-working set. Detail pass: (engine run with the pass − the same run without it) against the bare calls a script would
+process's RSS every 2 ms; the peak above the RSS before the run, less the result image (width × height × 4 bytes:
+Pillow's RGB), is the working set. Detail pass: (engine run with the pass − the same run without it) against the bare calls a script would
 make on the same tiles (one prompt encoding, one img2img call per tile, the same seeds), medians of --repeats.
 Demo models (the tiny random-weight Real-ESRGAN compact twin and SD 1.5), offline.
 
@@ -90,7 +90,7 @@ def memory(studio: Studio, source: Path, targets: list[int], tile: int, upscaler
         with PeakRss() as peak:
             seconds, cpu, result = run(studio, request)
             tiles = result.item.image.size
-        canvas = target * target * 3
+        canvas = target * target * 4  # the result image (Pillow keeps RGB in 4 bytes a pixel)
         print(f"  {size[0]}² -> {tiles[0]}x{tiles[1]}: {seconds:.1f} s (CPU {cpu:.1f} s); peak RSS +{peak.grown / 2**20:.0f}"
               f" MB = canvas {canvas / 2**20:.0f} MB + working set {(peak.grown - canvas) / 2**20:.0f} MB")
         del result

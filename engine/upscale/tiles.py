@@ -1,5 +1,5 @@
 """Tiles that cover an image exactly, and a canvas that blends overlapping tiles in without seams: memory is one
-tile's work plus the finished image (uint8), never a float copy of the whole image."""
+strip of tiles plus the finished image, never a copy of the whole image."""
 
 from __future__ import annotations
 
@@ -61,11 +61,11 @@ def placements(boxes: list[Box]) -> list[Placed]:
 class Canvas:
     """The finished image, written tile by tile in rows: a row's tiles are blended side by side into a strip (each
     fading in over the tile on its left), then the strip over the rows above (fading in over the top overlap), so
-    a seam fades across the middle of an overlap and no tile's edge ever shows. Memory: the image (uint8) and one
-    strip of tiles."""
+    a seam fades across the middle of an overlap and no tile's edge ever shows. Memory: the image and one strip of
+    tiles."""
 
     def __init__(self, width: int, height: int, preview_side: int = 512) -> None:
-        self.pixels = np.zeros((height, width, 3), dtype=np.uint8)
+        self.canvas = Image.new("RGB", (width, height))  # the result itself: no second full-size copy is ever made
         shrink = min(1.0, preview_side / max(width, height))
         self.preview = Image.new("RGB", (max(1, round(width * shrink)), max(1, round(height * shrink))))
         self.shrink = shrink
@@ -73,12 +73,16 @@ class Canvas:
 
     @property
     def size(self) -> tuple[int, int]:
-        return self.pixels.shape[1], self.pixels.shape[0]
+        return self.canvas.size
+
+    def rows(self, top: int, bottom: int) -> np.ndarray:
+        """A copy of the canvas's rows top..bottom as an array."""
+        return np.array(self.canvas.crop((0, top, self.canvas.width, bottom)))
 
     def crop(self, box: Box) -> Image.Image:
         """The canvas inside `box` as it is now (the open strip's tiles included)."""
         x0, y0, x1, y1 = box
-        part = self.pixels[y0:y1, x0:x1].copy()
+        part = np.array(self.canvas.crop(box))
         if self._row is not None:
             top, bottom, _, strip = self._row
             a, b = max(y0, top), min(y1, bottom)
@@ -97,7 +101,7 @@ class Canvas:
             return
         if self._row is None or self._row[:2] != (cy0, cy1):
             self.flush()
-            self._row = (cy0, cy1, top_overlap - (cy0 - y0), self.pixels[cy0:cy1].copy())
+            self._row = (cy0, cy1, top_overlap - (cy0 - y0), self.rows(cy0, cy1))
         strip = self._row[3]
         values = np.asarray(tile.convert("RGB") if isinstance(tile, Image.Image) else tile, dtype=np.float32)
         values = values[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
@@ -115,12 +119,13 @@ class Canvas:
         self._row = None
         weights = ramp(bottom - top + max(0, -overlap), max(overlap, 0))[max(0, -overlap):]
         mixed = _fading(weights)
-        self.pixels[top + mixed:bottom] = strip[mixed:]
+        self.canvas.paste(Image.fromarray(strip[mixed:]), (0, top + mixed))
         for start in range(0, mixed, 64):
-            rows = slice(start, min(start + 64, mixed))
-            _mix(self.pixels[top + rows.start:top + rows.stop], strip[rows].astype(np.float32),
-                 weights[rows][:, None, None])
-        self._preview(Image.fromarray(self.pixels[top:bottom]), (0, top, self.size[0], bottom))
+            stop = min(start + 64, mixed)
+            region = self.rows(top + start, top + stop)
+            _mix(region, strip[start:stop].astype(np.float32), weights[start:stop][:, None, None])
+            self.canvas.paste(Image.fromarray(region), (0, top + start))
+        self._preview(Image.fromarray(strip), (0, top, self.size[0], bottom))
 
     def _preview(self, part: Image.Image, box: Box) -> None:
         """Refresh the small preview where `box` changed (cheap: a shrunk copy of that part only)."""
@@ -129,9 +134,9 @@ class Canvas:
             self.preview.paste(part.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR), (x0, y0))
 
     def image(self) -> Image.Image:
-        """The finished canvas as an image (sharing its memory where numpy allows)."""
+        """The finished canvas (the image itself, not a copy)."""
         self.flush()
-        return Image.fromarray(self.pixels)
+        return self.canvas
 
 
 def _fading(weights: np.ndarray) -> int:
