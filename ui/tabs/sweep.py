@@ -118,9 +118,9 @@ def build(studio: Studio) -> kit.Tab:
                 for index, name in enumerate(AXIS_NAMES):
                     with gr.Row(equal_height=True, elem_classes=["swp-axis"]):
                         kind = gr.Dropdown(AXIS_CHOICES, value=DEFAULTS[index][0], label=f"{name} axis",
-                                           elem_id=f"swp-{name.lower()}-type", scale=2, min_width=140)
+                                           elem_id=f"swp-{name.lower()}-type", scale=1, min_width=140)
                         values = gr.Textbox(DEFAULTS[index][1], label=f"{name} values", elem_id=f"swp-{name.lower()}"
-                                            "-values", scale=3, min_width=160,
+                                            "-values", scale=1, min_width=140,
                                             placeholder="1-30 (+5) · 7, 8.5, 10 · 1-10 [5]")
                     rows += [kind, values]
                 count = gr.HTML(count_line(*[v for pair in DEFAULTS for v in pair]), elem_id="swp-count")
@@ -156,9 +156,9 @@ def build(studio: Studio) -> kit.Tab:
                                columns=1, height=360, object_fit="contain", elem_id="swp-grids", visible=False,
                                buttons=["download", "fullscreen"])
 
-    for box in rows:
-        box.change(count_line, rows, count, show_progress="hidden", api_visibility="private", queue=False,
-                   trigger_mode="always_last")
+    # one listener for all six boxes, so the count shown is always the last one asked for
+    gr.on([box.change for box in rows], count_line, rows, count, show_progress="hidden", api_visibility="private",
+          queue=False, trigger_mode="always_last")
 
     @gpu_task(duration=600)
     def sweep(prompt: str, negative_prompt: str = "", model: str = first.id, seed: int = -1,
