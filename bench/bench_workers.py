@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 
-from engine import Preview, Progress, Result, Studio, Txt2ImgRequest  # noqa: E402
+from engine import Failed, Preview, Progress, Result, Studio, Txt2ImgRequest  # noqa: E402
 
 SD, SDXL = "stable-diffusion-v1-5/stable-diffusion-v1-5", "stabilityai/stable-diffusion-xl-base-1.0"
 
@@ -38,13 +38,14 @@ def job(index: int, client: int, steps: int, models: tuple[str, ...]) -> Txt2Img
 
 def one(studio: Studio, request: Txt2ImgRequest) -> tuple[float, float | None]:
     """(latency, time to the first preview) of one request; raises if it made no image."""
-    started, first, made = time.perf_counter(), None, False
+    started, first, made, said = time.perf_counter(), None, False, ""
     for event in studio.run(request):
         if isinstance(event, Preview) and first is None:
             first = time.perf_counter() - started
         made = made or isinstance(event, Result)
+        said = event.message if isinstance(event, Failed) else said
     if not made:
-        raise SystemExit(f"a request made no image: {request}")
+        raise SystemExit(f"a request made no image ({said or 'no error said'}): {request}")
     return time.perf_counter() - started, first
 
 
@@ -151,12 +152,14 @@ def main(argv: list[str] | None = None) -> None:
     made.add_argument("--steps", type=int, default=10)
     made.add_argument("--step-ms", type=float, default=50.0, help="the simulated device step's sleep")
     made.add_argument("--workers", type=int, default=2)
+    made.add_argument("--only", choices=("a", "b"), default="",
+                      help="only the sleeping step (a) or the demo models (b)")
     made.add_argument("--smoke", action="store_true", help=common.SMOKE_HELP)
     args = made.parse_args(argv)
     args.clients = [int(c) for c in str(args.clients).split(",") if c.strip()]
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.60 writes ~/.ray/auth_token otherwise
+    common.small()  # the tests' catalog: every family at 64² (what is measured is the serving, not the model)
     if args.smoke:
-        common.small()
         args.clients, args.jobs, args.steps, args.step_ms = [1, 2], 1, 2, 10.0
     args.models = (SD,) if args.smoke else (SD, SDXL)  # the smoke run: one model to load per side
     from engine.workers.sleepy import sleeping_steps
@@ -168,12 +171,18 @@ def main(argv: list[str] | None = None) -> None:
         ray.init(num_cpus=2, num_gpus=args.workers, include_dashboard=False, log_to_driver=False)
         started_ray = True
     try:
-        with ExitStack() as stack:  # the embedded side's steps (and, in local testing mode, the replica's)
-            stack.enter_context(sleeping_steps(args.step_ms / 1000))
-            measure(args, f"(a) device step that sleeps {args.step_ms:.0f} ms", args.step_ms / 1000)
-        if not args.smoke:
+        import torch
+
+        threads = torch.get_num_threads()
+        if args.only in ("", "a"):  # one CPU thread, as each worker has (a GPU's step leaves the CPU idle)
+            torch.set_num_threads(1)
+            with ExitStack() as stack:  # the embedded side's steps (and, in local testing mode, the replica's)
+                stack.enter_context(sleeping_steps(args.step_ms / 1000))
+                measure(args, f"(a) device step that sleeps {args.step_ms:.0f} ms", args.step_ms / 1000)
+            torch.set_num_threads(threads)
+        if not args.smoke and args.only in ("", "b"):  # embedded on every core against one core per worker
             with sleeping_steps(0.0):  # only counted
-                measure(args, "(b) demo models as they are", 0.0)
+                measure(args, f"(b) demo models as they are (embedded: {threads} CPU threads)", 0.0)
     finally:
         if started_ray:
             import ray

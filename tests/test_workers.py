@@ -66,7 +66,8 @@ def test_the_default_app_never_imports_ray(tmp_path: Path) -> None:
               "settings = app.settings_from(app.parse_args(['--demo', '--outputs', 'off']))\n"
               "assert not settings.uses_workers\n"
               "from engine import load_catalog\nfrom pathlib import Path\n"
-              "studio = Studio(settings, demo=True, online=False, catalog=load_catalog(Path('tests/fixtures/catalog')))\n"
+              "catalog = load_catalog(Path('tests/fixtures/catalog'))\n"
+              "studio = Studio(settings, demo=True, online=False, catalog=catalog)\n"
               "build_app(studio)\nstudio.close()\n"
               "print('ray' in sys.modules, 'engine.workers' in sys.modules)\n")
     env = {**os.environ, "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
@@ -213,6 +214,20 @@ def test_workers_say_how_many_and_what_they_hold(local_workers: Studio) -> None:
     assert line(status).count("GPU worker") == 1 and "free" in line(status)
     assert "busy (Stable Diffusion 1.5)" in line({"workers": 1, "replicas": [{"models": [SD], "busy": True}]},
                                                  lambda m: "Stable Diffusion 1.5")
+
+
+def test_the_page_shows_workers_only_when_there_are_some(local_workers: Studio, studio: Studio) -> None:
+    import gradio as gr
+
+    from ui.workers import register
+
+    with gr.Blocks() as page:
+        register(studio)
+    assert not page.fns  # embedded: nothing added
+    with gr.Blocks() as page:
+        register(local_workers)
+    (endpoint,) = [fn for fn in page.fns.values() if fn.api_name == "workers"]
+    assert endpoint.fn()["workers"] == 1
 
 
 # ---- a real local Ray: two replicas on two fake GPUs ----

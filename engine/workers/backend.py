@@ -85,8 +85,8 @@ class RayBackend:
             yield Failed(problem, "input")
             yield Finished()
             return
-        yield from stream(lambda run: self._dispatch(request, live, coalesce_previews, run), failure, cancel or threading.Event(),
-                          coalesce_previews, None, wanted)
+        yield from stream(lambda run: self._dispatch(request, live, coalesce_previews, run), failure,
+                          cancel or threading.Event(), coalesce_previews, None, wanted)
 
     @property
     def running(self) -> int:
@@ -181,6 +181,7 @@ class RayBackend:
 
     def _seen(self, info: dict[str, Any], busy: bool) -> None:
         with self._lock:
+            self.replicas.pop(info["replica"], None)  # the most recently seen last
             self.replicas[info["replica"]] = {**info, "busy": busy}
             for gone in list(self.replicas)[: max(0, len(self.replicas) - self.workers())]:
                 if not self.replicas[gone]["busy"]:

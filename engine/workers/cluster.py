@@ -15,6 +15,7 @@ from engine.types import StudioError
 from engine.workers.backend import RayBackend
 
 ROOT = Path(__file__).resolve().parents[2]  # the studio's folder: replicas import the engine from it
+ROUTER_MAX_BACKOFF_S = 0.05
 
 
 class WorkerSetupError(StudioError):
@@ -48,6 +49,9 @@ def start_backend(settings: Settings, outputs: OutputWriter, catalog: Catalog, *
     problem = address_problem(settings.ray_address)
     if problem:
         raise WorkerSetupError(problem)
+    # A run waiting for a busy worker is retried with Serve's backoff (up to 0.5 s): a worker that frees up would sit
+    # idle that long, a large share of a short run. Set before Serve reads its constants.
+    os.environ.setdefault("RAY_SERVE_ROUTER_RETRY_MAX_BACKOFF_S", str(ROUTER_MAX_BACKOFF_S))
     try:
         import ray
         from ray import serve

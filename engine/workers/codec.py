@@ -1,5 +1,6 @@
 """Requests and events as plain data (dicts, lists, text, numbers, bytes) for the trip to a worker and back: images
-as PNG bytes, uploaded files as their bytes, the engine's own dataclasses by name. Only `engine.` classes are rebuilt."""
+as PNG bytes, uploaded files as their bytes, the engine's own dataclasses by name (only `engine.` classes are
+rebuilt)."""
 
 from __future__ import annotations
 

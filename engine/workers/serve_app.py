@@ -47,11 +47,12 @@ class StudioWorker:
         self.studio.outputs.close()
         self.studio.outputs = self.outputs = WorkerOutputs()
         self.held: list[str] = []  # model ids, newest last
-        self.busy = False
+        self.runs = 0  # runs under way here (a cancelled one until its step ends)
         if step_delay is not None:  # benches: a simulated device step that sleeps (a GPU frees the CPU), counted
             from engine.workers.sleepy import sleeping_steps
 
-            sleeping_steps(step_delay).__enter__()  # for the replica's life
+            self.sleeping = sleeping_steps(step_delay)  # kept: for the replica's life
+            self.sleeping.__enter__()
 
     @serve.multiplexed(max_num_models_per_replica=MODELS_PER_WORKER)
     async def hold(self, model: str) -> str:
@@ -64,7 +65,7 @@ class StudioWorker:
             replica = serve.get_replica_context().replica_id.unique_id
         except Exception:  # noqa: BLE001 - local testing mode has no replica ids
             replica = f"local-{os.getpid()}"
-        return {"replica": replica, "pid": os.getpid(), "models": list(self.held), "busy": self.busy,
+        return {"replica": replica, "pid": os.getpid(), "models": list(self.held), "busy": self.runs > 0,
                 "device": self.studio.models.placement.device}
 
     async def generate(self, request: dict[str, Any], live: bool = False,
@@ -75,7 +76,7 @@ class StudioWorker:
         if model:
             await self.hold(model)
             self.held = [m for m in self.held if m != model][-(MODELS_PER_WORKER - 1):] + [model]
-        self.busy = True
+        self.runs += 1
         cancel, loop, queue = threading.Event(), asyncio.get_running_loop(), asyncio.Queue()
         folder = Path(tempfile.mkdtemp(prefix="studio-worker-"))
 
@@ -90,7 +91,7 @@ class StudioWorker:
 
                 loop.call_soon_threadsafe(queue.put_nowait, self.outputs.ship(failure(exc)))
             finally:
-                self.busy = False  # only now: a cancelled run stops at its next step
+                self.runs -= 1  # only now: a cancelled run stops at its next step
                 shutil.rmtree(folder, ignore_errors=True)
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
