@@ -320,3 +320,14 @@ def test_a_kill_during_a_batch_loses_only_the_image_in_progress(tmp_path: Path) 
     library.catch_up()
     assert sorted(library.file(e) for e in library.search(Query(words="batch", page_size=200)).entries) == pngs
     library.close()
+
+
+def test_no_library_without_saving_or_when_turned_off(tmp_path: Path) -> None:
+    hosted = OutputWriter(None, hosted=True)
+    assert open_library(Settings(hosted=True, outputs_dir=None), hosted) is None and hosted.on_saved is None
+    local = OutputWriter(tmp_path)
+    assert open_library(Settings(outputs_dir=tmp_path, library=False), local) is None
+    make(local, "saved but not indexed")
+    assert not (tmp_path / ".library").exists()
+    hosted.close()
+    local.close()

@@ -126,6 +126,10 @@ def build_app(studio: Studio, demo_reason: str = "") -> gr.Blocks:
             for tab_id, title, build in TABS:
                 with gr.Tab(title, id=tab_id):
                     built[tab_id] = build(studio)
+        for tab in built.values():  # kept outside the tabs (a hidden tab's BrowserState would never be saved)
+            for item in tab.load_inputs:
+                if not item.is_rendered:
+                    item.render()
         live_api.register(studio)  # `/live`: live mode's endpoint (API only)
         library_api.register(studio)  # `/library` and the boards' endpoints (API only)
         for tab_id, tab in built.items():

@@ -36,7 +36,8 @@ def build(studio: Studio) -> kit.Tab:
         gr.Markdown(OFF_NOTE.format(why=why, kept=kept), elem_id="lib-off")
         return kit.Tab()
 
-    key = gr.BrowserState("", storage_key=library_keys.STORAGE_KEY, secret=library_keys.browser_secret(studio))
+    key = gr.BrowserState("", storage_key=library_keys.STORAGE_KEY, secret=library_keys.browser_secret(studio),
+                          render=False)  # rendered outside the tabs by the page (ui/layout.py)
     page_no = kit.session_state(1)
     shown_ids = kit.session_state([])
     chosen = kit.session_state(None)  # the picked entry's id
