@@ -82,10 +82,10 @@ def start_backend(settings: Settings, outputs: OutputWriter, catalog: Catalog, *
 
     def close() -> None:
         try:
-            serve.delete(APP_NAME)
-            if started_here:
-                serve.shutdown()
+            if started_here:  # the whole local cluster goes, replicas and Serve with it
                 ray.shutdown()
+            else:
+                serve.delete(APP_NAME)
         except Exception:  # noqa: BLE001 - shutting down: nothing left to tell anyone
             logging.getLogger("studio").debug("Stopping the workers failed", exc_info=True)
 
