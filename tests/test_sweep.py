@@ -159,6 +159,8 @@ def test_models_run_one_after_the_other_so_each_loads_once(studio: Studio) -> No
     cells, _ = run(studio, request)
     assert list(cells) == [(0, 0), (1, 0), (0, 1), (1, 1)]  # (row, column): column = the model
     assert final(cells[(1, 1)]).item.recipe.model == SDXL
+    fresh = [e.model for events in cells.values() for e in events if isinstance(e, Loaded) and not e.cached]
+    assert len(fresh) == len(set(fresh))  # a model loaded at most once (none when both were cached already)
 
 
 def test_a_model_that_cannot_load_fails_its_cells_and_the_others_run(studio: Studio) -> None:
