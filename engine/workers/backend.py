@@ -162,7 +162,7 @@ class RayBackend:
         if not isinstance(inner, Result) or not isinstance(inner.item.path, dict):
             return event
         kept = inner.item.path.get("~saved")
-        path = self.outputs.save(kept["png"], kept["seed"], kept["prefix"], kept["draft"])
+        path = self.outputs.save(kept["png"], kept["seed"], kept["prefix"], kept["draft"], decode(kept["recipe"]))
         result = replace(inner, item=replace(inner.item, image=open_png(kept["png"]), path=path))
         return replace(event, event=result) if isinstance(event, Cell) else result
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from engine.media.outputs import OutputWriter
 from engine.media.recipe import png_bytes
-from engine.types import Cell, Event, Result
+from engine.types import Cell, Event, Recipe, Result
 from engine.workers.codec import encode
 
 TOKEN_FOLDER = Path("worker-output")  # the path a task sees for a result written on a worker (never a real file)
@@ -28,13 +28,14 @@ class WorkerOutputs(OutputWriter):
         self._guard = threading.Lock()
 
     def write(self, image: Image.Image, recipe: Any, prefix: str = "", draft: bool = False) -> Path:
-        return self.save(png_bytes(image, recipe), recipe.seed, prefix, draft)
+        return self.save(png_bytes(image, recipe), recipe.seed, prefix, draft, recipe)
 
-    def save(self, data: bytes | Path, seed: int, prefix: str = "", draft: bool = False) -> Path:
+    def save(self, data: bytes | Path, seed: int, prefix: str = "", draft: bool = False,
+             recipe: Recipe | None = None) -> Path:
         token = secrets.token_hex(8)
         with self._guard:
             self._kept[token] = {"png": data.read_bytes() if isinstance(data, Path) else data, "seed": seed,
-                                 "prefix": prefix, "draft": draft}
+                                 "prefix": prefix, "draft": draft, "recipe": encode(recipe)}
         return TOKEN_FOLDER / token
 
     def ship(self, event: Event) -> Any:
