@@ -8,7 +8,7 @@ Pillow's RGB), is the working set. Detail pass: (engine run with the pass − th
 make on the same tiles (one prompt encoding, one img2img call per tile, the same seeds), medians of --repeats.
 Demo models (the tiny random-weight Real-ESRGAN compact twin and SD 1.5), offline.
 
-Usage: python bench/bench_upscale.py [--source 1024] [--targets 2048 4096 8192] [--tile 256] [--upscaler NAME]
+Usage: python bench/bench_upscale.py [--source 1024] [--targets 2048 4096 8192] [--tile 256] [--upscaler NAME | --real-size]
                                      [--detail-source 512] [--factor 2] [--steps 10] [--strength 0.3] [--repeats 3] [--smoke]
 """
 
@@ -148,12 +148,28 @@ def detail(studio: Studio, source: Path, factor: float, steps: int, strength: fl
           f"{cpu_passed:.2f} s vs {median['cpu bare']:.2f} s, ratio {cpu_passed / median['cpu bare']:.3f}")
 
 
+def real_size_upscaler(folder: Path) -> Path:
+    """A random-weight RRDBNet in Real-ESRGAN x4plus's shape, saved where STUDIO_UPSCALER_DIRS would list it."""
+    from safetensors.torch import save_file
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    target = folder / "realesrgan-x4plus-random.safetensors"
+    if not target.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        state = ESRGAN(num_filters=64, num_blocks=23, scale=4).state_dict()
+        save_file({key: value.contiguous() for key, value in state.items()}, str(target))
+    return folder
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--source", type=int, default=1024)
     parser.add_argument("--targets", type=int, nargs="+", default=[2048, 4096, 8192])
     parser.add_argument("--tile", type=int, default=256)
     parser.add_argument("--upscaler", default="")
+    parser.add_argument("--real-size", action="store_true",
+                        help="random weights in Real-ESRGAN x4plus's shape (RRDBNet, 64 filters, 23 blocks) as the "
+                             "upscaler: real-size time and memory (slow on a CPU; for a GPU)")
     parser.add_argument("--detail-source", type=int, default=512)
     parser.add_argument("--factor", type=float, default=2.0, help="the detail pass's canvas: the source times this")
     parser.add_argument("--steps", type=int, default=10)
@@ -164,14 +180,16 @@ def main(argv: list[str] | None = None) -> None:
                         steps=4, strength=0.5, repeats=1)
     folder = common.SCRATCH / "bench-upscale"
     folder.mkdir(parents=True, exist_ok=True)
-    studio = common.studio(outputs=folder / "out")
+    dirs = (real_size_upscaler(folder / "real-size"),) if args.real_size else ()
+    studio = common.studio(outputs=folder / "out", upscaler_dirs=dirs)
+    upscaler = "realesrgan-x4plus-random" if args.real_size else args.upscaler
     print(f"device: {studio.models.placement.device}; torch threads {torch.get_num_threads()}")
     from skimage import data
 
     photo = Image.fromarray(data.astronaut())
     source = folder / f"source-{args.source}.png"
     photo.resize((args.source, args.source), Image.Resampling.LANCZOS).save(source)
-    memory(studio, source, args.targets, args.tile, args.upscaler)
+    memory(studio, source, args.targets, args.tile, upscaler)
     made = [e for e in studio.run(Txt2ImgRequest(prompt="a linen summer dress, studio light", steps=2, seed=3,
                                                  width=args.detail_source, height=args.detail_source))
             if isinstance(e, Result)]
