@@ -109,7 +109,7 @@ class Canvas:
         mixed = _fading(alpha)  # columns past the fade are the tile's own: copied, not mixed
         _mix(strip[:, cx0:cx0 + mixed], values[:, :mixed], alpha[None, :mixed, None])
         strip[:, cx0 + mixed:cx1] = np.clip(values[:, mixed:] + 0.5, 0, 255).astype(np.uint8)
-        self._preview(Image.fromarray(strip[:, cx0:cx1]), (cx0, cy0, cx1, cy1))
+        self._preview(strip[:, cx0:cx1], (cx0, cy0, cx1, cy1))
 
     def flush(self) -> None:
         """Blend the open strip over the canvas (a few rows at a time, so no float copy of a whole strip exists)."""
@@ -119,19 +119,22 @@ class Canvas:
         self._row = None
         weights = ramp(bottom - top + max(0, -overlap), max(overlap, 0))[max(0, -overlap):]
         mixed = _fading(weights)
-        self.canvas.paste(Image.fromarray(strip[mixed:]), (0, top + mixed))
-        for start in range(0, mixed, 64):
-            stop = min(start + 64, mixed)
-            region = self.rows(top + start, top + stop)
-            _mix(region, strip[start:stop].astype(np.float32), weights[start:stop][:, None, None])
+        for start in range(0, bottom - top, 64):  # a few rows at a time: no copy of the whole strip
+            stop = min(start + 64, bottom - top)
+            region = strip[start:stop]
+            if start < mixed:
+                region = self.rows(top + start, top + stop)
+                _mix(region, strip[start:stop].astype(np.float32), weights[start:stop][:, None, None])
             self.canvas.paste(Image.fromarray(region), (0, top + start))
-        self._preview(Image.fromarray(strip), (0, top, self.size[0], bottom))
+        self._preview(strip, (0, top, self.size[0], bottom))
 
-    def _preview(self, part: Image.Image, box: Box) -> None:
-        """Refresh the small preview where `box` changed (cheap: a shrunk copy of that part only)."""
+    def _preview(self, part: np.ndarray, box: Box) -> None:
+        """Refresh the small preview where `box` changed (cheap: every n-th pixel of that part, then resized)."""
         x0, y0, x1, y1 = (round(v * self.shrink) for v in box)
         if x1 > x0 and y1 > y0:
-            self.preview.paste(part.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR), (x0, y0))
+            step = max(1, int(1 / self.shrink))
+            sampled = Image.fromarray(np.ascontiguousarray(part[::step, ::step]))
+            self.preview.paste(sampled.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR), (x0, y0))
 
     def image(self) -> Image.Image:
         """The finished canvas (the image itself, not a copy)."""
