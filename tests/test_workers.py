@@ -150,6 +150,19 @@ def test_errors_are_the_same_sentences(backend: Studio, studio: Studio) -> None:
         assert len(got["Finished"]) == 1
 
 
+def test_hosted_limits_are_refused_before_a_worker_is_taken(studio: Studio) -> None:
+    from engine.workers.backend import refusal
+
+    hosted = replace(studio.settings, hosted=True, max_work=0.01)
+    embedded = Studio(hosted, demo=True, online=False, catalog=studio.catalog)
+    try:
+        said = collect(embedded.run(request(steps=20)))["Failed"][0].message
+    finally:
+        embedded.close()
+    assert "megapixel-steps" in said and refusal(request(steps=20), hosted, studio.catalog) == said
+    assert refusal(request(steps=20), studio.settings, studio.catalog) is None  # not hosted: no budget
+
+
 def slow_unet(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[float]:
     """Every UNet call in this process (the local replica's too) takes `seconds`; returns the calls' start times."""
     from diffusers import UNet2DConditionModel
