@@ -4,6 +4,7 @@ hosted, two visitors who never see (or reach) each other's images."""
 from __future__ import annotations
 
 import secrets
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,9 @@ def test_boards_and_images_through_the_api(hosted) -> None:
     assert client.predict(board=board["id"], key=key, api_name="/library")["total"] == 1
     client.predict("rename", board=board["id"], name="Final", key=key, api_name="/library_board")
     assert client.predict(key=key, api_name="/library_boards")[0]["name"] == "Final"
+    exported = client.predict(board["id"], key=key, api_name="/library_export")
+    with zipfile.ZipFile(exported) as archive:
+        assert len(archive.namelist()) == 2 and "contact-sheet.png" in archive.namelist()  # the trashed one is out
     for bad, match in ((dict(size="huge"), "WIDTHxHEIGHT"), (dict(since="tuesday"), "not a date")):
         with pytest.raises(AppError, match=match):
             client.predict(key=key, api_name="/library", **bad)

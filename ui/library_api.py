@@ -1,5 +1,5 @@
 """The library's API endpoints (API only: the Library tab has its own events): `/library` searches, `/library_boards`
-lists boards, `/library_board` changes one, `/library_images` stars, trashes, restores. Errors are gr.Error
+lists boards, `/library_board` changes one, `/library_images` stars, trashes, restores, `/library_export` zips a board. Errors are gr.Error
 sentences, like every endpoint's. When hosted, every call acts for the owner of its `key` only."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import re
 from typing import Any, Callable
 
 import gradio as gr
+from gradio.data_classes import FileData
 
-from engine import Entry, InputError, Library, Query, Studio, StudioError
+from engine import Entry, InputError, Library, Query, Studio, StudioError, export_board
 from ui import library_keys
 
 CONCURRENCY = 8
@@ -111,7 +112,15 @@ def register(studio: Studio) -> None:
 
         return acting(studio, work, request, key)
 
-    for endpoint in (library, library_boards, library_board, library_images):
+    def library_export(board: int, key: str = "", request: gr.Request | None = None) -> FileData:
+        """A board as a zip: its PNGs (recipes inside), newest first, and contact-sheet.png."""
+        def work(lib: Library, owner: str) -> FileData:
+            target = export_board(lib, int(board), studio.outputs.scratch_path("board-", ".zip"), owner)
+            return FileData(path=str(target), orig_name="board.zip")
+
+        return acting(studio, _numbers(work), request, key)
+
+    for endpoint in (library, library_boards, library_board, library_images, library_export):
         gr.api(endpoint, api_name=endpoint.__name__, concurrency_limit=CONCURRENCY, concurrency_id="library")
 
 
