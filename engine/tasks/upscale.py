@@ -89,30 +89,33 @@ def run(request: UpscaleRequest, ctx: TaskContext) -> None:
     record = UpscaleRecord(upscaler.name, round(scale, 4), target.width, target.height, target.label, target.dpi,
                            crop is not None, request.tile, request.overlap, job.strength if job else 0.0,
                            job.steps if job else 0, job.model if job else "", seed, pixel_hash(image))
-    result = canvas.image()
-    path = save(ctx, result, record, source_texts(request.image), recipe.get("seed", seed))
+    result, made = canvas.image(), result_recipe(recipe, record, job)
+    path = save(ctx, result, record, source_texts(request.image), made)
     ctx.emit(Notice(f"Upscaled {image.width}×{image.height} to {target.width}×{target.height} ({target.label}) "
                     f"with {upscaler.name} in {tiles} tiles" + (" and a detail pass." if job else ".")))
-    ctx.emit(Result(GeneratedImage(result, result_recipe(recipe, record, job), path), 0, 1,
+    ctx.emit(Result(GeneratedImage(result, made, path), 0, 1,
                     time.perf_counter() - ctx.started))
 
 
-def save(ctx: TaskContext, image: Image.Image, record: UpscaleRecord, texts: dict[str, str], seed: Any) -> Path:
-    """Encode the PNG straight into a scratch file, then save it as the outputs writer does (named upscaled-…)."""
+def save(ctx: TaskContext, image: Image.Image, record: UpscaleRecord, texts: dict[str, str], recipe: Recipe) -> Path:
+    """Encode the PNG straight into a scratch file, then save it as the outputs writer does (named upscaled-…; the
+    recipe goes to whoever indexes saved results)."""
     encoded = ctx.outputs.scratch_path(".encoding-", ".png")
     try:
         with encoded.open("wb") as handle:
             write_upscaled(image, record, texts, handle)
-        return ctx.outputs.save(encoded, seed if isinstance(seed, int) and seed >= 0 else 0, prefix="upscaled-")
+        return ctx.outputs.save(encoded, recipe.seed, prefix="upscaled-", recipe=recipe)
     finally:
         encoded.unlink(missing_ok=True)
 
 
 def result_recipe(recipe: dict[str, Any], record: UpscaleRecord, job: Any) -> Recipe:
     """The Result's recipe: the source's settings where it had them, at the upscaled size, task "upscale"."""
-    known = {name: value for name, value in recipe.items() if name in _RECIPE_FIELDS}
+    known = {name: value for name, value in recipe.items() if name in _RECIPE_FIELDS and name != "seed"}
     base = dict(prompt="", negative_prompt="", model=job.model if job else "", steps=0, guidance_scale=0.0,
-                scheduler="", seed=max(record.detail_seed, 0), app_version=APP_VERSION)
+                scheduler="", app_version=APP_VERSION)
+    seed = recipe.get("seed")
+    base["seed"] = seed if isinstance(seed, int) and seed >= 0 else max(record.detail_seed, 0)
     return Recipe(**{**base, **known, "width": record.width, "height": record.height, "task": "upscale"})
 
 
