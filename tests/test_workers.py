@@ -192,6 +192,19 @@ def test_cancel_stops_the_run_within_a_step(backend: Studio, monkeypatch: pytest
     assert len([t for t in calls if t > cancelled_at[0]]) <= 1, "more than one step ran after cancel"
 
 
+def test_a_run_whose_visitor_left_stops_and_frees_its_worker(backend: Studio,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    collect(backend.run(request()))
+    slow_unet(monkeypatch, 0.1)
+    gone, events = threading.Event(), []
+    for event in backend.run(request(steps=40), wanted=lambda: not gone.is_set()):
+        events.append(event)
+        if isinstance(event, Progress) and event.step >= 2:
+            gone.set()  # the tab was closed
+    assert events[-1].cancelled and not [e for e in events if isinstance(e, Result)]
+    wait_for(lambda: backend.running == 0 and not busy(backend), 10, "the worker to be free")
+
+
 def busy(backend: Studio) -> bool:
     status = getattr(backend, "workers_status", None)
     return status is not None and backend.workers.handle.describe.remote().result()["busy"]
