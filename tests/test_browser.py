@@ -441,3 +441,24 @@ def test_wildcard_combinations_then_more_like_this(page) -> None:
     page.locator("#t2i-variation textarea, #t2i-variation input").first.fill("")  # back to plain runs
     page.locator("#t2i-wildcard-mode").get_by_label("A random pick per image").check()
     _set_number(page, "t2i-batch", 1)
+
+
+def test_a_reference_image_steers_text_to_image(page, tmp_path: Path) -> None:
+    from PIL import Image
+
+    swatch = tmp_path / "swatch.png"
+    Image.new("RGB", (96, 96), (200, 40, 60)).save(swatch)
+    page.locator("#t2i-prompt textarea").fill("a linen dress")
+    for elem_id, value in (("t2i-steps", 2), ("t2i-width", 64), ("t2i-height", 64), ("t2i-batch", 1)):
+        _set_number(page, elem_id, value)
+    page.locator("#t2i-references").get_by_text("Reference images").first.click()
+    page.locator("#t2i-ref-image-1 input[type=file]").set_input_files(str(swatch))
+    page.locator("#t2i-ref-image-1 img").first.wait_for()
+    page.locator("#t2i-ref-role-1 input").click()
+    page.get_by_role("option", name="Composition").click()
+    page.locator("#t2i-generate").click()
+    _wait_for(page, "Done: 1 image", timeout=PATIENCE_MS)
+    assert "Reference images for this run: composition 0.8" in _status(page)
+    _shot(page, "txt2img-reference")
+    page.locator("#t2i-ref-image-1 button[aria-label='Remove Image']").click()  # later runs without it
+    page.locator("#t2i-ref-image-1 img").first.wait_for(state="detached")

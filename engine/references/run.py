@@ -19,7 +19,7 @@ def adapter_files(models: Any, model: Any) -> AdapterFiles:
 
         with models.imports:  # diffusers' lazy imports are not thread-safe
             folder = ensure_demo_adapter(models.settings.cache_dir / "demo-ip-adapter", model.pipe.unet)
-        return AdapterFiles(f"IP-Adapter {model.family.label} (demo: tiny random weights)", folder / WEIGHTS_NAME,
+        return AdapterFiles(f"the IP-Adapter demo twin for {model.family.label}", folder / WEIGHTS_NAME,
                             folder / ENCODER_FOLDER, True)
     return find_adapter(model.family, models.settings.ip_adapter_dirs, models.online)
 
