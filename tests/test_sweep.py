@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
-from engine import (Cell, Failed, Finished, InputError, Loaded, Preview, Result, Studio, SweepRequest,
+from engine import (Cell, Failed, Finished, Img2ImgRequest, InputError, Loaded, Preview, Result, Studio, SweepRequest,
                     Txt2ImgRequest, parse_axis, plan_restore, read_recipe, read_sweep_cells, restored_axes)
 from tests.conftest import SD, SDXL, slow_steps
 
@@ -135,6 +135,14 @@ def test_a_2x2_sweep_streams_each_cell_and_saves_a_grid_with_every_recipe(studio
     loaded = read_recipe(grid.item.path)
     plan = plan_restore(loaded, studio.catalog)  # our own grid comes back into the sweep, axes and all
     assert plan.tab == "sweep" and restored_axes(plan.fields["sweep"])[:2] == [("Seed", "1, 2"), ("CFG Scale", "3, 9")]
+
+
+def test_strength_sweeps_an_image_to_image_base(studio: Studio) -> None:
+    photo = Image.new("RGB", (64, 64), (180, 120, 90))
+    base = Img2ImgRequest(prompt="a linen dress", model=SD, image=photo, steps=4, seed=5)
+    cells, _ = run(studio, SweepRequest(base=base, axes=axes(("Denoising", "0.5, 1"))))
+    assert [final(cells[(0, x)]).item.recipe.strength for x in (0, 1)] == [0.5, 1.0]
+    assert final(cells[(0, 0)]).item.recipe.task == "img2img"
 
 
 def test_one_grid_per_z_value(studio: Studio) -> None:
