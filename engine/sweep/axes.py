@@ -42,8 +42,9 @@ KINDS: dict[str, AxisKind] = {kind.name: kind for kind in (
     AxisKind("[ControlNet] Weight", "ControlNet weight", float, "controlnet_scale", "0.5, 1, 1.5"),
     AxisKind("Hires upscale", "Hires upscale", float, "hires_scale", "1, 1.5, 2"),
 )}
-ALIASES = {"cfg": "CFG Scale", "prompt strength": "CFG Scale", "model": "Checkpoint name", "checkpoint": "Checkpoint name",
-           "style": "Styles", "style preset": "Styles", "strength": "Denoising", "controlnet weight": "[ControlNet] Weight",
+ALIASES = {"cfg": "CFG Scale", "prompt strength": "CFG Scale", "model": "Checkpoint name",
+           "checkpoint": "Checkpoint name", "style": "Styles", "style preset": "Styles", "strength": "Denoising",
+           "controlnet weight": "[ControlNet] Weight",
            "prompt search/replace": "Prompt S/R", "lora": "LoRA weight", "hires scale": "Hires upscale",
            "scheduler": "Sampler", "nothing": NOTHING, "none": NOTHING, "": NOTHING}
 

@@ -40,7 +40,8 @@ def read_sweep_settings(settings: dict[str, tuple[str, str]], result: dict[str, 
         try:
             kind = kind_of(kind)
         except InputError:
-            notes.append(f"The grid's {name} axis sweeps {kind[:40]!r}, which this app does not sweep: it was left out.")
+            notes.append(f"The grid's {name} axis sweeps {kind[:40]!r}, which this app does not sweep: it was "
+                         "left out.")
             continue
         axes.append({"axis": name, "type": kind, "values": values})
     if axes:
