@@ -108,7 +108,9 @@ def detail_pass(canvas: Canvas, job: Img2ImgRequest, ctx: TaskContext, seed: int
             start = crop if crop.size == size else crop.resize(size, Image.Resampling.LANCZOS)
             call = {**conditioning, **sized(model, *size), "image": start, "strength": job.strength,
                     "guidance_scale": job.guidance_scale}
-            made = run.denoise(model, call, steps=job.steps, scheduler=scheduler, generator=generator)
+            # no per-step previews of a tile (the canvas is shown after each tile): none is decoded
+            made = run.denoise(model, call, steps=job.steps, scheduler=scheduler, generator=generator,
+                               preview_every=job.steps + 1)
             if made.size != crop.size:
                 made = made.resize(crop.size, Image.Resampling.LANCZOS)
             canvas.blend(made, spot.box, spot.left_overlap, spot.top_overlap)
