@@ -146,7 +146,7 @@ def build(studio: Studio) -> kit.Tab:
         with kit.results_column():
             with kit.stage():
                 progress = kit.status_panel(status.idle("Set the axes, then Sweep."), "swp-status")
-                grid = gr.Gallery(label="Cells (click for settings)", format="png", columns=3, height=420,
+                grid = gr.Gallery(label="Cells (click for settings)", format="png", columns=3, height=380,
                                   object_fit="contain", allow_preview=False, elem_id="swp-cells")
                 recipe_text = gr.Textbox(label="Settings of the clicked cell", lines=2, max_lines=4,
                                          interactive=False, buttons=["copy"], elem_id="swp-recipe",
