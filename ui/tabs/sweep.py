@@ -4,6 +4,7 @@ cell by cell (previews, then finals), a cell's settings open with a click, and o
 from __future__ import annotations
 
 import html
+import time
 from typing import Any, Iterator
 
 import gradio as gr
@@ -19,6 +20,7 @@ NOTHING = "Nothing"
 AXIS_CHOICES = [("Nothing", NOTHING)] + [(kind.label, kind.name) for kind in SWEEP_AXES.values()]
 DEFAULTS = (("Seed", "1-3"), ("CFG Scale", "4, 7, 10"), (NOTHING, ""))
 THUMB = 256  # previews are shown at most this big: the grid repaints one cell per step
+PREVIEW_SECONDS = 0.25  # least time between two sends of the grid for a preview (finals are sent at once)
 WAITING = Image.new("RGB", (8, 8), "#e5e7eb")  # a cell not started yet
 
 
@@ -173,10 +175,15 @@ def build(studio: Studio) -> kit.Tab:
         gallery: Any = gr.skip()
         shown_items: list | None = None
 
+        sent_at = 0.0
+
         def frame(event: Any, tracker: _Grid) -> tuple:
-            nonlocal gallery, shown_items
-            if tracker.items is not shown_items:  # only a changed grid is sent again
-                shown_items = tracker.items
+            nonlocal gallery, shown_items, sent_at
+            preview = isinstance(event, Cell) and isinstance(event.event, Preview) and len(tracker.finals) >= 16
+            # only a changed grid is sent again; once many cells are done, a preview at most every PREVIEW_SECONDS:
+            # each send re-reads every finished cell's file (Gradio hashes what it serves)
+            if tracker.items is not shown_items and not (preview and time.monotonic() - sent_at < PREVIEW_SECONDS):
+                shown_items, sent_at = tracker.items, time.monotonic()
                 gallery = gr.Gallery(value=list(tracker.items), columns=min(tracker.columns, 6))
             finals = {"cells": dict(tracker.finals)}
             if isinstance(event, (Finished, Failed)):  # the result an API client gets: the cells themselves
