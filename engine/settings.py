@@ -140,7 +140,7 @@ def load_settings() -> Settings:
         preview_min_seconds=_float("STUDIO_PREVIEW_MIN_SECONDS", -1.0, -1.0, 10.0),
         max_pixels=_int("STUDIO_MAX_PIXELS", 2048 * 2048, 64 * 64, 4096 * 4096),
         max_batch=_int("STUDIO_MAX_BATCH", 8, 1, 64),
-        max_steps=_int("STUDIO_MAX_STEPS", 150, 1, 1000),
+        max_steps=_int("STUDIO_MAX_STEPS", 150, 1, 999),
         on_space=on_space,
         pose_detector=os.environ.get("STUDIO_POSE_DETECTOR", "").strip() or "lllyasviel/Annotators",
         control_detectors=os.environ.get("STUDIO_CONTROL_DETECTORS", "").strip() or "lllyasviel/Annotators",
