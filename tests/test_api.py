@@ -87,8 +87,26 @@ def test_txt2img_takes_reference_images_last(client: Client, tmp_path: Path) -> 
 
     swatch = tmp_path / "swatch.png"
     Image.new("RGB", (64, 64), (200, 40, 60)).save(swatch)
-    for endpoint in ("/txt2img", "/pose"):
+    for endpoint in ("/txt2img", "/pose", "/compare"):
         assert [p["parameter_name"] for p in parameters(client, endpoint)][-12:] == REFERENCE_PARAMETERS, endpoint
+    image, status, _ = client.predict(prompt="a linen dress", steps=2, width=64, height=64,
+                                      reference_image_1=handle_file(str(swatch)), reference_role_1="composition",
+                                      reference_weight_1=0.6, api_name="/txt2img")
+    assert "Done: 1 image" in status and read_recipe(image).fields["references"].endswith(":composition:0.6")
+    message, _ = failure(client, prompt="a dress", steps=2, width=64, height=64, api_name="/txt2img",
+                         reference_image_1=handle_file(str(swatch)), reference_role_1="texture")
+    assert "role must be one of style, composition, both" in message
+
+
+REFERENCE_PARAMETERS = [f"reference_{part}_{n}" for n in range(1, 5) for part in ("image", "role", "weight")]
+
+
+def test_txt2img_takes_reference_images_last(client: Client, tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    swatch = tmp_path / "swatch.png"
+    Image.new("RGB", (64, 64), (200, 40, 60)).save(swatch)
+    assert [p["parameter_name"] for p in parameters(client, "/txt2img")][-12:] == REFERENCE_PARAMETERS
     image, status, _ = client.predict(prompt="a linen dress", steps=2, width=64, height=64,
                                       reference_image_1=handle_file(str(swatch)), reference_role_1="composition",
                                       reference_weight_1=0.6, api_name="/txt2img")
@@ -168,7 +186,7 @@ def test_compare_endpoint_returns_every_column_with_the_style(client: Client) ->
     assert [p["parameter_name"] for p in info] == ["prompt", "negative_prompt", "models", "seed", "steps",
                                                    "guidance_scale", "aspect_ratio", "scheduler", "force_size",
                                                    "width", "height", "variants", "style", "loras",
-                                                   "tiling"]  # style, then loras and tiling: added last
+                                                   "tiling", *REFERENCE_PARAMETERS]  # each group added last
     assert all(p["parameter_has_default"] for p in info if p["parameter_name"] != "prompt")
     outputs = list(client.submit(prompt="a tweed jacket", steps=3, seed=8, force_size=True, width=128, height=64,
                                  style=STYLE, api_name="/compare"))

@@ -11,6 +11,7 @@ from PIL import Image
 from engine import (MAX_MODELS, PER_MODEL, SCHEDULER_NAMES, Cell, CompareRequest, Failed, Finished, GridCell,
                     InputError, Loaded, Notice, Preview, Progress, Result, Studio, StudioError, Txt2ImgRequest)
 from ui import explore_panel, kit, status, styles_panel
+from ui import references_panel
 from ui.examples import examples
 from ui.shown import one_tile, repeated_axes, tiled_mark
 from ui.zerogpu import gpu_task
@@ -135,6 +136,7 @@ def build(studio: Studio) -> kit.Tab:
                                           elem_id="cmp-variants")
                 panel = styles_panel.build(studio, "cmp")  # LoRAs for every column, tiling
                 gr.Markdown(styles_panel.COMPARE_STYLES_HELP)
+                references = references_panel.build("cmp")  # images that steer every column
         with kit.results_column():
             heads, images, columns, sends = [], [], [], []
             with kit.stage():
@@ -178,6 +180,14 @@ def build(studio: Studio) -> kit.Tab:
                 steps: int = 25, guidance_scale: float = 6.0, aspect_ratio: str = aspects[0],
                 scheduler: str = PER_MODEL, force_size: bool = False, width: int = 768, height: int = 768,
                 variants: str = "", style: str = "None", loras: str = "", tiling: str = "none",
+                reference_image_1: Any = None, reference_role_1: str = "style",
+                reference_weight_1: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_2: Any = None, reference_role_2: str = "style",
+                reference_weight_2: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_3: Any = None, reference_role_3: str = "style",
+                reference_weight_3: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_4: Any = None, reference_role_4: str = "style",
+                reference_weight_4: float = references_panel.WEIGHT_DEFAULT,
                 request: gr.Request | None = None) -> Iterator[tuple]:
         """Run one prompt and seed on each model; streams every column's previews and returns the finals."""
         comparison = _Comparison()
@@ -212,6 +222,11 @@ def build(studio: Studio) -> kit.Tab:
                 forced_size=(size["width"], size["height"]) if force_size is True else None,
                 variants=tuple(v for v in rows if v.strip()), loras=styles_panel.lora_choices(loras),
                 tiling=styles_panel.tiling_choice(tiling),
+                reference_images=references_panel.chosen(
+                    reference_image_1, reference_role_1, reference_weight_1,
+                    reference_image_2, reference_role_2, reference_weight_2,
+                    reference_image_3, reference_role_3, reference_weight_3,
+                    reference_image_4, reference_role_4, reference_weight_4),
                 **kit.numbers(CompareRequest, seed=seed, steps=steps, guidance_scale=guidance_scale)),
                 [styles_panel.column_label(label_of, m) for m in chosen])
 
@@ -219,7 +234,7 @@ def build(studio: Studio) -> kit.Tab:
 
     controls.wire(compare, [prompt, negative_prompt, models, sampler.seed, sampler.steps, sampler.guidance_scale,
                             aspect_ratio, sampler.scheduler, force_size, width, height, variants, style,
-                            *panel.inputs],
+                            *panel.inputs, *references.inputs],
                   [*images, *heads, progress, matrix, result_state], progress, settings, api_name="compare")
 
     def save_grid(finals: dict) -> tuple:
