@@ -98,24 +98,6 @@ def test_txt2img_takes_reference_images_last(client: Client, tmp_path: Path) -> 
     assert "role must be one of style, composition, both" in message
 
 
-REFERENCE_PARAMETERS = [f"reference_{part}_{n}" for n in range(1, 5) for part in ("image", "role", "weight")]
-
-
-def test_txt2img_takes_reference_images_last(client: Client, tmp_path: Path) -> None:
-    from gradio_client import handle_file
-
-    swatch = tmp_path / "swatch.png"
-    Image.new("RGB", (64, 64), (200, 40, 60)).save(swatch)
-    assert [p["parameter_name"] for p in parameters(client, "/txt2img")][-12:] == REFERENCE_PARAMETERS
-    image, status, _ = client.predict(prompt="a linen dress", steps=2, width=64, height=64,
-                                      reference_image_1=handle_file(str(swatch)), reference_role_1="composition",
-                                      reference_weight_1=0.6, api_name="/txt2img")
-    assert "Done: 1 image" in status and read_recipe(image).fields["references"].endswith(":composition:0.6")
-    message, _ = failure(client, prompt="a dress", steps=2, width=64, height=64, api_name="/txt2img",
-                         reference_image_1=handle_file(str(swatch)), reference_role_1="texture")
-    assert "role must be one of style, composition, both" in message
-
-
 def test_txt2img_hires_fix(client: Client) -> None:
     image, status, _ = client.predict(prompt="a brick loft", steps=2, width=64, height=64, hires_scale=2,
                                       hires_strength=0.5, hires_steps=2, api_name="/txt2img")
