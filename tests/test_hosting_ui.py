@@ -109,7 +109,9 @@ def test_the_skeleton_table_is_counted_before_it_is_read() -> None:
 
 
 class _Runs:
-    """A stand-in studio whose runs emit the given events."""
+    """A stand-in studio whose runs emit the given events (and that keeps no library)."""
+
+    library = None
 
     def __init__(self, *events: object) -> None:
         self.events = events
