@@ -165,10 +165,10 @@ def test_a_restart_keeps_everything_and_a_rebuild_gives_the_same_index(outputs, 
 def test_pngs_written_while_the_database_was_unavailable_are_picked_up(outputs) -> None:
     writer, library = outputs
     fill(writer)
+    gone = library.file(library.search(Query()).entries[0])
     library.close()
     writer.on_saved = None  # the library is off (or its database locked) while two more are saved
     late = [make(writer, "written while the library was away", seed=99), make(writer, "another late one")]
-    gone = library.file(library.search(Query()).entries[0])
     gone.unlink()  # deleted by hand
     again = Library(writer.outputs_dir)
     assert again.catch_up() == (2, 1)
@@ -331,3 +331,38 @@ def test_no_library_without_saving_or_when_turned_off(tmp_path: Path) -> None:
     assert not (tmp_path / ".library").exists()
     hosted.close()
     local.close()
+
+
+CLOSE_WHILE_READING = """
+import sys, threading
+from pathlib import Path
+from engine.library import Library, Query
+library = Library(Path(sys.argv[1]))
+with library.transaction() as connection:
+    for n in range(300):
+        connection.execute("INSERT INTO images (path, created, prompt) VALUES (?, ?, ?)", (f"x{n}.png", n, f"p {n}"))
+errors = []
+def reader():
+    while True:
+        try:
+            library.search(Query(words="p"))
+        except Exception as exc:  # the closed library's refusal ends the loop
+            errors.append(type(exc).__name__)
+            return
+threads = [threading.Thread(target=reader) for _ in range(4)]
+for thread in threads:
+    thread.start()
+library.close()
+for thread in threads:
+    thread.join()
+print(sorted(set(errors)))
+"""
+
+
+def test_closing_while_other_threads_read_refuses_them_instead_of_crashing(tmp_path: Path) -> None:
+    """CI once died of a segfault: the app closed the database while its start-up scan still read it."""
+    for round_ in range(3):
+        done = subprocess.run([sys.executable, "-c", CLOSE_WHILE_READING, str(tmp_path / f"outputs{round_}")],
+                              capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[1])
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == "['LibraryClosed']"

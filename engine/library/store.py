@@ -40,6 +40,9 @@ class Library:
         self._connections: list[sqlite3.Connection] = []
         self._write = threading.RLock()
         self._shown: OrderedDict[str, int] = OrderedDict()
+        self._users = threading.Condition()  # how many threads are inside the database; closing waits for none
+        self._busy = 0
+        self._closed = False
         self.thumbs = ThumbnailMaker(lambda rel: (self._png(rel), self.thumb_path(rel)))
         self.folder.mkdir(parents=True, exist_ok=True)
         self.rebuilt_from = self._open()
@@ -82,8 +85,25 @@ class Library:
                 self._connections.append(connection)
         return connection
 
+    def _enter(self) -> None:
+        """Count this thread in, or refuse once the library is closing (closing a connection that another thread
+        is using crashes the process)."""
+        with self._users:
+            if self._closed:
+                raise LibraryClosed("The library is closed: the app is shutting down.")
+            self._busy += 1
+
+    def _leave(self) -> None:
+        with self._users:
+            self._busy -= 1
+            self._users.notify_all()
+
     def read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-        return self._connection().execute(sql, tuple(params)).fetchall()
+        self._enter()
+        try:
+            return self._connection().execute(sql, tuple(params)).fetchall()
+        finally:
+            self._leave()
 
     def transaction(self) -> "_Transaction":
         """A write transaction (writes from several threads take turns)."""
@@ -299,9 +319,19 @@ class Library:
             self._connections.clear()
             self._local = threading.local()
 
-    def close(self) -> None:
+    def close(self, patience: float = 10.0) -> None:
+        """Refuse new work, wait (up to `patience` s) for threads inside the database, then close it."""
         self.thumbs.close()
+        with self._users:
+            self._closed = True
+            if not self._users.wait_for(lambda: self._busy == 0, timeout=patience):
+                log.warning("Library: a thread still uses the database at shutdown; it is left open.")
+                return
         self._close_connections()
+
+
+class LibraryClosed(sqlite3.ProgrammingError):
+    """The library was closed (the app is stopping); callers that catch sqlite3.Error already handle it."""
 
 
 class _Transaction:
@@ -309,9 +339,15 @@ class _Transaction:
         self.library = library
 
     def __enter__(self) -> sqlite3.Connection:
+        self.library._enter()
         self.library._write.acquire()
-        self.connection = self.library._connection()
-        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            self.connection = self.library._connection()
+            self.connection.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.library._write.release()
+            self.library._leave()
+            raise
         return self.connection
 
     def __exit__(self, kind: type | None, *_: object) -> None:
@@ -319,6 +355,7 @@ class _Transaction:
             self.connection.execute("COMMIT" if kind is None else "ROLLBACK")
         finally:
             self.library._write.release()
+            self.library._leave()
 
 
 def iterate(library: Library, query: Query, owner: str = "") -> Iterator[Entry]:
