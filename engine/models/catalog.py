@@ -37,6 +37,10 @@ class ModelSpec:
     # A few-step model for live mode (SDXL-Turbo...): listed first in the Live tab; `base` is then the full model
     # that "Render this properly" uses, and `working_side` the square side it was trained at (0: the family's).
     live: bool = False
+    # Shown beside the model picker: the weights' licence and the approximate GPU memory (GB) a run needs with
+    # 16-bit weights fully on the GPU (0: not stated).
+    licence: str = ""
+    memory_gb: float = 0.0
 
     def answers_to(self, name: str) -> bool:
         """Whether `name` (a name, id, alias, checkpoint file name or short hash) means this model."""
