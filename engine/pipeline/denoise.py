@@ -37,7 +37,7 @@ def denoise(model: Any, call: dict, *, steps: int, scheduler: str, generator: An
         per_step = (now - step_started) / done
         emit(Progress(done, total, now - started, per_step * (total - done), "Denoising", index, count))
         if done < total and done % every == 0:
-            pump.offer(kwargs["latents"], done, total, index)
+            pump.offer(model.family.preview_latents(kwargs["latents"], call), done, total, index)
         return kwargs
 
     if accepts(run, "callback_on_step_end"):
@@ -70,9 +70,10 @@ def _cancel_points(pipe: Any, check: Callable[[], None]) -> list[Any]:
     """Check for a cancel before each block of the denoiser too, so a cancel lands within a fraction of a step even
     where a step is several network passes (InstructPix2Pix's three, a slow GPU's big SDXL step). Hooks on shared
     modules: removed after the run (runs never overlap on the device thread)."""
-    denoiser = getattr(pipe, "unet", None)
+    denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
     blocks = [*getattr(denoiser, "down_blocks", ()), getattr(denoiser, "mid_block", None),
-              *getattr(denoiser, "up_blocks", ())]
+              *getattr(denoiser, "up_blocks", ()),  # a UNet's; a diffusion transformer's (FLUX, SD3...) below
+              *getattr(denoiser, "transformer_blocks", ()), *getattr(denoiser, "single_transformer_blocks", ())]
     owner = threading.get_ident()  # with STUDIO_CONCURRENCY > 1 another run may share these modules
 
     def watch(*_: Any) -> None:
@@ -97,4 +98,7 @@ def _components(pipe: Any, scheduler: Any) -> dict[str, Any]:
         components["requires_aesthetics_score"] = bool(getattr(pipe.config, "requires_aesthetics_score", False))
     if "is_cosxl_edit" in init:
         components.update(is_cosxl_edit=getattr(pipe, "is_cosxl_edit", False), add_watermarker=False)
+    for name in init:  # other settings the pipeline keeps in its config (FLUX.2 [klein]'s `is_distilled`)
+        if name not in components and name in pipe.config:
+            components[name] = pipe.config[name]
     return components

@@ -173,7 +173,7 @@ def previewer_for(model: Any, load_taesd: Any, demo: bool) -> Previewer:
     family = model.family
     previewer: Any = None
     if family.preview_rgb is None:
-        previewer = fit_movq_projection(family.preview_decoder(model.pipe))
+        previewer = family.fit_previewer(model.pipe)
     elif family.taesd and not demo:
         taesd = load_taesd(family.taesd)
         previewer = TaesdPreviewer(taesd) if taesd is not None else None

@@ -109,6 +109,17 @@ class Family:
         """The module that turns this family's latents into pixels."""
         return pipe.vae
 
+    def fit_previewer(self, pipe: Any) -> Any:
+        """A latent->RGB previewer fitted to this family's decoder, for a family with no published projection."""
+        from engine.pipeline.previews import fit_movq_projection
+
+        return fit_movq_projection(self.preview_decoder(pipe))
+
+    def preview_latents(self, latents: Any, call: dict[str, Any]) -> Any:
+        """The step callback's `latents` as (B, C, h, w) for the previewer (a transformer's packed tokens unpacked;
+        `call` holds the run's width and height)."""
+        return latents
+
     def encode(self, model: Any, prompt: str, negative: str, generator: Any = None,
                prior_callback: Any = None) -> Conditioning:
         """Embeddings for `prompt`/`negative` (already in Compel syntax) for `model`'s pipeline."""
