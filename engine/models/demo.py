@@ -25,6 +25,7 @@ from engine.models.demo_inpaint import build_sd15_inpaint, build_sdxl_inpaint
 from engine.models.demo_kandinsky import build_kandinsky_decoder_pipeline, build_kandinsky_prior_pipeline
 from engine.models.demo_parts import HIDDEN, build_clip_tokenizer, text_config
 from engine.models.demo_refiner import build_sdxl_refiner
+from engine.models.demo_sd3 import build_sd3_pipeline
 
 DEMO_VERSION = "2"
 MARKER_NAME = ".demo-complete"
@@ -211,6 +212,7 @@ _BUILDERS: dict[str, Callable[[int], DiffusionPipeline | ControlNetModel]] = {
     "sdxl-inpaint": lambda seed: build_sdxl_inpaint(build_sdxl_pipeline(seed), seed),
     "sdxl-refiner": lambda seed: build_sdxl_refiner(build_sdxl_pipeline(seed), seed),
 }
+_BUILDERS["sd3"] = build_sd3_pipeline
 _BUILDERS.update(control_builders({"sd15": lambda seed: build_sd15_pipeline(seed).unet,
                                    "sdxl": lambda seed: build_sdxl_pipeline(seed).unet}))
 

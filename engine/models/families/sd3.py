@@ -1,0 +1,66 @@
+"""Stable Diffusion 3.5 (Medium, Large): an MMDiT transformer reading two CLIP encoders and T5, flow matching."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from engine.models.families.base import Conditioning, Family
+
+_BARE_QUOTE = re.compile(r'(?<!\\)"')
+# What each CLIP encoder reads (75 tokens between its start and end marks); T5 reads on up to this many tokens.
+T5_TOKENS = 256
+
+
+def plain_prompt(prompt: str) -> str:
+    """`prompt` (Compel syntax) as the plain words SD3's encoders read: weights, +/- and .blend()/.and() wrappers
+    removed. Quotes are kept (a sign's text is quoted), except where they separate a .blend()/.and()'s prompts."""
+    from engine.prompts.tokens import plain_text, prompt_parts
+
+    operator, _ = prompt_parts(prompt)
+    return plain_text(prompt if operator else _BARE_QUOTE.sub(r'\\"', prompt)).strip()
+
+
+@dataclass(frozen=True)
+class StableDiffusion3(Family):
+    """SD 3.x: prompt embeddings from the pipeline's own `encode_prompt`; weights read as plain words."""
+
+    pipeline_class: ClassVar[str] = "StableDiffusion3Pipeline"
+    # A single-file SD3 checkpoint holds MMDiT joint blocks under SD's prefix (SD 1.x/SDXL ones do not).
+    single_file_markers: ClassVar[tuple[str, ...]] = ("model.diffusion_model", "model.diffusion_model.joint_blocks")
+    img2img_pipeline: ClassVar[str | None] = "StableDiffusion3Img2ImgPipeline"
+    inpaint_pipeline: ClassVar[str | None] = "StableDiffusion3InpaintPipeline"  # runs the base transformer
+    edit_side: ClassVar[int] = 1024
+    name_hints: ClassVar[tuple[str, ...]] = ("stable-diffusion-3", "sd3", "sd3.5")
+    # Flow matching: its FlowMatchEuler scheduler; the app's other schedulers are made for noise prediction.
+    unsupported_schedulers: ClassVar[frozenset[str]] = frozenset(
+        {"Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM", "UniPC"})
+
+    def check_scheduler(self, name: str) -> tuple[str, str | None]:
+        if name in self.unsupported_schedulers:
+            return "Default", (f"{self.label} is a flow-matching model: the {name} scheduler does not apply to it, so "
+                               "its own scheduler (FlowMatch Euler) was used.")
+        return name, None
+
+    def encode(self, model: Any, prompt: str, negative: str, generator: Any = None,
+               prior_callback: Any = None) -> Conditioning:
+        import torch
+
+        text, negative_text = plain_prompt(prompt), plain_prompt(negative)
+        notes: list[str] = []
+        changed = [what for what, before, after in (("prompt", prompt, text), ("negative prompt", negative,
+                                                                                negative_text))
+                   if after.split() != before.split()]
+        if changed:
+            shown = text if len(text) <= 120 else text[:117] + "..."
+            notes.append(f"{self.label} reads prompts unweighted (Compel weighting does not cover its CLIP and T5 "
+                         f"encoders): the weights in the {' and '.join(changed)} were removed and the words used as "
+                         f"plain text: '{shown}'.")
+        with torch.no_grad():
+            embeds, negative_embeds, pooled, negative_pooled = model.pipe.encode_prompt(
+                prompt=text, prompt_2=None, prompt_3=None, negative_prompt=negative_text,
+                do_classifier_free_guidance=True, max_sequence_length=T5_TOKENS)
+        return Conditioning({"prompt_embeds": embeds, "negative_prompt_embeds": negative_embeds,
+                             "pooled_prompt_embeds": pooled, "negative_pooled_prompt_embeds": negative_pooled},
+                            tuple(notes))
