@@ -22,6 +22,8 @@ class Index(Protocol):
 
     def entry(self, id_: int, owner: str = "") -> Any: ...
 
+    journal: Any  # engine.library.journal.Journal: every change is written there too
+
 
 @dataclass(frozen=True)
 class Board:
@@ -57,8 +59,10 @@ class Boards:
             raise InputError(f"You have {MAX_BOARDS} boards already: delete one first.")
         try:
             with self.library.transaction() as connection:
+                created = time.time()
                 id_ = connection.execute("INSERT INTO boards (owner, name, created) VALUES (?, ?, ?)",
-                                         (owner, name, time.time())).lastrowid
+                                         (owner, name, created)).lastrowid
+                self.library.journal.write("board", id=id_, name=name, owner=owner, created=created)
         except sqlite3.IntegrityError:
             raise InputError(f"A board named {name!r} exists already: pick another name.") from None
         return Board(int(id_), name, 0)
@@ -68,6 +72,7 @@ class Boards:
         try:
             with self.library.transaction() as connection:
                 connection.execute("UPDATE boards SET name = ? WHERE id = ?", (name, found.id))
+                self.library.journal.write("board", id=found.id, name=name, owner=owner)
         except sqlite3.IntegrityError:
             raise InputError(f"A board named {name!r} exists already: pick another name.") from None
         return Board(found.id, name, found.count)
@@ -77,20 +82,27 @@ class Boards:
         found = self.get(board, owner)
         with self.library.transaction() as connection:
             connection.execute("DELETE FROM boards WHERE id = ?", (found.id,))
+            self.library.journal.write("unboard", id=found.id)
 
     def add(self, board: int, images: Iterable[int], owner: str = "") -> int:
         """Put `owner`'s images on the board; returns how many were not on it yet."""
         found, ids = self.get(board, owner), [self.library.entry(i, owner).id for i in images]
         with self.library.transaction() as connection:
-            return sum(connection.execute("INSERT OR IGNORE INTO board_images (board, image, added) VALUES (?, ?, ?)",
-                                          (found.id, id_, time.time())).rowcount for id_ in ids)
+            now = time.time()
+            added = [id_ for id_ in ids if connection.execute("INSERT OR IGNORE INTO board_images (board, image, added) "
+                                                              "VALUES (?, ?, ?)", (found.id, id_, now)).rowcount]
+            self.library.journal.write("add", board=found.id, paths=self.library.journal.paths(connection, added),
+                                       at=now)
+        return len(added)
 
     def remove(self, board: int, images: Iterable[int], owner: str = "") -> int:
         """Take images off the board (they stay in the library); returns how many were on it."""
         found = self.get(board, owner)
         with self.library.transaction() as connection:
-            return sum(connection.execute("DELETE FROM board_images WHERE board = ? AND image = ?",
-                                          (found.id, int(i))).rowcount for i in images)
+            gone = [int(i) for i in images if connection.execute("DELETE FROM board_images WHERE board = ? AND image = ?",
+                                                                 (found.id, int(i))).rowcount]
+            self.library.journal.write("remove", board=found.id, paths=self.library.journal.paths(connection, gone))
+        return len(gone)
 
     def of_image(self, image: int, owner: str = "") -> list[Board]:
         """The boards image `image` is on."""

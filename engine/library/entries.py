@@ -76,8 +76,16 @@ def row_values(path: str, created: float, fields: dict[str, Any], owner: str = "
             "task": task, "tab": TAB_OF_TASK.get(task, task), "seed": _int(fields.get("seed"), -1),
             "width": _int(fields.get("width"), 0), "height": _int(fields.get("height"), 0),
             "style": "" if str(fields.get("style") or "") == "None" else str(fields.get("style") or ""),
-            "loras": "," + ",".join(names) + "," if names else "", "owner": owner,
+            "loras": "," + ",".join(names) + "," if names else "", "owner": owner, "came_from": came_from(fields),
             "recipe": json.dumps(fields, ensure_ascii=True, default=str)}
+
+
+def came_from(fields: dict[str, Any]) -> str:
+    """The pixel hash of the image a recipe's image was made from (an edit's parent, Your image's source); "" for
+    an upscale, whose recipe carries its source's own fields (its source is read from the PNG's upscale record)."""
+    if fields.get("task") == "upscale":
+        return ""
+    return str(fields.get("parent") or fields.get("source_hash") or "")
 
 
 def _int(value: Any, default: int) -> int:

@@ -80,6 +80,20 @@ MIGRATIONS: tuple[str, ...] = (
                                           width, height, loras);
     CREATE INDEX images_owner ON images (owner, trashed);  -- small: a whole library is counted from it
     """,
+    # Schema 5: lineage. Each image's pixel hash (engine.media.images.pixel_hash, filled in the background), the
+    # pixel hash of the image it was made from (an edit's parent, Your image's source, an upscale's source) and the
+    # run that made it ('<task>:<token>': a Compare's cells, a Sweep's cells and grids, a batch).
+    """
+    ALTER TABLE images ADD COLUMN pixels TEXT;
+    ALTER TABLE images ADD COLUMN came_from TEXT NOT NULL DEFAULT '';
+    ALTER TABLE images ADD COLUMN run TEXT NOT NULL DEFAULT '';
+    UPDATE images SET came_from = coalesce((SELECT coalesce(nullif(json_extract(fields, '$.parent'), ''),
+        json_extract(fields, '$.source_hash'), '') FROM recipes WHERE recipes.id = images.id), '')
+        WHERE task != 'upscale';
+    CREATE INDEX images_pixels ON images (pixels);  -- NULLs too: the ones still to fingerprint
+    CREATE INDEX images_came_from ON images (came_from) WHERE came_from != '';
+    CREATE INDEX images_run ON images (run) WHERE run != '';
+    """,
 )
 VERSION = len(MIGRATIONS)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from engine.library import schema
+from engine.library.journal import Journal
 from engine.library.entries import (COLUMNS, COUNT_CAP, FROM, MAX_PAGE_SIZE, Entry, Page, Query, entry_from_row, relative,
                                     row_values, where)
 from engine.library.scan import TRASH, png_files, recipe_fields
@@ -45,6 +46,8 @@ class Library:
         self._closed = False
         self.thumbs = ThumbnailMaker(lambda rel: (self._png(rel), self.thumb_path(rel)))
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(self.folder, self._write)  # stars, boards, owners, runs: replayed into a new database
+        self._fresh = False  # a new database (missing or rebuilt): the journal is replayed after the next catch_up
         self.rebuilt_from = self._open()
         from engine.library.boards import Boards
 
@@ -57,6 +60,7 @@ class Library:
         Returns where a corrupt database was set aside, or None."""
         try:
             connection = self._connection()
+            self._fresh = connection.execute("PRAGMA user_version").fetchone()[0] == 0
             schema.migrate(connection)
             connection.execute("SELECT count(*) FROM images").fetchone()
             return None
@@ -70,6 +74,7 @@ class Library:
                 if part.exists():
                     os.replace(part, Path(f"{aside}{suffix}"))
             schema.migrate(self._connection())
+            self._fresh = True
             return aside
 
     def _connection(self) -> sqlite3.Connection:
@@ -166,6 +171,13 @@ class Library:
             for created, rel, path, trashed in new:
                 self.insert_row(connection, row_values(rel, created, recipe_fields(path)), time.time() if trashed else None)
             connection.executemany("DELETE FROM images WHERE path = ?", [(rel,) for rel in gone])
+            if gone:
+                self.journal.write("drop", paths=gone)
+            if self._fresh or self.journal.long():  # a new database gets the stars and boards back
+                replayed = self.journal.replay(connection) if self._fresh else 0
+                self.journal.compact(connection)
+                self._fresh = False
+                log.info("Library: %d journal lines replayed into the new database.", replayed)
         for _, rel, _, _ in new:
             self.thumbs.later(rel)
         return len(new), len(gone)
@@ -186,7 +198,8 @@ class Library:
         if id_ is None or not owner:
             return None
         with self.transaction() as connection:
-            connection.execute("UPDATE images SET owner = ? WHERE id = ? AND owner = ''", (owner, id_))
+            if connection.execute("UPDATE images SET owner = ? WHERE id = ? AND owner = ''", (owner, id_)).rowcount:
+                self.journal.write("own", paths=self.journal.paths(connection, [id_]), owner=owner)
         if self.quota:
             extra = self.read("SELECT id FROM images WHERE owner = ? ORDER BY created DESC, id DESC LIMIT -1 "
                               "OFFSET ?", (owner, self.quota))
@@ -260,8 +273,10 @@ class Library:
 
     def star(self, ids: Iterable[int], on: bool = True, owner: str = "") -> int:
         with self.transaction() as connection:
-            return sum(connection.execute("UPDATE images SET starred = ? WHERE id = ? AND owner = ?",
-                                          (int(on), int(i), owner)).rowcount for i in ids)
+            changed = [int(i) for i in ids if connection.execute("UPDATE images SET starred = ? WHERE id = ? AND "
+                                                                 "owner = ?", (int(on), int(i), owner)).rowcount]
+            self.journal.write("star", paths=self.journal.paths(connection, changed), on=bool(on))
+        return len(changed)
 
     def trash(self, ids: Iterable[int], owner: str = "") -> int:
         """Move images to the trash (their PNGs into <outputs>/.trash, so a rebuild knows); returns how many."""
@@ -304,6 +319,7 @@ class Library:
                 path.unlink(missing_ok=True)
             with self.transaction() as connection:
                 connection.execute("DELETE FROM images WHERE id = ?", (id_,))
+                self.journal.write("drop", paths=[entry.path])
             removed += 1
         return removed
 
