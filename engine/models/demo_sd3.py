@@ -35,7 +35,7 @@ def build_sd3_pipeline(seed: int = 0) -> StableDiffusion3Pipeline:
     transformer = SD3Transformer2DModel(
         sample_size=128, patch_size=2, in_channels=16, out_channels=16, num_layers=2, attention_head_dim=8,
         num_attention_heads=4, joint_attention_dim=T5_WIDTH, caption_projection_dim=32,
-        pooled_projection_dim=2 * HIDDEN, pos_embed_max_size=96, dual_attention_layers=(0,), qk_norm="rms_norm")
+        pooled_projection_dim=2 * HIDDEN, pos_embed_max_size=128, dual_attention_layers=(0,), qk_norm="rms_norm")
     torch.manual_seed(seed)
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
