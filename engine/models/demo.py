@@ -21,6 +21,7 @@ from diffusers import (AutoencoderKL, AutoencoderTiny, ControlNetModel, Diffusio
 from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
 from engine.models.demo_control import control_builders
+from engine.models.demo_flux2 import build_flux2_klein_pipeline
 from engine.models.demo_inpaint import build_sd15_inpaint, build_sdxl_inpaint
 from engine.models.demo_kandinsky import build_kandinsky_decoder_pipeline, build_kandinsky_prior_pipeline
 from engine.models.demo_parts import HIDDEN, build_clip_tokenizer, text_config
@@ -213,6 +214,7 @@ _BUILDERS: dict[str, Callable[[int], DiffusionPipeline | ControlNetModel]] = {
     "sdxl-refiner": lambda seed: build_sdxl_refiner(build_sdxl_pipeline(seed), seed),
 }
 _BUILDERS["sd3"] = build_sd3_pipeline
+_BUILDERS["flux2-klein"] = build_flux2_klein_pipeline
 _BUILDERS.update(control_builders({"sd15": lambda seed: build_sd15_pipeline(seed).unet,
                                    "sdxl": lambda seed: build_sdxl_pipeline(seed).unet}))
 

@@ -73,7 +73,7 @@ def active_loras(pipe: Any, family: Family, families: Sequence[Family],
     if not chosen:
         yield
         return
-    if not hasattr(pipe, "load_lora_weights"):
+    if not hasattr(pipe, "load_lora_weights") or not family.takes_loras:
         raise InputError(f"{family.label} models cannot use LoRAs here; choose a Stable Diffusion 1.5 or SDXL model, "
                          "or remove the LoRAs.")
     names = [_ensure_loaded(pipe, family, families, file, digest) for file, _, digest in chosen]

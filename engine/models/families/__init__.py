@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from engine.models.families.base import Conditioning, Family
+from engine.models.families.flux2 import Flux2Klein
 from engine.models.families.kandinsky import Kandinsky22, parse_blend
 from engine.models.families.sd3 import StableDiffusion3
 from engine.models.families.stable_diffusion import StableDiffusion, StableDiffusionXL
@@ -13,6 +14,7 @@ from engine.models.families.stable_diffusion import StableDiffusion, StableDiffu
 FAMILY_TYPES: dict[str, type[Family]] = {"sd15": StableDiffusion, "sdxl": StableDiffusionXL,
                                          "kandinsky22": Kandinsky22}
 FAMILY_TYPES["sd3"] = StableDiffusion3
+FAMILY_TYPES["flux2"] = Flux2Klein
 
 __all__ = ["Conditioning", "FAMILY_TYPES", "Family", "family_of_pipeline", "family_of_editor", "guess_family",
            "parse_blend", "single_file_family"]

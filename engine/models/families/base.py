@@ -50,6 +50,7 @@ class Family:
     unsupported_schedulers: ClassVar[frozenset[str]] = frozenset()
     counts_tokens: ClassVar[bool] = True  # has a CLIP tokenizer whose count the prompt box can show
     seeded_conditioning: ClassVar[bool] = False  # the conditioning depends on the seed: encode per image
+    takes_loras: ClassVar[bool] = True  # LoRA files load into its UNet and text encoders here
 
     @property
     def default_size(self) -> tuple[int, int]:

@@ -1,0 +1,83 @@
+"""FLUX.2 [klein]: a flow-matching transformer, prompts read by its own Qwen3 text encoder (no Compel weighting)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from engine.models.families.base import Conditioning, Family
+
+# The A1111-named schedulers are for noise-prediction UNets; its pipeline needs its own flow-matching one.
+_NOISE_SCHEDULERS = frozenset({"Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM", "UniPC"})
+MAX_TEXT_TOKENS = 512  # the pipeline's text length (the chat template's tokens included)
+
+
+@dataclass(frozen=True)
+class Flux2Klein(Family):
+    """FLUX.2 [klein] 4B/9B (step-distilled: few steps, no guidance) and its undistilled base variants."""
+
+    pipeline_class: ClassVar[str] = "Flux2KleinPipeline"
+    name_hints: ClassVar[tuple[str, ...]] = ("flux.2", "flux2")
+    unsupported_schedulers: ClassVar[frozenset[str]] = _NOISE_SCHEDULERS
+    counts_tokens: ClassVar[bool] = False  # a Qwen tokenizer, not CLIP: the CLIP count and its 75 would mislead
+    takes_loras: ClassVar[bool] = False
+
+    def check_scheduler(self, name: str) -> tuple[str, str | None]:
+        if name in self.unsupported_schedulers:
+            return "Default", (f"{self.label} runs with its own flow-matching scheduler; {name} was not used "
+                               "(it is for Stable Diffusion's noise-predicting UNets).")
+        return name, None
+
+    def fit_previewer(self, pipe: Any) -> Any:
+        """A linear map from the packed, normalised latents (4 sub-pixels x 32 channels) to RGB, fitted once by
+        encoding a colour chart with the model's own VAE (there is no published FLUX.2 projection)."""
+        import torch
+
+        from engine.pipeline.previews import LinearPreviewer
+
+        size, cells = 512, 16
+        colours = torch.rand(3, cells, cells, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        chart = torch.nn.functional.interpolate(colours[None], size=(size, size), mode="nearest")
+        with torch.no_grad():
+            latents = pipe._encode_vae_image(chart.to(pipe.vae.device, pipe.vae.dtype), None).float().cpu()[0]
+        target = torch.nn.functional.interpolate(chart, size=latents.shape[-2:], mode="area")[0]
+        design = torch.cat([latents.flatten(1), torch.ones(1, latents[0].numel())]).T  # (N, C+1)
+        solution = torch.linalg.lstsq(design, target.flatten(1).T).solution  # (C+1, 3)
+        return LinearPreviewer(solution[:-1], solution[-1])
+
+    def preview_latents(self, latents: Any, call: dict[str, Any]) -> Any:
+        """(B, h*w, C) tokens in row order -> (B, C, h, w), h and w being the size over 16."""
+        height, width = int(call["height"]) // 16, int(call["width"]) // 16
+        return latents.reshape(latents.shape[0], height, width, latents.shape[-1]).permute(0, 3, 1, 2)
+
+    def encode(self, model: Any, prompt: str, negative: str, generator: Any = None,
+               prior_callback: Any = None) -> Conditioning:
+        import torch
+
+        pipe, notes = model.pipe, []
+        text, weighted = plain_words(prompt)
+        if weighted:
+            notes.append(f"{self.label} reads the prompt with its own text encoder, which takes no per-word weights: "
+                         "the weights were removed and the words used as plain text. Say what matters in words "
+                         "instead (it follows long descriptions well).")
+        with torch.no_grad():
+            kwargs = {"prompt_embeds": pipe.encode_prompt(text, device=pipe._execution_device)[0]}
+            if not pipe.config.get("is_distilled", False):
+                kwargs["negative_prompt_embeds"] = pipe.encode_prompt(plain_words(negative)[0],
+                                                                      device=pipe._execution_device)[0]
+            elif negative.strip():
+                notes.append(f"{self.label} is step-distilled and runs without guidance: the negative prompt is not "
+                             "used (and Guidance has no effect). Describe what you want instead.")
+        return Conditioning(kwargs, tuple(notes))
+
+
+def plain_words(prompt: str) -> tuple[str, bool]:
+    """`prompt` (Compel syntax) as the plain text a model without weighting reads, and whether weights were
+    removed. Quotes stay (they mark text to render) except where a .blend()/.and() uses them; an unweighted prompt
+    is kept as it is."""
+    from engine.prompts import plain_text, prompt_parts
+
+    operator, _ = prompt_parts(prompt)
+    text = plain_text(prompt if operator else prompt.replace('"', '\\"'))
+    weighted = " ".join(text.split()) != " ".join(prompt.split())
+    return (text if weighted else prompt), weighted

@@ -1,0 +1,160 @@
+"""FLUX.2 [klein] 4B (issue 29) on its tiny demo twin at 64²: text to image through the engine and the API, previews,
+plain-text prompts with a note for weights, cancel, restore, the sentences for what it does not do, and the catalog
+entry checked against the pipeline's layout."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine import (Catalog, Failed, Finished, Img2ImgRequest, Notice, Progress, Result, Settings, Studio,
+                    Txt2ImgRequest, load_catalog, read_recipe)
+from engine.models.families.flux2 import plain_words
+from engine.restore import plan_restore
+from tests.conftest import TEST_CATALOG, collect, load, slow_steps
+
+FLUX = "black-forest-labs/FLUX.2-klein-4B"
+PRESETS = Path(__file__).resolve().parents[1] / "presets" / "models.json"
+# model_index.json of black-forest-labs/FLUX.2-klein-4B on the Hub: the class of each component folder.
+HUB_LAYOUT = {"_class_name": "Flux2KleinPipeline", "is_distilled": True,
+              "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+              "text_encoder": ["transformers", "Qwen3ForCausalLM"], "tokenizer": ["transformers", "Qwen2TokenizerFast"],
+              "transformer": ["diffusers", "Flux2Transformer2DModel"], "vae": ["diffusers", "AutoencoderKLFlux2"]}
+
+
+def flux_entries() -> tuple[dict, dict]:
+    """The real catalog's FLUX.2 family and model entries."""
+    raw = json.loads(PRESETS.read_text(encoding="utf-8"))
+    return raw["families"]["flux2"], next(m for m in raw["models"] if m["id"] == FLUX)
+
+
+@pytest.fixture(scope="module")
+def flux_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    """The tests' catalog plus the real FLUX.2 entries, its sizes made 64² like every family there."""
+    folder = tmp_path_factory.mktemp("flux-catalog")
+    shutil.copy(TEST_CATALOG / "styles.json", folder / "styles.json")
+    raw = json.loads((TEST_CATALOG / "models.json").read_text(encoding="utf-8"))
+    family, model = flux_entries()
+    raw["families"]["flux2"] = {**family, "min_side": 64, "aspect_ratios": {
+        "1:1 square": [64, 64], "2:3 portrait": [64, 96], "3:2 landscape": [96, 64]}}
+    raw["models"].append(model)
+    (folder / "models.json").write_text(json.dumps(raw), encoding="utf-8")
+    return load_catalog(folder)
+
+
+@pytest.fixture(scope="module")
+def flux_studio(cache_dir: Path, flux_catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Studio:
+    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("outputs"), memory_budget_gb=8.0)
+    made = Studio(settings, demo=True, online=False, catalog=flux_catalog)
+    yield made
+    made.close()
+
+
+def run(studio: Studio, **fields) -> dict[str, list]:
+    fields = {"prompt": "a red fox", "model": FLUX, "width": 64, "height": 64, "steps": 4, "seed": 3,
+              "guidance_scale": 1.0, "scheduler": "Default", **fields}
+    return collect(studio.run(Txt2ImgRequest(**fields), coalesce_previews=False))
+
+
+def notes(events: dict[str, list]) -> list[str]:
+    return [n.message for n in events.get("Notice", [])]
+
+
+def test_text_to_image_makes_the_size_with_previews_and_its_recipe(flux_studio: Studio) -> None:
+    events = run(flux_studio, width=96, height=64)
+    assert "Failed" not in events, events.get("Failed")
+    (result,) = events["Result"]
+    assert result.item.image.size == (96, 64)
+    recipe = read_recipe(result.item.path).fields
+    assert (recipe["model"], recipe["family"], recipe["steps"], recipe["scheduler"]) == (FLUX, "flux2", 4, "Default")
+    assert [e.step for e in events["Progress"] if e.total] == [1, 2, 3, 4]
+    previews = events["Preview"]
+    assert [p.step for p in previews] == [1, 2, 3]  # the packed latents unpacked: a 3:2 preview
+    assert previews[0].image.width > previews[0].image.height
+    first, last = (np.asarray(p.image, dtype=np.int16) for p in (previews[0], previews[-1]))
+    assert np.abs(first - last).mean() > 0.5
+
+
+def test_a1111_weights_become_plain_words_with_a_note(flux_studio: Studio) -> None:
+    weighted = run(flux_studio, prompt="a (red:1.3) fox, [blurry]")
+    plain = run(flux_studio, prompt="a red fox, blurry")
+    assert any("takes no per-word weights" in n for n in notes(weighted))
+    assert not any("per-word" in n for n in notes(plain))
+    same = [np.asarray(e["Result"][0].item.image) for e in (weighted, plain)]
+    assert np.array_equal(*same)  # the words were kept, only the weights went
+    assert plain_words('a sign that says "OPEN", neon') == ('a sign that says "OPEN", neon', False)  # text to render
+    assert plain_words('("a cat", "a dog").blend(0.5, 0.5)') == ("a cat a dog", True)
+
+
+def test_distilled_model_says_the_negative_prompt_and_schedulers_do_not_apply(flux_studio: Studio) -> None:
+    events = run(flux_studio, negative_prompt="blurry", scheduler="DPM++ 2M Karras", steps=2)
+    said = " ".join(notes(events))
+    assert "negative prompt is not used" in said and "DPM++ 2M Karras was not used" in said
+    assert events["Result"][0].item.recipe.scheduler == "Default"
+
+
+def test_cancel_stops_within_a_step(flux_studio: Studio, monkeypatch: pytest.MonkeyPatch) -> None:
+    slow_steps(monkeypatch, load(flux_studio, FLUX)[0].pipe.transformer)
+    cancel, steps_seen, events = threading.Event(), [], []
+    for event in flux_studio.run(Txt2ImgRequest(prompt="a long run", model=FLUX, width=64, height=64, steps=20,
+                                                seed=1, scheduler="Default"), cancel=cancel, coalesce_previews=False):
+        events.append(event)
+        if isinstance(event, Progress) and event.total:
+            steps_seen.append(event.step)
+            if event.step == 2:
+                cancel.set()
+    assert isinstance(events[-1], Finished) and events[-1].cancelled
+    assert not any(isinstance(e, (Result, Failed)) for e in events)
+    assert 2 <= max(steps_seen) <= 3
+
+
+def test_restore_brings_back_its_settings(flux_studio: Studio, flux_catalog: Catalog) -> None:
+    (result,) = run(flux_studio, prompt='a label that says "FIG"', seed=11)["Result"]
+    plan = plan_restore(read_recipe(result.item.path), flux_catalog)
+    assert plan.tab == "txt2img"
+    assert {k: plan.fields[k] for k in ("prompt", "model", "steps", "guidance_scale", "seed", "scheduler")} == {
+        "prompt": 'a label that says "FIG"', "model": FLUX, "steps": 4, "guidance_scale": 1.0, "seed": 11,
+        "scheduler": "Default"}
+
+
+def test_image_to_image_and_loras_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:
+    image = Image.new("RGB", (64, 64), "white")
+    events = collect(flux_studio.run(Img2ImgRequest(prompt="x", model=FLUX, image=image, steps=2)))
+    (failed,) = events["Failed"]
+    assert "FLUX.2 [klein] models cannot do image to image" in failed.message
+    events = run(flux_studio, loras="anything:0.8", steps=2)
+    assert "Result" not in events
+
+
+def test_catalog_entry_matches_the_pipeline_layout(flux_studio: Studio) -> None:
+    import diffusers
+    import transformers
+
+    family, model = flux_entries()
+    assert model["licence"] == "Apache-2.0" and model["memory_gb"] > 0 and model["family"] == "flux2"
+    assert flux_studio.catalog.families["flux2"].pipeline_class == HUB_LAYOUT["_class_name"]
+    pipeline = getattr(diffusers, HUB_LAYOUT["_class_name"])
+    init = inspect.signature(pipeline.__init__).parameters
+    components = {k for k, v in HUB_LAYOUT.items() if isinstance(v, list)}
+    assert components == {n for n, p in init.items() if n != "self" and p.default is inspect.Parameter.empty}
+    for name in components:
+        library, class_name = HUB_LAYOUT[name]
+        cls = getattr({"diffusers": diffusers, "transformers": transformers}[library], class_name)
+        annotation = init[name].annotation
+        assert class_name == (annotation if isinstance(annotation, str) else annotation.__name__) or \
+            issubclass(cls, annotation)
+    folder = flux_studio.models.demo_paths()[model["demo"]]  # the demo twin loads through the same layout
+    saved = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    assert saved["_class_name"] == HUB_LAYOUT["_class_name"] and saved["is_distilled"] is True
+    for name in components:  # (transformers 5 names Qwen2TokenizerFast's class Qwen2Tokenizer: the same class)
+        library = {"diffusers": diffusers, "transformers": transformers}[saved[name][0]]
+        assert getattr(library, saved[name][1]) is getattr(library, HUB_LAYOUT[name][1])
+    assert all(any((folder / n).glob("*.safetensors")) for n in ("text_encoder", "transformer", "vae"))
+    assert all(a % family["multiple"] == 0 for size in family["aspect_ratios"].values() for a in size)
