@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 from engine import (Img2ImgRequest, InpaintRequest, InputError, RestorePlan, Result, Studio,
                     mask_from_layers)
-from ui import explore_panel, image_examples, kit, outpaint, scroll, status, styles_panel
+from ui import explore_panel, image_examples, kit, outpaint, references_panel, scroll, status, styles_panel
 from ui.shown import Shown
 from ui.zerogpu import gpu_task
 
@@ -121,6 +121,7 @@ def build(studio: Studio) -> kit.Tab:
                         height = gr.Number(0, precision=0, label="Height", info="0 = follow the image")
                     preview_every = kit.slider(Img2ImgRequest, "preview_every", settings, settings.preview_every)
                 panel = styles_panel.build(studio, "img")  # LoRAs, embeddings, tiling
+                references = references_panel.build("img")  # images that steer the style or the layout
                 drop = kit.recipe_drop("img-recipe-file", open=False)
         with kit.results_column():
             with kit.stage():
@@ -159,9 +160,10 @@ def build(studio: Studio) -> kit.Tab:
         yield from controls.stream(studio, request, job, frame)
 
     def img2img_request(image: str | Image.Image | None, prompt: Any, negative: Any, model: Any, style: Any,
-                        scheduler: Any, loras: Any = "", tiling: Any = "none", **raw: Any) -> Img2ImgRequest:
+                        scheduler: Any, loras: Any = "", tiling: Any = "none", references: tuple = (),
+                        **raw: Any) -> Img2ImgRequest:
         return Img2ImgRequest(image=image, prompt=kit.text(prompt, "prompt"), loras=styles_panel.lora_choices(loras),
-                              tiling=styles_panel.tiling_choice(tiling),
+                              tiling=styles_panel.tiling_choice(tiling), reference_images=references,
                               negative_prompt=kit.text(negative, "negative prompt"),
                               model=kit.text(model, "model") or first.id, style=kit.text(style, "style") or "None",
                               scheduler=kit.text(scheduler, "scheduler") or first.scheduler,
@@ -169,12 +171,12 @@ def build(studio: Studio) -> kit.Tab:
 
     def inpaint_request(image: str | None, mask: Any, prompt: Any, negative: Any, model: Any, style: Any,
                         scheduler: Any, paste: Any, chosen: Any, loras: Any = "", tiling: Any = "none",
-                        **raw: Any) -> InpaintRequest:
+                        references: tuple = (), **raw: Any) -> InpaintRequest:
         if not isinstance(paste, bool):
             paste = str(paste).strip().lower() in ("true", "1", "yes")
         return InpaintRequest(image=image, mask=mask, prompt=kit.text(prompt, "prompt"),
                               loras=styles_panel.lora_choices(loras), tiling=styles_panel.tiling_choice(tiling),
-                              negative_prompt=kit.text(negative, "negative prompt"),
+                              negative_prompt=kit.text(negative, "negative prompt"), reference_images=references,
                               model=kit.text(model, "model") or first.id, style=kit.text(style, "style") or "None",
                               scheduler=kit.text(scheduler, "scheduler") or first.scheduler, paste_back=paste,
                               inpaint_model=kit.text(chosen, "inpaint model") or "base",
@@ -184,11 +186,15 @@ def build(studio: Studio) -> kit.Tab:
     def generate(mode_value: str, value: Any, prompt: str, negative: str, model: str, strength: Any, seed: Any,
                  steps: Any, guidance: Any, scheduler: str, batch: Any, style: str, width: Any, height: Any,
                  every: Any, blur: Any, paste: bool, chosen: str, left: Any, right: Any, up: Any, down: Any,
-                 items: list, loras: Any = "", tiling: Any = "none",
-                 request: gr.Request | None = None) -> Iterator[tuple]:
+                 items: list, loras: Any = "", tiling: Any = "none", image_1: Any = None, role_1: Any = None,
+                 weight_1: Any = None, image_2: Any = None, role_2: Any = None, weight_2: Any = None,
+                 image_3: Any = None, role_3: Any = None, weight_3: Any = None, image_4: Any = None,
+                 role_4: Any = None, weight_4: Any = None, request: gr.Request | None = None) -> Iterator[tuple]:
         """The page's Generate: the mode decides the request; the editor gives the image and the painted mask."""
         shared = dict(strength=strength, seed=seed, steps=steps, guidance_scale=guidance, batch_count=batch,
-                      width=width, height=height, preview_every=every, loras=loras, tiling=tiling)
+                      width=width, height=height, preview_every=every, loras=loras, tiling=tiling,
+                      references=references_panel.chosen(image_1, role_1, weight_1, image_2, role_2, weight_2,
+                                                         image_3, role_3, weight_3, image_4, role_4, weight_4))
 
         def job() -> Img2ImgRequest:
             background, _, composite = _parts(value)
@@ -206,12 +212,24 @@ def build(studio: Studio) -> kit.Tab:
                 seed: int = -1, steps: int = first.steps, guidance_scale: float = first.guidance_scale,
                 width: int = 0, height: int = 0, scheduler: str = first.scheduler, batch_count: int = 1,
                 style: str = "None", preview_every: int = 1, loras: str = "", tiling: str = "none",
+                reference_image_1: Any = None, reference_role_1: str = "style",
+                reference_weight_1: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_2: Any = None, reference_role_2: str = "style",
+                reference_weight_2: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_3: Any = None, reference_role_3: str = "style",
+                reference_weight_3: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_4: Any = None, reference_role_4: str = "style",
+                reference_weight_4: float = references_panel.WEIGHT_DEFAULT,
                 request: gr.Request | None = None) -> Iterator[tuple]:
         """Re-imagine `image` by `prompt`; `strength` (0–1) is how much may change. Returns (image, status)."""
         for shown, html, _ in streamed(lambda: img2img_request(
                 _path(image), prompt, negative_prompt, model, style, scheduler, strength=strength, seed=seed,
                 steps=steps, guidance_scale=guidance_scale, width=width, height=height, batch_count=batch_count,
-                preview_every=preview_every, loras=loras, tiling=tiling), [], request):
+                preview_every=preview_every, loras=loras, tiling=tiling, references=references_panel.chosen(
+                    reference_image_1, reference_role_1, reference_weight_1,
+                    reference_image_2, reference_role_2, reference_weight_2,
+                    reference_image_3, reference_role_3, reference_weight_3,
+                    reference_image_4, reference_role_4, reference_weight_4)), [], request):
             yield shown, html
 
     @gpu_task(duration=120)
@@ -220,7 +238,16 @@ def build(studio: Studio) -> kit.Tab:
                 outpaint_right: int = 0, outpaint_up: int = 0, outpaint_down: int = 0, inpaint_model: str = "base",
                 seed: int = -1, steps: int = first.steps, guidance_scale: float = first.guidance_scale,
                 scheduler: str = first.scheduler, batch_count: int = 1, style: str = "None", preview_every: int = 1,
-                loras: str = "", tiling: str = "none", request: gr.Request | None = None) -> Iterator[tuple]:
+                loras: str = "", tiling: str = "none",
+                reference_image_1: Any = None, reference_role_1: str = "style",
+                reference_weight_1: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_2: Any = None, reference_role_2: str = "style",
+                reference_weight_2: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_3: Any = None, reference_role_3: str = "style",
+                reference_weight_3: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_4: Any = None, reference_role_4: str = "style",
+                reference_weight_4: float = references_panel.WEIGHT_DEFAULT,
+                request: gr.Request | None = None) -> Iterator[tuple]:
         """Repaint where `mask` is white (same size as `image`) and/or extend the canvas by the outpaint amounts
         (pixels). Returns (image, status)."""
         for shown, html, _ in streamed(lambda: inpaint_request(
@@ -228,22 +255,27 @@ def build(studio: Studio) -> kit.Tab:
                 inpaint_model, strength=strength, mask_blur=mask_blur, outpaint_left=outpaint_left,
                 outpaint_right=outpaint_right, outpaint_up=outpaint_up, outpaint_down=outpaint_down, seed=seed,
                 steps=steps, guidance_scale=guidance_scale, batch_count=batch_count,
-                preview_every=preview_every, loras=loras, tiling=tiling), [], request):
+                preview_every=preview_every, loras=loras, tiling=tiling, references=references_panel.chosen(
+                    reference_image_1, reference_role_1, reference_weight_1,
+                    reference_image_2, reference_role_2, reference_weight_2,
+                    reference_image_3, reference_role_3, reference_weight_3,
+                    reference_image_4, reference_role_4, reference_weight_4)), [], request):
             yield shown, html
 
     page_inputs = [mode, editor, prompt, negative_prompt, model, strength, sampler.seed, sampler.steps,
                    sampler.guidance_scale, sampler.scheduler, batch_count, style, width, height, preview_every,
-                   mask_blur, paste_back, inpaint_model, *sides, history, *panel.inputs]
+                   mask_blur, paste_back, inpaint_model, *sides, history, *panel.inputs, *references.inputs]
     controls.wire(generate, page_inputs, [result, progress, gallery, history], progress, settings,
                   api_visibility="private")
     api_img2img.click(img2img, [api_image, prompt, negative_prompt, model, strength, sampler.seed, sampler.steps,
                                 sampler.guidance_scale, width, height, sampler.scheduler, batch_count, style,
-                                preview_every, *panel.inputs], [api_result, progress], api_name="img2img",
+                                preview_every, *panel.inputs, *references.inputs], [api_result, progress],
+                      api_name="img2img",
                       **kit.gpu_event(progress, settings, img2img))
     api_inpaint.click(inpaint, [api_image, api_mask, prompt, negative_prompt, model, api_strength, mask_blur,
                                 paste_back, *sides, inpaint_model, sampler.seed, sampler.steps, sampler.guidance_scale,
-                                sampler.scheduler, batch_count, style, preview_every, *panel.inputs],
-                      [api_result, progress], api_name="inpaint",
+                                sampler.scheduler, batch_count, style, preview_every, *panel.inputs,
+                                *references.inputs], [api_result, progress], api_name="inpaint",
                       **kit.gpu_event(progress, settings, inpaint))
 
     def on_mode(chosen: str) -> tuple:

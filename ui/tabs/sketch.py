@@ -9,7 +9,7 @@ import gradio as gr
 
 from engine import (CONTROL_LABELS, Condition, ControlRequest, InputError, RestorePlan, Result, Studio,
                     StudioError, bound, load_presets, pose_from_text)
-from ui import explore_panel, kit, status, styles_panel
+from ui import explore_panel, kit, references_panel, status, styles_panel
 from ui.examples import asset, examples
 from ui.shown import Shown
 from ui.zerogpu import gpu_task
@@ -123,6 +123,7 @@ def build(studio: Studio) -> kit.Tab:
                     width = gr.Number(0, precision=0, label="Width (0 = follow the image)")
                     height = gr.Number(0, precision=0, label="Height (0 = follow the image)")
                 panel = styles_panel.build(studio, "sketch")  # LoRAs, embeddings, tiling
+                references = references_panel.build("sketch")  # images that steer the style or the layout
                 drop = kit.recipe_drop("sketch-recipe-file", open=False)
         with kit.results_column():
             with kit.stage():
@@ -146,7 +147,7 @@ def build(studio: Studio) -> kit.Tab:
     def request_from(picked: str | None, kind: Any, preprocess: Any, prompt: Any, negative: Any, model: Any,
                      seed: Any, steps: Any, guidance: Any, scale: Any, start: Any, end: Any, low: Any, high: Any,
                      width: Any, height: Any, scheduler: Any, pose: Any, pose_scale: Any, loras: Any = "",
-                     tiling: Any = "none") -> ControlRequest:
+                     tiling: Any = "none", references: tuple = ()) -> ControlRequest:
         """The request of the page and of the API."""
         if not isinstance(preprocess, bool):
             raise InputError(f"Preprocess must be true or false, got {preprocess!r}.")
@@ -155,7 +156,7 @@ def build(studio: Studio) -> kit.Tab:
             prompt=kit.text(prompt, "prompt"), negative_prompt=kit.text(negative, "negative prompt"),
             model=kit.text(model, "model") or first.id, scheduler=kit.text(scheduler, "scheduler") or "Default",
             conditions=_pose_condition(pose, pose_scale, presets), loras=styles_panel.lora_choices(loras),
-            tiling=styles_panel.tiling_choice(tiling),
+            tiling=styles_panel.tiling_choice(tiling), reference_images=references,
             **kit.numbers(ControlRequest, seed=seed, steps=steps, guidance_scale=guidance, controlnet_scale=scale,
                           guidance_start=start, guidance_end=end, low_threshold=low, high_threshold=high,
                           width=width, height=height))
@@ -166,7 +167,15 @@ def build(studio: Studio) -> kit.Tab:
                 guidance_scale: float = first.guidance_scale, controlnet_scale: float = 1.0,
                 guidance_start: float = 0.0, guidance_end: float = 1.0, low_threshold: int = 100,
                 high_threshold: int = 200, width: int = 0, height: int = 0, scheduler: str = first.scheduler,
-                pose: str = "", pose_scale: float = 1.0, loras: str = "", tiling: str = "none", sketch: Any = None,
+                pose: str = "", pose_scale: float = 1.0, loras: str = "", tiling: str = "none",
+                reference_image_1: Any = None, reference_role_1: str = "style",
+                reference_weight_1: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_2: Any = None, reference_role_2: str = "style",
+                reference_weight_2: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_3: Any = None, reference_role_3: str = "style",
+                reference_weight_3: float = references_panel.WEIGHT_DEFAULT,
+                reference_image_4: Any = None, reference_role_4: str = "style",
+                reference_weight_4: float = references_panel.WEIGHT_DEFAULT, sketch: Any = None,
                 items: list | None = None, request: gr.Request | None = None) -> Iterator[tuple]:
         """Generate an image that follows `image` (a photo or drawing; `control_type` says what of it: canny,
         lineart, scribble, mlsd, depth or openpose; `preprocess=False` uses it as the condition itself), optionally
@@ -185,27 +194,37 @@ def build(studio: Studio) -> kit.Tab:
         yield from controls.stream(studio, request, lambda: request_from(
             _picked(image, sketch), control_type, preprocess, prompt, negative_prompt, model, seed, steps,
             guidance_scale, controlnet_scale, guidance_start, guidance_end, low_threshold, high_threshold, width,
-            height, scheduler, pose, pose_scale, loras, tiling), frame)
+            height, scheduler, pose, pose_scale, loras, tiling, references_panel.chosen(
+                reference_image_1, reference_role_1, reference_weight_1,
+                reference_image_2, reference_role_2, reference_weight_2,
+                reference_image_3, reference_role_3, reference_weight_3,
+                reference_image_4, reference_role_4, reference_weight_4)), frame)
 
     def on_page(image: Any, sketch: Any, kind: Any, used_as_is: Any, prompt: Any, negative: Any, model: Any,
                 seed: Any, steps: Any, guidance: Any, scale: Any, start: Any, end: Any, low: Any, high: Any,
                 width: Any, height: Any, scheduler: Any, pose: Any, pose_scale: Any, items: list, loras: Any = "",
-                tiling: Any = "none", request: gr.Request | None = None) -> Iterator[tuple]:
+                tiling: Any = "none", image_1: Any = None, role_1: Any = None, weight_1: Any = None,
+                image_2: Any = None, role_2: Any = None, weight_2: Any = None, image_3: Any = None, role_3: Any = None,
+                weight_3: Any = None, image_4: Any = None, role_4: Any = None, weight_4: Any = None,
+                request: gr.Request | None = None) -> Iterator[tuple]:
         """The page's Generate: the checkbox says "use as is"; the session gallery and the newest result are kept."""
         for shown, html, made in control(image, kind, used_as_is is not True, prompt, negative, model, seed, steps,
                                          guidance, scale, start, end, low, high, width, height, scheduler, pose,
-                                         pose_scale, loras, tiling, sketch=sketch, items=items, request=request):
+                                         pose_scale, loras, tiling, image_1, role_1, weight_1, image_2, role_2,
+                                         weight_2, image_3, role_3, weight_3, image_4, role_4, weight_4,
+                                         sketch=sketch, items=items, request=request):
             newest = made[0][0] if isinstance(made, list) and made else gr.skip()  # made: a skip when unchanged
             yield shown, html, made, made, newest
 
     settings_inputs = [prompt, negative_prompt, model, sampler.seed, sampler.steps, sampler.guidance_scale,
                        controlnet_scale, guidance_start, guidance_end, low_threshold, high_threshold, width, height,
                        sampler.scheduler, pose, pose_scale]
-    controls.wire(on_page, [image, sketch, control_type, as_is, *settings_inputs, history, *panel.inputs],
+    controls.wire(on_page, [image, sketch, control_type, as_is, *settings_inputs, history, *panel.inputs,
+                            *references.inputs],
                   [result, progress, gallery, history, last_path], progress, settings, api_visibility="private")
     api_button = gr.Button(visible=False)
     api_button.click(control, [image, control_type, gr.Checkbox(True, visible=False), *settings_inputs,
-                               *panel.inputs],
+                               *panel.inputs, *references.inputs],  # the references: the endpoint's last
                      [result, progress, gallery], api_name="control",
                      **kit.gpu_event(progress, settings, control))
 
