@@ -10,11 +10,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import pytest
 from PIL import Image
 
 from engine import (MAX_PROMPT_CHARS, Studio, full_model, live_defaults, live_models, load_catalog, read_recipe,
                     render_plan)
+from engine.references.run import adapter_parts
 from tests.conftest import SD, SDXL, load, slow_steps
 from ui.layout import build_app, plan_for
 
@@ -31,9 +33,12 @@ def by_id(app: gr.Blocks, elem_id: str) -> Any:
 
 
 def live(app: gr.Blocks, prompt: str, model: str = TURBO, steps: int = 2, visitor: str = "v", ticket: int = 1,
-         seed: int = 1) -> tuple:
+         seed: int = 1, references: tuple = ()) -> tuple:
+    """The page's live event; `references`: (image path, role, weight) items for the reference slots."""
     (found,) = [f for f in app.fns.values() if f.name == "live_image"]
-    return found.fn(prompt, model, steps, 0.0, seed, "1:1 square", ticket, SimpleNamespace(session_hash=visitor))
+    slots = [part for item in references for part in item] + [None, "style", 0.8] * (4 - len(references))
+    return found.fn(prompt, model, steps, 0.0, seed, "1:1 square", *slots, ticket,
+                    SimpleNamespace(session_hash=visitor))
 
 
 def skipped(value: Any) -> bool:
@@ -73,6 +78,28 @@ def test_a_stale_change_and_a_bad_prompt_show_nothing_new_or_a_sentence(app: gr.
     assert skipped(image) and skipped(last)
     assert 'data-state="error"' in panel and "characters" in panel and "Traceback" not in panel
     assert skipped(live(app, "   ")[0])  # an emptied box: no run
+
+
+def test_a_reference_steers_the_live_image_and_is_encoded_once_while_unchanged(app: gr.Blocks, studio: Studio,
+                                                                            tmp_path: Path) -> None:
+    swatch, other = tmp_path / "swatch.png", tmp_path / "other.png"
+    Image.new("RGB", (64, 64), (200, 40, 60)).save(swatch)
+    Image.effect_noise((64, 64), 80).convert("RGB").save(other)
+    plain = np.asarray(Image.open(live(app, "a linen dress", SD)[0]), dtype=float)
+    encoder = adapter_parts(studio.models, load(studio, SD)[0], lambda event: None).encoder
+    calls: list[int] = []
+    handle = encoder.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        made = [live(app, "a linen dress", SD, seed=seed, references=((str(swatch), "both", 1.0),))[0]
+                for seed in (1, 2, 3)]
+        assert calls == [1]  # three live images, one encoding: the reference did not change
+        live(app, "a linen dress", SD, references=((str(swatch), "both", 1.0), (str(other), "style", 0.5)))
+    finally:
+        handle.remove()
+    assert calls == [1, 1]  # only the new reference was encoded
+    steered = np.asarray(Image.open(made[0]), dtype=float)
+    assert np.abs(steered - plain).mean() > 0.5
+    assert str(read_recipe(made[0]).fields["references"]).endswith(":both:1")
 
 
 def test_render_this_properly_gives_text_to_image_the_full_model(app: gr.Blocks, studio: Studio) -> None:

@@ -9,6 +9,8 @@ blocks at its weight (engine/references/scales.py)."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -19,6 +21,7 @@ from engine.references.scales import role_scale
 from engine.types import Event, Notice, Recipe, Result
 
 IP_PROCESSORS = ("IPAdapterAttnProcessor", "IPAdapterAttnProcessor2_0", "IPAdapterXFormersAttnProcessor")
+KEPT_ENCODINGS = 8  # live runs' image encodings an adapter keeps (by pixel hash), so unchanged references are reused
 
 
 @dataclass
@@ -33,6 +36,8 @@ class AdapterParts:
     projection: Any
     held: Any
     slots: dict[int, tuple[dict[str, Any], Any]] = field(default_factory=dict)
+    kept: OrderedDict[tuple[str, str], Any] = field(default_factory=OrderedDict)  # (pixel hash, dtype) -> encoding
+    kept_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def slotted(self, count: int) -> tuple[dict[str, Any], Any]:
         """Processors and projection with `count` slots sharing the one adapter's weights (built once per count,
@@ -115,16 +120,17 @@ class Referencing:
         return event
 
 
-def record(items: tuple[Any, ...], emit: Callable[[Event], None]) -> tuple[list[Any], str]:
-    """The references' images opened (as uploads are) and the recipe's "hash:role:weight, …"."""
+def record(items: tuple[Any, ...], emit: Callable[[Event], None]) -> tuple[list[Any], list[str], str]:
+    """The references' images opened (as uploads are), their pixel hashes and the recipe's "hash:role:weight, …"."""
     images = []
     for image, _role, _weight in items:
         opened = open_image(image)
         for note in opened.notes:
             emit(Notice(f"Reference image: {note}"))
         images.append(opened.image)
-    text = ", ".join(f"{pixel_hash(image)}:{role}:{float(weight):g}" for image, (_, role, weight) in zip(images, items))
-    return images, text
+    digests = [pixel_hash(image) for image in images]
+    text = ", ".join(f"{digest}:{role}:{float(weight):g}" for digest, (_, role, weight) in zip(digests, items))
+    return images, digests, text
 
 
 def encode(parts: AdapterParts, images: list[Any], dtype: Any) -> tuple[Any, ...]:
@@ -136,6 +142,23 @@ def encode(parts: AdapterParts, images: list[Any], dtype: Any) -> tuple[Any, ...
     with torch.no_grad():
         embeds = encoder(pixels.to(device=encoder.device, dtype=encoder.dtype)).image_embeds
     return tuple(embeds[i:i + 1].unsqueeze(0).to(dtype) for i in range(len(images)))
+
+
+def encode_reusing(parts: AdapterParts, images: list[Any], digests: list[str], dtype: Any) -> tuple[Any, ...]:
+    """`encode`, reusing the encodings `parts` kept from earlier live runs (by pixel hash): a live run encodes only
+    the references that changed since (the last KEPT_ENCODINGS are kept)."""
+    keys = [(digest, str(dtype)) for digest in digests]
+    with parts.kept_lock:
+        missing = [i for i, key in enumerate(keys) if key not in parts.kept]
+        if missing:
+            fresh = encode(parts, [images[i] for i in missing], dtype)
+            parts.kept.update((keys[i], embeds) for i, embeds in zip(missing, fresh))
+        for key in keys:
+            parts.kept.move_to_end(key)
+        found = tuple(parts.kept[key] for key in keys)
+        while len(parts.kept) > KEPT_ENCODINGS:
+            parts.kept.popitem(last=False)
+    return found
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from engine.references.active import AdapterParts, Referencing, encode, harvest, on_unet, record
+from engine.references.active import AdapterParts, Referencing, encode, encode_reusing, harvest, on_unet, record
 from engine.references.adapters import AdapterFiles, find_adapter, load_encoder, read_weights
 from engine.types import Event, ModelError, Notice
 
@@ -48,7 +48,8 @@ def adapter_parts(models: Any, model: Any, emit: Callable[[Event], None]) -> Ada
 
 @contextmanager
 def referenced(models: Any, model: Any, request: Any, emit: Callable[[Event], None]) -> Iterator[Referencing | None]:
-    """`request`'s reference images on `model` for the block; None when it has none (the model is untouched)."""
+    """`request`'s reference images on `model` for the block; None when it has none (the model is untouched). A live
+    run (`request.draft`) reuses the encodings of references that did not change since an earlier live run."""
     given = tuple(getattr(request, "reference_images", ()) or ())
     pipe = model.pipe
     if not given:
@@ -58,15 +59,19 @@ def referenced(models: Any, model: Any, request: Any, emit: Callable[[Event], No
         emit(Notice(f"{model.family.label} cannot use reference images: this image was made without them."))
         yield None
         return
-    images, recorded = record(given, emit)
-    steering = [(image, item) for image, item in zip(images, given) if float(item[2]) > 0]
+    images, digests, recorded = record(given, emit)
+    steering = [(image, digest, item) for image, digest, item in zip(images, digests, given) if float(item[2]) > 0]
     if not steering:  # every weight 0: the same as no reference
         yield Referencing(recorded)
         return
     parts = adapter_parts(models, model, emit)
-    roles = [(role, float(weight)) for _, (_, role, weight) in steering]
+    roles = [(role, float(weight)) for _, _, (_, role, weight) in steering]
     with on_unet(pipe, parts, roles):
-        embeds = encode(parts, [image for image, _ in steering], pipe.unet.dtype)
+        chosen = [image for image, _, _ in steering]
+        if getattr(request, "draft", False):
+            embeds = encode_reusing(parts, chosen, [digest for _, digest, _ in steering], pipe.unet.dtype)
+        else:
+            embeds = encode(parts, chosen, pipe.unet.dtype)
         shown = ", ".join(f"{role} {weight:g}" for role, weight in roles)
         emit(Notice(f"Reference images for this run: {shown} ({parts.name})."))
         yield Referencing(recorded, pipe.unet, embeds)

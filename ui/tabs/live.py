@@ -11,7 +11,7 @@ import gradio as gr
 
 from engine import (LIVE_GUIDANCE, Failed, Finished, LiveSessions, Notice, Result, Studio, StudioError,
                     Txt2ImgRequest, live_defaults, live_job, live_models, render_plan)
-from ui import clients, kit, live_api, status
+from ui import clients, kit, live_api, references_panel, status
 
 MAX_LIVE_STEPS = 8  # few-step models need 1-4; a few more for a full model
 DEBOUNCE_MS = 250
@@ -36,7 +36,9 @@ START_RENDER = "() => document.querySelector('#t2i-generate')?.click()"  # Text 
 ABOUT = """**Live mode** makes a new image as you type or move a slider, so you can explore a prompt quickly. Few-step
 models (SDXL-Turbo: 512², 1–4 steps, prompt strength 0) come first; the others run with few steps too. The seed stays
 fixed so each change compares with the last. **Render this properly** opens Text to image with the same prompt, seed
-and aspect on the full model (SDXL base for SDXL-Turbo) with its own steps, guidance and sampler, and starts it."""
+and aspect on the full model (SDXL base for SDXL-Turbo) with its own steps, guidance and sampler, and starts it.
+**Reference images** steer live images too: each is encoded once and reused while it stays the same, so moving a
+slider costs no new encoding."""
 
 
 def build(studio: Studio) -> kit.Tab:
@@ -69,6 +71,7 @@ def build(studio: Studio) -> kit.Tab:
                                      info="Fixed, so each change compares with the last; -1: a new one each time.")
                     aspect = gr.Dropdown(list(family.aspect_ratios), value=family.default_aspect,
                                          label="Aspect ratio", elem_id="live-aspect")
+                references = references_panel.build("live")  # encoded once per change (engine/references)
                 gr.Markdown(ABOUT, elem_classes=["studio-note-text"])
         with kit.results_column():
             with kit.stage():
@@ -78,6 +81,9 @@ def build(studio: Studio) -> kit.Tab:
     ticket = gr.Number(0, visible=False)  # set by DEBOUNCE: -1 for a change a newer one replaced
 
     def live_image(prompt: str, model: str, steps: Any, guidance_scale: Any, seed: Any, aspect: str,
+                   image_1: Any = None, role_1: Any = None, weight_1: Any = None, image_2: Any = None,
+                   role_2: Any = None, weight_2: Any = None, image_3: Any = None, role_3: Any = None,
+                   weight_3: Any = None, image_4: Any = None, role_4: Any = None, weight_4: Any = None,
                    ticket: Any = 0, request: gr.Request | None = None) -> tuple:
         """(image, status, newest PNG, render button); all skipped when a newer change superseded this one."""
         nothing = (gr.skip(),) * 4
@@ -93,7 +99,10 @@ def build(studio: Studio) -> kit.Tab:
                              aspect=kit.text(aspect, "aspect ratio"))  # live-sized whatever was sent
             job = Txt2ImgRequest(prompt=text, model=name, scheduler=sizes.scheduler, preview_every=NO_PREVIEWS,
                                  draft=True, seed=int(asked["seed"]), steps=sizes.steps,
-                                 guidance_scale=sizes.guidance_scale, width=sizes.width, height=sizes.height)
+                                 guidance_scale=sizes.guidance_scale, width=sizes.width, height=sizes.height,
+                                 reference_images=references_panel.chosen(
+                                     image_1, role_1, weight_1, image_2, role_2, weight_2, image_3, role_3, weight_3,
+                                     image_4, role_4, weight_4))
         except StudioError as exc:
             return gr.skip(), status.error(exc), gr.skip(), gr.skip()
         key = request.session_hash if request is not None and request.session_hash else "page"
@@ -116,13 +125,14 @@ def build(studio: Studio) -> kit.Tab:
         said = " ".join(part for part in (said, sizes.clamped, waited and "It waited for a render's turn.") if part)
         return path, status.idle(said), path, gr.Button(interactive=True)
 
-    inputs = [prompt, model, steps, guidance, seed, aspect, ticket]
-    triggers = [prompt.change, model.change, steps.change, guidance.change, seed.change, aspect.change]
+    inputs = [prompt, model, steps, guidance, seed, aspect, *references.inputs, ticket]  # the ticket last (DEBOUNCE)
+    triggers = [prompt.change, model.change, steps.change, guidance.change, seed.change, aspect.change,
+                *(part.change for part in references.inputs)]
     # "multiple", not "always_last": the newest change must reach the server while an image is still being made,
     # so that LiveSessions stops that one within a step (always_last would hold it until the image is done).
     gr.on(triggers, live_image, inputs, [image, panel, last, render], js=DEBOUNCE, trigger_mode="multiple",
           show_progress="hidden", concurrency_id="live", concurrency_limit=live_api.CONCURRENCY,
-          api_visibility="private").then(None, None, None, js=MADE, api_visibility="private")
+          api_visibility="private", preprocess=False).then(None, None, None, js=MADE, api_visibility="private")
 
     def on_live_model(name: str) -> tuple:
         """A model picked: its own live steps, guidance and aspect ratios."""
