@@ -158,3 +158,12 @@ def test_catalog_entry_matches_the_pipeline_layout(flux_studio: Studio) -> None:
         assert getattr(library, saved[name][1]) is getattr(library, HUB_LAYOUT[name][1])
     assert all(any((folder / n).glob("*.safetensors")) for n in ("text_encoder", "transformer", "vae"))
     assert all(a % family["multiple"] == 0 for size in family["aspect_ratios"].values() for a in size)
+
+
+def test_picker_label_and_token_counter_are_its_own(flux_studio: Studio) -> None:
+    spec = flux_studio.catalog.find(FLUX)
+    assert flux_studio.model_label(spec) == "FLUX.2 [klein] 4B (demo: tiny random weights) · Apache-2.0 · ~16 GB"
+    count = flux_studio.count_tokens("a red fox", FLUX, wait=True)  # its Qwen tokenizer (bytes, in the twin)
+    assert count.exact and count.tokens == len("a red fox") and 400 < count.limit < 512
+    assert flux_studio.count_tokens("a red fox", flux_studio.catalog.models[0].id, wait=True).limit == 75
+

@@ -59,16 +59,9 @@ class TokenizerCache:
         tokenizer = None
         family = self._models.catalog.families.get(spec.family or "") if spec else None
         try:
-            if self._models.demo and spec and spec.demo:
+            if spec and family:  # the family knows its tokenizer (None: the demo twin's)
                 with self._models.imports:
-                    from engine.models.demo import build_clip_tokenizer
-
-                tokenizer = build_clip_tokenizer()
-            elif spec and family and family.counts_tokens:
-                with self._models.imports:
-                    from transformers import CLIPTokenizer
-
-                tokenizer = CLIPTokenizer.from_pretrained(spec.id, subfolder="tokenizer", local_files_only=True)
+                    tokenizer = family.counting_tokenizer(None if self._models.demo and spec.demo else spec.id)
         except Exception:  # noqa: BLE001 - not cached locally: counts stay estimated
             tokenizer = None
         with self._lock:

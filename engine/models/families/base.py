@@ -110,6 +110,19 @@ class Family:
         """The module that turns this family's latents into pixels."""
         return pipe.vae
 
+    def counting_tokenizer(self, source: str | None) -> Any:
+        """The tokenizer the prompt box counts with: `source`'s, from local files only (None: the demo twin's);
+        None where a count would mislead. Its `model_max_length` - 2 is the limit shown."""
+        if source is None:
+            from engine.models.demo_parts import build_clip_tokenizer
+
+            return build_clip_tokenizer()
+        if not self.counts_tokens:
+            return None
+        from transformers import CLIPTokenizer
+
+        return CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", local_files_only=True)
+
     def fit_previewer(self, pipe: Any) -> Any:
         """A latent->RGB previewer fitted to this family's decoder, for a family with no published projection."""
         from engine.pipeline.previews import fit_movq_projection

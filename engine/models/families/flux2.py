@@ -19,7 +19,6 @@ class Flux2Klein(Family):
     pipeline_class: ClassVar[str] = "Flux2KleinPipeline"
     name_hints: ClassVar[tuple[str, ...]] = ("flux.2", "flux2")
     unsupported_schedulers: ClassVar[frozenset[str]] = _NOISE_SCHEDULERS
-    counts_tokens: ClassVar[bool] = False  # a Qwen tokenizer, not CLIP: the CLIP count and its 75 would mislead
     takes_loras: ClassVar[bool] = False
 
     def check_scheduler(self, name: str) -> tuple[str, str | None]:
@@ -27,6 +26,21 @@ class Flux2Klein(Family):
             return "Default", (f"{self.label} runs with its own flow-matching scheduler; {name} was not used "
                                "(it is for Stable Diffusion's noise-predicting UNets).")
         return name, None
+
+    def counting_tokenizer(self, source: str | None) -> Any:
+        """Its Qwen tokenizer, limited to the 512 tokens the pipeline reads less its chat template's own."""
+        if source is None:
+            from engine.models.demo_flux2 import build_qwen_tokenizer
+
+            tokenizer = build_qwen_tokenizer()
+        else:
+            from transformers import Qwen2TokenizerFast
+
+            tokenizer = Qwen2TokenizerFast.from_pretrained(source, subfolder="tokenizer", local_files_only=True)
+        template = tokenizer.apply_chat_template([{"role": "user", "content": ""}], tokenize=False,
+                                                 add_generation_prompt=True, enable_thinking=False)
+        tokenizer.model_max_length = MAX_TEXT_TOKENS - len(tokenizer(template)["input_ids"]) + 2  # shown: max - 2
+        return tokenizer
 
     def fit_previewer(self, pipe: Any) -> Any:
         """A linear map from the packed, normalised latents (4 sub-pixels x 32 channels) to RGB, fitted once by
