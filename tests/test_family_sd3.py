@@ -1,0 +1,225 @@
+"""Stable Diffusion 3.5 on its tiny demo twin at 64²: text to image with previews, weights read as plain words with a
+note, cancel within a step, image to image and inpainting, restore, the API, the sentences for what it cannot do, and
+the catalog entries against the real repositories' layouts."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from engine import (Catalog, Finished, Img2ImgRequest, InpaintRequest, PoseRequest, Progress, Result, Settings,
+                    Studio, Txt2ImgRequest, load_catalog, load_presets, plan_restore, read_recipe)
+from engine.media.recipe import LoadedRecipe, parse_parameters_text
+from engine.models.catalog import PRESETS_DIR
+from tests.conftest import SD, TEST_CATALOG, collect, load
+
+MEDIUM = "stabilityai/stable-diffusion-3.5-medium"
+LARGE = "stabilityai/stable-diffusion-3.5-large"
+# The layout of both Hub repositories (model_index.json): component -> (library, class).
+HUB_LAYOUT = {
+    "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+    "text_encoder": ["transformers", "CLIPTextModelWithProjection"],
+    "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+    "text_encoder_3": ["transformers", "T5EncoderModel"],
+    "tokenizer": ["transformers", "CLIPTokenizer"],
+    "tokenizer_2": ["transformers", "CLIPTokenizer"],
+    "tokenizer_3": ["transformers", "T5TokenizerFast"],
+    "transformer": ["diffusers", "SD3Transformer2DModel"],
+    "vae": ["diffusers", "AutoencoderKL"],
+}
+
+
+@pytest.fixture(scope="module")
+def sd3_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    """The tests' catalog plus the real catalog's SD 3.5 family and entries, at 64² like every test family."""
+    raw = json.loads((TEST_CATALOG / "models.json").read_text(encoding="utf-8"))
+    real = json.loads((PRESETS_DIR / "models.json").read_text(encoding="utf-8"))
+    family = real["families"]["sd3"]
+    raw["families"]["sd3"] = {**family, "min_side": 64, "aspect_ratios": {k: [64, 64] for k in family["aspect_ratios"]}}
+    raw["models"] = [m for m in raw["models"] if m["family"] != "sd3"] + [
+        m for m in real["models"] if m["family"] == "sd3"]
+    folder = tmp_path_factory.mktemp("sd3-catalog")
+    (folder / "models.json").write_text(json.dumps(raw), encoding="utf-8")
+    (folder / "styles.json").write_text((TEST_CATALOG / "styles.json").read_text(encoding="utf-8"), encoding="utf-8")
+    return load_catalog(folder)
+
+
+@pytest.fixture(scope="module")
+def sd3(cache_dir: Path, sd3_catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Studio:
+    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("outputs"), memory_budget_gb=8.0)
+    made = Studio(settings, demo=True, online=False, catalog=sd3_catalog)
+    yield made
+    made.close()
+
+
+def run(studio: Studio, request: type = Txt2ImgRequest, **fields) -> dict[str, list]:
+    fields = {"prompt": "a linen dress on a hanger", "model": MEDIUM, "width": 64, "height": 64, "steps": 2,
+              "seed": 7, **fields}
+    return collect(studio.run(request(**fields), coalesce_previews=False))
+
+
+def pixels(events: dict[str, list]) -> np.ndarray:
+    assert "Failed" not in events, events.get("Failed")
+    return np.asarray(events["Result"][0].item.image, dtype=np.int16)
+
+
+def notices(events: dict[str, list]) -> list[str]:
+    return [n.message for n in events.get("Notice", [])]
+
+
+def room() -> Image.Image:
+    image = Image.new("RGB", (64, 64), (225, 215, 195))
+    ImageDraw.Draw(image).rectangle((12, 28, 44, 48), fill=(170, 30, 40))
+    return image
+
+
+def test_text_to_image_streams_previews_and_says_which_scheduler_ran(sd3: Studio) -> None:
+    events = run(sd3, width=64, height=96, steps=4, scheduler="DPM++ 2M Karras")
+    (result,) = events["Result"]
+    assert result.item.image.size == (64, 96) and result.item.path.is_file()
+    recipe = result.item.recipe
+    assert (recipe.family, recipe.model, recipe.scheduler) == ("sd3", MEDIUM, "Default")
+    assert any("flow-matching model: the DPM++ 2M Karras scheduler does not apply" in n for n in notices(events))
+    previews = events["Preview"]
+    assert [p.step for p in previews] == [1, 2, 3]  # 16-channel latents through SD3's linear projection
+    first, last = (np.asarray(p.image, dtype=np.int16) for p in (previews[0], previews[-1]))
+    assert first.shape[-1] == 3 and np.abs(first - last).mean() > 0.5
+    odd = run(sd3, width=88, height=64)
+    assert pixels(odd).shape[:2] == (64, 96)  # snapped to the transformer's 16-pixel patches, and said
+    assert any("multiples of 16 pixels: 88x64 was adjusted to 96x64" in n for n in notices(odd))
+
+
+def test_weights_are_read_as_plain_words_and_the_note_says_so(sd3: Studio) -> None:
+    weighted = run(sd3, prompt='a (cat:1.3) holding a [sign] that says "OPEN"')
+    plain = run(sd3, prompt='a cat holding a sign that says "OPEN"')
+    other = run(sd3, prompt='a dog holding a sign that says "SHUT"')
+    assert np.array_equal(pixels(weighted), pixels(plain))  # the note tells the truth: the same words, unweighted
+    assert not np.array_equal(pixels(plain), pixels(other))  # (the words do matter)
+    (note,) = [n for n in notices(weighted) if "unweighted" in n]
+    assert "Compel weighting does not cover" in note and '\'a cat holding a sign that says "OPEN"\'' in note
+    assert not [n for n in notices(plain) if "unweighted" in n]  # quotes are words here, not syntax
+    assert weighted["Result"][0].item.recipe.prompt.startswith("a (cat)1.3")  # the recipe keeps what was asked
+
+
+def test_cancel_lands_inside_a_step(sd3: Studio) -> None:
+    blocks = load(sd3, MEDIUM)[0].pipe.transformer.transformer_blocks
+    cancel, calls = threading.Event(), {"first": 0, "last": 0}
+
+    def first_block(*_: object) -> None:
+        calls["first"] += 1
+        if calls["first"] == 3:
+            cancel.set()  # during the third step, between the transformer's first and last block
+
+    def last_block(*_: object) -> None:
+        calls["last"] += 1
+
+    handles = [blocks[0].register_forward_hook(first_block), blocks[-1].register_forward_hook(last_block)]
+    try:
+        seen = list(sd3.run(Txt2ImgRequest(prompt="a long run", model=MEDIUM, width=64, height=64, steps=10),
+                            cancel=cancel, coalesce_previews=False))
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert isinstance(seen[-1], Finished) and seen[-1].cancelled
+    assert not any(isinstance(e, Result) for e in seen)
+    assert calls == {"first": 3, "last": 2}  # the third step stopped before its last block
+    assert max(e.step for e in seen if isinstance(e, Progress)) == 2
+    assert sd3.running == 0
+
+
+def test_image_to_image_and_inpainting_share_the_base_and_keep_the_rest(sd3: Studio) -> None:
+    events = run(sd3, Img2ImgRequest, image=room(), strength=0.5, steps=4, width=0, height=0)
+    result = events["Result"][0].item
+    assert result.image.size == (64, 64) and result.recipe.task == "img2img" and result.recipe.family == "sd3"
+    assert any("2 of the 4 steps run" in n for n in notices(events))
+    other = run(sd3, Img2ImgRequest, image=room().rotate(90), strength=0.5, steps=4, width=0, height=0)
+    assert np.abs(pixels(events) - pixels(other)).mean() > 0.5  # the input image steers the result
+    mask = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(mask).rectangle((12, 28, 44, 48), fill=255)
+    painted = run(sd3, InpaintRequest, image=room(), mask=mask, mask_blur=0, width=0, height=0)
+    out, source = pixels(painted), np.asarray(room(), dtype=np.int16)
+    keep = np.asarray(mask) == 0
+    assert np.array_equal(out[keep], source[keep]) and not np.array_equal(out[~keep], source[~keep])
+    assert painted["Result"][0].item.recipe.task == "inpaint"
+    base = load(sd3, MEDIUM)[0]
+    derived = sd3.models.for_image(base, "img2img", lambda _e: None).pipe
+    assert derived.transformer is base.pipe.transformer and derived.text_encoder_3 is base.pipe.text_encoder_3
+
+
+def test_the_recipe_restores_and_other_tools_names_find_the_models(sd3: Studio, sd3_catalog: Catalog) -> None:
+    result = run(sd3, prompt="a fox in the snow", steps=3, seed=21, guidance_scale=4.5)["Result"][0].item
+    plan = plan_restore(read_recipe(result.path), sd3_catalog)
+    assert plan.tab == "txt2img" and plan.fields["model"] == MEDIUM
+    assert (plan.fields["steps"], plan.fields["guidance_scale"], plan.fields["seed"]) == (3, 4.5, 21)
+    assert plan.fields["scheduler"] == "Default" and plan.fields["prompt"] == "a fox in the snow"
+    forge = parse_parameters_text("a fox\nSteps: 28, Sampler: Euler, CFG scale: 3.5, Seed: 1, Size: 1024x1024, "
+                                  "Model: sd3.5_large")[0]
+    assert plan_restore(LoadedRecipe(forge, "a1111"), sd3_catalog).fields["model"] == LARGE
+
+
+def test_what_it_cannot_do_gets_a_sentence(sd3: Studio) -> None:
+    (failed,) = run(sd3, PoseRequest, pose=load_presets()["Standing front"], width=0, height=0)["Failed"]
+    assert failed.kind == "input"
+    assert ("Stable Diffusion 3.5 model, which has no openpose ControlNet here: choose a Stable Diffusion 1.x or "
+            "Stable Diffusion XL base model.") in failed.message
+    varied = run(sd3, variation_strength=0.3, variation_seed=5)
+    assert any("variation seeds are not available" in n for n in notices(varied)) and "Result" in varied
+
+
+def test_the_api_makes_sd3_images_and_compares_it_with_sd(cache_dir: Path, sd3_catalog: Catalog,
+                                                         tmp_path: Path) -> None:
+    from gradio_client import Client
+
+    from tests.test_api import served
+
+    with served(cache_dir, sd3_catalog, tmp_path) as (app, _):
+        client = Client(app.local_url, verbose=False)
+        image, status, _ = client.predict(prompt="a linen dress", model="Stable Diffusion 3.5 Medium", steps=2,
+                                          width=64, height=64, api_name="/txt2img")
+        assert read_recipe(image).fields["family"] == "sd3" and "Done: 1 image" in status
+        final = client.predict(prompt="a tweed jacket", models=[SD, MEDIUM], steps=2, seed=8,
+                               api_name="/compare")
+        images = final[:2]
+        assert [read_recipe(i).fields["model"] for i in images] == [SD, MEDIUM]
+
+
+def test_catalog_entries_match_the_hub_repositories_and_the_pipeline() -> None:
+    import inspect
+
+    import diffusers
+
+    catalog = load_catalog()
+    family = catalog.families["sd3"]
+    entries = {m.id: m for m in catalog.models if m.family == "sd3"}
+    assert set(entries) == {MEDIUM, LARGE}
+    assert (entries[MEDIUM].steps, entries[MEDIUM].guidance_scale) == (40, 4.5)  # the model cards' settings
+    assert (entries[LARGE].steps, entries[LARGE].guidance_scale) == (28, 3.5)
+    for entry in entries.values():
+        assert entry.licence.startswith("Stability AI Community License") and entry.memory_gb >= 16
+        assert entry.demo == "sd3" and entry.scheduler == "Default"
+    assert entries[LARGE].memory_gb > entries[MEDIUM].memory_gb
+    accepted = inspect.signature(getattr(diffusers, family.pipeline_class).__init__).parameters
+    assert set(HUB_LAYOUT) <= set(accepted)
+    for task in (family.img2img_pipeline, family.inpaint_pipeline):
+        assert set(HUB_LAYOUT) <= set(inspect.signature(getattr(diffusers, task).__init__).parameters)
+    assert len(family.preview_rgb) == 16 and family.multiple == 16  # 16 latent channels; 8x VAE x 2x2 patches
+    assert all(side % 16 == 0 for size in family.aspect_ratios.values() for side in size)
+
+
+def test_the_demo_twin_has_the_hub_layout(sd3: Studio) -> None:
+    folder = sd3.models.demo_paths()["sd3"]
+    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    assert index["_class_name"] == "StableDiffusion3Pipeline"
+    layout = {k: v for k, v in index.items() if not k.startswith("_") and v[0] is not None}
+    tokenizer_3 = layout.pop("tokenizer_3")
+    assert layout == {k: v for k, v in HUB_LAYOUT.items() if k != "tokenizer_3"}
+    assert tokenizer_3[1] in ("T5Tokenizer", "T5TokenizerFast")  # one class in transformers 5
+    scheduler = json.loads((folder / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
+    assert scheduler["shift"] == 3.0  # as SD 3.5's scheduler_config.json
+    vae = json.loads((folder / "vae" / "config.json").read_text(encoding="utf-8"))
+    assert (vae["latent_channels"], vae["scaling_factor"], vae["shift_factor"]) == (16, 1.5305, 0.0609)
