@@ -12,7 +12,7 @@ from engine.describe import (DEFAULT_TOP_K, MAX_TOP_K, Description, RankedGroup,
                              load_describe_spec, prompt_card)
 from engine.media.edit_history import EditHistory, EditStep, export_chain
 from engine.media.grid import GridCell
-from engine.library import Board, Entry, Library, Page, Query, export_board
+from engine.library import Board, Entry, Library, Lineage, Page, Query, export_board, lineage_of
 from engine.image_requests import INPAINT_MODELS, MAX_OUTPAINT, Img2ImgRequest, InpaintRequest
 from engine.media.images import OpenedImage, open_image, pixel_hash
 from engine.media.masks import mask_from_layers, outpaint_canvas
@@ -81,5 +81,5 @@ __all__ = [
     "LIVE_MAX_STEPS", "LiveJob", "live_job", "output_problem", "outpaint_size",
     "AXIS_NAMES", "SWEEP_AXES", "MAX_SWEEP_CELLS", "Axis", "cell_count", "parse_axis", "restored_axes", "SWEEP_KEY",
     "read_sweep_cells", "SweepRequest",
-    "Board", "Entry", "Library", "Page", "Query", "export_board",
+    "Board", "Entry", "Library", "Lineage", "Page", "Query", "export_board", "lineage_of",
 ]

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 from engine.describe import describe_on
 from engine.media.grid import GridCell
 from engine.media.outputs import OutputWriter
-from engine.library.opening import open_library
+from engine.library.opening import marked_runs, open_library
 from engine.live import LiveLane
 from engine.models.catalog import Catalog, ControlSpec, ModelSpec, load_catalog
 from engine.models.families import Family
@@ -79,8 +79,8 @@ class Studio:
                 self.live_lane.ran(time.perf_counter() - started, alongside)
 
         try:
-            yield from stream(work, self.models.explain, flag, coalesce_previews,
-                              self.live_lane.executor if live else self.device_thread, wanted)
+            yield from marked_runs(self.library, request.task, stream(work, self.models.explain, flag,
+                                   coalesce_previews, self.live_lane.executor if live else self.device_thread, wanted))
         finally:
             (self._live_runs if live else self._runs).discard(flag)
 

@@ -1,6 +1,6 @@
 """The library's API endpoints (API only: the Library tab has its own events): `/library` searches, `/library_boards`
-lists boards, `/library_board` changes one, `/library_images` stars, trashes, restores, `/library_export` zips a board. Errors are gr.Error
-sentences, like every endpoint's. When hosted, every call acts for the owner of its `key` only."""
+lists boards, `/library_board` changes one, `/library_images` stars, trashes, restores, `/library_export` zips a
+board, `/library_lineage` tells an image's lineage. Errors are gr.Error sentences, like every endpoint's. When hosted, every call acts for the owner of its `key` only."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Callable
 import gradio as gr
 from gradio.data_classes import FileData
 
-from engine import Entry, InputError, Library, Query, Studio, StudioError, export_board
+from engine import Entry, InputError, Library, Query, Studio, StudioError, export_board, lineage_of
 from ui import library_keys
 
 CONCURRENCY = 8
@@ -120,7 +120,16 @@ def register(studio: Studio) -> None:
 
         return acting(studio, _numbers(work), request, key)
 
-    for endpoint in (library, library_boards, library_board, library_images, library_export):
+    def library_lineage(image: int, key: str = "", request: gr.Request | None = None) -> dict:
+        """An image's lineage: the image it was made from (an edit's parent, Your image's source, an upscale's
+        source; `missing_source` when that is not in the library), the images made from it, and the other images of
+        its run (`run`: the task, e.g. "compare" or "sweep"), each as id, file, tab, seed and model."""
+        def work(lib: Library, owner: str) -> dict:
+            return lineage_of(lib, lib.entry(int(image), owner), owner).as_dict()
+
+        return acting(studio, _numbers(work), request, key)
+
+    for endpoint in (library, library_boards, library_board, library_images, library_export, library_lineage):
         gr.api(endpoint, api_name=endpoint.__name__, concurrency_limit=CONCURRENCY, concurrency_id="library")
 
 

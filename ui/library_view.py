@@ -8,7 +8,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
-from engine import TAB_TITLES, Board, Entry, Page, Studio
+from engine import TAB_TITLES, Board, Entry, Lineage, Page, Studio
 from ui import library_keys
 
 CAPTION_CHARS = 48
@@ -50,6 +50,27 @@ def gallery_items(studio: Studio, page: Page) -> list[tuple[str, str]]:
     return items
 
 
+RUN_WORDS = {"compare": "Compare sibling", "sweep": "Same sweep", "edit": "Same edit run"}  # else "Same run"
+MADE_INTO = {"edit": "Edit of it", "upscale": "Upscale of it", "image": "Made from it", "inpaint": "Made from it"}
+
+
+def lineage_items(studio: Studio, lineage: Lineage) -> tuple[list[tuple[str, str]], list[int]]:
+    """(thumbnail, caption) of each image of the lineage (its source, what was made from it, its run's other
+    images), and their ids in the same order."""
+    library = studio.library
+    linked = [(lineage.made_from, "Made from")] if lineage.made_from is not None else []
+    linked += [(e, MADE_INTO.get(e.tab, "Made from it")) for e in lineage.made_into]
+    linked += [(e, f"{'Sweep grid' if e.task == 'sweep' else RUN_WORDS.get(lineage.run, 'Same run')} · seed {e.seed}")
+               for e in lineage.siblings]
+    items, ids = [], []
+    for entry, words in linked:
+        thumb = library.thumbnail(entry) if library is not None else None
+        if thumb is not None:
+            items.append((served(studio, thumb), f"{words}{' (in the trash)' if entry.trashed else ''}"))
+            ids.append(entry.id)
+    return items, ids
+
+
 def pager(page: Page, trash: bool = False) -> str:
     if not page.total:
         return '<div class="studio-tokens">No images.</div>'
@@ -74,7 +95,7 @@ def empty_sentence(searching: bool, trash: bool) -> str:
             "or a restart.")
 
 
-def details(entry: Entry, boards: list[Board]) -> str:
+def details(entry: Entry, boards: list[Board], lineage: Lineage | None = None) -> str:
     """An image's account: its prompts, how it was made, when, its boards and the images it came from."""
     recipe = entry.recipe
     rows = [("Tab", TAB_TITLES.get(entry.tab, entry.tab or "?")), ("Model", entry.model or "?"),
@@ -86,7 +107,10 @@ def details(entry: Entry, boards: list[Board]) -> str:
         rows.append(("LoRAs", str(recipe.get("loras") or ", ".join(entry.loras))))
     rows.append(("Made", datetime.fromtimestamp(entry.created).strftime("%Y-%m-%d %H:%M")))
     rows.append(("Boards", ", ".join(b.name for b in boards) or "none"))
-    rows += [("Lineage", f"{words} {str(recipe[key])[:12]}") for key, words in LINKS if recipe.get(key)]
+    rows += [("Lineage", f"{words} {str(recipe[key])[:12]}") for key, words in LINKS if recipe.get(key)
+             and recipe.get("task") != "upscale"]
+    if lineage is not None and lineage.missing_source:
+        rows.append(("Made from", "an image that is not in your library (an upload)"))
     rows.append(("File", entry.path))
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     negative = (f"<p><b>Negative:</b> {html.escape(entry.negative_prompt)}</p>" if entry.negative_prompt else "")

@@ -89,8 +89,8 @@ class Boards:
         found, ids = self.get(board, owner), [self.library.entry(i, owner).id for i in images]
         with self.library.transaction() as connection:
             now = time.time()
-            added = [id_ for id_ in ids if connection.execute("INSERT OR IGNORE INTO board_images (board, image, added) "
-                                                              "VALUES (?, ?, ?)", (found.id, id_, now)).rowcount]
+            adding = "INSERT OR IGNORE INTO board_images (board, image, added) VALUES (?, ?, ?)"
+            added = [id_ for id_ in ids if connection.execute(adding, (found.id, id_, now)).rowcount]
             self.library.journal.write("add", board=found.id, paths=self.library.journal.paths(connection, added),
                                        at=now)
         return len(added)
@@ -99,8 +99,8 @@ class Boards:
         """Take images off the board (they stay in the library); returns how many were on it."""
         found = self.get(board, owner)
         with self.library.transaction() as connection:
-            gone = [int(i) for i in images if connection.execute("DELETE FROM board_images WHERE board = ? AND image = ?",
-                                                                 (found.id, int(i))).rowcount]
+            gone = [int(i) for i in images if connection.execute(
+                "DELETE FROM board_images WHERE board = ? AND image = ?", (found.id, int(i))).rowcount]
             self.library.journal.write("remove", board=found.id, paths=self.library.journal.paths(connection, gone))
         return len(gone)
 

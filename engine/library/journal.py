@@ -132,7 +132,8 @@ def _apply(connection: sqlite3.Connection, item: dict[str, Any], ids: dict[str, 
         connection.executemany("DELETE FROM board_images WHERE board = ? AND image = ?",
                                [(int(item["board"]), i) for i in known])
     elif op == "star":
-        connection.executemany("UPDATE images SET starred = ? WHERE id = ?", [(int(bool(item["on"])), i) for i in known])
+        on = int(bool(item["on"]))
+        connection.executemany("UPDATE images SET starred = ? WHERE id = ?", [(on, i) for i in known])
     elif op == "own":
         connection.executemany("UPDATE images SET owner = ? WHERE id = ?", [(str(item["owner"]), i) for i in known])
     elif op == "run":

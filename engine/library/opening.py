@@ -1,4 +1,5 @@
-"""Opening the library for a studio: on when saving is on (an outputs folder) and the setting allows it."""
+"""Opening the library for a studio: on when saving is on (an outputs folder) and the setting allows it; the
+studio's runs marked in it as their results arrive (`marked_runs`, for lineage)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import logging
 import sqlite3
 import threading
 
+from engine.library.lineage import fill_missing, marked_runs
 from engine.library.store import Library
 from engine.media.outputs import OutputWriter
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
+__all__ = ["marked_runs", "open_library"]
 
 
 def open_library(settings: Settings, outputs: OutputWriter) -> Library | None:
@@ -35,5 +38,6 @@ def _start(library: Library) -> None:
         library.expire()
         library.catch_up()
         library.analyze()  # the planner picks the right index for each filter (a seed: an index, not a scan)
+        fill_missing(library)  # lineage: pixel hashes of images indexed before schema 5 or lost to a stop
     except (sqlite3.Error, OSError) as exc:
         log.warning("Library: the outputs folder could not be scanned (%s).", exc)

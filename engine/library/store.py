@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator
 
 from engine.library import schema
 from engine.library.journal import Journal
+from engine.library.lineage import fill_fingerprint
 from engine.library.entries import (COLUMNS, COUNT_CAP, FROM, MAX_PAGE_SIZE, Entry, Page, Query, entry_from_row, relative,
                                     row_values, where)
 from engine.library.scan import TRASH, png_files, recipe_fields
@@ -44,7 +45,8 @@ class Library:
         self._users = threading.Condition()  # how many threads are inside the database; closing waits for none
         self._busy = 0
         self._closed = False
-        self.thumbs = ThumbnailMaker(lambda rel: (self._png(rel), self.thumb_path(rel)))
+        self.thumbs = ThumbnailMaker(lambda rel: (self._png(rel), self.thumb_path(rel)),
+                                     after=lambda rel: fill_fingerprint(self, rel))  # lineage: its pixel hash
         self.folder.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.folder, self._write)  # stars, boards, owners, runs: replayed into a new database
         self._fresh = False  # a new database (missing or rebuilt): the journal is replayed after the next catch_up
@@ -254,6 +256,15 @@ class Library:
     def file(self, entry: Entry) -> Path:
         """Where the entry's PNG is now (in the trash when trashed)."""
         return self._png(entry.path) if not entry.trashed else self.root / TRASH / entry.path
+
+    def shown_id(self, shown: str | Path) -> int | None:
+        """The id of the image recorded lately for the page's path `shown`; None when unknown."""
+        with self._write:
+            return self._shown.get(str(shown))
+
+    def file_of(self, rel: str) -> Path:
+        """Where the library image at relative path `rel` is now (in the trash or not)."""
+        return self._png(rel)
 
     def _png(self, rel: str) -> Path:
         path = self.root / rel

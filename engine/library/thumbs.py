@@ -39,8 +39,10 @@ def make_thumbnail(png: Path, thumb: Path, side: int = THUMB_SIDE) -> Path | Non
 class ThumbnailMaker:
     """Makes thumbnails on one background thread, so recording a result costs a run nothing."""
 
-    def __init__(self, locate: Callable[[str], tuple[Path, Path]]) -> None:
+    def __init__(self, locate: Callable[[str], tuple[Path, Path]],
+                 after: Callable[[str], object] | None = None) -> None:
         self._locate = locate  # relative path -> (png, thumb)
+        self._after = after  # then, for each job (the library's fingerprint of the image)
         self._jobs: queue.Queue[str | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -64,6 +66,8 @@ class ThumbnailMaker:
                 if path is None:
                     return
                 make_thumbnail(*self._locate(path))
+                if self._after is not None:
+                    self._after(path)
             except OSError:
                 pass  # a full disk or a file gone: the page makes it when it shows the image
             finally:

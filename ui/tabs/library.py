@@ -8,13 +8,19 @@ from typing import Any
 
 import gradio as gr
 
-from engine import Entry, InputError, Library, Query, RestorePlan, Studio, StudioError, TAB_TITLES, export_board
+from engine import (Entry, InputError, Library, Query, RestorePlan, Studio, StudioError, TAB_TITLES, export_board,
+                    lineage_of)
 from ui import kit, library_keys, library_view as view, status
 
 PAGE = 24  # thumbnails a page (four rows of six on a laptop)
 TRASH = -1  # the board dropdown's value for the trash
 ALL = 0
 OFF_NOTE = ("The library is off on this server: {why} Images are {kept}.")
+
+
+def nothing_picked() -> tuple:
+    """The picked image's outputs with no image picked."""
+    return None, view.NOTHING_PICKED, None, None, "★ Star", "Move to trash", gr.Gallery(value=[], visible=False), []
 
 
 def _board_choices(library: Library, owner: str) -> list[tuple[str, int]]:
@@ -42,6 +48,7 @@ def build(studio: Studio) -> kit.Tab:
     shown_ids = kit.session_state([])
     chosen = kit.session_state(None)  # the picked entry's id
     chosen_path = kit.session_state(None)  # its PNG, where the page may load it (for the sends)
+    lineage_ids = kit.session_state([])  # the ids of the lineage's thumbnails
     with gr.Row(equal_height=False, elem_classes=["studio-library-search"]):
         words = gr.Textbox(label="Search", placeholder="words of the prompt or negative prompt, e.g. terracotta facade",
                            scale=4, min_width=220, elem_id="lib-words")
@@ -80,6 +87,9 @@ def build(studio: Studio) -> kit.Tab:
             with gr.Row(equal_height=True):
                 to_image = gr.Button("Send to Your image", size="sm", elem_id="lib-send-image")
                 to_edit = gr.Button("Send to Edit", size="sm", elem_id="lib-send-edit")
+            lineage = gr.Gallery(label="Lineage: made from, made into, the same run (click one to open it)",
+                                 columns=4, height="auto", allow_preview=False, object_fit="cover", visible=False,
+                                 elem_id="lib-lineage", buttons=[])
             with gr.Row(equal_height=True):
                 star = gr.Button("★ Star", size="sm", elem_id="lib-star")
                 bin_ = gr.Button("Move to trash", size="sm", variant="stop", elem_id="lib-trash")
@@ -172,17 +182,21 @@ def build(studio: Studio) -> kit.Tab:
         try:
             entry = library.entry(ids[evt.index], owner_of(key_value, request))
         except (IndexError, TypeError, StudioError):
-            return None, view.NOTHING_PICKED, None, None, gr.skip(), gr.skip()
+            return (*nothing_picked()[:4], gr.skip(), gr.skip(), *nothing_picked()[6:])
         return _account(entry, owner_of(key_value, request))
 
     def _account(entry: Entry, owner: str) -> tuple:
         path = library.file(entry)
         shown = view.served(studio, path) if path.exists() else None
-        return (shown, view.details(entry, library.boards.of_image(entry.id, owner)), entry.id, shown,
-                "☆ Unstar" if entry.starred else "★ Star", "Restore" if entry.trashed else "Move to trash")
+        found = lineage_of(library, entry, owner)
+        items, ids = view.lineage_items(studio, found)
+        return (shown, view.details(entry, library.boards.of_image(entry.id, owner), found), entry.id, shown,
+                "☆ Unstar" if entry.starred else "★ Star", "Restore" if entry.trashed else "Move to trash",
+                gr.Gallery(value=items, visible=bool(items)), ids)
 
-    picked_outputs = [picture, account, chosen, chosen_path, star, bin_]
+    picked_outputs = [picture, account, chosen, chosen_path, star, bin_, lineage, lineage_ids]
     gallery.select(picked, [shown_ids, key], picked_outputs, api_visibility="private")
+    lineage.select(picked, [lineage_ids, key], picked_outputs, api_visibility="private")
 
     def act(change: Any) -> Any:
         """A handler for an action on the picked image: `change(entry, owner, extra)` returns a sentence; the
@@ -194,10 +208,10 @@ def build(studio: Studio) -> kit.Tab:
                 said = change(entry, owner, extra)
                 listed = listing(owner, values, int(page))
                 account = _account(library.entry(entry.id, owner), owner) if entry is not None and said != "gone" \
-                    else (None, view.NOTHING_PICKED, None, None, "★ Star", "Move to trash")
+                    else nothing_picked()
                 return (*menus(owner), *listed[:4], status.idle(said if said != "gone" else "Moved."), *account)
             except StudioError as exc:
-                return (*(gr.skip(),) * (len(menu_outputs) + 4), status.error(exc), *(gr.skip(),) * 6)
+                return (*(gr.skip(),) * (len(menu_outputs) + 4), status.error(exc), *(gr.skip(),) * len(picked_outputs))
         return handler
 
     def needs(entry: Entry | None) -> Entry:

@@ -1,0 +1,61 @@
+"""The Library tab's handlers, called in-process through the built Blocks as the page calls them: a picked image
+shows its lineage as thumbnails that open the linked image."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pytest
+from PIL import Image, ImageDraw
+
+from engine import Query, Studio, open_image, pixel_hash
+from tests.test_library import BASE
+from tests.test_pose_tab import by_id
+from ui.layout import build_app
+
+
+@pytest.fixture(scope="module")
+def app(studio: Studio) -> gr.Blocks:
+    return build_app(studio)
+
+
+def listener(app: gr.Blocks, elem_id: str, name: str) -> Any:
+    """The function the block `elem_id` runs on an event, by the function's name."""
+    block = by_id(app, elem_id)
+    (found,) = [f for f in app.fns.values() if f.name == name and any(t[0] == block._id for t in f.targets)]
+    return found
+
+
+def made(studio: Studio, number: int, **changes: Any) -> Path:
+    image = Image.new("RGB", (64, 64), (number * 41 % 256, 80, 150))
+    ImageDraw.Draw(image).ellipse((number, 8, number + 20, 28), fill=(255, 240, 200))
+    return studio.outputs.write(image, replace(BASE, prompt=f"library tab lineage {number}", **changes))
+
+
+def select(index: int) -> gr.SelectData:
+    return gr.SelectData(None, {"index": index, "value": None, "selected": True})
+
+
+def test_a_picked_image_shows_its_lineage_and_a_click_opens_the_linked_image(app: gr.Blocks, studio: Studio) -> None:
+    library = studio.library
+    first = made(studio, 1)
+    edited = made(studio, 2, task="edit", parent=pixel_hash(open_image(first).image))
+    library.thumbs.wait()
+    ids = [e.id for e in library.search(Query(words="library tab lineage")).entries]  # newest first
+    picked = listener(app, "lib-gallery", "picked").fn
+    (shown, details, chosen, path, _, _, strip, strip_ids) = picked(ids, "", select(0), None)
+    assert chosen == ids[0] and Path(path) == edited and "library tab lineage 2" in details
+    assert strip_ids == [ids[1]] and strip.visible and strip.value[0]["caption"] == "Made from"
+    opened = listener(app, "lib-lineage", "picked").fn(strip_ids, "", select(0), None)
+    assert opened[2] == ids[1] and Path(opened[3]) == first
+    assert opened[7] == [ids[0]] and opened[6].value[0]["caption"] == "Edit of it"
+    nothing = picked([], "", select(3), None)
+    assert nothing[2] is None and nothing[6].visible is False and nothing[7] == []
+    (api,) = [f.fn for f in app.fns.values() if f.name == "library_lineage"]  # the API says the same
+    told = api(ids[0], "")
+    assert told["made_from"]["id"] == ids[1] and told["made_into"] == [] and told["siblings"] == []
+    with pytest.raises(gr.Error, match="no image 999999"):
+        api(999_999, "")
