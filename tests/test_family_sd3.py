@@ -223,3 +223,13 @@ def test_the_demo_twin_has_the_hub_layout(sd3: Studio) -> None:
     assert scheduler["shift"] == 3.0  # as SD 3.5's scheduler_config.json
     vae = json.loads((folder / "vae" / "config.json").read_text(encoding="utf-8"))
     assert (vae["latent_channels"], vae["scaling_factor"], vae["shift_factor"]) == (16, 1.5305, 0.0609)
+
+
+def test_the_token_counter_counts_with_clip_and_says_what_t5_reads(sd3: Studio) -> None:
+    short = sd3.count_tokens("a red dress", MEDIUM, wait=True)
+    assert short.exact and short.limit == 75 and short.describe() == f"{short.tokens} / 75 tokens"
+    long = sd3.count_tokens("a red dress " * 40, MEDIUM, wait=True)
+    assert long.tokens > 75 and "chunks" not in long.describe()
+    assert long.describe().endswith("its two CLIP encoders read the first 75, its T5 encoder reads on (up to 256 "
+                                    "T5 tokens, counted a little differently)")
+    assert "chunks of 75" in sd3.count_tokens("a red dress " * 40, SD, wait=True).describe()  # SD's Compel chunks

@@ -40,6 +40,9 @@ class TokenizerCache:
             self._load(key, spec)
         text, vectors = self._models.styles.embedding_tokens(text)  # an embedding is as many tokens as vectors
         counted = count_tokens(text, self._get(key, spec))
+        family = self._models.catalog.families.get(spec.family or "") if spec else None
+        if family and family.past_limit:  # its encoders do not read long prompts as Compel's chunks
+            counted = replace(counted, past_limit=family.past_limit)
         if not vectors:
             return counted
         tokens = counted.tokens + vectors

@@ -29,6 +29,7 @@ class TokenCount:
     chunks: int
     exact: bool
     too_long: bool = False  # over MAX_PROMPT_CHARS: refused at Generate, so only estimated here
+    past_limit: str = ""  # what the model does with tokens past `limit` where they are not sent as Compel's chunks
 
     def describe(self) -> str:
         """A short line for the UI, e.g. "12 / 75 tokens"; estimated counts start with "≈"."""
@@ -36,6 +37,8 @@ class TokenCount:
         if self.too_long:
             return (f"{prefix}{self.tokens} tokens: over the {MAX_PROMPT_CHARS:,}-character limit, so Generate will "
                     "refuse it; shorten it")
+        if self.past_limit and self.tokens > self.limit:
+            return f"{prefix}{self.tokens} / {self.limit} tokens: {self.past_limit}"
         if self.chunks <= 1:
             return f"{prefix}{self.tokens} / {self.limit} tokens"
         if self.tokens > self.limit:

@@ -49,6 +49,7 @@ class Family:
     name_hints: ClassVar[tuple[str, ...]] = ()  # words in a model id that suggest this family
     unsupported_schedulers: ClassVar[frozenset[str]] = frozenset()
     counts_tokens: ClassVar[bool] = True  # has a CLIP tokenizer whose count the prompt box can show
+    past_limit: ClassVar[str] = ""  # what the counter says of tokens past its limit ("": sent as Compel's chunks)
     seeded_conditioning: ClassVar[bool] = False  # the conditioning depends on the seed: encode per image
     takes_loras: ClassVar[bool] = True  # LoRA files load into its UNet and text encoders here
 

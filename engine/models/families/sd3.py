@@ -34,6 +34,8 @@ class StableDiffusion3(Family):
     edit_side: ClassVar[int] = 1024
     name_hints: ClassVar[tuple[str, ...]] = ("stable-diffusion-3", "sd3", "sd3.5")
     # Flow matching: its FlowMatchEuler scheduler; the app's other schedulers are made for noise prediction.
+    past_limit: ClassVar[str] = (f"its two CLIP encoders read the first 75, its T5 encoder reads on (up to "
+                                 f"{T5_TOKENS} T5 tokens, counted a little differently)")
     unsupported_schedulers: ClassVar[frozenset[str]] = frozenset(
         {"Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM", "UniPC"})
 
