@@ -1,5 +1,6 @@
 """The Library tab's handlers, called in-process through the built Blocks as the page calls them: a picked image
-shows its lineage as thumbnails that open the linked image."""
+shows its lineage as thumbnails that open the linked image, and its picker sends the image to any tab that takes an
+input image."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from engine import Query, Studio, open_image, pixel_hash
 from tests.test_library import BASE
 from tests.test_pose_tab import by_id
 from ui.layout import build_app
+from ui.tabs.library import SEND_TO
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +61,28 @@ def test_a_picked_image_shows_its_lineage_and_a_click_opens_the_linked_image(app
     assert told["made_from"]["id"] == ids[1] and told["made_into"] == [] and told["siblings"] == []
     with pytest.raises(gr.Error, match="no image 999999"):
         api(999_999, "")
+
+
+@pytest.mark.parametrize("target, receiver", [("image", "img-editor"), ("edit", None), ("control", None),
+                                              ("upscale", "up-source")])
+def test_the_picker_sends_the_image_to_the_chosen_tab(app: gr.Blocks, studio: Studio, target: str,
+                                                      receiver: str | None) -> None:
+    assert target in SEND_TO
+    path = str(made(studio, 30))
+    deliver = listener(app, "lib-send", "deliver")
+    values = [path, target] + [block.value for block in deliver.inputs[2:]]
+    updates = deliver.fn(*values)
+    assert updates[-1].selected == target  # that tab is shown
+    changed = [(block, update) for block, update in zip(deliver.outputs, updates) if update is not gr.skip()
+               and not (isinstance(update, dict) and update.get("__type__") == "update" and len(update) == 1)]
+    panels = [update for block, update in changed if isinstance(update, str) and "studio-" in update]
+    assert panels and "Nothing to send" not in " ".join(panels)
+    if receiver is not None:
+        (value,) = [update for block, update in changed if getattr(block, "elem_id", None) == receiver]
+        assert path in str(value)
+
+
+def test_sending_with_nothing_picked_changes_nothing(app: gr.Blocks) -> None:
+    deliver = listener(app, "lib-send", "deliver")
+    updates = deliver.fn(None, "upscale", *[block.value for block in deliver.inputs[2:]])
+    assert updates and all(update == gr.skip() for update in updates)  # no tab switch, no image replaced

@@ -48,6 +48,7 @@ class Send:
     adjust: Callable[[RestorePlan], RestorePlan] | None = None  # changes the restore plan (Live's full render)
     then_js: str | None = None  # runs on the page once the settings have landed (e.g. clicks the tab's Generate)
     home: str | None = None  # with no target: where the image goes when its own tab takes none (default: the source)
+    choose: Callable[..., str | None] | None = None  # no target, no settings: the receiving tab from `inputs` (a menu)
 
 
 @dataclass

@@ -66,9 +66,9 @@ def connect(send: kit.Send, source: str, built: dict[str, kit.Tab], tabs: gr.Tab
     assert home in inboxes, f"the {home} tab receives no images"
     picked = len(send.inputs)
 
-    def route(path: str | None) -> tuple[str, RestorePlan | None]:
+    def route(path: str | None, chosen: str | None) -> tuple[str, RestorePlan | None]:
         if not path or not send.settings:
-            return home, None
+            return chosen if chosen in inboxes else home, None
         here = presence()  # the restore stops when its visitor leaves (else at its time budget)
         try:
             loaded = read_recipe_bounded(path, studio.settings.restore_seconds, studio.settings.restore_mb,
@@ -92,7 +92,7 @@ def connect(send: kit.Send, source: str, built: dict[str, kit.Tab], tabs: gr.Tab
             return (*updates, *(said for _ in extra), gr.skip())
         failure = None
         try:
-            target, plan = route(path)
+            target, plan = route(path, send.choose(*values[:picked]) if send.choose is not None else None)
         except StudioError as exc:
             target, plan, failure = home, None, status.error(exc)
         updates: list[object] = []

@@ -16,6 +16,7 @@ PAGE = 24  # thumbnails a page (four rows of six on a laptop)
 TRASH = -1  # the board dropdown's value for the trash
 ALL = 0
 OFF_NOTE = ("The library is off on this server: {why} Images are {kept}.")
+SEND_TO = ("image", "edit", "control", "upscale")  # the tabs that take an image as their input (Pose takes keypoints)
 
 
 def nothing_picked() -> tuple:
@@ -85,8 +86,9 @@ def build(studio: Studio) -> kit.Tab:
                 reuse = gr.Button("Use these settings", variant="primary", elem_id="lib-reuse")
                 new_seed = gr.Button("Same recipe, new seed", elem_id="lib-new-seed")
             with gr.Row(equal_height=True):
-                to_image = gr.Button("Send to Your image", size="sm", elem_id="lib-send-image")
-                to_edit = gr.Button("Send to Edit", size="sm", elem_id="lib-send-edit")
+                send_to = gr.Dropdown([(TAB_TITLES.get(t, t), t) for t in SEND_TO], value=SEND_TO[0],
+                                      label="Send the image to", scale=3, min_width=160, elem_id="lib-send-to")
+                send = gr.Button("Send", size="sm", scale=1, min_width=80, elem_id="lib-send")
             lineage = gr.Gallery(label="Lineage: made from, made into, the same run (click one to open it)",
                                  columns=4, height="auto", allow_preview=False, object_fit="cover", visible=False,
                                  elem_id="lib-lineage", buttons=[])
@@ -299,8 +301,8 @@ def build(studio: Studio) -> kit.Tab:
 
     sends = [kit.Send(reuse, None, [chosen_path], home="txt2img"),
              kit.Send(new_seed, None, [chosen_path], home="txt2img", adjust=seed_anew),
-             kit.Send(to_image, "image", [chosen_path], settings=False),
-             kit.Send(to_edit, "edit", [chosen_path], settings=False)]
+             kit.Send(send, None, [chosen_path, send_to], pick=lambda path, _: path, settings=False,
+                      choose=lambda _, where: where if where in SEND_TO else None, home=SEND_TO[0])]
     return kit.Tab(sends=sends, on_load=(on_load, [key, *menu_outputs, *listing_outputs]), load_inputs=[key])
 
 
