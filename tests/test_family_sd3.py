@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from engine import (Catalog, Finished, Img2ImgRequest, InpaintRequest, PoseRequest, Progress, Result, Settings,
-                    Studio, Txt2ImgRequest, load_catalog, load_presets, plan_restore, read_recipe)
+from engine import (Catalog, Finished, Img2ImgRequest, InpaintRequest, InputError, PoseRequest, Progress, Result,
+                    Settings, Studio, Txt2ImgRequest, load_catalog, load_presets, plan_restore, read_recipe)
 from engine.media.recipe import LoadedRecipe, parse_parameters_text
 from engine.models.catalog import PRESETS_DIR
+from engine.models.loras import active_loras
 from tests.conftest import SD, TEST_CATALOG, collect, load
 
 MEDIUM = "stabilityai/stable-diffusion-3.5-medium"
@@ -167,6 +168,9 @@ def test_what_it_cannot_do_gets_a_sentence(sd3: Studio) -> None:
     assert failed.kind == "input"
     assert ("Stable Diffusion 3.5 model, which has no openpose ControlNet here: choose a Stable Diffusion 1.x or "
             "Stable Diffusion XL base model.") in failed.message
+    with pytest.raises(InputError, match="Stable Diffusion 3.5 models cannot use LoRAs here"):
+        with active_loras(load(sd3, MEDIUM)[0].pipe, sd3.family("sd3"), (), [(None, 0.8, "0123456789ab")]):
+            pass
     varied = run(sd3, variation_strength=0.3, variation_seed=5)
     assert any("variation seeds are not available" in n for n in notices(varied)) and "Result" in varied
 

@@ -32,6 +32,7 @@ class StableDiffusion3(Family):
     img2img_pipeline: ClassVar[str | None] = "StableDiffusion3Img2ImgPipeline"
     inpaint_pipeline: ClassVar[str | None] = "StableDiffusion3InpaintPipeline"  # runs the base transformer
     edit_side: ClassVar[int] = 1024
+    takes_loras: ClassVar[bool] = False  # its LoRAs load into the transformer, which the LoRA switcher does not know
     name_hints: ClassVar[tuple[str, ...]] = ("stable-diffusion-3", "sd3", "sd3.5")
     # Flow matching: its FlowMatchEuler scheduler; the app's other schedulers are made for noise prediction.
     past_limit: ClassVar[str] = (f"its two CLIP encoders read the first 75, its T5 encoder reads on (up to "
