@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import (Catalog, Failed, Finished, Img2ImgRequest, Notice, Progress, Result, Settings, Studio,
-                    Txt2ImgRequest, load_catalog, read_recipe)
+from engine import (Catalog, Cell, CompareRequest, Failed, Finished, Img2ImgRequest, Progress, Result, Settings,
+                    Studio, Txt2ImgRequest, load_catalog, read_recipe)
 from engine.models.families.flux2 import plain_words
 from engine.restore import plan_restore
-from tests.conftest import TEST_CATALOG, collect, load, slow_steps
+from tests.conftest import SD, TEST_CATALOG, collect, load, slow_steps
 
 FLUX = "black-forest-labs/FLUX.2-klein-4B"
 PRESETS = Path(__file__).resolve().parents[1] / "presets" / "models.json"
@@ -129,8 +129,9 @@ def test_image_to_image_and_loras_say_plainly_they_do_not_apply(flux_studio: Stu
     events = collect(flux_studio.run(Img2ImgRequest(prompt="x", model=FLUX, image=image, steps=2)))
     (failed,) = events["Failed"]
     assert "FLUX.2 [klein] models cannot do image to image" in failed.message
-    events = run(flux_studio, loras="anything:0.8", steps=2)
-    assert "Result" not in events
+    events = run(flux_studio, loras=(("demo-pattern", 0.8),), steps=2)  # a demo LoRA (made for SD 1.5)
+    (failed,) = events["Failed"]
+    assert "FLUX.2 [klein] models cannot use LoRAs here" in failed.message
 
 
 def test_catalog_entry_matches_the_pipeline_layout(flux_studio: Studio) -> None:
@@ -166,4 +167,27 @@ def test_picker_label_and_token_counter_are_its_own(flux_studio: Studio) -> None
     count = flux_studio.count_tokens("a red fox", FLUX, wait=True)  # its Qwen tokenizer (bytes, in the twin)
     assert count.exact and count.tokens == len("a red fox") and 400 < count.limit < 512
     assert flux_studio.count_tokens("a red fox", flux_studio.catalog.models[0].id, wait=True).limit == 75
+
+
+def test_a_compare_column_and_the_api_run_it(flux_studio: Studio, flux_catalog: Catalog, cache_dir: Path,
+                                             tmp_path: Path) -> None:
+    from gradio_client import Client
+
+    from tests.test_api import served
+
+    columns: dict[int, list] = {}
+    for event in flux_studio.run(CompareRequest(prompt="a red fox", models=(SD, FLUX), steps=2, seed=5,
+                                                scheduler="Default", forced_size=(64, 64)), coalesce_previews=False):
+        if isinstance(event, Cell):
+            columns.setdefault(event.column, []).append(event.event)
+    assert [[type(e).__name__ for e in columns[c] if isinstance(e, (Result, Failed))] for c in (0, 1)] == [
+        ["Result"], ["Result"]]
+    assert [e for e in columns[1] if isinstance(e, Result)][0].item.recipe.family == "flux2"
+    with served(cache_dir, flux_catalog, tmp_path) as (app, _):
+        image, status, _ = Client(app.local_url, verbose=False).predict(
+            prompt="a red fox", model=FLUX, steps=2, width=64, height=64, guidance_scale=1.0, scheduler="Default",
+            api_name="/txt2img")
+    assert "Done: 1 image" in status
+    assert {k: read_recipe(image).fields[k] for k in ("model", "family", "steps")} == {
+        "model": FLUX, "family": "flux2", "steps": 2}
 
