@@ -68,11 +68,28 @@ def test_two_hosted_visitors_never_see_each_others_images(hosted) -> None:
             attempt()
     assert bob.predict(key=key_b, api_name="/library_boards")[0]["name"] == "bob's"
     assert alice.predict(key=key_a, api_name="/library_boards") == []
-    with pytest.raises(AppError, match="key"):
-        Client(url, verbose=False).predict(api_name="/library")  # no key: nothing
+    assert Client(url, verbose=False).predict(api_name="/library")["total"] == 0  # no key: its own session's only
     with pytest.raises(AppError, match="library key"):
         alice.predict(key="short", api_name="/library")
     assert studio.library.search(Query(), "").total == 0  # unclaimed (nobody's) stays unseen
+
+
+def test_an_api_clients_results_are_its_own_without_a_library_call_first(hosted) -> None:
+    url, studio = hosted
+    maker, other = Client(url, verbose=False), Client(url, verbose=False)
+    make(maker, "a keyless rattan lamp")  # no /library call before
+    mine = maker.predict(words="keyless", api_name="/library")  # no key: the session's own
+    assert [e["prompt"] for e in mine["entries"]] == ["a keyless rattan lamp"]
+    assert other.predict(words="keyless", api_name="/library")["total"] == 0  # another session sees nothing
+    assert studio.library.search(Query(words="keyless"), "").total == 0  # and it is not nobody's
+    key = secrets.token_urlsafe(32)
+    assert maker.predict(words="keyless", key=key, api_name="/library")["total"] == 1  # its first key adopts it
+    elsewhere = Client(url, verbose=False)  # the same key in a new session (another machine, a restart)
+    assert [e["id"] for e in elsewhere.predict(words="keyless", key=key, api_name="/library")["entries"]] == [
+        mine["entries"][0]["id"]]
+    make(maker, "a keyless rattan chair")  # later runs of the session go to its key at once
+    assert elsewhere.predict(words="keyless", key=key, api_name="/library")["total"] == 2
+    assert other.predict(words="keyless", key=secrets.token_urlsafe(32), api_name="/library")["total"] == 0
 
 
 def test_boards_and_images_through_the_api(hosted) -> None:

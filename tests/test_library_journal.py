@@ -108,9 +108,10 @@ def test_a_plain_restart_does_not_replay_and_a_torn_line_is_skipped(outputs) -> 
 def test_a_hosted_visitors_images_stay_theirs_after_a_rebuild(tmp_path: Path) -> None:
     writer = OutputWriter(tmp_path / "outputs", hosted=True)
     library = open_library(Settings(outputs_dir=tmp_path / "outputs", hosted=True), writer)
-    alice, bob = "a" * 40, "b" * 40
-    for owner, words in ((alice, PROMPTS[0]), (bob, PROMPTS[1])):
+    alice, bob, session = "a" * 40, "b" * 40, "s" * 40
+    for owner, words in ((alice, PROMPTS[0]), (bob, PROMPTS[1]), (session, PROMPTS[2])):
         library.claim(make(writer, words), owner)
+    assert library.adopt(session, bob) == 1  # a keyless session's image, adopted by the key it brought
     board = library.boards.create("Alice's", alice)
     library.boards.add(board.id, [library.search(Query(), alice).entries[0].id], alice)
     before = {owner: marks(library, owner) for owner in (alice, bob, "")}
@@ -120,6 +121,7 @@ def test_a_hosted_visitors_images_stay_theirs_after_a_rebuild(tmp_path: Path) ->
     rebuilt.catch_up()
     assert {owner: marks(rebuilt, owner) for owner in (alice, bob, "")} == before
     assert [e.prompt for e in rebuilt.search(Query(), alice).entries] == [PROMPTS[0]]
+    assert [e.prompt for e in rebuilt.search(Query(), bob).entries] == [PROMPTS[2], PROMPTS[1]]
     assert rebuilt.search(Query(), "").total == 0  # nobody's: not everybody's
     rebuilt.close()
     writer.close()

@@ -1,6 +1,8 @@
 """Whose library a visitor sees. Locally there is one library (owner ""). When hosted, each visitor has a private,
 unguessable key kept in their browser (gr.BrowserState, encrypted with this server's own lasting secret); the
-database holds only a hash of it, and the results of a visitor's runs are claimed for it as they arrive."""
+database holds only a hash of it, and the results of a visitor's runs are claimed for it as they arrive. An API client
+that has brought no key (yet) owns its results through its session (as unguessable as a key): `/library` without a
+key shows them to that session, and the first key the session brings adopts them, whenever it comes."""
 
 from __future__ import annotations
 
@@ -38,36 +40,46 @@ def fresh_or(key: Any) -> str:
     return key if isinstance(key, str) and _KEY.fullmatch(key) else secrets.token_urlsafe(32)
 
 
-def register(request: gr.Request | None, key: str) -> str:
-    """Remember `key` for the visitor's session (their runs' results are claimed for it); returns the owner."""
+def session_owner(session: str) -> str:
+    """The owner of a hosted session's results while it has brought no key."""
+    return owner_of(f"session|{session}")
+
+
+def register(request: gr.Request | None, key: str, studio: Studio | None = None) -> str:
+    """Remember `key` for the visitor's session (their runs' results are claimed for it); returns the owner. The
+    session's first key adopts what the session made before it brought one."""
     owner = owner_of(key)
     session = getattr(request, "session_hash", None) if request is not None else None
     if session:
         with _lock:
+            first = session not in _owners
             _owners[session] = owner
             _owners.move_to_end(session)
             while len(_owners) > REMEMBERED:
                 _owners.popitem(last=False)
+        library = studio.library if studio is not None else None
+        if first and library is not None:
+            library.adopt(session_owner(session), owner)
     return owner
 
 
 def owner(studio: Studio, request: gr.Request | None, key: Any = None) -> str:
-    """The owner a request acts for: "" locally; when hosted, the owner of `key` (registered for the session) or of
-    the key the session registered. gr.Error when a hosted request brings no usable key."""
+    """The owner a request acts for: "" locally; when hosted, the owner of `key` (registered for the session), of
+    the key the session registered, or else of the session itself. gr.Error for a malformed key, or a hosted request
+    with neither a key nor a session."""
     if not hosted(studio):
         return ""
     if isinstance(key, str) and key:
         if not _KEY.fullmatch(key):
             raise gr.Error(f"A library key is {MIN_KEY} to 128 letters, digits, '-' or '_': keep the one your "
                            "browser holds, or make your own long random one.", print_exception=False)
-        return register(request, key)
+        return register(request, key, studio)
     session = getattr(request, "session_hash", None) if request is not None else None
-    with _lock:
-        found = _owners.get(session or "")
-    if not found:
+    if not session:
         raise gr.Error("Your library key is missing: reload the page (or pass your key to the API).",
                        print_exception=False)
-    return found
+    with _lock:
+        return _owners.get(session) or session_owner(session)
 
 
 def claim(studio: Studio, request: gr.Request | None, event: Any) -> None:
@@ -79,9 +91,9 @@ def claim(studio: Studio, request: gr.Request | None, event: Any) -> None:
     if not isinstance(event, Result) or event.item.path is None:
         return
     session = getattr(request, "session_hash", None) if request is not None else None
-    with _lock:
-        found = _owners.get(session or "")
-    if found:
+    if session:
+        with _lock:
+            found = _owners.get(session) or session_owner(session)
         library.claim(event.item.path, found)
 
 

@@ -3,10 +3,10 @@ The PNGs in the outputs folder stay the source of truth; the database is an inde
 
 from engine.library.boards import Board, Boards
 from engine.library.entries import PAGE_SIZE, Entry, Page, Query, parse_size
-from engine.library.export import contact_sheet, export_board
+from engine.library.export import contact_sheet, export_board, iterate
 from engine.library.lineage import Lineage, lineage_of
 from engine.library.opening import open_library
-from engine.library.store import Library, iterate
+from engine.library.store import Library
 
 __all__ = ["PAGE_SIZE", "Board", "Boards", "Entry", "Library", "Lineage", "Page", "Query", "contact_sheet", "export_board",
            "iterate", "lineage_of", "open_library", "parse_size"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from dataclasses import asdict
 from pathlib import Path
+from typing import Iterator
 
 from PIL import Image, ImageDraw, ImageFont
 
-from engine.library.entries import Entry, Query
-from engine.library.store import Library, iterate
+from engine.library.entries import MAX_PAGE_SIZE, Entry, Query
+from engine.library.store import Library
 from engine.types import InputError
 
 SHEET_CELL = 192  # contact sheet: side of one picture
@@ -61,3 +63,14 @@ def contact_sheet(library: Library, entries: list[Entry], title: str) -> Image.I
         draw.text((x + 6, y + SHEET_CELL), caption, fill="black", font=font)
         draw.text((x + 6, y + SHEET_CELL + 15), words, fill="#555555", font=font)
     return sheet
+
+
+def iterate(library: Library, query: Query, owner: str = "") -> Iterator[Entry]:
+    """Every entry matching `query`, page after page (exports)."""
+    page = 1
+    while True:
+        found = library.search(Query(**{**asdict(query), "page": page, "page_size": MAX_PAGE_SIZE}), owner)
+        yield from found.entries
+        if page >= found.pages:
+            return
+        page += 1

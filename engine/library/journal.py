@@ -136,6 +136,9 @@ def _apply(connection: sqlite3.Connection, item: dict[str, Any], ids: dict[str, 
         connection.executemany("UPDATE images SET starred = ? WHERE id = ?", [(on, i) for i in known])
     elif op == "own":
         connection.executemany("UPDATE images SET owner = ? WHERE id = ?", [(str(item["owner"]), i) for i in known])
+    elif op == "adopt":  # a hosted session's images and boards, given to the key its visitor brought
+        connection.execute("UPDATE images SET owner = ? WHERE owner = ?", (str(item["new"]), str(item["old"])))
+        connection.execute("UPDATE OR IGNORE boards SET owner = ? WHERE owner = ?", (str(item["new"]), str(item["old"])))
     elif op == "run":
         connection.executemany("UPDATE images SET run = ? WHERE id = ?", [(str(item["run"]), i) for i in known])
     elif op == "drop":  # deleted for good: a later image saved under the same name starts clean

@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from engine.library import schema
 from engine.library.journal import Journal
@@ -202,11 +202,24 @@ class Library:
         with self.transaction() as connection:
             if connection.execute("UPDATE images SET owner = ? WHERE id = ? AND owner = ''", (owner, id_)).rowcount:
                 self.journal.write("own", paths=self.journal.paths(connection, [id_]), owner=owner)
-        if self.quota:
-            extra = self.read("SELECT id FROM images WHERE owner = ? ORDER BY created DESC, id DESC LIMIT -1 "
-                              "OFFSET ?", (owner, self.quota))
-            self._remove([row[0] for row in extra])
+        self._trim(owner)
         return id_
+
+    def adopt(self, old: str, new: str) -> int:
+        """Give owner `old`'s images and boards to `new` (a hosted visitor's session library, once they bring their
+        key); returns how many images moved. A board named like one of `new`'s stays with `old`."""
+        if not old or not new or old == new:
+            return 0
+        with self.transaction() as connection:
+            moved = connection.execute("UPDATE images SET owner = ? WHERE owner = ?", (new, old)).rowcount
+            connection.execute("UPDATE OR IGNORE boards SET owner = ? WHERE owner = ?", (new, old))
+            self.journal.write("adopt", old=old, new=new)
+        self._trim(new)
+        return moved
+
+    def _trim(self, owner: str) -> None:  # past the quota, the owner's oldest images go
+        self._remove([row[0] for row in self.read("SELECT id FROM images WHERE owner = ? ORDER BY created DESC, id "
+                                                  "DESC LIMIT -1 OFFSET ?", (owner, self.quota))] if self.quota else [])
 
     def expire(self) -> int:
         """Delete visitors' images older than `expiry_days` (when set); returns how many went."""
@@ -384,13 +397,3 @@ class _Transaction:
             self.library._write.release()
             self.library._leave()
 
-
-def iterate(library: Library, query: Query, owner: str = "") -> Iterator[Entry]:
-    """Every entry matching `query`, page after page (exports)."""
-    page = 1
-    while True:
-        found = library.search(Query(**{**asdict(query), "page": page, "page_size": MAX_PAGE_SIZE}), owner)
-        yield from found.entries
-        if page >= found.pages:
-            return
-        page += 1
