@@ -43,6 +43,8 @@ class Family:
     img2img_pipeline: ClassVar[str | None] = None  # image-to-image pipeline class (from_pipe of the base)
     inpaint_pipeline: ClassVar[str | None] = None  # inpainting pipeline class; runs the base UNet or a 9-channel one
     edit_side: ClassVar[int] = 512  # side of the square area its editors were trained at
+    edit_images: ClassVar[int] = 1  # images its editor reads in one edit (the input and references it may name)
+    image_guidance: ClassVar[bool] = True  # its editor takes an image guidance scale (InstructPix2Pix's)
     # LoRA/embedding tensor-name prefixes only this family's files have (tells which family a LoRA was made for)
     lora_markers: ClassVar[tuple[str, ...]] = ()
     embedding_keys: ClassVar[tuple[str, ...]] = ()  # an SDXL embedding's per-encoder keys ("clip_l", "clip_g")
@@ -134,6 +136,11 @@ class Family:
         """The step callback's `latents` as (B, C, h, w) for the previewer (a transformer's packed tokens unpacked;
         `call` holds the run's width and height)."""
         return latents
+
+    def edit_arguments(self, images: list[Any], guidance_scale: float, image_guidance_scale: float) -> dict[str, Any]:
+        """The editor call's image and guidance arguments: `images` are the input first, then up to
+        `edit_images` - 1 more."""
+        return {"image": images[0], "guidance_scale": guidance_scale, "image_guidance_scale": image_guidance_scale}
 
     def encode(self, model: Any, prompt: str, negative: str, generator: Any = None,
                prior_callback: Any = None) -> Conditioning:
