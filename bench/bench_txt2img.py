@@ -21,8 +21,7 @@ import torch  # noqa: E402
 
 import common  # noqa: E402
 from engine import Preview, Result, Studio, Txt2ImgRequest  # noqa: E402
-from engine.pipeline.previews import (LinearPreviewer, TaesdPreviewer, fit_movq_projection, measure,  # noqa: E402
-                                      previewer_for)
+from engine.pipeline.previews import LinearPreviewer, TaesdPreviewer, measure, previewer_for  # noqa: E402
 from engine.pipeline.schedulers import make_scheduler  # noqa: E402
 
 
@@ -41,7 +40,8 @@ def bare_run(studio: Studio, request: Txt2ImgRequest) -> float:
     start = time.perf_counter()
     model = studio.models.get(request.model)
     pipe = model.pipe
-    pipe.scheduler = make_scheduler(request.scheduler, pipe.scheduler)
+    scheduler, _ = model.family.check_scheduler(request.scheduler)  # the scheduler the engine runs too
+    pipe.scheduler = make_scheduler(scheduler, pipe.scheduler)
     generator = torch.Generator("cpu").manual_seed(request.seed)
     kwargs = model.family.encode(model, request.prompt, request.negative_prompt, generator=generator).kwargs
     image = pipe(**kwargs, width=request.width, height=request.height, num_inference_steps=request.steps,
@@ -97,16 +97,20 @@ def main(argv: list[str] | None = None) -> None:
 
     model = studio.models.get(args.model)
     step_s = bare_s / args.steps
-    latents = torch.randn(1, 4, args.size // 8, args.size // 8, device=placement.device,
-                          dtype=placement.dtype)
     family = model.family
-    previewers = {"engine's choice": previewer_for(model, studio.models.load_taesd, studio.demo)}
+    chosen = previewer_for(model, studio.models.load_taesd, studio.demo)
+    channels = getattr(family.preview_decoder(model.pipe).config, "latent_channels", 4)  # 16 for SD3
+    if isinstance(chosen, LinearPreviewer):  # a fitted projection may read packed channels (FLUX.2: 4 x 32)
+        channels = chosen.matrix.shape[0]
+    latents = torch.randn(1, channels, args.size // 8, args.size // 8, device=placement.device,
+                          dtype=placement.dtype)
+    previewers = {"engine's choice": chosen}
     if family.preview_rgb:
         previewers["linear projection"] = LinearPreviewer(family.preview_rgb, family.preview_bias)
-    if family.preview_rgb is None:  # calibrated from the decoder (Kandinsky's MoVQ)
+    if family.preview_rgb is None:  # calibrated from the decoder (Kandinsky's MoVQ, FLUX.2's VAE)
         start = time.perf_counter()
-        fit_movq_projection(family.preview_decoder(model.pipe))
-        print(f"Kandinsky MoVQ projection calibration (once per model load): {time.perf_counter() - start:.3f} s")
+        family.fit_previewer(model.pipe)
+        print(f"{family.label} projection calibration (once per model load): {time.perf_counter() - start:.3f} s")
     if family.taesd:
         taesd = _taesd(args.taesd).to(placement.device, placement.dtype)
         label = ("TAESD architecture, tiny random weights (its cost relative to a tiny UNet is not the real ratio)"
