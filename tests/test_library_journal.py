@@ -125,3 +125,31 @@ def test_a_hosted_visitors_images_stay_theirs_after_a_rebuild(tmp_path: Path) ->
     assert rebuilt.search(Query(), "").total == 0  # nobody's: not everybody's
     rebuilt.close()
     writer.close()
+
+
+def test_a_library_from_before_the_journal_is_snapshotted_when_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+
+    from engine.library import schema
+
+    writer = OutputWriter(tmp_path / "outputs")
+    png = make(writer, PROMPTS[3])  # saved while no library listened
+    (writer.outputs_dir / ".library").mkdir()
+    old = sqlite3.connect(writer.outputs_dir / ".library" / "library.db", isolation_level=None)
+    schema.migrate(old, upto=4)  # the library as released before the journal
+    rel = png.relative_to(writer.outputs_dir).as_posix()
+    old.execute("INSERT INTO images (path, created, prompt, starred) VALUES (?, 1.0, ?, 1)", (rel, PROMPTS[3]))
+    old.execute("INSERT INTO boards (owner, name, created) VALUES ('', 'From before', 1.0)")
+    old.execute("INSERT INTO board_images (board, image, added) VALUES (1, 1, 1.0)")
+    old.close()
+    library = Library(writer.outputs_dir)
+    library.catch_up()  # the start after the upgrade writes the state into the (new) journal
+    before = marks(library)
+    assert before["starred"] == [rel] and before["boards"] == {"From before": [rel]}
+    library.close()
+    break_database(writer.outputs_dir, "corrupt")
+    rebuilt = Library(writer.outputs_dir)
+    rebuilt.catch_up()
+    assert marks(rebuilt) == before
+    rebuilt.close()
+    writer.close()

@@ -73,10 +73,12 @@ def lineage_of(library: Any, entry: Entry, owner: str = "") -> Lineage:
                          "(images.created <= ?) DESC, images.created DESC LIMIT 1",
                          (came_from, owner, entry.id, entry.created))
         parent = found[0] if found else None
+    # (each `!= ''` as the partial index says it, so the planner takes the index)
     mine = "images.owner = ? AND images.id != ? ORDER BY images.created, images.id LIMIT"
-    children = _entries(library, f"images.came_from = ? AND {mine} {MAX_CHILDREN}",
+    children = _entries(library, f"images.came_from != '' AND images.came_from = ? AND {mine} {MAX_CHILDREN}",
                         (pixels, owner, entry.id)) if pixels else []
-    siblings = _entries(library, f"images.run = ? AND {mine} {MAX_SIBLINGS}", (run, owner, entry.id)) if run else []
+    siblings = _entries(library, f"images.run != '' AND images.run = ? AND {mine} {MAX_SIBLINGS}",
+                        (run, owner, entry.id)) if run else []
     return Lineage(parent, bool(came_from) and parent is None, children, run.split(":")[0] if run else "", siblings)
 
 

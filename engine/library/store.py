@@ -49,7 +49,7 @@ class Library:
                                      after=lambda rel: fill_fingerprint(self, rel))  # lineage: its pixel hash
         self.folder.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.folder, self._write)  # stars, boards, owners, runs: replayed into a new database
-        self._fresh = False  # a new database (missing or rebuilt): the journal is replayed after the next catch_up
+        self._due = ""  # after the next catch_up, the journal is "replay"ed (a new database) or "snapshot" (upgraded)
         self.rebuilt_from = self._open()
         from engine.library.boards import Boards
 
@@ -62,7 +62,8 @@ class Library:
         Returns where a corrupt database was set aside, or None."""
         try:
             connection = self._connection()
-            self._fresh = connection.execute("PRAGMA user_version").fetchone()[0] == 0
+            before = connection.execute("PRAGMA user_version").fetchone()[0]
+            self._due = "replay" if before == 0 else "snapshot" if before < schema.VERSION else ""
             schema.migrate(connection)
             connection.execute("SELECT count(*) FROM images").fetchone()
             return None
@@ -76,7 +77,7 @@ class Library:
                 if part.exists():
                     os.replace(part, Path(f"{aside}{suffix}"))
             schema.migrate(self._connection())
-            self._fresh = True
+            self._due = "replay"
             return aside
 
     def _connection(self) -> sqlite3.Connection:
@@ -175,10 +176,10 @@ class Library:
             connection.executemany("DELETE FROM images WHERE path = ?", [(rel,) for rel in gone])
             if gone:
                 self.journal.write("drop", paths=gone)
-            if self._fresh or self.journal.long():  # a new database gets the stars and boards back
-                replayed = self.journal.replay(connection) if self._fresh else 0
+            if self._due or self.journal.long():  # a new database gets the stars and boards back
+                replayed = self.journal.replay(connection) if self._due == "replay" else 0
                 self.journal.compact(connection)
-                self._fresh = False
+                self._due = ""
                 log.info("Library: %d journal lines replayed into the new database.", replayed)
         for _, rel, _, _ in new:
             self.thumbs.later(rel)
