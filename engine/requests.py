@@ -37,6 +37,7 @@ _TEXT_FIELDS = ("prompt", "negative_prompt", "scheduler", "style")
 _WHOLE_PROMPT_OPERATOR = re.compile(r"\s*\.(?:blend|and|add)\(")
 _BREAK = re.compile(r"\bBREAK\b")
 PER_MODEL = "Per model"
+MAX_EDIT_IMAGES = 2  # extra images beside the one to edit (Qwen-Image-Edit reads up to three in all)
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,9 @@ class EditRequest(GenerationRequest):
     max_side: int = bounded(0, "Maximum side", 0, "edit_max_side",
                             "Longest side the image is edited at; 0 = the server's setting.")
     keep_size: bool = False  # return the result at the uploaded image's size (else at the working size)
+    # More images the instruction may name ("the jacket from picture 2"), for editors that read several at once
+    # (Qwen-Image-Edit): images or file paths, after the input image (picture 1).
+    edit_images: tuple[Any, ...] = ()
 
     @property
     def instruction(self) -> str:
@@ -287,6 +291,15 @@ class EditRequest(GenerationRequest):
         if count > settings.max_batch:
             found.append(f"Variations make {count} images; choose between 1 and {settings.max_batch} "
                          "(seeds × image guidance values).")
+        extra = self.edit_images
+        if not isinstance(extra, (tuple, list)):
+            return [*found, "Extra images must be a list of images."]
+        if len(extra) > MAX_EDIT_IMAGES:
+            found.append(f"At most {MAX_EDIT_IMAGES} extra images can go with the image to edit; {len(extra)} were "
+                         "given. Remove some.")
+        found += [f"Picture {number} (an extra image) is empty: drop an image in, or remove it." for number, image in
+                  enumerate(extra[:MAX_EDIT_IMAGES + 1], 2) if image is None or (isinstance(image, str)
+                                                                                 and not image.strip())]
         return found
 
 

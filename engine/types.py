@@ -54,6 +54,7 @@ class Recipe:
     wildcard_negative_prompt: str = ""  # Wildcards: the negative prompt's template ("" = none)
     variation_seed: int = 0  # Variation seeds: the second seed of the starting noise (A1111's `Variation seed`)
     variation_strength: float = 0.0  # how much of it (A1111's `Variation seed strength`; 0 = off)
+    edit_images: str = ""  # Edit (Qwen-Image-Edit): pixel hashes of the extra images (pictures 2, 3), "a, b"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from engine.models.demo_flux2 import build_flux2_klein_pipeline
 from engine.models.demo_inpaint import build_sd15_inpaint, build_sdxl_inpaint
 from engine.models.demo_kandinsky import build_kandinsky_decoder_pipeline, build_kandinsky_prior_pipeline
 from engine.models.demo_parts import HIDDEN, build_clip_tokenizer, text_config
+from engine.models.demo_qwen import build_qwen_edit_plus_pipeline
 from engine.models.demo_refiner import build_sdxl_refiner
 from engine.models.demo_sd3 import build_sd3_pipeline
 
@@ -215,6 +216,7 @@ _BUILDERS: dict[str, Callable[[int], DiffusionPipeline | ControlNetModel]] = {
 }
 _BUILDERS["sd3"] = build_sd3_pipeline
 _BUILDERS["flux2-klein"] = build_flux2_klein_pipeline
+_BUILDERS["qwen-image-edit"] = build_qwen_edit_plus_pipeline
 _BUILDERS.update(control_builders({"sd15": lambda seed: build_sd15_pipeline(seed).unet,
                                    "sdxl": lambda seed: build_sdxl_pipeline(seed).unet}))
 

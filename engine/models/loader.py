@@ -97,7 +97,7 @@ def _is_local(source: str) -> bool:
 def _family_of(families: list[Family], pipe_class: str, source: str) -> Family:
     family = family_of_pipeline(families, pipe_class)
     if family is None:
-        supported = ", ".join(sorted(f.pipeline_class for f in families))
+        supported = ", ".join(sorted(f.pipeline_class for f in families if f.pipeline_class))
         raise ModelError(f"Model '{source}' is a {pipe_class}, which Text to image cannot run yet. Supported "
                          f"pipelines: {supported}.")
     return family
@@ -260,7 +260,8 @@ def load_editor(spec: ModelSpec, families: list[Family], placement: Placement,
         family = family_of_editor(families, class_name)
         if family is None:
             raise ModelError(f"Model '{spec.id}' is a {class_name}, not an instruction-editing model. Choose an "
-                             "InstructPix2Pix model (SD 1.5 or SDXL), e.g. timbrooks/instruct-pix2pix.")
+                             "InstructPix2Pix model (SD 1.5 or SDXL), e.g. timbrooks/instruct-pix2pix, or "
+                             "Qwen-Image-Edit (Qwen/Qwen-Image-Edit-2509).")
         pipe = diffusers.DiffusionPipeline.from_pretrained(source, **kwargs, **family.load_kwargs())
     except ModelError:
         raise

@@ -8,6 +8,7 @@ from typing import Any
 from engine.models.families.base import Conditioning, Family
 from engine.models.families.flux2 import Flux2Klein
 from engine.models.families.kandinsky import Kandinsky22, parse_blend
+from engine.models.families.qwen_edit import QwenImageEdit
 from engine.models.families.sd3 import StableDiffusion3
 from engine.models.families.stable_diffusion import StableDiffusion, StableDiffusionXL
 
@@ -15,6 +16,7 @@ FAMILY_TYPES: dict[str, type[Family]] = {"sd15": StableDiffusion, "sdxl": Stable
                                          "kandinsky22": Kandinsky22}
 FAMILY_TYPES["sd3"] = StableDiffusion3
 FAMILY_TYPES["flux2"] = Flux2Klein
+FAMILY_TYPES["qwen_edit"] = QwenImageEdit
 
 __all__ = ["Conditioning", "FAMILY_TYPES", "Family", "family_of_pipeline", "family_of_editor", "guess_family",
            "parse_blend", "single_file_family"]
