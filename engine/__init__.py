@@ -39,7 +39,7 @@ from engine.requests import (DEFAULT_EDITOR, DEFAULT_MODEL, MAX_MODELS, MAX_PROM
                              PER_MODEL, Bound, CompareRequest, EditRequest, GenerationRequest, PoseRequest,
                              Txt2ImgRequest, bound)
 from engine.references import MAX_REFERENCES, ROLE_LABELS, ROLES, WEIGHT_DEFAULT
-from engine.requests import REFERENCE_WEIGHT
+from engine.requests import MAX_EDIT_IMAGES, REFERENCE_WEIGHT
 from engine.settings import APP_NAME, APP_VERSION, Settings, load_settings
 from engine.studio import Studio
 from engine.sweep.axes import AXIS_NAMES, KINDS as SWEEP_AXES, MAX_CELLS as MAX_SWEEP_CELLS  # noqa: I001
@@ -54,7 +54,7 @@ from engine.upscale import (DPI_CHOICES, LANCZOS, PAPERS, TARGET_KINDS, UpscaleR
                             read_upscale, upscaler_names)
 
 __all__ = [
-    "MAX_REFERENCES", "REFERENCE_WEIGHT", "ROLES", "ROLE_LABELS", "WEIGHT_DEFAULT",
+    "MAX_EDIT_IMAGES", "MAX_REFERENCES", "REFERENCE_WEIGHT", "ROLES", "ROLE_LABELS", "WEIGHT_DEFAULT",
     "DPI_CHOICES", "LANCZOS", "PAPERS", "TARGET_KINDS", "UpscaleRequest", "print_target", "read_upscale",
     "upscaler_names",
     "DEFAULT_TOP_K", "MAX_TOP_K", "Description", "RankedGroup", "RankedWord", "compose_prompt", "prompt_card",
