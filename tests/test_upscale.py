@@ -14,10 +14,11 @@ import torch
 from PIL import Image
 
 from engine import Finished, ModelError, Preview, Progress, Settings, Studio, Txt2ImgRequest
+from engine.models.loader import module_bytes
 from engine.upscale import UpscaleRequest, print_target, read_upscale
 from engine.upscale.model_pass import upscale_tiles
 from engine.upscale.tiles import Canvas, spans, tile_boxes
-from engine.upscale.upscalers import DEMO, Loaded, available, build_demo_upscalers, read_state_dict
+from engine.upscale.upscalers import DEMO, available, build_demo_upscalers, load_model, read_state_dict
 from tests.conftest import collect
 
 
@@ -80,7 +81,7 @@ def test_tiles_cover_the_image_exactly(size: tuple[int, int], tile: int, overlap
 def test_seams_blend_on_a_smooth_gradient(which: str, tmp_path: Path) -> None:
     settings = Settings(cache_dir=tmp_path)
     model = {"edgy": lambda: EdgyModel(), "lanczos": lambda: None,
-             "demo-compact": lambda: Loaded.get(available(settings, True)[0], settings, "cpu", False)}[which]()
+             "demo-compact": lambda: load_model(available(settings, True)[0], settings, "cpu", False)}[which]()
     border, inside = seam_steps(model, overlap=16, tile=48 if which == "demo-compact" else 32)
     assert border <= inside + 0.25, f"a step of {border:.2f} at tile borders, {inside:.2f} at most elsewhere"
     if which == "edgy":  # the measure can fail: hard tile edges (no overlap) show
@@ -178,6 +179,29 @@ def test_a_pth_upscaler_goes_through_the_pickle_policy(tmp_path: Path) -> None:
     smuggled = pth(tmp_path / "smuggled", lambda state: {**state, "extra": NotWeights()})
     with pytest.raises(ModelError, match="weights_only"):
         read_state_dict(smuggled, allow_pickle=True)
+
+
+def test_the_upscaler_model_is_held_in_the_model_cache_and_counted_in_its_budget(studio: Studio,
+                                                                                  tmp_path: Path) -> None:
+    own = Studio(replace(studio.settings, memory_budget_gb=0.004), demo=True, online=False, catalog=studio.catalog)
+    gradient(32, 32).save(tmp_path / "small.png")
+    upscale = UpscaleRequest(image=str(tmp_path / "small.png"), factor=2, tile=64)  # the demo Real-ESRGAN compact
+    try:
+        first = collect(own.run(upscale))
+        (key,) = [key for key in own.models.cache.sizes() if key.task == "upscaler"]
+        upscaler = available(own.settings, True)[0]
+        held = module_bytes([load_model(upscaler, own.settings, "cpu", False).model])
+        assert key.source == upscaler.source and own.models.cache.size_of(key) == held > 0
+        assert own.models.cache.used_bytes == held  # it is all the budget holds now
+        assert any(n.message.startswith(f"Loaded the upscaler {upscaler.name}") for n in first["Notice"])
+        loads = own.models.cache.loads
+        again = collect(own.run(upscale))
+        assert own.models.cache.loads == loads and "Result" in again  # the next run found it loaded
+        assert not any("upscaler" in n.message for n in again.get("Notice", []) if n.message.startswith("Load"))
+        collect(own.run(Txt2ImgRequest(prompt="a dress", width=64, height=64, steps=1, seed=1)))
+        assert key not in own.models.cache  # evicted like any model when a model needs the room (4 MB budget)
+    finally:
+        own.close()
 
 
 def test_upscaler_folders_are_listed_and_their_pth_refused_without_the_opt_in(studio: Studio,

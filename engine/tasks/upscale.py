@@ -23,7 +23,7 @@ from engine.upscale.png import UpscaleRecord, source_texts, write_upscaled
 from engine.upscale.request import UpscaleRequest
 from engine.upscale.targets import Target, check_target, cover, factor_target, pixel_target, print_target
 from engine.upscale.tiles import Canvas
-from engine.upscale.upscalers import Loaded, find
+from engine.upscale.upscalers import find, resident_model
 
 _RECIPE_FIELDS = typing.get_type_hints(Recipe)
 
@@ -67,8 +67,7 @@ def run(request: UpscaleRequest, ctx: TaskContext) -> None:
             ctx.check_work((target.width, target.height, 1, 1), (tile, tile, steps_run(job), 1))
     model = None
     if upscaler.source:
-        ctx.emit(Notice(f"Loading the upscaler {upscaler.name}."))
-        model = Loaded.get(upscaler, ctx.settings, ctx.models.placement.device, ctx.models.online)
+        model = resident_model(ctx.models, upscaler, ctx.emit)  # counted in the model memory budget
         ctx.check()
     scale, crop = cover(image.size, target)
     model_scale = model.scale if model is not None else 1

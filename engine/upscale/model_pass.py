@@ -36,7 +36,7 @@ def run_model(model: Any, tile: Image.Image, device: str) -> Image.Image:
     """One tile through a spandrel model (RGB in, RGB out at the model's scale)."""
     import torch
 
-    dtype = model.dtype  # float16 on CUDA where the architecture allows (see upscalers.Loaded)
+    dtype = model.dtype  # float16 on CUDA where the architecture allows (see upscalers.load_model)
     pixels = torch.from_numpy(np.array(tile, dtype=np.uint8)).to(device)
     batch = pixels.permute(2, 0, 1)[None].to(dtype) / 255.0
     with torch.inference_mode():

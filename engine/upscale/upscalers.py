@@ -4,14 +4,13 @@ under the one pickle policy: `.safetensors`, or a `.pth` read with `torch.load(w
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from engine.models.pickles import is_pickle, pickle_policy
 from engine.settings import Settings
-from engine.types import InputError, ModelError
+from engine.types import Event, InputError, ModelError, Notice
 
 LANCZOS = "Lanczos"
 SUFFIXES = (".safetensors", ".pth")
@@ -155,27 +154,31 @@ def describe(state: dict[str, Any], name: str) -> Any:
     return model
 
 
-class Loaded:
-    """One resident upscaler (the last used) per process: loading is ~1 s for Real-ESRGAN, tiles are many."""
+def load_model(upscaler: Upscaler, settings: Settings, device: str, online: bool) -> Any:
+    """`upscaler`'s spandrel model on `device`, in eval mode (built, downloaded or read as needed; float16 on CUDA
+    where the architecture allows). Uncached: runs hold it through `resident_model`."""
+    allowed = upscaler.trusted or settings.allow_pickle
+    path = local_file(upscaler, settings, online)
+    model = describe(read_state_dict(path, allowed), upscaler.name).to(device).eval()
+    if device == "cuda" and model.supports_half:
+        model = model.half()
+    return model
 
-    _lock = threading.Lock()
-    _held: tuple[tuple[str, str, bool], Any] | None = None
 
-    @classmethod
-    def get(cls, upscaler: Upscaler, settings: Settings, device: str, online: bool) -> Any:
-        """`upscaler`'s spandrel model on `device`, in eval mode (built, downloaded or loaded as needed)."""
-        allowed = upscaler.trusted or settings.allow_pickle
-        key = (upscaler.source, device, allowed)  # a file refused without the opt-in stays refused
-        with cls._lock:
-            if cls._held is not None and cls._held[0] == key:
-                return cls._held[1]
-            path = local_file(upscaler, settings, online)
-            model = describe(read_state_dict(path, allowed), upscaler.name)
-            model = model.to(device).eval()
-            if device == "cuda" and model.supports_half:
-                model = model.half()
-            cls._held = (key, model)
-            return model
+def resident_model(models: Any, upscaler: Upscaler, emit: Callable[[Event], None] | None = None) -> Any:
+    """`upscaler`'s model held in the model cache as the detectors are (engine/models/residents.py): loaded once
+    (~1 s for Real-ESRGAN; tiles are many), counted in the model memory budget, said when it loads, evicted like
+    any model."""
+    from engine.models.cache import CacheKey
+    from engine.models.residents import resident
+
+    settings, device = models.settings, models.placement.device
+    allowed = upscaler.trusted or settings.allow_pickle  # a file refused without the opt-in is never cached
+    key = CacheKey(upscaler.source, "upscaler" if allowed else "upscaler:no-pickle", "", device)
+    if emit is not None and key not in models.cache:
+        emit(Notice(f"Loading the upscaler {upscaler.name}."))
+    return resident(models.cache, key, lambda: load_model(upscaler, settings, device, models.online),
+                    f"the upscaler {upscaler.name}", emit)
 
 
 def local_file(upscaler: Upscaler, settings: Settings, online: bool) -> Path:
