@@ -7,6 +7,7 @@ every figure, so a run that is cut off keeps what it measured):
   3. live images/s, SD 1.5 512², 4 steps, no guidance (target >= 5)
   4. hires fix peak memory, SDXL 1024² -> 2048² and -> 4096² (target: 4096² within 24 GB)
   5. LoRA overhead (SD 1.5 512², a rank-8 LoRA on the UNet's attention) and refiner overhead (SDXL 1024²)
+  6. FLUX.2 [klein] 4B 1024², 4 steps: engine/bare (target <= 1.02) and peak memory per memory mode
 
 Where a figure cannot be measured, its row says why. The GPU, torch, CUDA and diffusers versions head the table.
 
@@ -234,6 +235,31 @@ def lora_and_refiner(report: Report, plan: Plan) -> None:
     studio.close()
 
 
+def flux2_klein(report: Report, plan: Plan) -> None:
+    """FLUX.2 [klein] 4B (issue 29): engine vs bare at 1024², 4 steps, and peak memory per memory mode."""
+    import bench_flux2
+    from engine.models.memory import MODES
+
+    side, steps = (256, 2) if plan.smoke else (1024, 4)  # 256: the catalog's smallest FLUX.2 side
+    dtype = plan.dtype if plan.smoke else torch.bfloat16
+    started = time.perf_counter()
+    folder = bench_flux2.build(plan.models_dir, plan.device, dtype, tiny=plan.smoke)
+    report.add("build", "real-size FLUX.2 [klein] 4B ready", time.perf_counter() - started, "s")
+    common.small(False)  # the tests' catalog (CPU smoke) has no FLUX.2
+    try:
+        figures = bench_flux2.engine_vs_bare(side, steps, plan.repeats, plan.models_dir)
+    finally:
+        common.small(plan.smoke)
+    check = f"flux2 klein 4B {side}², {steps} steps"
+    report.add(check, "bare diffusers", figures["bare"], "s/image", note=figures["device"])
+    report.add(check, "engine, previews every step", figures["engine"], "s/image")
+    report.add(check, "ratio engine/bare", figures["engine"] / figures["bare"], "x", "<= 1.02")
+    for mode in MODES:
+        peak, seconds = bench_flux2.memory(folder, mode, side, steps, plan.device, dtype)
+        report.add(f"memory mode flux2 klein {side}²", f"{mode}: peak", peak, "GiB" if peak is not None else "",
+                   note=f"{seconds:.2f} s/image" + ("" if peak is not None else "; no peak counter on a CPU"))
+
+
 # ---- running ----
 
 def run(plan: Plan, budget: float, out: Path) -> Report:
@@ -254,6 +280,7 @@ def run(plan: Plan, budget: float, out: Path) -> Report:
         ("live", lambda: live(report, plan)),
         ("hires", lambda: hires(report, plan)),
         ("LoRA and refiner", lambda: lora_and_refiner(report, plan)),
+        ("FLUX.2 [klein]", lambda: flux2_klein(report, plan)),
     ]
     print(f"GPU check on {report.meta['device']}; budget {budget:.0f} s; figures go to {out}", flush=True)
     for label, step in steps:
