@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Two lanes (pytest-xdist): the browser tests one after another on one, every other test file on either
+# (tests/conftest.py groups them). LANES= runs the suite in one process.
+LANES ?= -n 2 --dist loadgroup
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run demo test test-fast test-under-load bench gpu-check setup clean chromium
@@ -30,16 +33,16 @@ chromium:
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
 test: $(STAMP) chromium
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(LANES)
 
 # The suite as CI may get it: two CPU-busy processes beside it on the same cores (they stop with the tests).
 test-under-load: $(STAMP) chromium
 	@pids=""; for i in 1 2; do $(PY) -c 'while True: pass' & pids="$$pids $$!"; done; \
 	trap 'kill $$pids 2>/dev/null' EXIT; echo "two busy processes:$$pids"; \
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(LANES)
 
 test-fast: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not browser"
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(LANES) -m "not browser"
 
 bench: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) bench/bench_txt2img.py

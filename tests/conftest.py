@@ -80,7 +80,19 @@ def slow_steps(monkeypatch: pytest.MonkeyPatch, unet: Any, seconds: float = 0.05
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The benches' smoke runs go last: they start servers and warm this process's kernels, and a warm process makes
-    the tiny demo models stream previews faster than a headless page paints them (browser tests that count
-    previews then see fewer)."""
-    items.sort(key=lambda item: item.nodeid.startswith("tests/test_benches.py"))
+    """`make test` runs two lanes with pytest-xdist (`-n 2 --dist loadgroup`). Browser tests form one serial unit
+    (each drives a page, a server and Chromium: one at a time on two cores), started first since it is the longest;
+    every other test file is its own unit on whichever lane is free; the benches' smoke runs go last, each its own
+    unit. Without xdist the same order holds: benches after the browser tests, since a bench warms its process's
+    kernels and a warm process makes the tiny demo models stream previews faster than a headless page paints them
+    (browser tests that count previews then see fewer)."""
+    def lane(item: pytest.Item) -> int:
+        if item.nodeid.startswith("tests/test_benches.py"):
+            return 2
+        browser = item.get_closest_marker("browser") or {"page", "pages"} & set(getattr(item, "fixturenames", ()))
+        return 0 if browser else 1
+
+    items.sort(key=lane)
+    for item in items:
+        group = {0: "browser", 1: item.nodeid.split("::")[0], 2: item.nodeid}[lane(item)]
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -51,6 +51,7 @@ def test_a_bad_sweep_is_a_catchable_sentence(client: Client, arguments: dict, sa
     assert said in str(raised.value)
 
 
+@pytest.mark.browser
 def test_a_2x2_sweep_forms_and_a_cell_opens_in_text_to_image(page, server: str) -> None:  # noqa: F811
     page.get_by_role("tab", name="Sweep", exact=True).click()
     page.locator("#swp-prompt textarea").fill("a paisley silk scarf")
