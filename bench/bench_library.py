@@ -1,6 +1,7 @@
 """The Library (engine/library) at scale: 100,000 synthetic entries (a year of prompts, models, tabs, LoRAs, styles,
 stars and boards), then a search or filter (target <= 100 ms), the first page of thumbnails served (<= 300 ms),
-recording a result (<= 5 ms added to a run), and a rebuild of the index from a folder of 10,000 PNGs.
+recording a result (<= 5 ms added to a run), an image's lineage (<= 100 ms), and a rebuild of the index from a
+folder of 10,000 PNGs (its stars and boards replayed from the journal).
 
 Usage: python bench/bench_library.py [--entries 100000] [--pngs 10000] [--repeats 9] [--smoke]
 """
@@ -22,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PIL import Image, ImageDraw  # noqa: E402
 
 from engine import Recipe  # noqa: E402
-from engine.library import Library, Query  # noqa: E402
+from engine.library import Library, Query, lineage_of  # noqa: E402
 from engine.library.entries import row_values  # noqa: E402
 from engine.media.outputs import OutputWriter  # noqa: E402
 
@@ -124,6 +125,7 @@ def run(folder: Path, args: argparse.Namespace, rng: random.Random) -> None:
         worst = max(worst, median)
         print(f"search {name:<30} median {median:7.2f} ms, worst {slowest:7.2f} ms")
     print(f"search/filter: slowest median {worst:.2f} ms ({verdict(worst, 100)})")
+    lineage(library, args.entries, args.repeats, rng)
 
     # The newest page: real PNGs, recorded as a run records them, their thumbnails made once in the background.
     writer.on_saved = lambda saved, shown, recipe: library.record(saved, shown, recipe)
@@ -158,6 +160,24 @@ def run(folder: Path, args: argparse.Namespace, rng: random.Random) -> None:
     writer.close()
 
 
+def lineage(library: Library, count: int, repeats: int, rng: random.Random) -> None:
+    """Every entry fingerprinted, a third made from an earlier one, runs of four: an entry's lineage, timed."""
+    with library.transaction() as connection:
+        connection.execute("UPDATE images SET pixels = printf('%016x', id), run = CASE WHEN id % 2 = 0 THEN "
+                           "printf('compare:%d', id / 8) ELSE '' END")
+        connection.executemany("UPDATE images SET came_from = printf('%016x', ?) WHERE id = ?",
+                               [(rng.randrange(1, id_), id_) for id_ in range(2, count + 1) if id_ % 3 == 0])
+    library.analyze()
+    made = library.read("SELECT id, (SELECT p.id FROM images p WHERE p.pixels = images.came_from) FROM images WHERE "
+                        "came_from != '' AND id % 2 = 0 ORDER BY id DESC LIMIT 2")  # edits, in runs, and their parents
+    entries = [library.entry(id_) for pair in made for id_ in pair]
+    found = [lineage_of(library, entry) for entry in entries]
+    median, slowest = timed(lambda: [lineage_of(library, entry) for entry in entries], repeats)
+    print(f"lineage of an entry (made from, made into, its run): median {median / len(entries):.2f} ms a lookup, "
+          f"worst {slowest / len(entries):.2f} ms (4 entries, {sum(len(f.siblings) for f in found)} siblings, "
+          f"{sum(len(f.made_into) for f in found)} made from them) ({verdict(median / len(entries), 100)})")
+
+
 def rebuild(root: Path, count: int, rng: random.Random) -> None:
     """A folder of `count` PNGs (64², recipes inside) indexed from scratch: the database, then the thumbnails."""
     writer = OutputWriter(root)
@@ -171,8 +191,28 @@ def rebuild(root: Path, count: int, rng: random.Random) -> None:
     total = time.perf_counter() - started
     assert added == count and library.search(Query()).total == count
     print(f"rebuild from {count:,} PNGs: indexed in {indexed:.2f} s ({count / indexed:,.0f} PNGs/s), thumbnails "
-          f"done at {total:.2f} s")
+          f"and pixel hashes done at {total:.2f} s")
+    ids, size = [e.id for e in library.search(Query(page_size=200)).entries], max(1, min(20, count // 10))
+    for number in range(10):  # a user's marks: boards of (up to) 20, a star on every tenth image, one at a time
+        board = library.boards.create(f"Board {number}")
+        for id_ in ids[number * size:(number + 1) * size]:
+            library.boards.add(board.id, [id_])
+    for id_ in range(1, count + 1, 10):
+        library.star([id_])
+    lines = len(library.journal.lines())
     library.close()
+    (root / ".library" / "library.db").write_bytes(b"corrupt" * 1000)
+    for part in ("-wal", "-shm"):
+        (root / ".library" / f"library.db{part}").unlink(missing_ok=True)
+    started = time.perf_counter()
+    again = Library(root)
+    again.catch_up()
+    replayed = time.perf_counter() - started
+    assert again.search(Query(starred=True)).total == len(range(1, count + 1, 10))
+    assert [b.count for b in again.boards.all()] == [size] * 10
+    print(f"rebuild of a corrupt database with a journal of {lines:,} lines: indexed and replayed in {replayed:.2f} s")
+    again.thumbs.wait()
+    again.close()
     writer.close()
 
 
