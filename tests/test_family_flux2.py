@@ -93,10 +93,12 @@ def test_a1111_weights_become_plain_words_with_a_note(flux_studio: Studio) -> No
     assert plain_words('("a cat", "a dog").blend(0.5, 0.5)') == ("a cat a dog", True)
 
 
-def test_distilled_model_says_the_negative_prompt_and_schedulers_do_not_apply(flux_studio: Studio) -> None:
-    events = run(flux_studio, negative_prompt="blurry", scheduler="DPM++ 2M Karras", steps=2)
+def test_distilled_model_says_what_does_not_apply(flux_studio: Studio) -> None:
+    events = run(flux_studio, negative_prompt="blurry", scheduler="DPM++ 2M Karras", steps=9, guidance_scale=7.0)
     said = " ".join(notes(events))
     assert "negative prompt is not used" in said and "DPM++ 2M Karras was not used" in said
+    assert "Guidance 7 has no effect" in said and "distilled for 4 steps: 9 take longer" in said
+    assert not notes(run(flux_studio, steps=2))  # its own settings: nothing to say
     assert events["Result"][0].item.recipe.scheduler == "Default"
 
 

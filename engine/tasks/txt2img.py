@@ -59,7 +59,8 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
                    *([second.work(request.batch_count)] if second else []))
     ctx.check_output(*((second.width, second.height) if second else (width, height)), request.batch_count)
     scheduler, scheduler_note = family.check_scheduler(request.scheduler)
-    for note in size_notes + ([scheduler_note] if scheduler_note else []):
+    for note in [*size_notes, *([scheduler_note] if scheduler_note else []),
+                 *family.settings_notes(model.pipe, request.steps, request.guidance_scale)]:
         ctx.emit(Notice(note))
 
     base_seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)

@@ -126,6 +126,10 @@ class Family:
 
         return CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", local_files_only=True)
 
+    def settings_notes(self, pipe: Any, steps: int, guidance_scale: float) -> tuple[str, ...]:
+        """Sentences on settings this model ignores or was not made for (a distilled model's guidance, say)."""
+        return ()
+
     def fit_previewer(self, pipe: Any) -> Any:
         """A latent->RGB previewer fitted to this family's decoder, for a family with no published projection."""
         from engine.pipeline.previews import fit_movq_projection

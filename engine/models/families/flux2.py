@@ -9,6 +9,7 @@ from engine.models.families.base import Conditioning, Family
 
 # The A1111-named schedulers are for noise-prediction UNets; its pipeline needs its own flow-matching one.
 _NOISE_SCHEDULERS = frozenset({"Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM", "UniPC"})
+DISTILLED_STEPS = 4  # what the distilled [klein] models were trained to sample in
 MAX_TEXT_TOKENS = 512  # the pipeline's text length (the chat template's tokens included)
 
 
@@ -26,6 +27,18 @@ class Flux2Klein(Family):
             return "Default", (f"{self.label} runs with its own flow-matching scheduler; {name} was not used "
                                "(it is for Stable Diffusion's noise-predicting UNets).")
         return name, None
+
+    def settings_notes(self, pipe: Any, steps: int, guidance_scale: float) -> tuple[str, ...]:
+        if not pipe.config.get("is_distilled", False):
+            return ()
+        notes = []
+        if guidance_scale != 1.0:
+            notes.append(f"{self.label} is step-distilled and runs without guidance: Guidance {guidance_scale:g} has "
+                         "no effect (1 is its setting).")
+        if steps > DISTILLED_STEPS * 2:
+            notes.append(f"{self.label} was distilled for {DISTILLED_STEPS} steps: {steps} take longer and rarely "
+                         "look better.")
+        return tuple(notes)
 
     def counting_tokenizer(self, source: str | None) -> Any:
         """Its Qwen tokenizer, limited to the 512 tokens the pipeline reads less its chat template's own."""
@@ -81,7 +94,7 @@ class Flux2Klein(Family):
                                                                       device=pipe._execution_device)[0]
             elif negative.strip():
                 notes.append(f"{self.label} is step-distilled and runs without guidance: the negative prompt is not "
-                             "used (and Guidance has no effect). Describe what you want instead.")
+                             "used. Describe what you want instead.")
         return Conditioning(kwargs, tuple(notes))
 
 
