@@ -8,6 +8,7 @@ every figure, so a run that is cut off keeps what it measured):
   4. hires fix peak memory, SDXL 1024² -> 2048² and -> 4096² (target: 4096² within 24 GB)
   5. LoRA overhead (SD 1.5 512², a rank-8 LoRA on the UNet's attention) and refiner overhead (SDXL 1024²)
   6. FLUX.2 [klein] 4B 1024², 4 steps: engine/bare (target <= 1.02) and peak memory per memory mode
+  7. SD 3.5 Medium 1024², 40 steps: engine/bare (target <= 1.02)
 
 Where a figure cannot be measured, its row says why. The GPU, torch, CUDA and diffusers versions head the table.
 
@@ -260,6 +261,25 @@ def flux2_klein(report: Report, plan: Plan) -> None:
                    note=f"{seconds:.2f} s/image" + ("" if peak is not None else "; no peak counter on a CPU"))
 
 
+def sd3_medium(report: Report, plan: Plan) -> None:
+    """Stable Diffusion 3.5 Medium (issue 29): engine vs bare at 1024², 40 steps (the model card's)."""
+    import bench_sd3
+
+    side, steps = (256, 2) if plan.smoke else (1024, 40)  # 256: the catalog's smallest SD 3.5 side
+    started = time.perf_counter()
+    bench_sd3.build(plan.models_dir, plan.device, plan.dtype, tiny=plan.smoke)
+    report.add("build", "real-size SD 3.5 Medium ready", time.perf_counter() - started, "s")
+    common.small(False)  # the tests' catalog (CPU smoke) has no SD 3.5
+    try:
+        figures = bench_sd3.engine_vs_bare(side, steps, plan.repeats, plan.models_dir)
+    finally:
+        common.small(plan.smoke)
+    check = f"sd3.5 medium {side}², {steps} steps"
+    report.add(check, "bare diffusers", figures["bare"], "s/image", note=figures["device"])
+    report.add(check, "engine, previews every step", figures["engine"], "s/image")
+    report.add(check, "ratio engine/bare", figures["engine"] / figures["bare"], "x", "<= 1.02")
+
+
 # ---- running ----
 
 def run(plan: Plan, budget: float, out: Path) -> Report:
@@ -281,6 +301,7 @@ def run(plan: Plan, budget: float, out: Path) -> Report:
         ("hires", lambda: hires(report, plan)),
         ("LoRA and refiner", lambda: lora_and_refiner(report, plan)),
         ("FLUX.2 [klein]", lambda: flux2_klein(report, plan)),
+        ("SD 3.5 Medium", lambda: sd3_medium(report, plan)),
     ]
     print(f"GPU check on {report.meta['device']}; budget {budget:.0f} s; figures go to {out}", flush=True)
     for label, step in steps:
