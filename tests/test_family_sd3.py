@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from engine import (Catalog, Finished, Img2ImgRequest, InpaintRequest, InputError, PoseRequest, Progress, Result,
-                    Settings, Studio, Txt2ImgRequest, load_catalog, load_presets, plan_restore, read_recipe)
+from engine import (Catalog, Finished, Img2ImgRequest, InpaintRequest, InputError, LiveSessions, PoseRequest, Progress,
+                    Result, Settings, Studio, Txt2ImgRequest, load_catalog, load_presets, plan_restore, read_recipe)
+from engine.live_models import full_model, live_job, live_models
 from engine.media.recipe import LoadedRecipe, parse_parameters_text
 from engine.models.catalog import PRESETS_DIR
 from engine.models.loras import active_loras
@@ -21,6 +22,7 @@ from tests.conftest import SD, TEST_CATALOG, collect, load
 
 MEDIUM = "stabilityai/stable-diffusion-3.5-medium"
 LARGE = "stabilityai/stable-diffusion-3.5-large"
+TURBO = "stabilityai/stable-diffusion-3.5-large-turbo"
 # The layout of both Hub repositories (model_index.json): component -> (library, class).
 HUB_LAYOUT = {
     "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
@@ -200,9 +202,11 @@ def test_catalog_entries_match_the_hub_repositories_and_the_pipeline() -> None:
     catalog = load_catalog()
     family = catalog.families["sd3"]
     entries = {m.id: m for m in catalog.models if m.family == "sd3"}
-    assert set(entries) == {MEDIUM, LARGE}
+    assert set(entries) == {MEDIUM, LARGE, TURBO}
     assert (entries[MEDIUM].steps, entries[MEDIUM].guidance_scale) == (40, 4.5)  # the model cards' settings
     assert (entries[LARGE].steps, entries[LARGE].guidance_scale) == (28, 3.5)
+    assert (entries[TURBO].steps, entries[TURBO].guidance_scale, entries[TURBO].live) == (4, 0.0, True)
+    assert full_model(catalog, TURBO).id == LARGE and live_models(catalog)[0].family == "sdxl"  # SDXL-Turbo first
     for entry in entries.values():
         assert entry.licence.startswith("Stability AI Community License") and entry.memory_gb >= 16
         assert entry.demo == "sd3" and entry.scheduler == "Default"
@@ -237,3 +241,14 @@ def test_the_token_counter_counts_with_clip_and_says_what_t5_reads(sd3: Studio) 
     assert long.describe().endswith("its two CLIP encoders read the first 75, its T5 encoder reads on (up to 256 "
                                     "T5 tokens, counted a little differently)")
     assert "chunks of 75" in sd3.count_tokens("a red dress " * 40, SD, wait=True).describe()  # SD's Compel chunks
+
+
+def test_large_turbo_makes_live_images_with_its_own_few_steps_and_no_guidance(sd3: Studio) -> None:
+    turbo = sd3.catalog.find(TURBO)
+    job = live_job(sd3.catalog, turbo, 20, 7.0)
+    assert (job.steps, job.guidance_scale, job.scheduler) == (4, 0.0, "Default") and "20" in job.clamped
+    request = Txt2ImgRequest(prompt="a wool coat", model=TURBO, width=job.width, height=job.height, steps=job.steps,
+                             guidance_scale=job.guidance_scale, scheduler=job.scheduler, seed=2, draft=True)
+    events = collect(LiveSessions(sd3.run).submit("visitor", request))
+    recipe = events["Result"][0].item.recipe
+    assert (recipe.model, recipe.steps, recipe.guidance_scale) == (TURBO, 4, 0.0) and not notices(events)
