@@ -32,7 +32,8 @@ PROMPT = 'a ceramic cup on a linen cloth, a label that says "KLEIN", morning lig
 
 def build(root: Path, device: str, dtype: torch.dtype, tiny: bool = False) -> Path:
     """`root/flux2-klein`: the real-size (or, `tiny`, narrow but same-layout) FLUX.2 [klein] 4B, built once."""
-    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline, Flux2Transformer2DModel
+    from diffusers import (AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline,
+                           Flux2Transformer2DModel)
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     from engine.models.demo import MARKER_NAME

@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from engine.models.families import FAMILY_TYPES, Family, guess_family
 from engine.models.style_files import TILING_CHOICES
@@ -41,6 +42,12 @@ class ModelSpec:
     # 16-bit weights fully on the GPU (0: not stated).
     licence: str = ""
     memory_gb: float = 0.0
+
+    @property
+    def about(self) -> str:
+        """The model picker's ' · licence · ~N GB' (the real weights', also beside a demo twin); '' if unstated."""
+        parts = (self.licence.split(" (")[0], f"~{self.memory_gb:g} GB" if self.memory_gb else "")
+        return "".join(f" · {part}" for part in parts if part)
 
     def answers_to(self, name: str) -> bool:
         """Whether `name` (a name, id, alias, checkpoint file name or short hash) means this model."""
@@ -99,6 +106,7 @@ class ControlSpec:
     family: str
     kind: str
     demo: str | None = None
+    about: ClassVar[str] = ""  # (no licence or memory stated beside a ControlNet's name)
 
 
 @dataclass(frozen=True)

@@ -108,12 +108,8 @@ class ModelManager:
 
     # ---- resolving ----
 
-    def label(self, spec: ModelSpec | ControlSpec) -> str:
-        """The name the model picker shows, with the licence and memory the catalog states (those of the real
-        weights, also beside a demo twin)."""
-        name = f"{spec.name} (demo: tiny random weights)" if self.demo and spec.demo else spec.name
-        licence, memory = getattr(spec, "licence", "").split(" (")[0], getattr(spec, "memory_gb", 0)
-        return " · ".join([name, *([licence] if licence else []), *([f"~{memory:g} GB"] if memory else [])])
+    def label(self, spec: ModelSpec | ControlSpec) -> str:  # the picker's: with its licence and memory, if stated
+        return f"{spec.name}{' (demo: tiny random weights)' if self.demo and spec.demo else ''}{spec.about}"
 
     def resolve(self, model: str, editor: bool = False) -> ModelRef:
         """The model a request names, checked against this server's rules (pickles, local paths and Hub ids when
