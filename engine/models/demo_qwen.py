@@ -6,6 +6,7 @@ Two differences from the real model, both for speed on a CPU: the tokenizer is b
 tokens included, so the pipeline's prompt template works), and the VAE downsamples 32x (no residual blocks in its
 encoder) instead of 8x: the pipeline always encodes each input image at about 1024² pixels, which a real-shaped tiny
 VAE takes seconds per image to do. Sizes are then multiples of 64 inside the twin (the pipeline rounds down).
+Some weights are rescaled so that the instruction and the pictures visibly change the image (`_as_if_trained`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,21 @@ def _text_encoder(tokenizer: Qwen2Tokenizer) -> Qwen2_5_VLForConditionalGenerati
     return Qwen2_5_VLForConditionalGeneration(config)
 
 
+def _as_if_trained(transformer: QwenImageTransformer2DModel, vae: AutoencoderKLQwenImage, seed: int) -> None:
+    """Make the instruction and the pictures visibly steer the twin's image. At random initialisation each of the
+    decoder's convolutions shrinks its input (the image would be the same whatever the latents: its biases), and
+    the attention's outputs are too small for the text and the pictures to move the latents much."""
+    generator = torch.Generator().manual_seed(seed + 3)
+    with torch.no_grad():
+        for module in vae.decoder.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)):  # variance-preserving weights
+                fan_in = module.weight[0].numel()
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) / fan_in ** 0.5)
+        for block in transformer.transformer_blocks:
+            for projection in (block.attn.to_out[0], block.attn.to_add_out):
+                projection.weight.mul_(8)
+
+
 def build_qwen_edit_plus_pipeline(seed: int = 0) -> QwenImageEditPlusPipeline:
     """Return a Qwen-Image-Edit-2509-shaped pipeline with random weights (see the module's note on its VAE)."""
     tokenizer = build_qwen_tokenizer()
@@ -77,6 +93,7 @@ def build_qwen_edit_plus_pipeline(seed: int = 0) -> QwenImageEditPlusPipeline:
         latents_mean=[0.0] * LATENT_CHANNELS, latents_std=[1.0] * LATENT_CHANNELS)
     torch.manual_seed(seed)
     text_encoder = _text_encoder(tokenizer)
+    _as_if_trained(transformer, vae, seed)
     return QwenImageEditPlusPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler.from_config(SCHEDULER), vae=vae, text_encoder=text_encoder,
         tokenizer=tokenizer, processor=build_qwen_processor(tokenizer), transformer=transformer)

@@ -51,7 +51,8 @@ def check_aspect(width: int, height: int) -> None:
                          f"almost nothing. Crop it to at most {MAX_ASPECT}:1 first.")
 
 
-def extra_images(request: EditRequest, family: Family | None, emit: Callable[[Event], None]) -> list[Image.Image]:
+def extra_images(request: EditRequest, family: Family | None, editor: str,
+                 emit: Callable[[Event], None]) -> list[Image.Image]:
     """The request's extra images (pictures 2, 3), opened within the upload bounds; InputError when its editor reads
     only one image, or fewer than were given."""
     given = list(request.edit_images)
@@ -60,7 +61,8 @@ def extra_images(request: EditRequest, family: Family | None, emit: Callable[[Ev
     if len(given) > family.edit_images - 1:
         can = ("reads only the image to edit" if family.edit_images == 1
                else f"reads at most {family.edit_images - 1} extra images")
-        raise InputError(f"{family.label} {can}; {len(given)} extra images were given. Remove them, or choose "
+        count = f"{len(given)} extra image{' was' if len(given) == 1 else 's were'} given"
+        raise InputError(f"{editor} {can}; {count}. Remove {'it' if len(given) == 1 else 'them'}, or choose "
                          "Qwen-Image-Edit, which can take the jacket from picture 2 and put it on picture 1.")
     opened = []
     for number, source in enumerate(given, 2):
@@ -70,6 +72,13 @@ def extra_images(request: EditRequest, family: Family | None, emit: Callable[[Ev
         for note in image.notes:
             emit(Notice(f"Picture {number}: {note}"))
     return opened
+
+
+def check_steps(family: Family | None, steps: int) -> None:
+    """InputError when `family`'s pipeline cannot make an image in `steps` steps."""
+    if family is not None and steps < family.min_steps:
+        raise InputError(f"{family.label} needs at least {family.min_steps} steps (with {steps} its schedule "
+                         f"gives no image). Set Steps to {family.min_steps} or more (20-40 is usual).")
 
 
 def run(request: EditRequest, ctx: TaskContext) -> None:
@@ -82,7 +91,8 @@ def run(request: EditRequest, ctx: TaskContext) -> None:
     for note in opened.notes:
         ctx.emit(Notice(note))
     ref = ctx.models.resolve(request.model, editor=True)
-    extras = extra_images(request, ref.family, ctx.emit)  # checked before loading when the family is known
+    extras = extra_images(request, ref.family, ref.spec.name, ctx.emit)  # checked before loading when the family is known
+    check_steps(ref.family, request.steps)
     prompt, negative = prepare_prompt(request.prompt), prepare_prompt(request.negative_prompt)
     for note in prompt.notes + negative.notes:
         ctx.emit(Notice(note))
@@ -98,7 +108,8 @@ def run(request: EditRequest, ctx: TaskContext) -> None:
     ctx.check()
     family = model.family
     if ref.family is None:  # a typed-in editor: its family is known only now
-        extras = extra_images(request, family, ctx.emit)
+        extras = extra_images(request, family, ref.spec.name, ctx.emit)
+        check_steps(family, request.steps)
         plan = variation_plan(request, plan[0][0], family.image_guidance)
     if not family.image_guidance and request.image_guidance_values:
         ctx.emit(Notice(f"{family.label} has no image guidance: the image guidance values were not used (one "

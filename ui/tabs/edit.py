@@ -1,4 +1,5 @@
-"""The Edit tab: change an image by instruction (InstructPix2Pix), chain edits, go back and branch, compare."""
+"""The Edit tab: change an image by instruction (InstructPix2Pix, or Qwen-Image-Edit with up to two more pictures),
+chain edits, go back and branch, compare."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import gradio as gr
 
 from engine import (EditHistory, EditRequest, EditStep, Failed, InputError, Preview, RestorePlan, Result, Studio,
                     StudioError, open_image)
-from ui import explore_panel, kit, status, styles_panel
+from ui import edit_pictures, explore_panel, kit, status, styles_panel
 from ui.examples import asset, examples
 from ui.shown import Shown, plain_tile
 from ui.zerogpu import gpu_task
@@ -77,7 +78,9 @@ def build(studio: Studio) -> kit.Tab:
                 examples("edit", [example_image, instruction], lambda item: [asset(item["image"]), item["instruction"]])
                 gr.Examples([[e] for e in EXAMPLES], [instruction], label="Or try an instruction", examples_per_page=5)
                 model = kit.model_picker(studio, editors, "Editing model",
-                                         "InstructPix2Pix (SD 1.5) or its SDXL version.", single_files=False)
+                                         "InstructPix2Pix (SD 1.5), its SDXL version, or Qwen-Image-Edit (reads "
+                                         "up to three pictures).", single_files=False)
+                extras = edit_pictures.build()
                 image_guidance = kit.slider(EditRequest, "image_guidance_scale", settings,
                                             first.image_guidance_scale, 0.05, elem_id="edit-image-guidance")
                 keep_size = gr.Checkbox(True, label="Return the result at the uploaded size",
@@ -183,7 +186,8 @@ def build(studio: Studio) -> kit.Tab:
 
     def request_from(image: Any, instruction: str, negative: str, model: str, seed: Any, steps: Any,
                      guidance: Any, image_guidance: Any, scheduler: str, seeds: Any = 1,
-                     values: str = "", keep_size: Any = False, loras: Any = "", tiling: Any = "none") -> EditRequest:
+                     values: str = "", keep_size: Any = False, loras: Any = "", tiling: Any = "none",
+                     pictures: tuple[Any, ...] = ()) -> EditRequest:
         """The request of the page's Apply and of the API: one edit of `image`, or variations of it."""
         return EditRequest(image=image, prompt=kit.text(instruction, "instruction"),
                            negative_prompt=kit.text(negative, "negative prompt"),
@@ -191,14 +195,15 @@ def build(studio: Studio) -> kit.Tab:
                            scheduler=kit.text(scheduler, "scheduler") or first.scheduler,
                            image_guidance_values=_values(values), keep_size=keep_size is True,
                            loras=styles_panel.lora_choices(loras), tiling=styles_panel.tiling_choice(tiling),
+                           edit_images=edit_pictures.chosen(pictures),
                            **kit.numbers(EditRequest, seed=seed, steps=steps, guidance_scale=guidance,
                                          image_guidance_scale=image_guidance, seeds=seeds))
 
     @gpu_task(duration=120)
     def apply_edit(payload: Any, instruction: str, negative: str, model: str, seed: Any, steps: Any, guidance: Any,
                    image_guidance: Any, scheduler: str, seeds: Any, values: str, keep_size: Any,
-                   history: EditHistory, loras: Any = "", tiling: Any = "none",
-                   request: gr.Request | None = None) -> Iterator[tuple]:
+                   history: EditHistory, loras: Any = "", tiling: Any = "none", picture_2: Any = None,
+                   picture_3: Any = None, request: gr.Request | None = None) -> Iterator[tuple]:
         """The page's Apply: edit the current step of the history; results become its children."""
         made: list[int] = []
         parent: EditStep | None = None
@@ -211,7 +216,7 @@ def build(studio: Studio) -> kit.Tab:
                 raise InputError("Upload an image first, then type what to change.")
             parent = history.get(history.current)
             return request_from(str(parent.path), instruction, negative, model, seed, steps, guidance, image_guidance,
-                                scheduler, seeds, values, keep_size, loras, tiling)
+                                scheduler, seeds, values, keep_size, loras, tiling, (picture_2, picture_3))
 
         previewed = False
 
@@ -234,8 +239,9 @@ def build(studio: Studio) -> kit.Tab:
     def edit(image: Any, instruction: str, negative_prompt: str = "", seed: int = -1, steps: int = first.steps,
              guidance_scale: float = first.guidance_scale, image_guidance_scale: float = first.image_guidance_scale,
              model: str = first.id, scheduler: str = first.scheduler, loras: str = "", tiling: str = "none",
-             request: gr.Request | None = None) -> Iterator[tuple]:
-        """Edit `image` by `instruction`, streaming previews; returns (image, status)."""
+             picture_2: Any = None, picture_3: Any = None, request: gr.Request | None = None) -> Iterator[tuple]:
+        """Edit `image` by `instruction`, streaming previews; returns (image, status). `picture_2`/`picture_3`: more
+        images the instruction may name, for an editor that reads several (Qwen-Image-Edit)."""
         shown = Shown()
 
         def frame(event: Any, tracker: status.StatusTracker) -> tuple:
@@ -243,15 +249,15 @@ def build(studio: Studio) -> kit.Tab:
 
         yield from controls.stream(studio, request, lambda: request_from(
             kit.file_path(image), instruction, negative_prompt, model, seed, steps, guidance_scale,
-            image_guidance_scale, scheduler, loras=loras, tiling=tiling), frame)
+            image_guidance_scale, scheduler, loras=loras, tiling=tiling, pictures=(picture_2, picture_3)), frame)
 
     controls.wire(apply_edit, [source, instruction, negative_prompt, model, sampler.seed, sampler.steps,
                                sampler.guidance_scale, image_guidance, sampler.scheduler, seeds,
-                               image_guidance_values, keep_size, history_state, *panel.inputs],
+                               image_guidance_values, keep_size, history_state, *panel.inputs, *extras.pictures],
                   [compare, progress, variations, strip, history_state, result_id, variation_ids], progress,
                   settings, api_visibility="private")
     api_inputs = [api_image, instruction, negative_prompt, sampler.seed, sampler.steps, sampler.guidance_scale,
-                  image_guidance, model, sampler.scheduler, *panel.inputs]
+                  image_guidance, model, sampler.scheduler, *panel.inputs, *extras.pictures]
     api_button.click(edit, api_inputs, [api_result, progress], api_name="edit",
                      **kit.gpu_event(progress, settings, edit))
     source.upload(on_upload, [source, history_state], step_outputs[1:], api_name="edit_upload",
@@ -264,6 +270,10 @@ def build(studio: Studio) -> kit.Tab:
 
     example_image.change(on_example, [example_image, history_state], step_outputs, api_visibility="private",
                          preprocess=False)
+    model.change(lambda name: edit_pictures.editor_view(studio, name), model,  # a restore changes it too
+                 [extras.box, extras.note, image_guidance, image_guidance_values], api_visibility="private")
+    model.input(lambda name: edit_pictures.editor_defaults(studio, name), model,  # only a visitor's pick
+                [sampler.steps, sampler.guidance_scale, sampler.scheduler], api_visibility="private")
     continue_button.click(on_continue, [history_state, result_id], step_outputs, api_visibility="private")
     undo.click(on_undo, [history_state, result_id], step_outputs, api_visibility="private")
     strip.select(on_pick_step, history_state, step_outputs, api_visibility="private")

@@ -45,6 +45,7 @@ class Family:
     edit_side: ClassVar[int] = 512  # side of the square area its editors were trained at
     edit_images: ClassVar[int] = 1  # images its editor reads in one edit (the input and references it may name)
     image_guidance: ClassVar[bool] = True  # its editor takes an image guidance scale (InstructPix2Pix's)
+    min_steps: ClassVar[int] = 1  # fewest steps its pipeline makes an image with
     # LoRA/embedding tensor-name prefixes only this family's files have (tells which family a LoRA was made for)
     lora_markers: ClassVar[tuple[str, ...]] = ()
     embedding_keys: ClassVar[tuple[str, ...]] = ()  # an SDXL embedding's per-encoder keys ("clip_l", "clip_g")

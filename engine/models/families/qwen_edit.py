@@ -23,6 +23,7 @@ class QwenImageEdit(Family):
     edit_side: ClassVar[int] = 1024  # the pipeline encodes each image at about 1024² pixels
     edit_images: ClassVar[int] = 3  # the model card: best with 1 to 3 input images
     image_guidance: ClassVar[bool] = False
+    min_steps: ClassVar[int] = 2  # its schedule ends at a terminal shift: with 1 step it divides 0 by 0 (NaN)
     name_hints: ClassVar[tuple[str, ...]] = ("qwen-image-edit", "qwen_image_edit")
     unsupported_schedulers: ClassVar[frozenset[str]] = _NOISE_SCHEDULERS
     counts_tokens: ClassVar[bool] = False  # its encoder reads the images' tokens with the words
