@@ -16,6 +16,8 @@ from PIL import Image
 
 from engine import (Catalog, Cell, CompareRequest, Failed, Finished, Img2ImgRequest, Progress, Result, Settings,
                     Studio, Txt2ImgRequest, load_catalog, read_recipe)
+from engine.media.infotext import parse_parameters_text
+from engine.media.recipe import LoadedRecipe
 from engine.models.families.flux2 import plain_words
 from engine.restore import plan_restore
 from tests.conftest import SD, TEST_CATALOG, collect, load, slow_steps
@@ -124,6 +126,14 @@ def test_restore_brings_back_its_settings(flux_studio: Studio, flux_catalog: Cat
     assert {k: plan.fields[k] for k in ("prompt", "model", "steps", "guidance_scale", "seed", "scheduler")} == {
         "prompt": 'a label that says "FIG"', "model": FLUX, "steps": 4, "guidance_scale": 1.0, "seed": 11,
         "scheduler": "Default"}
+
+
+@pytest.mark.parametrize("model", ["flux-2-klein-4b", "flux-2-klein-4b-fp8.safetensors", "FLUX.2-klein-4B"])
+def test_other_tools_names_for_it_restore_to_it(flux_catalog: Catalog, model: str) -> None:
+    fields, found = parse_parameters_text(f"a cat\nSteps: 4, Sampler: Euler, Schedule type: Simple, CFG scale: 1, "
+                                          f"Seed: 9, Size: 1024x1024, Model: {model}")
+    plan = plan_restore(LoadedRecipe(fields, "a1111", tuple(found)), flux_catalog)
+    assert (plan.fields["model"], plan.fields["steps"], plan.fields["guidance_scale"]) == (FLUX, 4, 1.0)
 
 
 def test_image_to_image_and_loras_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:
