@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from engine import (Catalog, Cell, CompareRequest, Failed, Finished, Img2ImgRequest, Progress, Result, Settings,
-                    Studio, Txt2ImgRequest, load_catalog, read_recipe)
+                    Studio, SweepRequest, Txt2ImgRequest, load_catalog, parse_axis, read_recipe)
 from engine.media.infotext import parse_parameters_text
 from engine.media.recipe import LoadedRecipe
 from engine.models.families.flux2 import plain_words
@@ -134,6 +134,14 @@ def test_other_tools_names_for_it_restore_to_it(flux_catalog: Catalog, model: st
                                           f"Seed: 9, Size: 1024x1024, Model: {model}")
     plan = plan_restore(LoadedRecipe(fields, "a1111", tuple(found)), flux_catalog)
     assert (plan.fields["model"], plan.fields["steps"], plan.fields["guidance_scale"]) == (FLUX, 4, 1.0)
+
+
+def test_a_sweep_over_models_runs_it_beside_sd(flux_studio: Studio) -> None:
+    base = Txt2ImgRequest(prompt="a red fox", model=FLUX, width=64, height=64, steps=2, seed=4, scheduler="Default")
+    request = SweepRequest(base=base, axes=(parse_axis("model", f"{SD}, {FLUX}", "X"), None, None))
+    results = [e.event for e in flux_studio.run(request, coalesce_previews=False)
+               if isinstance(e, Cell) and isinstance(e.event, Result)]
+    assert sorted(r.item.recipe.family for r in results) == ["flux2", "sd15"]
 
 
 def test_image_to_image_and_loras_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:
