@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import (Catalog, Cell, CompareRequest, Failed, Finished, Img2ImgRequest, Progress, Result, Settings,
-                    Studio, SweepRequest, Txt2ImgRequest, load_catalog, parse_axis, read_recipe)
+from engine import (Catalog, Cell, CompareRequest, ControlRequest, Failed, Finished, Img2ImgRequest, Progress,
+                    Result, Settings, Studio, SweepRequest, Txt2ImgRequest, load_catalog, parse_axis, read_recipe)
 from engine.media.infotext import parse_parameters_text
 from engine.media.recipe import LoadedRecipe
 from engine.models.families.flux2 import plain_words
@@ -144,11 +144,15 @@ def test_a_sweep_over_models_runs_it_beside_sd(flux_studio: Studio) -> None:
     assert sorted(r.item.recipe.family for r in results) == ["flux2", "sd15"]
 
 
-def test_image_to_image_and_loras_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:
+def test_image_to_image_hires_controlnets_and_loras_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:
     image = Image.new("RGB", (64, 64), "white")
     events = collect(flux_studio.run(Img2ImgRequest(prompt="x", model=FLUX, image=image, steps=2)))
     (failed,) = events["Failed"]
     assert "FLUX.2 [klein] models cannot do image to image" in failed.message
+    (failed,) = run(flux_studio, hires_scale=2.0)["Failed"]  # the hires fix's second pass is image to image
+    assert "FLUX.2 [klein] models cannot do image to image" in failed.message
+    (failed,) = collect(flux_studio.run(ControlRequest(prompt="x", model=FLUX, image=image, steps=2)))["Failed"]
+    assert "FLUX.2 [klein] model, which has no canny ControlNet here" in failed.message
     events = run(flux_studio, loras=(("demo-pattern", 0.8),), steps=2)  # a demo LoRA (made for SD 1.5)
     (failed,) = events["Failed"]
     assert "FLUX.2 [klein] models cannot use LoRAs here" in failed.message
