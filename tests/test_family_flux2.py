@@ -144,6 +144,21 @@ def test_a_sweep_over_models_runs_it_beside_sd(flux_studio: Studio) -> None:
     assert sorted(r.item.recipe.family for r in results) == ["flux2", "sd15"]
 
 
+def test_live_mode_runs_it_with_its_own_settings_and_renders_with_itself(flux_studio: Studio) -> None:
+    from engine import LiveSessions
+    from engine.live_models import full_model, live_defaults, live_models
+
+    catalog = flux_studio.catalog
+    spec = catalog.find(FLUX)
+    assert spec in live_models(catalog)[:2] and full_model(catalog, FLUX) == spec  # distilled: its own full model
+    start = live_defaults(catalog, spec)
+    assert (start.steps, start.guidance_scale, start.scheduler) == (4, 1.0, "Default")
+    request = Txt2ImgRequest(prompt="a red fox", model=FLUX, width=64, height=64, steps=start.steps,
+                             guidance_scale=start.guidance_scale, scheduler=start.scheduler, seed=2)
+    events = list(LiveSessions(flux_studio.run).submit("visitor", request))
+    assert any(isinstance(e, Result) for e in events) and not any(isinstance(e, Failed) for e in events)
+
+
 def test_image_to_image_hires_controlnets_and_loras_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:
     image = Image.new("RGB", (64, 64), "white")
     events = collect(flux_studio.run(Img2ImgRequest(prompt="x", model=FLUX, image=image, steps=2)))
