@@ -27,7 +27,9 @@ def app(studio: Studio) -> gr.Blocks:
 
 def live(app: gr.Blocks, prompt: str, model: str, steps: Any, guidance: Any = 0.0, visitor: str = "v") -> tuple:
     (found,) = [f for f in app.fns.values() if f.name == "live_image"]
-    return found.fn(prompt, model, steps, guidance, 1, "1:1 square", 1, SimpleNamespace(session_hash=visitor))
+    no_references = [None, "style", 0.8] * 4  # the four reference slots, empty
+    return found.fn(prompt, model, steps, guidance, 1, "1:1 square", *no_references, 1,
+                    SimpleNamespace(session_hash=visitor))
 
 
 def test_live_requests_are_clamped_to_live_size_and_say_so() -> None:
