@@ -92,3 +92,32 @@ def test_live_refuses_a_path_sent_as_text(client: Client, files: dict[str, str])
                         api_name="/live")
     with pytest.raises(AppError, match="must be sent as a file"):
         job.result()
+
+
+def page_event(app, name: str, module: str):
+    (found,) = [f for f in app.fns.values() if f.name == name and f.fn.__module__ == module]
+    return found
+
+
+def page_run(event, values: dict[str, object]) -> list:
+    """The page's event called as the browser calls it: each input's own value, `values` by elem_id instead."""
+    args = [values.get(getattr(c, "elem_id", None), c.value) for c in event.inputs]
+    frames = list(event.fn(*args, request=None))
+    return frames[-1]
+
+
+@pytest.mark.parametrize("tab", ["sketch", "img"])
+def test_the_pages_generate_sends_the_reference_slots(studio, files: dict[str, str], tab: str) -> None:
+    from ui.layout import build_app
+
+    app = build_app(studio)
+    refs = {f"{tab}-ref-image-2": files["swatch"], f"{tab}-ref-role-2": "style", f"{tab}-ref-weight-2": 0.7,
+            f"{tab}-prompt": "a loft", f"{tab}-steps": 2, f"{tab}-seed": 3}
+    if tab == "sketch":
+        last = page_run(page_event(app, "on_page", "ui.tabs.sketch"),
+                        {"sketch-image": files["room"], "sketch-as-is": True, "sketch-kind": "scribble", **refs})
+    else:
+        editor = {"background": files["room"], "layers": [], "composite": files["room"]}
+        last = page_run(page_event(app, "generate", "ui.tabs.image"), {"img-editor": editor, **refs})
+    path = last[2][0][0]  # the session gallery's newest image
+    assert str(read_recipe(path).fields["references"]).endswith(":style:0.7"), tab
