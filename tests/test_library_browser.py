@@ -1,5 +1,5 @@
 """The Library tab in a real browser: find an image by a word of its prompt, put it on a board, restore its
-settings into the tab that made it."""
+settings into the tab that made it; open an edit's parent from its lineage and send it to Upscale."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine import Catalog, Recipe, Settings, Studio
+from engine import Catalog, Recipe, Settings, Studio, open_image, pixel_hash
 from tests.conftest import SD
 from tests.test_api import free_port
 from tests.test_browser import CHROMIUM, FLAGS, open_page
@@ -73,3 +73,29 @@ def test_find_an_image_by_a_word_put_it_on_a_board_and_restore_its_settings(serv
     page.wait_for_function("document.querySelector('#t2i-prompt textarea')?.value === 'a terracotta facade at dusk'")
     assert page.locator("#t2i-seed input").input_value() == "4201"
     assert page.get_by_role("tab", name="Text to image", exact=True).get_attribute("aria-selected") == "true"
+
+
+def test_an_edits_lineage_opens_its_parent_which_goes_to_upscale(served) -> None:
+    studio, page = served
+    parent = studio.outputs.write(Image.new("RGB", (64, 64), (200, 150, 60)),
+                                  replace(BASE, prompt="a rattan armchair, the original", seed=5100))
+    studio.outputs.write(Image.new("RGB", (64, 64), (60, 150, 200)),
+                         replace(BASE, prompt="make the rattan blue", seed=5101, task="edit",
+                                 parent=pixel_hash(open_image(parent).image)))
+    studio.library.thumbs.wait()
+    page.get_by_role("tab", name="Library", exact=True).click()
+    page.locator("#lib-words textarea").fill("rattan")
+    page.locator("#lib-words textarea").press("Enter")
+    _text_has(page, "lib-status", "2 images match")
+    page.locator("#lib-gallery img").first.click()  # the newest: the edit
+    _text_has(page, "lib-details", "make the rattan blue")
+    _text_has(page, "lib-lineage", "Made from")
+    page.locator("#lib-lineage img").first.click()
+    _text_has(page, "lib-details", "a rattan armchair, the original")
+    _text_has(page, "lib-lineage", "Edit of it")
+
+    page.locator("#lib-send-to input").click()
+    page.get_by_role("option", name="Upscale", exact=True).click()
+    page.locator("#lib-send").click()
+    page.wait_for_function("document.querySelector('#up-source img')?.src?.length > 0")
+    assert page.get_by_role("tab", name="Upscale", exact=True).get_attribute("aria-selected") == "true"

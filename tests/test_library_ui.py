@@ -15,8 +15,7 @@ from PIL import Image, ImageDraw
 from engine import Query, Studio, open_image, pixel_hash
 from tests.test_library import BASE
 from tests.test_pose_tab import by_id
-from ui.layout import build_app
-from ui.tabs.library import SEND_TO
+from ui.layout import TABS, build_app
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +66,8 @@ def test_a_picked_image_shows_its_lineage_and_a_click_opens_the_linked_image(app
                                               ("upscale", "up-source")])
 def test_the_picker_sends_the_image_to_the_chosen_tab(app: gr.Blocks, studio: Studio, target: str,
                                                       receiver: str | None) -> None:
-    assert target in SEND_TO
+    titles = {tab_id: title for tab_id, title, _ in TABS}
+    assert (titles[target], target) in [tuple(choice) for choice in by_id(app, "lib-send-to").choices]  # as the page says
     path = str(made(studio, 30))
     deliver = listener(app, "lib-send", "deliver")
     values = [path, target] + [block.value for block in deliver.inputs[2:]]

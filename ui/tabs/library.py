@@ -16,7 +16,8 @@ PAGE = 24  # thumbnails a page (four rows of six on a laptop)
 TRASH = -1  # the board dropdown's value for the trash
 ALL = 0
 OFF_NOTE = ("The library is off on this server: {why} Images are {kept}.")
-SEND_TO = ("image", "edit", "control", "upscale")  # the tabs that take an image as their input (Pose takes keypoints)
+# The tabs that take an image as their input (Pose takes keypoints), with their titles on the page.
+SEND_TO = {"image": "Your image", "edit": "Edit", "control": "Sketch & lines", "upscale": "Upscale"}
 
 
 def nothing_picked() -> tuple:
@@ -86,7 +87,7 @@ def build(studio: Studio) -> kit.Tab:
                 reuse = gr.Button("Use these settings", variant="primary", elem_id="lib-reuse")
                 new_seed = gr.Button("Same recipe, new seed", elem_id="lib-new-seed")
             with gr.Row(equal_height=True):
-                send_to = gr.Dropdown([(TAB_TITLES.get(t, t), t) for t in SEND_TO], value=SEND_TO[0],
+                send_to = gr.Dropdown([(title, tab_id) for tab_id, title in SEND_TO.items()], value="image",
                                       label="Send the image to", scale=3, min_width=160, elem_id="lib-send-to")
                 send = gr.Button("Send", size="sm", scale=1, min_width=80, elem_id="lib-send")
             lineage = gr.Gallery(label="Lineage: made from, made into, the same run (click one to open it)",
@@ -302,7 +303,7 @@ def build(studio: Studio) -> kit.Tab:
     sends = [kit.Send(reuse, None, [chosen_path], home="txt2img"),
              kit.Send(new_seed, None, [chosen_path], home="txt2img", adjust=seed_anew),
              kit.Send(send, None, [chosen_path, send_to], pick=lambda path, _: path, settings=False,
-                      choose=lambda _, where: where if where in SEND_TO else None, home=SEND_TO[0])]
+                      choose=lambda _, where: where if where in SEND_TO else None, home="image")]
     return kit.Tab(sends=sends, on_load=(on_load, [key, *menu_outputs, *listing_outputs]), load_inputs=[key])
 
 
