@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
             bare_times.append(studio.device_thread.submit(bare_run, studio, request).result())
         engine_s, bare_s = statistics.median(engine_times), statistics.median(bare_times)
         print(f"{1 + len(extras)} picture(s): engine (previews every step, {previews} previews) {engine_s:.3f} s, "
-              f"bare diffusers {bare_s:.3f} s, ratio {engine_s / bare_s:.3f} (target <= 1.02)")
+              f"bare diffusers {bare_s:.3f} s, ratio engine/bare: {engine_s / bare_s:.3f} (target <= 1.02)")
     studio.close()
 
 

@@ -43,6 +43,8 @@ SMOKES: dict[str, tuple[list[str], list[str]]] = {
                                     rf"\| sd3.5 medium .* ratio engine/bare \| {NUMBER}"]),
     "bench_flux2": (["--smoke"], [rf"ratio engine/bare: {NUMBER}"]),
     "bench_sd3": (["--smoke"], [rf"ratio engine/bare: {NUMBER}"]),
+    "bench_qwen_edit": (["--smoke"], [rf"1 picture\(s\): .*ratio engine/bare: {NUMBER}",
+                                     rf"2 picture\(s\): .*ratio engine/bare: {NUMBER}"]),
     "bench_startup": (["--smoke"], [rf"page served: median {NUMBER} s"]),
     "bench_load": (["--smoke"], [rf"latency p50 {NUMBER} s", r"^OK: every request"]),
     "bench_abuse": (["--smoke"], [rf"hostile|parse {NUMBER}", rf"neighbours: normal request {NUMBER} s"]),
