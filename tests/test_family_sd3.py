@@ -252,3 +252,20 @@ def test_large_turbo_makes_live_images_with_its_own_few_steps_and_no_guidance(sd
     events = collect(LiveSessions(sd3.run).submit("visitor", request))
     recipe = events["Result"][0].item.recipe
     assert (recipe.model, recipe.steps, recipe.guidance_scale) == (TURBO, 4, 0.0) and not notices(events)
+
+
+def test_each_model_reserves_memory_for_its_own_size(sd3: Studio, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import torch
+
+    from engine.models import memory
+
+    cuda = dataclasses.replace(sd3.models.placement, device="cuda:0", dtype=torch.float16)
+    monkeypatch.setattr(memory, "free_device_bytes", lambda _device: 24 * 1024**3)  # a 24 GB card
+    family, catalog = sd3.family("sd3"), sd3.catalog
+    medium, _ = memory.placement_for(cuda, "auto", family, catalog.find(MEDIUM).parameters_millions)
+    large, note = memory.placement_for(cuda, "auto", family, catalog.find(LARGE).parameters_millions)
+    typed, _ = memory.placement_for(cuda, "auto", family)  # a typed-in SD3 id: the family's largest member
+    assert medium.memory == "none"  # ~16 GB of 16-bit weights fit
+    assert large.memory in memory.OFFLOADS and typed.memory == large.memory and "Memory mode" in note

@@ -42,6 +42,7 @@ class ModelSpec:
     # 16-bit weights fully on the GPU (0: not stated).
     licence: str = ""
     memory_gb: float = 0.0
+    parameters_millions: int = 0  # this model's size where it differs from its family's typical one (0: the same)
 
     @property
     def about(self) -> str:

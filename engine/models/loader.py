@@ -207,7 +207,7 @@ def estimate_bytes(spec: ModelSpec, family: Family | None, demo_paths: dict[str,
         parameters[key] = max(parameters.get(key, 0), f.stat().st_size // (2 if half else 4))
     if parameters:
         return sum(parameters.values()) * dtype_bytes
-    return (family.parameters_millions * 10**6 if family else 0) * dtype_bytes
+    return ((spec.parameters_millions or family.parameters_millions) * 10**6 if family else 0) * dtype_bytes
 
 
 def hub_snapshot(repo: str | None) -> Path | None:

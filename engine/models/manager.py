@@ -198,7 +198,7 @@ class ModelManager:
         from engine.models.memory import placement_for
 
         family = ref.family or max(self.catalog.families.values(), key=lambda f: f.parameters_millions)
-        return placement_for(self.placement, self.settings.memory_mode, family)
+        return placement_for(self.placement, self.settings.memory_mode, family, ref.spec.parameters_millions)
 
     def get(self, model: str) -> Any:
         """The loaded base pipeline of `model` (a name, Hub id or path), for scripts and benches."""
@@ -214,10 +214,18 @@ class ModelManager:
         families = list(self.catalog.families.values())
         allow_pickle, hub_only = ref.trusted or self.settings.allow_pickle, self._hub_only(spec.id)
 
-        def build() -> Any:
-            return load_editor(spec, families, self.placement, self._demo_for(spec), allow_pickle, hub_only)
-
         base_spec = self.catalog.find(spec.base) if spec.base else None
+
+        def build() -> Any:
+            placement = self.placement
+            if base_spec is None:  # (an editor sharing its base's modules is placed as the base is)
+                placement, note = self.memory_placement(ref)  # a big editor (Qwen-Image-Edit) offloads on a small GPU
+                if note:
+                    emit(Notice(note))
+            model = load_editor(spec, families, placement, self._demo_for(spec), allow_pickle, hub_only)
+            model.extras["memory_mode"] = placement.memory
+            return model
+
         alone, shared_task = self.key(spec, "edit"), f"edit:{spec.id}"
         cache = self.cache
         if alone not in cache:

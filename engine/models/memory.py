@@ -137,10 +137,13 @@ def tiled_vae(vae: Any, on: bool = True) -> Iterator[None]:
         vae.disable_tiling()
 
 
-def placement_for(placement: Any, requested: str, family: Any) -> tuple[Any, str]:
-    """`placement` with the memory mode a model of `family` loads under now (chosen from the device's free memory
-    unless STUDIO_MEMORY_MODE names one), and a sentence for the status when it is not "none"."""
+def placement_for(placement: Any, requested: str, family: Any, parameters_millions: int = 0) -> tuple[Any, str]:
+    """`placement` with the memory mode a model of `family` (of `parameters_millions` when its catalog entry says,
+    else the family's typical size) loads under now (chosen from the device's free memory unless STUDIO_MEMORY_MODE
+    names one), and a sentence for the status when it is not "none"."""
     from dataclasses import replace
+
+    family = replace(family, parameters_millions=parameters_millions) if parameters_millions else family
 
     free = free_device_bytes(placement.device)
     mode, note = effective_mode(parse_mode(requested), free, family, placement.device, placement.dtype.itemsize)
