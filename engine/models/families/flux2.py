@@ -59,6 +59,7 @@ class Flux2Klein(Family):
         """A linear map from the packed, normalised latents (4 sub-pixels x 32 channels) to RGB, fitted once by
         encoding a colour chart with the model's own VAE (there is no published FLUX.2 projection)."""
         import torch
+        from diffusers.utils.torch_utils import get_module_execution_device
 
         from engine.pipeline.previews import LinearPreviewer
 
@@ -66,15 +67,20 @@ class Flux2Klein(Family):
         colours = torch.rand(3, cells, cells, generator=torch.Generator().manual_seed(0)) * 2 - 1
         chart = torch.nn.functional.interpolate(colours[None], size=(size, size), mode="nearest")
         with torch.no_grad():
-            latents = pipe._encode_vae_image(chart.to(pipe.vae.device, pipe.vae.dtype), None).float().cpu()[0]
+            device = get_module_execution_device(pipe.vae)  # (the GPU under an offloading memory mode too)
+            latents = pipe._encode_vae_image(chart.to(device, pipe.vae.dtype), None).float().cpu()[0]
         target = torch.nn.functional.interpolate(chart, size=latents.shape[-2:], mode="area")[0]
         design = torch.cat([latents.flatten(1), torch.ones(1, latents[0].numel())]).T  # (N, C+1)
         solution = torch.linalg.lstsq(design, target.flatten(1).T).solution  # (C+1, 3)
         return LinearPreviewer(solution[:-1], solution[-1])
 
     def preview_latents(self, latents: Any, call: dict[str, Any]) -> Any:
-        """(B, h*w, C) tokens in row order -> (B, C, h, w), h and w being the size over 16."""
-        height, width = int(call["height"]) // 16, int(call["width"]) // 16
+        """(B, h*w, C) tokens in row order -> (B, C, h, w), h and w being the size over 16 (square if unknown)."""
+        tokens = latents.shape[1]
+        height, width = int(call.get("height") or 0) // 16, int(call.get("width") or 0) // 16
+        if height * width != tokens:
+            side = int(tokens ** 0.5)
+            height, width = (side, side) if side * side == tokens else (1, tokens)
         return latents.reshape(latents.shape[0], height, width, latents.shape[-1]).permute(0, 3, 1, 2)
 
     def encode(self, model: Any, prompt: str, negative: str, generator: Any = None,
