@@ -91,7 +91,7 @@ def run(request: EditRequest, ctx: TaskContext) -> None:
     for note in opened.notes:
         ctx.emit(Notice(note))
     ref = ctx.models.resolve(request.model, editor=True)
-    extras = extra_images(request, ref.family, ref.spec.name, ctx.emit)  # checked before loading when the family is known
+    extras = extra_images(request, ref.family, ref.spec.name, ctx.emit)  # before loading, when the family is known
     check_steps(ref.family, request.steps)
     prompt, negative = prepare_prompt(request.prompt), prepare_prompt(request.negative_prompt)
     for note in prompt.notes + negative.notes:
