@@ -219,7 +219,7 @@ class ModelManager:
         def build() -> Any:
             placement = self.placement
             if base_spec is None:  # (an editor sharing its base's modules is placed as the base is)
-                placement, note = self.memory_placement(ref)  # a big editor (Qwen-Image-Edit) offloads on a small GPU
+                placement, note = self.memory_placement(ref)  # a big editor offloads on a small GPU
                 if note:
                     emit(Notice(note))
             model = load_editor(spec, families, placement, self._demo_for(spec), allow_pickle, hub_only)
