@@ -116,6 +116,10 @@ def plan_restore(loaded: LoadedRecipe, catalog: Catalog, hashes: HashIndex | Non
                      "stayed.")
     if note := reference_note(fields):  # reference images: only their hashes are in the PNG
         notes.append(note)
+    if isinstance(fields.get("edit_images"), str) and fields["edit_images"].strip():  # Edit's pictures 2 and 3
+        count = len([h for h in fields["edit_images"].split(",") if h.strip()])
+        notes.append(f"It was edited with {count} extra picture{'s' if count > 1 else ''} besides the image, which "
+                     "the PNG names only by pixel hash: add them again under Extra pictures to redo the edit.")
     restored.update(restore_styles(fields, styles, notes))  # LoRAs by name or hash (tags leave the prompt), tiling
     if target == "txt2img":
         restored.update(restore_hires(fields))  # the hires fix's second pass, or off

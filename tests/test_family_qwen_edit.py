@@ -130,12 +130,16 @@ def test_cancel_stops_within_a_step(qwen_studio: Studio, monkeypatch: pytest.Mon
 
 
 def test_restore_brings_back_its_settings(qwen_studio: Studio, qwen_catalog: Catalog) -> None:
-    (result,) = edit(qwen_studio, steps=2, seed=21, guidance_scale=3.5)["Result"]
+    (result,) = edit(qwen_studio, steps=2, seed=21, guidance_scale=3.5, edit_images=(JACKET,))["Result"]
     plan = plan_restore(read_recipe(result.item.path), qwen_catalog)
     assert plan.tab == "edit"
     assert {k: plan.fields[k] for k in ("prompt", "model", "steps", "guidance_scale", "seed", "scheduler")} == {
         "prompt": "make the dress blue", "model": QWEN, "steps": 2, "guidance_scale": 3.5, "seed": 21,
         "scheduler": "Default"}
+    assert any("edited with 1 extra picture besides the image" in note for note in plan.notes)
+    renamed = read_recipe(result.item.path)  # another tool's name for the weights finds the catalog entry
+    plan = plan_restore(type(renamed)({**renamed.fields, "model": "qwen_image_edit_2509"}, "a1111"), qwen_catalog)
+    assert plan.fields["model"] == QWEN
 
 
 def test_extra_pictures_are_bounded_with_sentences(qwen_studio: Studio, tmp_path: Path) -> None:
