@@ -181,6 +181,12 @@ def selected_recipe(items: list, evt: gr.SelectData) -> tuple[str, str | None]:
         return "", None
 
 
+def unpick_on_new(results: Any, picked: Any) -> None:
+    """New results un-pick the session gallery's pick: a new gallery shows no pick, so the actions that take "the
+    picked image, else the newest" (More like this, Send to …) take the newest, as the page suggests."""
+    results.change(lambda: None, None, picked, api_visibility="private", show_progress="hidden", queue=False)
+
+
 def planned(plan: RestorePlan, keys: Iterable[str]) -> list[Any]:
     """The plan's value for each of `keys`, or a skip where the PNG has none (the control keeps its value)."""
     return [plan.fields[key] if key in plan.fields else gr.skip() for key in keys]

@@ -270,6 +270,7 @@ def build(studio: Studio) -> kit.Tab:
                 status.restored(plan))
 
     gallery.select(kit.selected_recipe, history, [recipe_text, selected], api_visibility="private")
+    kit.unpick_on_new(history, selected)
     def picked(chosen: str | None, items: list) -> str | None:
         """The image picked in the gallery, or the newest one."""
         return chosen or (items[0][0] if items else None)
