@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from engine import (Catalog, Finished, Img2ImgRequest, InpaintRequest, InputError, LiveSessions, PoseRequest, Progress,
-                    Result, Settings, Studio, Txt2ImgRequest, load_catalog, load_presets, plan_restore, read_recipe)
+from engine import (Catalog, EditRequest, Finished, Img2ImgRequest, InpaintRequest, InputError, LiveSessions,
+                    PoseRequest, Progress, Result, Settings, Studio, Txt2ImgRequest, load_catalog, load_presets,
+                    plan_restore, read_recipe)
 from engine.live_models import full_model, live_job, live_models
 from engine.media.recipe import LoadedRecipe, parse_parameters_text
 from engine.models.catalog import PRESETS_DIR
@@ -173,6 +174,8 @@ def test_what_it_cannot_do_gets_a_sentence(sd3: Studio) -> None:
     with pytest.raises(InputError, match="Stable Diffusion 3.5 models cannot use LoRAs here"):
         with active_loras(load(sd3, MEDIUM)[0].pipe, sd3.family("sd3"), (), [(None, 0.8, "0123456789ab")]):
             pass
+    edit = collect(sd3.run(EditRequest(image=room(), prompt="make it blue", model=MEDIUM, steps=2)))
+    assert "Loaded" not in edit and "cannot edit from an instruction here" in edit["Failed"][0].message
     varied = run(sd3, variation_strength=0.3, variation_seed=5)
     assert any("variation seeds are not available" in n for n in notices(varied)) and "Result" in varied
 

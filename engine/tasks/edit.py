@@ -91,6 +91,9 @@ def run(request: EditRequest, ctx: TaskContext) -> None:
     for note in opened.notes:
         ctx.emit(Notice(note))
     ref = ctx.models.resolve(request.model, editor=True)
+    if ref.family is not None and not ref.family.editor_pipeline:  # a base model typed in: said before downloading
+        raise InputError(f"{ref.spec.name} is a {ref.family.label} model, which cannot edit from an instruction here: "
+                         "choose one of the instruction editors in the list.")
     extras = extra_images(request, ref.family, ref.spec.name, ctx.emit)  # before loading, when the family is known
     check_steps(ref.family, request.steps)
     prompt, negative = prepare_prompt(request.prompt), prepare_prompt(request.negative_prompt)
