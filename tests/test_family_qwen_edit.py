@@ -153,9 +153,9 @@ def test_extra_pictures_are_bounded_with_sentences(qwen_studio: Studio, tmp_path
     assert "InstructPix2Pix (SD 1.5) reads only the image to edit; 1 extra image was given. Remove it" in message
     assert "choose Qwen-Image-Edit" in message
     message = edit(qwen_studio, edit_images=(Image.new("RGB", (900, 100)),))["Failed"][0].message
-    assert "longer than 8:1" in message
-    message = edit(qwen_studio, edit_images=(str(bomb(tmp_path / "bomb.png")),))["Failed"][0].message
-    assert "too" in message and "safely" in message
+    assert message.startswith("Picture 2: The image is 900x100, longer than 8:1")
+    message = edit(qwen_studio, edit_images=(JACKET, str(bomb(tmp_path / "bomb.png"))))["Failed"][0].message
+    assert message.startswith("Picture 3: ") and "too large to open safely" in message
     events = edit(qwen_studio, steps=2, edit_images=(Image.new("RGB", (4400, 3000), "white"),))
     assert "Result" in events and any(n.startswith("Picture 2: The image is 4400x3000") for n in notes(events))
     message = edit(qwen_studio, steps=1)["Failed"][0].message

@@ -66,8 +66,11 @@ def extra_images(request: EditRequest, family: Family | None, editor: str,
                          "Qwen-Image-Edit, which can take the jacket from picture 2 and put it on picture 1.")
     opened = []
     for number, source in enumerate(given, 2):
-        image = open_image(source)
-        check_aspect(*image.image.size)
+        try:
+            image = open_image(source)
+            check_aspect(*image.image.size)
+        except InputError as exc:
+            raise InputError(f"Picture {number}: {exc}") from exc
         opened.append(image.image)
         for note in image.notes:
             emit(Notice(f"Picture {number}: {note}"))
