@@ -105,7 +105,9 @@ def test_weights_are_read_as_plain_words_and_the_note_says_so(sd3: Studio) -> No
     assert np.array_equal(pixels(weighted), pixels(plain))  # the note tells the truth: the same words, unweighted
     assert not np.array_equal(pixels(plain), pixels(other))  # (the words do matter)
     (note,) = [n for n in notices(weighted) if "unweighted" in n]
-    assert "Compel weighting does not cover" in note and '\'a cat holding a sign that says "OPEN"\'' in note
+    assert "Compel weighting does not cover" in note and 'prompt: \'a cat holding a sign that says "OPEN"\'' in note
+    (negative,) = [n for n in notices(run(sd3, negative_prompt="(blurry:1.4), text")) if "unweighted" in n]
+    assert "weights in the negative prompt were removed" in negative and "negative prompt: 'blurry, text'" in negative
     assert not [n for n in notices(plain) if "unweighted" in n]  # quotes are words here, not syntax
     assert weighted["Result"][0].item.recipe.prompt.startswith("a (cat)1.3")  # the recipe keeps what was asked
 

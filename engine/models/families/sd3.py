@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from engine.models.families.base import Conditioning, Family
 
 _BARE_QUOTE = re.compile(r'(?<!\\)"')
+_SPACE_BEFORE_MARK = re.compile(r"\s+(?=[,.;:!?])")  # left where a weighted group ended before a comma
 # What each CLIP encoder reads (75 tokens between its start and end marks); T5 reads on up to this many tokens.
 T5_TOKENS = 256
 
@@ -19,7 +20,12 @@ def plain_prompt(prompt: str) -> str:
     from engine.prompts.tokens import plain_text, prompt_parts
 
     operator, _ = prompt_parts(prompt)
-    return plain_text(prompt if operator else _BARE_QUOTE.sub(r'\\"', prompt)).strip()
+    text = plain_text(prompt if operator else _BARE_QUOTE.sub(r'\\"', prompt))
+    return _SPACE_BEFORE_MARK.sub("", " ".join(text.split()))
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split())
 
 
 @dataclass(frozen=True)
@@ -31,12 +37,11 @@ class StableDiffusion3(Family):
     single_file_markers: ClassVar[tuple[str, ...]] = ("model.diffusion_model", "model.diffusion_model.joint_blocks")
     img2img_pipeline: ClassVar[str | None] = "StableDiffusion3Img2ImgPipeline"
     inpaint_pipeline: ClassVar[str | None] = "StableDiffusion3InpaintPipeline"  # runs the base transformer
-    edit_side: ClassVar[int] = 1024
     takes_loras: ClassVar[bool] = False  # its LoRAs load into the transformer, which the LoRA switcher does not know
     name_hints: ClassVar[tuple[str, ...]] = ("stable-diffusion-3", "sd3", "sd3.5")
-    # Flow matching: its FlowMatchEuler scheduler; the app's other schedulers are made for noise prediction.
     past_limit: ClassVar[str] = (f"its two CLIP encoders read the first 75, its T5 encoder reads on (up to "
                                  f"{T5_TOKENS} T5 tokens, counted a little differently)")
+    # Flow matching: its FlowMatchEuler scheduler; the app's other schedulers are made for noise prediction.
     unsupported_schedulers: ClassVar[frozenset[str]] = frozenset(
         {"Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM", "UniPC"})
 
@@ -50,16 +55,17 @@ class StableDiffusion3(Family):
                prior_callback: Any = None) -> Conditioning:
         import torch
 
-        text, negative_text = plain_prompt(prompt), plain_prompt(negative)
         notes: list[str] = []
-        changed = [what for what, before, after in (("prompt", prompt, text), ("negative prompt", negative,
-                                                                                negative_text))
-                   if after.split() != before.split()]
+        given = {"prompt": prompt, "negative prompt": negative}
+        plain = {what: plain_prompt(text) for what, text in given.items()}
+        changed = {what: after for what, after in plain.items() if _squeezed(after) != _squeezed(given[what])}
+        text, negative_text = (plain[what] if what in changed else given[what] for what in given)  # else untouched
         if changed:
-            shown = text if len(text) <= 120 else text[:117] + "..."
-            notes.append(f"{self.label} reads prompts unweighted (Compel weighting does not cover its CLIP and T5 "
-                         f"encoders): the weights in the {' and '.join(changed)} were removed and the words used as "
-                         f"plain text: '{shown}'.")
+            shown = "; ".join(f"{what}: '{after if len(after) <= 120 else after[:117] + '...'}'"
+                              for what, after in changed.items())
+            notes = [f"{self.label} reads prompts unweighted (Compel weighting does not cover its CLIP and T5 "
+                     f"encoders): the weights in the {' and '.join(changed)} were removed and the words used as "
+                     f"plain text ({shown})."]
         with torch.no_grad():
             embeds, negative_embeds, pooled, negative_pooled = model.pipe.encode_prompt(
                 prompt=text, prompt_2=None, prompt_3=None, negative_prompt=negative_text,
