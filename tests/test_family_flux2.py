@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import (Catalog, Cell, CompareRequest, ControlRequest, Failed, Finished, Img2ImgRequest, Progress,
-                    Result, Settings, Studio, SweepRequest, Txt2ImgRequest, load_catalog, parse_axis, read_recipe)
+from engine import (Catalog, Cell, CompareRequest, ControlRequest, Failed, Finished, Img2ImgRequest, InpaintRequest,
+                    Progress, Result, Settings, Studio, SweepRequest, Txt2ImgRequest, load_catalog, parse_axis,
+                    read_recipe)
 from engine.media.infotext import parse_parameters_text
 from engine.media.recipe import LoadedRecipe
 from engine.models.families.flux2 import plain_words
@@ -157,6 +158,21 @@ def test_live_mode_runs_it_with_its_own_settings_and_renders_with_itself(flux_st
                              guidance_scale=start.guidance_scale, scheduler=start.scheduler, seed=2)
     events = list(LiveSessions(flux_studio.run).submit("visitor", request))
     assert any(isinstance(e, Result) for e in events) and not any(isinstance(e, Failed) for e in events)
+
+
+def test_inpainting_and_outpainting_run_on_its_own_modules(flux_studio: Studio) -> None:
+    white = Image.new("RGB", (64, 64), "white")
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    painted = collect(flux_studio.run(InpaintRequest(prompt="a red fox", model=FLUX, image=white, mask=mask, steps=3,
+                                                     guidance_scale=1.0, scheduler="Default", mask_blur=0)))
+    (result,) = painted["Result"]
+    pixels = np.asarray(result.item.image, dtype=np.int16)
+    assert (pixels[:8] == 255).all() and np.abs(pixels[24:40, 24:40] - 255).mean() > 5  # only the mask changed
+    assert [p.step for p in painted["Preview"]] == [1, 2] and result.item.recipe.task == "inpaint"
+    grown = collect(flux_studio.run(InpaintRequest(prompt="a red fox", model=FLUX, image=white, outpaint_right=32,
+                                                   steps=2, guidance_scale=1.0, scheduler="Default")))
+    assert grown["Result"][0].item.image.size == (96, 64)
 
 
 def test_image_to_image_hires_controlnets_and_loras_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:

@@ -18,6 +18,7 @@ class Flux2Klein(Family):
     """FLUX.2 [klein] 4B/9B (step-distilled: few steps, no guidance) and its undistilled base variants."""
 
     pipeline_class: ClassVar[str] = "Flux2KleinPipeline"
+    inpaint_pipeline: ClassVar[str | None] = "Flux2KleinInpaintPipeline"  # the base's modules: inpaint and outpaint
     name_hints: ClassVar[tuple[str, ...]] = ("flux.2", "flux2")
     unsupported_schedulers: ClassVar[frozenset[str]] = _NOISE_SCHEDULERS
     takes_loras: ClassVar[bool] = False
