@@ -274,3 +274,31 @@ def test_each_model_reserves_memory_for_its_own_size(sd3: Studio, monkeypatch: p
     typed, _ = memory.placement_for(cuda, "auto", family)  # a typed-in SD3 id: the family's largest member
     assert medium.memory == "none"  # ~16 GB of 16-bit weights fit
     assert large.memory in memory.OFFLOADS and typed.memory == large.memory and "Memory mode" in note
+
+
+def test_a_comfyui_sd35_graph_restores_its_checkpoint_through_model_sampling() -> None:
+    from tests.test_recipe import png_with_text
+
+    link = lambda node: [node, 0]  # noqa: E731
+    graph = {  # the shape of ComfyUI's SD 3.5 example: the model passes through ModelSamplingSD3
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd3.5_large.safetensors"}},
+        "11": {"class_type": "TripleCLIPLoader", "inputs": {"clip_name1": "clip_g.safetensors",
+                                                            "clip_name2": "clip_l.safetensors",
+                                                            "clip_name3": "t5xxl_fp16.safetensors"}},
+        "13": {"class_type": "ModelSamplingSD3", "inputs": {"shift": 3.0, "model": link("4")}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": 'a fox holding a sign "HELLO"', "clip": link("11")}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": link("11")}},
+        "5": {"class_type": "EmptySD3LatentImage", "inputs": {"width": 1152, "height": 896, "batch_size": 1}},
+        "3": {"class_type": "KSampler", "inputs": {"seed": 42, "steps": 28, "cfg": 4.5, "sampler_name": "euler",
+                                                   "scheduler": "sgm_uniform", "denoise": 1.0, "model": link("13"),
+                                                   "positive": link("6"), "negative": link("7"),
+                                                   "latent_image": link("5")}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": link("3"), "vae": ["4", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "sd35", "images": link("8")}},
+    }
+    loaded = read_recipe(png_with_text(prompt=json.dumps(graph)))
+    assert loaded.fields["model"] == "sd3.5_large.safetensors"  # not the ModelSamplingSD3 node's link
+    assert (loaded.fields["width"], loaded.fields["height"], loaded.fields["steps"]) == (1152, 896, 28)
+    assert not any("CheckpointLoaderSimple" in n or "EmptySD3LatentImage" in n for n in loaded.notes)
+    plan = plan_restore(loaded, load_catalog())
+    assert plan.fields["model"] == LARGE and plan.fields["prompt"] == 'a fox holding a sign "HELLO"'

@@ -26,7 +26,7 @@ MAX_SAMPLERS = 16
 _QUIET = {"id", "generation_mode", "app_id", "app_version", "model", "type", "rand_device", "version",
           "metadata_scheme", "full_prompt", "full_negative_prompt", "prompt_expansion", "width", "height",
           "resolution", "steps", "positive_style_prompt", "negative_style_prompt", "variations", "seamless",
-          "hires_fix", "SaveImage", "PreviewImage", "EmptyLatentImage", "Reroute", "PrimitiveNode", "Note",
+          "hires_fix", "SaveImage", "PreviewImage", "EmptyLatentImage", "EmptySD3LatentImage", "Reroute", "PrimitiveNode", "Note",
           "ModelSamplingDiscrete", "VAEDecode", "uc", "request_type", "signed_hash", "Title", "Software"}
 _QUIET_EMPTY = {"loras", "ipAdapters", "controlnets", "postprocessing", "refiner_model", "styles"}
 
@@ -160,6 +160,10 @@ def _fields(tool: str, info: PromptInfo, chunks: dict[str, str], graph: dict) ->
     elif tool == "comfyui":
         notes.append("The ComfyUI graph starts from an input image, not an empty latent: its size was not restored.")
     _model(tool, sampler, chunks, fields)
+    checkpoint = _comfyui_checkpoint(graph, sampler) if tool == "comfyui" else None
+    if checkpoint is not None:  # the model came through patching nodes (ModelSamplingSD3, LoRA loaders...)
+        fields["model"] = checkpoint[0]
+        meta.pop(checkpoint[1], None)
     ignored = _ignored(params, meta)
     if ignored:
         notes.append(f"{name} settings this app does not use were ignored: {', '.join(ignored)}.")
@@ -250,6 +254,24 @@ def _comfyui_size(graph: dict, sampler: Sampler) -> tuple[int, int] | None:
             inputs = node["inputs"]
             if "Empty" in str(node.get("class_type")) and isinstance(inputs.get("width"), int):
                 return inputs["width"], inputs["height"]
+    except (KeyError, TypeError, AttributeError, ValueError, RecursionError):
+        return None
+    return None
+
+
+def _comfyui_checkpoint(graph: dict, sampler: Sampler) -> tuple[str, str] | None:
+    """(file name, loader class) of the checkpoint the sampler's model comes from, following at most 8 model links
+    upstream; None when the sampler reads its loader directly (sd-parsers names that one) or none is found."""
+    try:
+        node = graph[str(sampler.sampler_id)]
+        for hop in range(8):
+            source = node["inputs"].get("model")
+            if not _is_link(source):
+                return None
+            node = graph[str(source[0])]
+            name = node["inputs"].get("ckpt_name", node["inputs"].get("unet_name"))
+            if isinstance(name, str):
+                return (name, str(node.get("class_type"))) if hop else None
     except (KeyError, TypeError, AttributeError, ValueError, RecursionError):
         return None
     return None
