@@ -26,8 +26,9 @@ MAX_SAMPLERS = 16
 _QUIET = {"id", "generation_mode", "app_id", "app_version", "model", "type", "rand_device", "version",
           "metadata_scheme", "full_prompt", "full_negative_prompt", "prompt_expansion", "width", "height",
           "resolution", "steps", "positive_style_prompt", "negative_style_prompt", "variations", "seamless",
-          "hires_fix", "SaveImage", "PreviewImage", "EmptyLatentImage", "EmptySD3LatentImage", "Reroute", "PrimitiveNode", "Note",
-          "ModelSamplingDiscrete", "VAEDecode", "uc", "request_type", "signed_hash", "Title", "Software"}
+          "hires_fix", "SaveImage", "PreviewImage", "EmptyLatentImage", "Reroute", "PrimitiveNode", "Note",
+          "ModelSamplingDiscrete", "VAEDecode", "uc", "request_type", "signed_hash", "Title", "Software",
+          "EmptySD3LatentImage"}
 _QUIET_EMPTY = {"loras", "ipAdapters", "controlnets", "postprocessing", "refiner_model", "styles"}
 
 
