@@ -15,7 +15,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from engine import (Catalog, EditRequest, Failed, Finished, Progress, Result, Settings, Studio, load_catalog,
-                    pixel_hash, read_recipe)
+                    pixel_hash, read_recipe, to_parameters_text)
+from engine.media.recipe import parse_parameters_text
 from engine.restore import plan_restore
 from tests.conftest import IP2P, TEST_CATALOG, collect, load, slow_steps
 
@@ -98,6 +99,9 @@ def test_a_second_picture_steers_the_edit_and_is_named_in_the_recipe(qwen_studio
     assert both.image.size == alone.image.size
     assert np.abs(np.asarray(both.image, float) - np.asarray(alone.image, float)).mean() > 0.3
     assert read_recipe(both.path).fields["edit_images"] == pixel_hash(JACKET)
+    text = to_parameters_text(both.recipe)  # A1111's text too: beside `Parent hash`
+    assert f"Edit images: {pixel_hash(JACKET)}" in text
+    assert parse_parameters_text(text)[0]["edit_images"] == pixel_hash(JACKET)
     (same,) = edit(qwen_studio, steps=2)["Result"]
     assert np.array_equal(np.asarray(same.item.image), np.asarray(alone.image))  # the seed repeats the edit
 

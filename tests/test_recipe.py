@@ -201,7 +201,7 @@ def test_parameters_text_round_trip(recipe: Recipe) -> None:
                       "strength", "source_hash", "mask_hash", "mask_blur", "outpaint", "paste_back", "inpaint_model",
                       "loras", "lora_hashes", "ti_hashes", "tiling", "hires_scale", "hires_steps", "hires_strength",
                       "refiner", "refiner_switch", "wildcard_prompt", "wildcard_negative_prompt", "variation_seed",
-                      "variation_strength", "references"):
+                      "variation_strength", "references", "edit_images"):
         if not getattr(recipe, edit_only):
             del expected[edit_only]
     assert fields == expected

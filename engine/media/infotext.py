@@ -30,7 +30,7 @@ _NEGATIVE_PREFIX = "Negative prompt:"
 _SILENT_KEYS = {"vae hash", "vae", "lora hashes", "hashes", "version", "compel prompt", "compel negative prompt",
                 "app", "operations", "created date", "civitai resources", "civitai metadata", "parser", "user"}
 _HANDLED_KEYS = {"steps", "sampler", "schedule type", "cfg scale", "image cfg scale", "seed", "size", "model", "style",
-                 "parent hash", "model hash", "ti hashes", "ti", "controlnet 0",
+                 "parent hash", "edit images", "model hash", "ti hashes", "ti", "controlnet 0",
                  "controlnet 1", "controlnet 2", "controlnet 3"} | REFERENCE_KEYS
 TYPE_WORDS = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
 
@@ -72,6 +72,8 @@ def parameters_from_fields(fields: Mapping[str, object]) -> str:
         pairs.append(("ControlNet 0", _controlnet_text(str(fields["control"]), str(fields.get("task") or ""))))
     if fields.get("parent"):
         pairs.append(("Parent hash", fields["parent"]))
+    if fields.get("edit_images"):  # Edit's extra pictures (Qwen-Image-Edit): their pixel hashes
+        pairs.append(("Edit images", fields["edit_images"]))
     pairs += image_pairs(fields)
     pairs += hires_pairs(fields)  # txt2img's second pass, as A1111 writes it
     pairs += refiner_pairs(fields)  # SDXL's refiner, as A1111 1.6+ writes it
@@ -243,6 +245,8 @@ def _apply_settings(settings: dict[str, tuple[str, str]], result: dict[str, obje
         result["style"] = settings["style"][1]
     if "parent hash" in settings:
         result["parent"] = settings["parent hash"][1]
+    if "edit images" in settings:
+        result["edit_images"] = settings["edit images"][1]
     version = settings.get("version", ("", ""))[1]
     if version.startswith(VERSION_PREFIX):
         result["app_version"] = version[len(VERSION_PREFIX) :]
