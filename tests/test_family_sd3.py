@@ -302,3 +302,17 @@ def test_a_comfyui_sd35_graph_restores_its_checkpoint_through_model_sampling() -
     assert not any("CheckpointLoaderSimple" in n or "EmptySD3LatentImage" in n for n in loaded.notes)
     plan = plan_restore(loaded, load_catalog())
     assert plan.fields["model"] == LARGE and plan.fields["prompt"] == 'a fox holding a sign "HELLO"'
+
+
+def test_a_sweep_over_steps_and_guidance_runs_each_cell_on_sd3(sd3: Studio) -> None:
+    from engine import Cell, SweepRequest, parse_axis
+
+    base = Txt2ImgRequest(prompt="a linen dress", model=MEDIUM, width=64, height=64, steps=2, seed=3,
+                          scheduler="Default")
+    request = SweepRequest(base=base, axes=(parse_axis("Steps", "2, 3", "X"), parse_axis("CFG Scale", "1, 4.5", "Y")))
+    results = [e.event for e in sd3.run(request, coalesce_previews=False)
+               if isinstance(e, Cell) and isinstance(e.event, Result)]
+    recipes = sorted((r.item.recipe.steps, r.item.recipe.guidance_scale, r.item.recipe.family) for r in results)
+    assert recipes == [(2, 1.0, "sd3"), (2, 4.5, "sd3"), (3, 1.0, "sd3"), (3, 4.5, "sd3")]
+    images = {np.asarray(r.item.image).tobytes() for r in results}
+    assert len(images) == 4  # each cell's own settings took effect
