@@ -178,8 +178,6 @@ def test_what_it_cannot_do_gets_a_sentence(sd3: Studio) -> None:
             pass
     edit = collect(sd3.run(EditRequest(image=room(), prompt="make it blue", model=MEDIUM, steps=2)))
     assert "Loaded" not in edit and "cannot edit from an instruction here" in edit["Failed"][0].message
-    varied = run(sd3, variation_strength=0.3, variation_seed=5)
-    assert any("variation seeds are not available" in n for n in notices(varied)) and "Result" in varied
 
 
 def test_the_api_makes_sd3_images_and_compares_it_with_sd(cache_dir: Path, sd3_catalog: Catalog,
@@ -316,3 +314,13 @@ def test_a_sweep_over_steps_and_guidance_runs_each_cell_on_sd3(sd3: Studio) -> N
     assert recipes == [(2, 1.0, "sd3"), (2, 4.5, "sd3"), (3, 1.0, "sd3"), (3, 4.5, "sd3")]
     images = {np.asarray(r.item.image).tobytes() for r in results}
     assert len(images) == 4  # each cell's own settings took effect
+
+
+def test_variation_seeds_blend_the_starting_noise_as_for_sd(sd3: Studio) -> None:
+    own, other = pixels(run(sd3, seed=5)), pixels(run(sd3, seed=99))
+    nearly_none = run(sd3, seed=5, variation_seed=99, variation_strength=1e-6)
+    assert np.abs(pixels(nearly_none) - own).max() <= 2  # the pipeline draws its noise as starting_noise does
+    assert any("Variations of seed 5 at strength 1e-06" in n for n in notices(nearly_none))
+    assert np.abs(pixels(run(sd3, seed=5, variation_seed=99, variation_strength=1.0)) - other).max() <= 2
+    half = pixels(run(sd3, seed=5, variation_seed=99, variation_strength=0.5))
+    assert np.abs(half - own).mean() > 1 and np.abs(half - other).mean() > 1

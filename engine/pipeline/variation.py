@@ -26,10 +26,17 @@ def nth(first: int, index: int) -> int:
     return (first + index) % (SEED_MAX + 1)
 
 
+def _denoiser(pipe: Any) -> Any:
+    return getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+
+
 def supported(pipe: Any) -> bool:
-    """Whether `pipe` takes starting latents shaped as `starting_noise` makes them (a UNet and a VAE scale factor;
-    not Kandinsky's decoder, whose prior also draws from the seed first)."""
-    return getattr(pipe, "unet", None) is not None and bool(getattr(pipe, "vae_scale_factor", None))
+    """Whether `pipe` takes starting latents shaped as `starting_noise` makes them: a UNet or a transformer that
+    reads the VAE's latent channels as they are (SD, SDXL, SD 3.5; not packed latents such as FLUX.2's, nor
+    Kandinsky's decoder, whose prior also draws from the seed first)."""
+    denoiser, vae = _denoiser(pipe), getattr(pipe, "vae", None)
+    return (denoiser is not None and vae is not None and bool(getattr(pipe, "vae_scale_factor", None))
+            and denoiser.config.in_channels == getattr(vae.config, "latent_channels", None))
 
 
 def slerp(value: float, low: Any, high: Any) -> Any:
@@ -54,9 +61,9 @@ def starting_noise(pipe: Any, width: int, height: int, generator: Any, variation
     Only for a pipeline that is `supported`."""
     import torch
 
-    unet, scale = pipe.unet, pipe.vae_scale_factor
-    shape = (1, unet.config.in_channels, height // scale, width // scale)
-    dtype = unet.dtype
+    denoiser, scale = _denoiser(pipe), pipe.vae_scale_factor
+    shape = (1, denoiser.config.in_channels, height // scale, width // scale)
+    dtype = denoiser.dtype
     own = torch.randn(shape, generator=generator, device="cpu", dtype=dtype)
     other = torch.randn(shape, generator=torch.Generator("cpu").manual_seed(variation_seed), device="cpu", dtype=dtype)
     if strength >= 1:
