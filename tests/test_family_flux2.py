@@ -175,13 +175,28 @@ def test_inpainting_and_outpainting_run_on_its_own_modules(flux_studio: Studio) 
     assert grown["Result"][0].item.image.size == (96, 64)
 
 
-def test_image_to_image_hires_controlnets_and_loras_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:
+def test_image_to_image_and_the_hires_fix_run_on_its_inpainting_pipeline(flux_studio: Studio) -> None:
+    source = Image.new("RGB", (64, 64), (200, 40, 40))
+    events = collect(flux_studio.run(Img2ImgRequest(prompt="a red fox", model=FLUX, image=source, steps=4,
+                                                    strength=0.5, guidance_scale=1.0, scheduler="Default")))
+    (result,) = events["Result"]
+    assert [e.step for e in events["Progress"] if e.total] == [1, 2]  # strength 0.5 of 4 steps
+    assert result.item.recipe.task == "img2img" and result.item.image.size == (64, 64)
+
+    def made(colour: tuple, strength: float) -> np.ndarray:
+        events = collect(flux_studio.run(Img2ImgRequest(prompt="a fox", model=FLUX, image=Image.new("RGB", (64, 64),
+                                         colour), steps=4, seed=3, strength=strength, scheduler="Default")))
+        return np.asarray(events["Result"][0].item.image, dtype=np.int16)
+
+    # the source steers the image at a low strength; at 1 (all noise, all repainted) it no longer does
+    apart = {s: np.abs(made((200, 40, 40), s) - made((20, 40, 220), s)).mean() for s in (0.25, 1.0)}
+    assert apart[0.25] > 10 * max(apart[1.0], 0.01), apart
+    (hires,) = run(flux_studio, hires_scale=2.0, hires_strength=0.5, steps=2)["Result"]
+    assert hires.item.image.size == (128, 128) and hires.item.recipe.hires_scale == 2.0
+
+
+def test_controlnets_and_loras_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:
     image = Image.new("RGB", (64, 64), "white")
-    events = collect(flux_studio.run(Img2ImgRequest(prompt="x", model=FLUX, image=image, steps=2)))
-    (failed,) = events["Failed"]
-    assert "FLUX.2 [klein] models cannot do image to image" in failed.message
-    (failed,) = run(flux_studio, hires_scale=2.0)["Failed"]  # the hires fix's second pass is image to image
-    assert "FLUX.2 [klein] models cannot do image to image" in failed.message
     (failed,) = collect(flux_studio.run(ControlRequest(prompt="x", model=FLUX, image=image, steps=2)))["Failed"]
     assert "FLUX.2 [klein] model, which has no canny ControlNet here" in failed.message
     events = run(flux_studio, loras=(("demo-pattern", 0.8),), steps=2)  # a demo LoRA (made for SD 1.5)

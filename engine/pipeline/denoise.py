@@ -47,7 +47,7 @@ def denoise(model: Any, call: dict, *, steps: int, scheduler: str, generator: An
     # No hooks on a compiled UNet (or one being compiled): they would force a recompile; cancel lands per step.
     watches = [] if compiled is not None or fast.busy(model) else _cancel_points(run, check)
     try:
-        output = run(**call, num_inference_steps=steps, generator=generator, **hooks)
+        output = run(**model.family.call_inputs(run, call), num_inference_steps=steps, generator=generator, **hooks)
     finally:
         for handle in watches:
             handle.remove()

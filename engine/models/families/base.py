@@ -127,6 +127,11 @@ class Family:
 
         return CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", local_files_only=True)
 
+    def call_inputs(self, pipe: Any, call: dict[str, Any]) -> dict[str, Any]:
+        """`call` completed for `pipe`'s class where this family runs a task on another pipeline's inputs (image to
+        image on an inpainting pipeline, say)."""
+        return call
+
     def settings_notes(self, pipe: Any, steps: int, guidance_scale: float) -> tuple[str, ...]:
         """Sentences on settings this model ignores or was not made for (a distilled model's guidance, say)."""
         return ()

@@ -18,7 +18,10 @@ class Flux2Klein(Family):
     """FLUX.2 [klein] 4B/9B (step-distilled: few steps, no guidance) and its undistilled base variants."""
 
     pipeline_class: ClassVar[str] = "Flux2KleinPipeline"
-    inpaint_pipeline: ClassVar[str | None] = "Flux2KleinInpaintPipeline"  # the base's modules: inpaint and outpaint
+    # Image to image (and so the hires fix and the upscaler's detail pass) and inpainting both run on its inpainting
+    # pipeline, built from the base's modules: image to image repaints everything (a white mask).
+    img2img_pipeline: ClassVar[str | None] = "Flux2KleinInpaintPipeline"
+    inpaint_pipeline: ClassVar[str | None] = "Flux2KleinInpaintPipeline"
     name_hints: ClassVar[tuple[str, ...]] = ("flux.2", "flux2")
     unsupported_schedulers: ClassVar[frozenset[str]] = _NOISE_SCHEDULERS
     takes_loras: ClassVar[bool] = False
@@ -28,6 +31,14 @@ class Flux2Klein(Family):
             return "Default", (f"{self.label} runs with its own flow-matching scheduler; {name} was not used "
                                "(it is for Stable Diffusion's noise-predicting UNets).")
         return name, None
+
+    def call_inputs(self, pipe: Any, call: dict[str, Any]) -> dict[str, Any]:
+        """Image to image on the inpainting pipeline: a mask that repaints the whole image."""
+        if "image" not in call or "mask_image" in call or "mask_image" not in _parameters(pipe):
+            return call
+        from PIL import Image
+
+        return {**call, "mask_image": Image.new("L", call["image"].size, 255)}
 
     def settings_notes(self, pipe: Any, steps: int, guidance_scale: float) -> tuple[str, ...]:
         if not pipe.config.get("is_distilled", False):
@@ -115,3 +126,10 @@ def plain_words(prompt: str) -> tuple[str, bool]:
     text = plain_text(prompt if operator else prompt.replace('"', '\\"'))
     weighted = " ".join(text.split()) != " ".join(prompt.split())
     return (text if weighted else prompt), weighted
+
+
+def _parameters(pipe: Any) -> Any:
+    import inspect
+
+    return inspect.signature(type(pipe).__call__).parameters
+
