@@ -316,6 +316,7 @@ class CompareRequest(GenerationRequest):
     aspect_ratio: str = "1:1 square"
     forced_size: tuple[int, int] | None = None  # one size for every column instead of each family's native one
     variants: tuple[str, ...] = ()  # prompt matrix rows; empty: one row with `prompt`
+    columns: tuple[int, ...] = ()  # run only these columns (workers run a comparison's columns apart); empty: all
 
     def rows(self) -> list[str]:
         """The prompt of each row."""
@@ -344,6 +345,9 @@ class CompareRequest(GenerationRequest):
                 found += lora_problems(split_column(column)[1])
             except InputError as exc:
                 found.append(exc.message)
+        if not isinstance(self.columns, (tuple, list)) or not all(
+                isinstance(c, int) and 0 <= c < len(self.models) for c in self.columns):
+            found.append(f"The columns to run must be column numbers from 0 to {len(self.models) - 1}.")
         rows = self.rows()
         if len(rows) > MAX_VARIANTS:
             found.append(f"A prompt matrix takes at most {MAX_VARIANTS} prompt variants; {len(rows)} were given.")

@@ -256,6 +256,46 @@ def test_the_page_shows_workers_only_when_there_are_some(local_workers: Studio, 
     assert endpoint.fn()["workers"] == 1
 
 
+def test_a_comparisons_columns_run_apart_and_merge_into_one_stream() -> None:
+    from engine import Cell, CompareRequest, Finished
+    from engine.workers.columns import run_columns
+
+    seen: list[CompareRequest] = []
+    both_started = threading.Barrier(2, timeout=30)  # each column's run waits for the other's: they run at once
+
+    def one_worker(part: CompareRequest, cancel: threading.Event, *_: Any) -> Any:
+        seen.append(part)
+        both_started.wait()
+        (column,) = part.columns
+        if column == 1:
+            yield Failed("The GPU worker running this request stopped.", "model")  # this column's worker died
+        else:
+            yield Cell(0, column, Result(None))
+        yield Finished(cancelled=False)
+
+    events = list(run_columns(one_worker, CompareRequest(prompt="a chair", models=(SD, SDXL), seed=-1),
+                              None, True, False, None))
+    assert sorted(part.columns for part in seen) == [(0,), (1,)] and len({part.seed for part in seen}) == 1
+    assert [type(e.event).__name__ for e in events[:-1] if isinstance(e, Cell)] in (["Result", "Failed"],
+                                                                                 ["Failed", "Result"])
+    assert {e.column for e in events if isinstance(e, Cell)} == {0, 1}
+    assert isinstance(events[-1], Finished) and sum(isinstance(e, Finished) for e in events) == 1
+
+    flags: list[threading.Event] = []
+
+    def endless(part: CompareRequest, cancel: threading.Event, *_: Any) -> Any:
+        flags.append(cancel)
+        cancel.wait(30)
+        yield Finished(cancelled=cancel.is_set())
+
+    stop = threading.Event()
+    stop.set()  # cancelled at once: every column's run is stopped, the stream says so once
+    events = list(run_columns(endless, CompareRequest(prompt="a chair", models=(SD, SDXL, SD)), stop, True, False,
+                              None))
+    assert len(flags) == 3 and all(flag.is_set() for flag in flags)
+    assert events == [Finished(cancelled=True, seconds=events[-1].seconds)]
+
+
 # ---- a real local Ray: two replicas on two fake GPUs ----
 
 @pytest.fixture(scope="session")
@@ -285,6 +325,19 @@ def test_each_model_stays_on_the_worker_that_loaded_it(cluster_workers: Studio) 
     assert loads[2:] == [[True]] * 3  # loaded once each, on two workers: never again
     held = [r["models"] for r in cluster_workers.workers_status()["replicas"]]
     assert sorted(held) == sorted([[SD], [SDXL]])
+
+
+@needs_ray
+def test_a_comparisons_columns_run_on_both_workers_at_once(cluster_workers: Studio) -> None:
+    from engine import Cell, CompareRequest
+
+    in_flight, events = [], []
+    for event in cluster_workers.run(CompareRequest(prompt="a chair", models=(SD, SDXL), steps=2)):
+        in_flight.append(cluster_workers.workers.running)
+        events.append(event)
+    results = {e.column for e in events if isinstance(e, Cell) and isinstance(e.event, Result)}
+    assert results == {0, 1}, [e for e in events if isinstance(e, Failed) or isinstance(e, Cell)][-4:]
+    assert max(in_flight) == 2  # both columns were on workers at once (one worker each)
 
 
 @needs_ray

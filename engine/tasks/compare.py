@@ -25,6 +25,8 @@ def run(request: CompareRequest, ctx: TaskContext) -> None:
     ctx.check_work(*planned_work(request, ctx))
     seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
     for column, model in enumerate(request.models):
+        if request.columns and column not in request.columns:
+            continue
         for row, prompt in enumerate(rows):
             ctx.check()
             cell = ctx.cell(row, column)

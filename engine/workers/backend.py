@@ -33,8 +33,9 @@ LOST_MEMORY = ("The GPU worker running this request ran out of memory and was st
 
 def model_key(request: Any) -> str:
     """The model a request needs first (a comparison's first column): the worker holding it is preferred."""
-    models = getattr(request, "models", None)
-    chosen = models[0] if isinstance(models, (tuple, list)) and models else getattr(request, "model", "")
+    models, columns = getattr(request, "models", None), getattr(request, "columns", ())
+    first = columns[0] if columns else 0  # a comparison's columns run apart: the first of them
+    chosen = models[first] if isinstance(models, (tuple, list)) and models else getattr(request, "model", "")
     return chosen.strip()[:400] if isinstance(chosen, str) else ""
 
 

@@ -8,12 +8,13 @@ import threading
 from typing import Any, Callable, Iterator
 
 from engine.models.catalog import Catalog
-from engine.requests import GenerationRequest
+from engine.requests import CompareRequest, GenerationRequest
 from engine.settings import Settings
 from engine.studio import Studio
 from engine.types import Event
-from engine.workers.backend import RayBackend
+from engine.workers.backend import RayBackend, refusal
 from engine.workers.cluster import start_backend
+from engine.workers.columns import run_columns
 
 
 class WorkerStudio(Studio):
@@ -29,7 +30,10 @@ class WorkerStudio(Studio):
     def run(self, request: GenerationRequest, cancel: threading.Event | None = None,
             coalesce_previews: bool = True, live: bool = False,
             wanted: Callable[[], bool] | None = None) -> Iterator[Event]:
-        """`Studio.run`, on a worker."""
+        """`Studio.run`, on a worker; a comparison's columns on several workers at once when there are several."""
+        if isinstance(request, CompareRequest) and self.workers.workers() > 1 and not request.columns \
+                and refusal(request, self.settings, self.catalog) is None:
+            return run_columns(self.workers.run, request, cancel, coalesce_previews, live, wanted)
         return self.workers.run(request, cancel, coalesce_previews, live, wanted)
 
     @property
