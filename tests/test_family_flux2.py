@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from engine import (Catalog, Cell, CompareRequest, ControlRequest, Failed, Finished, Img2ImgRequest, InpaintRequest,
-                    Progress, Result, Settings, Studio, SweepRequest, Txt2ImgRequest, load_catalog, parse_axis,
-                    read_recipe)
+                    Progress, Result, Settings, Studio, SweepRequest, Txt2ImgRequest, UpscaleRequest, load_catalog,
+                    parse_axis, read_recipe)
 from engine.media.infotext import parse_parameters_text
 from engine.media.recipe import LoadedRecipe
 from engine.models.families.flux2 import plain_words
@@ -193,6 +193,10 @@ def test_image_to_image_and_the_hires_fix_run_on_its_inpainting_pipeline(flux_st
     assert apart[0.25] > 10 * max(apart[1.0], 0.01), apart
     (hires,) = run(flux_studio, hires_scale=2.0, hires_strength=0.5, steps=2)["Result"]
     assert hires.item.image.size == (128, 128) and hires.item.recipe.hires_scale == 2.0
+    detail = collect(flux_studio.run(UpscaleRequest(image=str(hires.item.path), factor=1.5, upscaler="Lanczos",
+                                                    detail=True, detail_strength=0.5, detail_steps=2)))
+    assert "Failed" not in detail and detail["Result"][0].item.image.size == (192, 192)
+    assert {e.model for e in detail["Loaded"]} == {FLUX}  # the tiles are refined by the recipe's model
 
 
 def test_controlnets_and_loras_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:
