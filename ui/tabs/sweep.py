@@ -120,9 +120,9 @@ def build(studio: Studio) -> kit.Tab:
                 for index, name in enumerate(AXIS_NAMES):
                     with gr.Row(equal_height=True, elem_classes=["swp-axis"]):
                         kind = gr.Dropdown(AXIS_CHOICES, value=DEFAULTS[index][0], label=f"{name} axis",
-                                           elem_id=f"swp-{name.lower()}-type", scale=1, min_width=140)
+                                           elem_id=f"swp-{name.lower()}-type", scale=1, min_width=180)  # a phone: stacked
                         values = gr.Textbox(DEFAULTS[index][1], label=f"{name} values", elem_id=f"swp-{name.lower()}"
-                                            "-values", scale=1, min_width=140,
+                                            "-values", scale=1, min_width=150,
                                             placeholder="1-30 (+5) · 7, 8.5, 10 · 1-10 [5]")
                     rows += [kind, values]
                 count = gr.HTML(count_line(*[v for pair in DEFAULTS for v in pair]), elem_id="swp-count")
