@@ -33,8 +33,9 @@ TABS = (  # (id, title, builder)
 )
 
 HEADER = f"""<div class="studio-header"><h1>{APP_NAME}</h1>
-<p>Explore prompts and images with Stable Diffusion 1.5, SDXL and Kandinsky 2.2 — live previews, prompt weighting,
-poses, instruction editing, and the recipe saved in every PNG.</p></div>"""
+<p>Explore prompts and images with Stable Diffusion 1.5 and XL, SD 3.5, FLUX.2 [klein], Kandinsky 2.2 and
+Qwen-Image-Edit — live previews, prompt weighting, poses, instruction editing, and the recipe saved in every PNG.</p>
+</div>"""
 
 RESTORES_AT_ONCE = 2  # PNG restores read at once, in the queue (each in a child process with a time budget)
 SESSIONS = 100  # visitors whose state Gradio keeps (~0.5-1 MB each; its default, 10,000, lets API clients pile up)
