@@ -120,3 +120,19 @@ def test_boards_and_images_through_the_api(hosted) -> None:
         client.predict("explode", key=key, api_name="/library_board")
     with pytest.raises(AppError, match="ids"):
         client.predict("star", images="one, two", key=key, api_name="/library_images")
+
+
+def test_a_signed_in_visitor_owns_by_account_on_any_browser(tmp_path: Path) -> None:
+    """On a Space with Hugging Face login (or a server's own login) the account owns the library, not the browser."""
+    from types import SimpleNamespace
+
+    from ui.library_keys import owner
+
+    studio = SimpleNamespace(settings=Settings(cache_dir=tmp_path, hosted=True), library=None)
+    laptop, phone = (SimpleNamespace(session_hash=f"s-{n}", username="alice") for n in ("laptop", "phone"))
+    bob = SimpleNamespace(session_hash="s-bob", username="bob")
+    key = secrets.token_urlsafe(32)
+    assert owner(studio, laptop, key) == owner(studio, phone) == owner(studio, phone, secrets.token_urlsafe(32))
+    assert owner(studio, bob, key) not in (owner(studio, laptop), owner_of(key))
+    anonymous = SimpleNamespace(session_hash="s-anonymous", username=None)
+    assert owner(studio, anonymous, key) == owner_of(key)  # not signed in: the browser's key, as before

@@ -2,7 +2,9 @@
 unguessable key kept in their browser (gr.BrowserState, encrypted with this server's own lasting secret); the
 database holds only a hash of it, and the results of a visitor's runs are claimed for it as they arrive. An API client
 that has brought no key (yet) owns its results through its session (as unguessable as a key): `/library` without a
-key shows them to that session, and the first key the session brings adopts them, whenever it comes."""
+key shows them to that session, and the first key the session brings adopts them, whenever it comes. A visitor
+signed in (Hugging Face login on a Space with `hf_oauth: true`, or the server's own login) owns by their account
+instead, on any browser."""
 
 from __future__ import annotations
 
@@ -69,6 +71,9 @@ def owner(studio: Studio, request: gr.Request | None, key: Any = None) -> str:
     with neither a key nor a session."""
     if not hosted(studio):
         return ""
+    user = _signed_in(request)
+    if user:  # a signed-in visitor's library follows the account, whatever key the browser holds
+        return register(request, f"user|{user}", studio)
     if isinstance(key, str) and key:
         if not _KEY.fullmatch(key):
             raise gr.Error(f"A library key is {MIN_KEY} to 128 letters, digits, '-' or '_': keep the one your "
@@ -91,10 +96,19 @@ def claim(studio: Studio, request: gr.Request | None, event: Any) -> None:
     if not isinstance(event, Result) or event.item.path is None:
         return
     session = getattr(request, "session_hash", None) if request is not None else None
-    if session:
+    user = _signed_in(request)
+    if user:
+        library.claim(event.item.path, register(request, f"user|{user}", studio))
+    elif session:
         with _lock:
             found = _owners.get(session) or session_owner(session)
         library.claim(event.item.path, found)
+
+
+def _signed_in(request: gr.Request | None) -> str | None:
+    """The account a visitor signed in with (a Hugging Face login on a Space, or the server's own login), if any."""
+    name = getattr(request, "username", None) if request is not None else None
+    return name.strip() if isinstance(name, str) and name.strip() else None
 
 
 def browser_secret(studio: Studio) -> str | None:

@@ -3,6 +3,7 @@ trash, exports, and any image's settings sent back to the tab that made it (the 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -51,6 +52,8 @@ def build(studio: Studio) -> kit.Tab:
     chosen = kit.session_state(None)  # the picked entry's id
     chosen_path = kit.session_state(None)  # its PNG, where the page may load it (for the sends)
     lineage_ids = kit.session_state([])  # the ids of the lineage's thumbnails
+    if studio.settings.hosted and os.environ.get("OAUTH_CLIENT_ID"):  # a Space with `hf_oauth: true`
+        gr.LoginButton("Sign in with Hugging Face to keep your library on every browser", size="sm")
     with gr.Row(equal_height=False, elem_classes=["studio-library-search"]):
         words = gr.Textbox(label="Search", placeholder="words of the prompt or negative prompt, e.g. terracotta facade",
                            scale=4, min_width=220, elem_id="lib-words")
