@@ -9,6 +9,7 @@ import json
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -133,6 +134,26 @@ def test_cancel_stops_within_a_step(qwen_studio: Studio, monkeypatch: pytest.Mon
     assert 2 <= max(steps_seen) <= 3
 
 
+def test_cancel_lands_between_the_transformer_blocks(qwen_studio: Studio, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocks = load(qwen_studio, QWEN, editor=True)[0].pipe.transformer.transformer_blocks
+    cancel, calls = threading.Event(), [0, 0]
+
+    def counted(index: int, original: Any) -> Any:
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            calls[index] += 1
+            if index == 0 and calls[0] == 3:  # the second step's first pass (each step: with and without the text)
+                cancel.set()
+            return original(*args, **kwargs)
+        return forward
+
+    for index, block in enumerate(blocks):
+        monkeypatch.setattr(block, "forward", counted(index, block.forward))
+    request = EditRequest(image=dress(), prompt="a long edit", model=QWEN, steps=10, seed=1, scheduler="Default")
+    events = list(qwen_studio.run(request, cancel=cancel, coalesce_previews=False))
+    assert isinstance(events[-1], Finished) and events[-1].cancelled
+    assert calls == [3, 2]  # the next block never ran: the cancel landed inside the step
+
+
 def test_restore_brings_back_its_settings(qwen_studio: Studio, qwen_catalog: Catalog) -> None:
     (result,) = edit(qwen_studio, steps=2, seed=21, guidance_scale=3.5, edit_images=(JACKET,))["Result"]
     plan = plan_restore(read_recipe(result.item.path), qwen_catalog)
@@ -202,7 +223,9 @@ def test_catalog_entry_matches_the_pipeline_layout(qwen_studio: Studio) -> None:
     for name in components:
         library = libraries[saved[name][0]]
         assert getattr(library, saved[name][1]) is getattr(library, HUB_LAYOUT[name][1])
+    assert {p.name for p in folder.iterdir() if p.is_dir()} == components  # one folder per component, as on the Hub
     assert all(any((folder / n).glob("*.safetensors")) for n in ("text_encoder", "transformer", "vae"))
+    assert (folder / "scheduler" / "scheduler_config.json").is_file()
     assert len(family["preview_rgb"]) == 16  # the Wan 2.1 latent space (16 channels) it shares
     assert all(a % family["multiple"] == 0 for size in family["aspect_ratios"].values() for a in size)
     assert editor["working_side"] ** 2 == 1024 * 1024  # the area the pipeline encodes each image at

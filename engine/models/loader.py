@@ -267,7 +267,7 @@ def load_editor(spec: ModelSpec, families: list[Family], placement: Placement,
         raise
     except Exception as exc:  # noqa: BLE001 - every loader failure becomes one clear sentence
         raise explain_load_error(exc, spec.id) from exc
-    return LoadedModel(spec, family, _finish(pipe, placement))
+    return LoadedModel(spec, family, _finish(pipe, placement), extras={"memory_mode": placement.memory})
 
 
 def share_identical(editor: LoadedModel, base: LoadedModel) -> LoadedModel:

@@ -205,26 +205,18 @@ class ModelManager:
         return self.load(self.resolve(model), lambda event: None)
 
     def load_editor(self, ref: ModelRef, emit: Emit) -> Any:
-        """The instruction-editing pipeline of `ref`. When its base model is already loaded, the editor's text
-        encoders and VAE are replaced by the base's where their weights are identical, so only its UNet adds
-        memory."""
+        """The instruction-editing pipeline of `ref`. With its base loaded, the editor's text encoders and VAE are the
+        base's where their weights are identical (only its UNet adds memory); else it has its own memory mode."""
         from engine.models.loader import load_editor, share_identical
 
         spec = ref.spec
         families = list(self.catalog.families.values())
         allow_pickle, hub_only = ref.trusted or self.settings.allow_pickle, self._hub_only(spec.id)
-
         base_spec = self.catalog.find(spec.base) if spec.base else None
 
-        def build() -> Any:
-            placement = self.placement
-            if base_spec is None:  # (an editor sharing its base's modules is placed as the base is)
-                placement, note = self.memory_placement(ref)  # a big editor offloads on a small GPU
-                if note:
-                    emit(Notice(note))
-            model = load_editor(spec, families, placement, self._demo_for(spec), allow_pickle, hub_only)
-            model.extras["memory_mode"] = placement.memory
-            return model
+        def build() -> Any:  # sharing its base's modules, it is placed as the base; else by its size (may offload)
+            placement = self.placement if base_spec else self.memory_placement(ref)[0]
+            return load_editor(spec, families, placement, self._demo_for(spec), allow_pickle, hub_only)
 
         alone, shared_task = self.key(spec, "edit"), f"edit:{spec.id}"
         cache = self.cache
