@@ -105,6 +105,17 @@ def test_distilled_model_says_what_does_not_apply(flux_studio: Studio) -> None:
     assert events["Result"][0].item.recipe.scheduler == "Default"
 
 
+def test_variation_seeds_blend_its_packed_starting_noise(flux_studio: Studio) -> None:
+    def pixels(**fields) -> np.ndarray:
+        return np.asarray(run(flux_studio, steps=2, **fields)["Result"][0].item.image, dtype=np.int16)
+
+    own, other = pixels(seed=5), pixels(seed=99)
+    assert np.abs(pixels(seed=5, variation_seed=99, variation_strength=1e-6) - own).max() <= 2  # drawn as it draws
+    assert np.abs(pixels(seed=5, variation_seed=99, variation_strength=1.0) - other).max() <= 2
+    half = pixels(seed=5, variation_seed=99, variation_strength=0.5)
+    assert np.abs(half - own).mean() > 0.5 and np.abs(half - other).mean() > 0.5
+
+
 def test_cancel_stops_within_a_step(flux_studio: Studio, monkeypatch: pytest.MonkeyPatch) -> None:
     slow_steps(monkeypatch, load(flux_studio, FLUX)[0].pipe.transformer)
     cancel, steps_seen, events = threading.Event(), [], []

@@ -30,13 +30,21 @@ def _denoiser(pipe: Any) -> Any:
     return getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
 
 
+def _patch(pipe: Any) -> int:
+    """1 where the denoiser reads the VAE's latent channels as they are (SD, SDXL, SD 3.5), 2 where it reads them
+    folded 2x2 into 4x the channels (FLUX.2, whose pipeline takes such latents unpacked); 0 otherwise."""
+    denoiser, vae = _denoiser(pipe), getattr(pipe, "vae", None)
+    if denoiser is None or vae is None or not getattr(pipe, "vae_scale_factor", None):
+        return 0
+    channels = getattr(vae.config, "latent_channels", None)
+    return {channels: 1, 4 * (channels or 0): 2}.get(denoiser.config.in_channels, 0)
+
+
 def supported(pipe: Any) -> bool:
     """Whether `pipe` takes starting latents shaped as `starting_noise` makes them: a UNet or a transformer that
-    reads the VAE's latent channels as they are (SD, SDXL, SD 3.5; not packed latents such as FLUX.2's, nor
-    Kandinsky's decoder, whose prior also draws from the seed first)."""
-    denoiser, vae = _denoiser(pipe), getattr(pipe, "vae", None)
-    return (denoiser is not None and vae is not None and bool(getattr(pipe, "vae_scale_factor", None))
-            and denoiser.config.in_channels == getattr(vae.config, "latent_channels", None))
+    reads the VAE's latents as they are or folded 2x2 (not Kandinsky's decoder, whose prior also draws from the seed
+    first)."""
+    return _patch(pipe) > 0
 
 
 def slerp(value: float, low: Any, high: Any) -> Any:
@@ -61,7 +69,7 @@ def starting_noise(pipe: Any, width: int, height: int, generator: Any, variation
     Only for a pipeline that is `supported`."""
     import torch
 
-    denoiser, scale = _denoiser(pipe), pipe.vae_scale_factor
+    denoiser, scale = _denoiser(pipe), pipe.vae_scale_factor * _patch(pipe)
     shape = (1, denoiser.config.in_channels, height // scale, width // scale)
     dtype = denoiser.dtype
     own = torch.randn(shape, generator=generator, device="cpu", dtype=dtype)
