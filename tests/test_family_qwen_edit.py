@@ -254,3 +254,22 @@ def test_the_api_edits_with_two_pictures(qwen_catalog: Catalog, cache_dir: Path,
     assert (recipe["model"], recipe["family"], recipe["steps"], recipe["seed"]) == (QWEN, "qwen_edit", 2, 3)
     assert recipe["edit_images"] == pixel_hash(Image.open(jacket).convert("RGB"))
     assert "too large to open safely" in str(refused.value)
+
+
+def test_it_offloads_on_a_small_gpu_and_not_on_a_big_one(qwen_studio: Studio, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import torch
+
+    from engine.models import memory
+
+    assert load(qwen_studio, QWEN, editor=True)[1].memory_mode == "none"  # this CPU run: all on the device
+    manager = qwen_studio.models
+    cuda = dataclasses.replace(manager.placement, device="cuda:0", dtype=torch.bfloat16)
+    monkeypatch.setattr(type(manager), "placement", property(lambda _self: cuda))
+    ref = manager.resolve(QWEN, editor=True)
+    monkeypatch.setattr(memory, "free_device_bytes", lambda _device: 24 * 1024**3)  # a 24 GB card
+    small, note = manager.memory_placement(ref)
+    monkeypatch.setattr(memory, "free_device_bytes", lambda _device: 140 * 1024**3)  # an H200
+    big, _ = manager.memory_placement(ref)
+    assert small.memory in memory.OFFLOADS and "Memory mode" in note and big.memory == "none"
