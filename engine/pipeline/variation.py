@@ -32,12 +32,14 @@ def _denoiser(pipe: Any) -> Any:
 
 def _patch(pipe: Any) -> int:
     """1 where the denoiser reads the VAE's latent channels as they are (SD, SDXL, SD 3.5), 2 where it reads them
-    folded 2x2 into 4x the channels (FLUX.2, whose pipeline takes such latents unpacked); 0 otherwise."""
+    folded 2x2 into 4x the channels and the pipeline takes its latents so, unpacked (FLUX.2's patchifies its own);
+    0 otherwise (Qwen-Image's pipelines, say, take theirs packed)."""
     denoiser, vae = _denoiser(pipe), getattr(pipe, "vae", None)
     if denoiser is None or vae is None or not getattr(pipe, "vae_scale_factor", None):
         return 0
     channels = getattr(vae.config, "latent_channels", None)
-    return {channels: 1, 4 * (channels or 0): 2}.get(denoiser.config.in_channels, 0)
+    folded = 4 * (channels or 0) if hasattr(type(pipe), "_patchify_latents") else None
+    return {channels: 1, folded: 2}.get(denoiser.config.in_channels, 0)
 
 
 def supported(pipe: Any) -> bool:
