@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from engine import (Catalog, EditRequest, Failed, Finished, Progress, Result, Settings, Studio, load_catalog,
-                    pixel_hash, read_recipe, to_parameters_text)
+from engine import (Catalog, EditRequest, Failed, Finished, InputError, Progress, Result, Settings, Studio,
+                    load_catalog, pixel_hash, read_recipe, to_parameters_text)
 from engine.media.recipe import parse_parameters_text
 from engine.restore import plan_restore
 from tests.conftest import IP2P, TEST_CATALOG, collect, load, slow_steps
@@ -198,6 +198,9 @@ def test_the_edit_tab_shows_its_controls(qwen_studio: Studio) -> None:
     steps, cfg, scheduler = edit_pictures.editor_defaults(qwen_studio, QWEN)
     assert (steps["value"], cfg["value"], scheduler["value"]) == (40, 4.0, "Default")
     assert edit_pictures.chosen(({"path": "/a.png"}, None)) == ("/a.png",)
+    assert edit_pictures.chosen((None, None)) == ()
+    with pytest.raises(InputError, match="Picture 2 is empty but a later one is not"):
+        edit_pictures.chosen((None, {"path": "/b.png"}))
 
 
 def test_catalog_entry_matches_the_pipeline_layout(qwen_studio: Studio) -> None:

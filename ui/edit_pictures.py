@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from engine import MAX_EDIT_IMAGES, Studio
+from engine import MAX_EDIT_IMAGES, InputError, Studio
 from ui import kit
 
 HELP = ("The image to edit is picture 1; these are pictures 2 and 3. Name them in the instruction, e.g. 'put the "
@@ -35,8 +35,14 @@ def build() -> EditPictures:
 
 
 def chosen(pictures: tuple[Any, ...]) -> tuple[str, ...]:
-    """The file paths of the pictures given (empty slots left out)."""
-    return tuple(path for path in (kit.file_path(p) for p in pictures) if path)
+    """The file paths of the pictures given, in order; InputError for a gap (the instruction names them by number)."""
+    paths = [kit.file_path(p) for p in pictures]
+    while paths and not paths[-1]:
+        paths.pop()
+    if not all(paths):
+        raise InputError(f"Picture {paths.index(None) + 2} is empty but a later one is not: the instruction names "
+                         "pictures by their number, so fill them in order (picture 2 first).")
+    return tuple(paths)
 
 
 def _spec(studio: Studio, model: str) -> Any:
