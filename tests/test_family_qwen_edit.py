@@ -209,6 +209,8 @@ def test_catalog_entry_matches_the_pipeline_layout(qwen_studio: Studio) -> None:
 
     family, editor = qwen_entries()
     assert editor["licence"] == "Apache-2.0" and editor["memory_gb"] > 0 and editor["family"] == "qwen_edit"
+    spec = next(e for e in qwen_studio.catalog.editors if e.id == QWEN)
+    assert qwen_studio.model_label(spec).endswith("(demo: tiny random weights) · Apache-2.0 · ~58 GB")  # the picker
     assert qwen_studio.catalog.families["qwen_edit"].editor_pipeline == HUB_LAYOUT["_class_name"]
     pipeline = getattr(diffusers, HUB_LAYOUT["_class_name"])
     init = inspect.signature(pipeline.__init__).parameters
