@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine import (Catalog, Cell, CompareRequest, ControlRequest, Failed, Finished, Img2ImgRequest, InpaintRequest,
-                    Progress, Result, Settings, Studio, SweepRequest, Txt2ImgRequest, UpscaleRequest, load_catalog,
-                    parse_axis, read_recipe)
+from engine import (Catalog, Cell, CompareRequest, ControlRequest, EditRequest, Failed, Finished, Img2ImgRequest,
+                    InpaintRequest, Progress, Result, Settings, Studio, SweepRequest, Txt2ImgRequest, UpscaleRequest,
+                    load_catalog, parse_axis, read_recipe)
 from engine.media.infotext import parse_parameters_text
 from engine.media.recipe import LoadedRecipe
 from engine.models.families.flux2 import plain_words
@@ -210,13 +210,15 @@ def test_image_to_image_and_the_hires_fix_run_on_its_inpainting_pipeline(flux_st
     assert {e.model for e in detail["Loaded"]} == {FLUX}  # the tiles are refined by the recipe's model
 
 
-def test_controlnets_and_loras_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:
+def test_controlnets_loras_and_the_edit_tab_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:
     image = Image.new("RGB", (64, 64), "white")
     (failed,) = collect(flux_studio.run(ControlRequest(prompt="x", model=FLUX, image=image, steps=2)))["Failed"]
     assert "FLUX.2 [klein] model, which has no canny ControlNet here" in failed.message
     events = run(flux_studio, loras=(("demo-pattern", 0.8),), steps=2)  # a demo LoRA (made for SD 1.5)
     (failed,) = events["Failed"]
     assert "FLUX.2 [klein] models cannot use LoRAs here" in failed.message
+    (failed,) = collect(flux_studio.run(EditRequest(prompt="make it blue", model=FLUX, image=image, steps=2)))["Failed"]
+    assert "is a FLUX.2 [klein] model, which cannot edit from an instruction here" in failed.message
 
 
 def test_catalog_entry_matches_the_pipeline_layout(flux_studio: Studio) -> None:
