@@ -143,8 +143,6 @@ class Studio:
 
         return export_comparison(self.outputs, request, seed, labels, cells)
 
-    # ---- models ----
-
     def family(self, name: str) -> Family:
         return self.catalog.families[name]
 
@@ -163,8 +161,7 @@ class Studio:
             self.models.demo_styles()  # the demo LoRAs and embeddings, built from the demo models
 
     def _import_stack(self) -> None:
-        """The heavy imports, once, under the manager's import lock (the device thread and the live lane both run
-        pipelines: the first of them to get here imports, the other waits)."""
+        """The heavy imports, once, under the manager's import lock (the device thread or the live lane: first come)."""
         with self.models.imports:
             if self._imported:
                 return
@@ -188,10 +185,14 @@ class Studio:
             self._warm_queued = True
         self.device_thread.submit(self.warm_up)
 
-    def close(self) -> None:
-        """Stop every run within one step and drop queued work, so the process can exit at once."""
+    def cancel_all(self) -> None:
+        """Ask every run under way (or waiting for the device) to stop within one step."""
         for flag in [*self._runs, *self._live_runs]:
             flag.set()
+
+    def close(self) -> None:
+        """Stop every run within one step and drop queued work, so the process can exit at once."""
+        self.cancel_all()
         self.device_thread.shutdown(wait=False, cancel_futures=True)
         self.live_lane.close()
         self.outputs.close()

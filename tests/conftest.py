@@ -4,6 +4,7 @@ catalog, where every family's sizes are 64x64 (diffusers tests its pipelines at 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -77,6 +78,17 @@ def slow_steps(monkeypatch: pytest.MonkeyPatch, unet: Any, seconds: float = 0.05
         return original(*args, **kwargs)
 
     monkeypatch.setattr(unet, "forward", slow)
+
+
+@pytest.fixture(autouse=True)
+def no_run_left_going(request: pytest.FixtureRequest) -> Iterable[None]:
+    """After a browser test, stop whatever run it left going on the module's server (a test that failed before its
+    Cancel left a 999-step run holding the one generation slot, and every later test of the module timed out)."""
+    yield
+    served = sys.modules.get("tests.test_browser")
+    if request.node.get_closest_marker("browser") and served is not None:
+        for studio in list(served.SERVED.values()):
+            studio.cancel_all()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -127,7 +127,7 @@ def _wait_for(page, text: str, elem_id: str = "t2i-status", timeout: int = 60_00
     page.wait_for_function(f"document.querySelector('#{elem_id}')?.innerText.includes({text!r})", timeout=timeout)
 
 
-def _wait_for_step(page, step: int, elem_id: str = "t2i-status", timeout: int = 60_000) -> None:
+def _wait_for_step(page, step: int, elem_id: str = "t2i-status", timeout: int = PATIENCE_MS) -> None:
     """Until the panel shows step `step` or a later one (a busy page may never paint one particular frame)."""
     page.wait_for_function(f"+(((document.querySelector('#{elem_id}')?.innerText || '').match(/Step (\\d+)\\//) "
                            f"|| [0, 0])[1]) >= {step}", timeout=timeout)
@@ -352,9 +352,7 @@ def test_visitors_queue_visibly_get_only_their_images_and_a_closed_tab_stops_its
     page.get_by_role("tab", name="Text to image", exact=True).click()
     # The slowed model, whatever an earlier test restored (a Kandinsky restore left A on an unslowed model, whose 999
     # steps ended before A's Cancel came: "Nothing to cancel").
-    page.locator("#t2i-model input").click()
-    page.get_by_role("option", name=re.compile(r"^Stable Diffusion 1\.5")).click()
-    page.wait_for_function("document.querySelector('#t2i-model input').value.startsWith('Stable Diffusion 1.5')")
+    _pick_model(page, "Stable Diffusion 1.5")
     a_before = page.locator("#t2i-gallery img").count()
 
     page.locator("#t2i-prompt textarea").fill("visitor A: a long run")
@@ -393,6 +391,13 @@ def test_visitors_queue_visibly_get_only_their_images_and_a_closed_tab_stops_its
     assert time.time() - started < limit
 
 
+def _pick_model(page, name: str, prefix: str = "t2i") -> None:
+    """Choose catalog model `name` in a tab's model picker (its label may go on: demo mark, licence, memory)."""
+    page.locator(f"#{prefix}-model input").click()
+    page.get_by_role("option", name=re.compile("^" + re.escape(name))).click()
+    page.wait_for_function(f"document.querySelector('#{prefix}-model input').value.startsWith({name!r})")
+
+
 def _seconds_left(status_text: str) -> float:
     """The ETA in a status line such as 'Step 3/150 · 6.5 s elapsed · ETA 5 min 5 s'."""
     match = re.search(r"ETA (?:(\d+) min )?(\d+(?:\.\d+)?) s", status_text)
@@ -427,6 +432,7 @@ def test_the_sdxl_refiner_shows_for_sdxl_models_restores_and_refines(page, tmp_p
 
 
 def test_wildcard_combinations_then_more_like_this(page) -> None:
+    _pick_model(page, "Stable Diffusion 1.5")  # variation seeds need its noise (not Kandinsky's)
     page.locator("#t2i-prompt textarea").fill("a {linen|silk} scarf")
     page.wait_for_function("document.querySelector('#t2i-prompt-tokens').innerText.includes('2 combinations')")
     for elem_id, value in (("t2i-steps", 1), ("t2i-width", 64), ("t2i-height", 64), ("t2i-seed", 21),
@@ -455,6 +461,7 @@ def test_a_reference_image_steers_text_to_image(page, tmp_path: Path) -> None:
 
     swatch = tmp_path / "swatch.png"
     Image.new("RGB", (96, 96), (200, 40, 60)).save(swatch)
+    _pick_model(page, "Stable Diffusion 1.5")  # one with an IP-Adapter, whatever an earlier test restored
     page.locator("#t2i-prompt textarea").fill("a linen dress")
     for elem_id, value in (("t2i-steps", 2), ("t2i-width", 64), ("t2i-height", 64), ("t2i-batch", 1)):
         _set_number(page, elem_id, value)
