@@ -246,7 +246,7 @@ def test_compare_fills_three_columns_with_previews_and_finals(page, server: str,
     slow_models(SERVED[server], monkeypatch, SD, SDXL, KANDINSKY)  # a warm tiny model outruns any preview
     page.get_by_role("tab", name="Compare", exact=True).click()
     page.locator("#cmp-prompt textarea").fill("a terrazzo floor with (brass inlays)1.2")
-    _set_number(page, "cmp-steps", 6)
+    _set_number(page, "cmp-steps", 10)  # room for a preview to paint before the final on a busy machine
     _watch(page, "cmp-image-0", "cmp-image-1", "cmp-image-2")
     page.locator("#cmp-run").click()
     _wait_for(page, "Done", "cmp-status")
@@ -265,7 +265,7 @@ def test_compare_fills_three_columns_with_previews_and_finals(page, server: str,
     page.get_by_role("tab", name="Compare", exact=True).click()
     page.locator("#cmp-send-2").click()  # Kandinsky's column: its own steps, not the model's default
     page.wait_for_function("document.querySelector('#t2i-model input').value.includes('Kandinsky')", timeout=PATIENCE_MS)
-    assert page.locator("#t2i-steps input[type=number]").input_value() == "6"
+    assert page.locator("#t2i-steps input[type=number]").input_value() == "10"
 
 
 def test_pose_preset_generates_with_previews(page) -> None:
