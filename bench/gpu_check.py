@@ -9,6 +9,8 @@ every figure, so a run that is cut off keeps what it measured):
   5. LoRA overhead (SD 1.5 512², a rank-8 LoRA on the UNet's attention) and refiner overhead (SDXL 1024²)
   6. FLUX.2 [klein] 4B 1024², 4 steps: engine/bare (target <= 1.02) and peak memory per memory mode
   7. SD 3.5 Medium 1024², 40 steps: engine/bare (target <= 1.02)
+  8. Qwen-Image-Edit 1024², 8 steps, one and two pictures: engine/bare (target <= 1.02) on a real-width model with 6
+     of its 60 transformer blocks (the full 58 GB would not fit the machine's disk and minutes)
 
 Where a figure cannot be measured, its row says why. The GPU, torch, CUDA and diffusers versions head the table.
 
@@ -280,6 +282,29 @@ def sd3_medium(report: Report, plan: Plan) -> None:
     report.add(check, "ratio engine/bare", figures["engine"] / figures["bare"], "x", "<= 1.02")
 
 
+def qwen_edit(report: Report, plan: Plan) -> None:
+    """Qwen-Image-Edit (issue 29): engine vs bare at 1024², 8 steps, with one and with two pictures."""
+    from PIL import Image
+
+    import bench_qwen_edit
+
+    side, steps = (128, 2) if plan.smoke else (1024, 8)
+    dtype = plan.dtype if plan.smoke else torch.bfloat16
+    started = time.perf_counter()
+    bench_qwen_edit.build(plan.models_dir, plan.device, dtype, tiny=plan.smoke)
+    report.add("build", "real-width Qwen-Image-Edit (6 of 60 blocks) ready", time.perf_counter() - started, "s")
+    common.small(False)  # the tests' catalog (CPU smoke) has no Qwen-Image-Edit
+    try:
+        for extras in ((), (Image.new("RGB", (side // 2, side), (20, 60, 200)),)):
+            figures = bench_qwen_edit.engine_vs_bare(side, steps, plan.repeats, extras, plan.models_dir)
+            check = f"qwen-image-edit {side}², {steps} steps, {1 + len(extras)} picture(s)"
+            report.add(check, "bare diffusers", figures["bare"], "s/image", note=figures["device"])
+            report.add(check, "engine, previews every step", figures["engine"], "s/image")
+            report.add(check, "ratio engine/bare", figures["engine"] / figures["bare"], "x", "<= 1.02")
+    finally:
+        common.small(plan.smoke)
+
+
 # ---- running ----
 
 def run(plan: Plan, budget: float, out: Path) -> Report:
@@ -302,6 +327,7 @@ def run(plan: Plan, budget: float, out: Path) -> Report:
         ("LoRA and refiner", lambda: lora_and_refiner(report, plan)),
         ("FLUX.2 [klein]", lambda: flux2_klein(report, plan)),
         ("SD 3.5 Medium", lambda: sd3_medium(report, plan)),
+        ("Qwen-Image-Edit", lambda: qwen_edit(report, plan)),
     ]
     print(f"GPU check on {report.meta['device']}; budget {budget:.0f} s; figures go to {out}", flush=True)
     for label, step in steps:
