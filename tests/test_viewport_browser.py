@@ -60,10 +60,6 @@ def _steps(page, prefix: str, value: int) -> None:
 def test_prompt_buttons_and_forming_image_share_one_screen(pages, tmp_path: Path, size, tab, request) -> None:
     title, prompt, run, cancel, panel, image = tab
     width, height = size
-    if title == "Your image":
-        request.applymarker(pytest.mark.xfail(strict=False, reason="known since 2026-12-07: at either size the "
-                                              "uploaded photo sometimes never reaches the server ('No image was "
-                                              "given'); open, see the issue 27 note"))
     page = pages[size]
     page.get_by_role("tab", name=title, exact=True).click()
     page.locator(f"#{prompt} textarea").wait_for()

@@ -77,6 +77,7 @@ def build(studio: Studio) -> kit.Tab:
     first = catalog.models[0]
     history = kit.session_state([])
     selected = kit.session_state(None)
+    uploaded = kit.session_state(None)  # the image last uploaded into the editor, as its upload event gave it
     with kit.workspace():
         with kit.controls_column():
             with kit.compose():
@@ -183,7 +184,7 @@ def build(studio: Studio) -> kit.Tab:
                               **kit.numbers(InpaintRequest, **raw))
 
     @gpu_task(duration=120)
-    def generate(mode_value: str, value: Any, prompt: str, negative: str, model: str, strength: Any, seed: Any,
+    def generate(mode_value: str, value: Any, uploaded: str | None, prompt: str, negative: str, model: str, strength: Any, seed: Any,
                  steps: Any, guidance: Any, scheduler: str, batch: Any, style: str, width: Any, height: Any,
                  every: Any, blur: Any, paste: bool, chosen: str, left: Any, right: Any, up: Any, down: Any,
                  items: list, loras: Any = "", tiling: Any = "none", image_1: Any = None, role_1: Any = None,
@@ -198,6 +199,8 @@ def build(studio: Studio) -> kit.Tab:
 
         def job() -> Img2ImgRequest:
             background, _, composite = _parts(value)
+            if background is None and uploaded:  # the editor sent no image although one was uploaded (below)
+                background = composite = uploaded
             if mode_value == "img2img":
                 return img2img_request(composite or background, prompt, negative, model, style, scheduler, **shared)
             amounts = dict(zip(SIDES, (left, right, up, down) if mode_value == "outpaint" else (0, 0, 0, 0)))
@@ -262,7 +265,7 @@ def build(studio: Studio) -> kit.Tab:
                     reference_image_4, reference_role_4, reference_weight_4)), [], request):
             yield shown, html
 
-    page_inputs = [mode, editor, prompt, negative_prompt, model, strength, sampler.seed, sampler.steps,
+    page_inputs = [mode, editor, uploaded, prompt, negative_prompt, model, strength, sampler.seed, sampler.steps,
                    sampler.guidance_scale, sampler.scheduler, batch_count, style, width, height, preview_every,
                    mask_blur, paste_back, inpaint_model, *sides, history, *panel.inputs, *references.inputs]
     controls.wire(generate, page_inputs, [result, progress, gallery, history], progress, settings,
@@ -287,6 +290,12 @@ def build(studio: Studio) -> kit.Tab:
     # resets the strength to the mode's default (a restore or an example brings its own).
     mode.change(on_mode, mode, [outpaint_box, inpaint_box, invert, hint], api_visibility="private",
                 show_progress="hidden", queue=False)
+
+    # The page's editor sometimes sends no image with a Generate clicked soon after an upload ("No image was given"
+    # with the photo on screen); its upload and change events carry it, so the server keeps it for that case.
+    gr.on([editor.upload, editor.change], lambda value: _parts(value)[0] or gr.skip(), editor, uploaded,
+          api_visibility="private", show_progress="hidden", queue=False, preprocess=False)
+    editor.clear(lambda: None, None, uploaded, api_visibility="private", show_progress="hidden", queue=False)
 
     def on_canvas(chosen: str, value: Any, *amounts: Any) -> Any:
         return outpaint.canvas_update(chosen, _parts(value)[0], *amounts)
