@@ -5,12 +5,15 @@ end) is sent whole, because it is what an API client receives as the result."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 import gradio as gr
 
-from engine import Failed, Finished
+from engine import Cell, Failed, Finished, Preview, Progress
 from ui import status
+
+FRAME_GAP = 0.05  # seconds between two frames of one image's previews, and of the step count: ~20 a second at most
 
 Frame = Callable[[Any, status.StatusTracker], tuple]
 _PLAIN = (str, int, float, bool, type(None))
@@ -40,3 +43,27 @@ def lean(frame: Frame) -> Frame:
         return sent
 
     return leaner
+
+
+class Pace:
+    """Which events are worth a frame. A tiny model on a fast CPU steps hundreds of times a second, and a frame per
+    step froze a busy page (a click waited minutes behind the queued frames); nobody sees more than ~20 a second.
+    So a preview or a step count within FRAME_GAP of the last one sent for the same image is skipped (the next one
+    carries the news); every other event (a stage's message, the last step, results, errors, the end) is sent."""
+
+    def __init__(self, gap: float = FRAME_GAP) -> None:
+        self.gap = gap
+        self._sent: dict[tuple, float] = {}
+
+    def due(self, event: Any) -> bool:
+        inner = event.event if isinstance(event, Cell) else event
+        if isinstance(inner, Progress) and (inner.message or inner.total == 0 or inner.step >= inner.total):
+            return True
+        if not isinstance(inner, (Progress, Preview)):
+            return True
+        where = (getattr(event, "row", None), getattr(event, "column", None), inner.image_index)
+        key, now = (type(inner), *where), time.monotonic()
+        if now - self._sent.get(key, float("-inf")) < self.gap:
+            return False
+        self._sent[key] = now
+        return True

@@ -343,10 +343,11 @@ class RunControls:
         else:
             tracker.update(STARTING)
             yield frame(STARTING, tracker)  # at once: replaces Gradio's own "processing" timer on the panel
+            pace = frames.Pace()
             with self.runs.run(visitor) as flag:  # stops on Cancel, a closed tab, or a client gone (ui/clients.py)
                 for event in studio.run(job, cancel=flag, wanted=clients.presence()):
                     library_keys.claim(studio, visitor, event)  # hosted: the visitor's result is theirs alone
-                    if tracker.update(event):
+                    if tracker.update(event) and pace.due(event):
                         yield frame(event, tracker)
         if tracker.error is not None:  # shown on the page already; API clients get it as an exception
             raise gr.Error(tracker.error, visible=False, print_exception=False)
