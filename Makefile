@@ -4,9 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Two lanes (pytest-xdist): the browser tests one after another on one, every other test file on either
-# (tests/conftest.py groups them). LANES= runs the suite in one process.
-LANES ?= -n 2 --dist loadgroup
+# Two lanes (pytest-xdist): the browser test files one after another on one, every other test file on either
+# (tests/conftest.py schedules them). LANES= runs the suite in one process.
+LANES ?= -n 2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run demo test test-fast test-under-load bench gpu-check setup clean chromium

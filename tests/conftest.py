@@ -91,20 +91,34 @@ def no_run_left_going(request: pytest.FixtureRequest) -> Iterable[None]:
             studio.cancel_all()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`make test` runs two lanes with pytest-xdist (`-n 2 --dist loadgroup`). Browser tests form one serial unit
-    (each drives a page, a server and Chromium: one at a time on two cores), started first since it is the longest;
-    every other test file is its own unit on whichever lane is free; the benches' smoke runs go last, each its own
-    unit. Without xdist the same order holds: benches after the browser tests, since a bench warms its process's
-    kernels and a warm process makes the tiny demo models stream previews faster than a headless page paints them
-    (browser tests that count previews then see fewer)."""
-    def lane(item: pytest.Item) -> int:
-        if item.nodeid.startswith("tests/test_benches.py"):
-            return 2
-        browser = item.get_closest_marker("browser") or {"page", "pages"} & set(getattr(item, "fixturenames", ()))
-        return 0 if browser else 1
+TESTS = Path(__file__).parent
+BROWSER_FILES = {f"tests/{path.name}" for path in TESTS.glob("test_*.py") if "pytest.mark.browser" in path.read_text()}
 
-    items.sort(key=lane)
-    for item in items:
-        group = {0: "browser", 1: item.nodeid.split("::")[0], 2: item.nodeid}[lane(item)]
-        item.add_marker(pytest.mark.xdist_group(group))
+
+def _lane(item: pytest.Item) -> int:
+    """0: a test of a file with browser tests; 1: any other test; 2: a bench's smoke run."""
+    path = item.nodeid.split("::")[0]
+    return 2 if path == "tests/test_benches.py" else 0 if path in BROWSER_FILES else 1
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser files first (the longest lane), the benches' smoke runs last. Without xdist the same order
+    holds: benches after the browser tests, since a bench warms its process's kernels and a warm process makes the
+    tiny demo models stream previews faster than a headless page paints them (browser tests that count previews
+    then see fewer)."""
+    items.sort(key=_lane)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test`'s two lanes (`-n 2`): every file with browser tests, one after another, on one lane (each drives a
+    page, a server and Chromium, and a module's tests build on what its earlier ones left on the page); every other
+    test file a unit on whichever lane is free; each bench smoke its own unit. (xdist's own `loadgroup` cannot do
+    it with pytest 9: its group names no longer reach the scheduler.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Lanes(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::")[0]
+            return "browser" if path in BROWSER_FILES else nodeid if path == "tests/test_benches.py" else path
+
+    return Lanes(config, log)

@@ -21,6 +21,7 @@ from PIL import Image
 
 from engine import Catalog, Settings, Studio, read_recipe
 from ui.layout import build_app, launch
+from tests.conftest import SD, load, slow_steps
 
 STYLE = "Fashion: editorial lookbook"
 
@@ -47,8 +48,10 @@ def served(cache_dir: Path, catalog: Catalog, outputs: Path) -> Iterator[tuple[g
 
 @pytest.fixture(scope="module")
 def client(cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathFactory):
-    with served(cache_dir, catalog, tmp_path_factory.mktemp("outputs")) as (app, _):
-        yield Client(app.local_url, verbose=False)
+    with served(cache_dir, catalog, tmp_path_factory.mktemp("outputs")) as (app, studio):
+        made = Client(app.local_url, verbose=False)
+        made.studio = studio  # for tests that give its model a real model's pace
+        yield made
 
 
 def parameters(client: Client, endpoint: str) -> list[dict]:
@@ -134,7 +137,9 @@ def test_live_endpoint_drops_stale_calls(client: Client) -> None:
     assert image.size == (64, 64) and "green chair" in image.text["parameters"]
 
 
-def test_txt2img_streams_previews(client: Client) -> None:
+def test_txt2img_streams_previews(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    studio = client.studio  # a step slower than the page's frame pace (ui/frames.py): every step is a frame
+    slow_steps(monkeypatch, studio.device_thread.submit(lambda: load(studio, SD)[0].pipe.unet).result(), 0.08)
     job = client.submit(prompt="a (wool)1.2 coat", steps=6, seed=3, width=64, height=64, api_name="/txt2img")
     outputs = list(job)
     statuses = [o[1] for o in outputs]

@@ -69,6 +69,9 @@ def server(cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathF
     studio = Studio(settings, demo=True, online=False, catalog=catalog)
     app = build_app(studio, "Test catalog.")
     launch(app, studio, quiet=True)
+    # The demo models (every family's twin) are built before any test's clock starts: a first page queues that build
+    # ahead of its first run, and on a busy machine it outlasted a test's patience.
+    studio.device_thread.submit(studio.warm_up).result()
     url = f"http://127.0.0.1:{settings.port}"
     SERVED[url] = studio
     try:
@@ -129,8 +132,12 @@ def _wait_for(page, text: str, elem_id: str = "t2i-status", timeout: int = 60_00
 
 def _wait_for_step(page, step: int, elem_id: str = "t2i-status", timeout: int = PATIENCE_MS) -> None:
     """Until the panel shows step `step` or a later one (a busy page may never paint one particular frame)."""
-    page.wait_for_function(f"+(((document.querySelector('#{elem_id}')?.innerText || '').match(/Step (\\d+)\\//) "
-                           f"|| [0, 0])[1]) >= {step}", timeout=timeout)
+    try:
+        page.wait_for_function(f"+(((document.querySelector('#{elem_id}')?.innerText || '').match(/Step (\\d+)\\//) "
+                               f"|| [0, 0])[1]) >= {step}", timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - say what the page showed instead
+        raise AssertionError(f"no step {step} on #{elem_id} within {timeout / 1000:.0f} s; it shows "
+                             f"{_status(page, elem_id)!r}") from exc
 
 
 def _watch(page, *elem_ids: str) -> None:
@@ -148,7 +155,9 @@ def _shot(page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
-def test_generate_shows_previews_then_a_result_in_the_gallery(page) -> None:
+def test_generate_shows_previews_then_a_result_in_the_gallery(page, server: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    slow_models(SERVED[server], monkeypatch, SD, seconds=0.05)  # steps slower than the page's frame pace
     page.locator("#t2i-prompt textarea").fill("a flowing (red silk)1.3 evening dress, pattern--")
     page.wait_for_function("document.querySelector('#t2i-prompt-tokens').innerText.includes('tokens')")
     for elem_id, value in (("t2i-steps", 8), ("t2i-width", 64), ("t2i-height", 64)):

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from engine import read_recipe
-from tests.test_browser import CHROMIUM, FLAGS, LONG, PATIENCE_MS, _next_paint, open_page, server  # noqa: F401 - the module's own server
+from tests.test_browser import (CHROMIUM, FLAGS, LONG, PATIENCE_MS, _next_paint, _wait_for_step, open_page,
+                                server)  # noqa: F401 - the module's own server
 
 pytestmark = pytest.mark.browser
 EDITOR = "#pose-editor"
@@ -217,8 +218,7 @@ def test_prompt_buttons_and_forming_image_share_one_screen(browser, server: str,
         else:
             page.evaluate("() => window.scrollTo(0, 0)")
         page.locator("#pose-generate").click()
-        page.wait_for_function("document.querySelector('#pose-status').innerText.includes('Step 2/')",
-                               timeout=PATIENCE_MS)
+        _wait_for_step(page, 2, "pose-status")  # step 2 or later: the page may skip a frame
         _shot(page, f"streaming-{width}")
         seen = {}
         for elem_id in ("pose-prompt", "pose-generate", "pose-cancel", "pose-image"):

@@ -13,7 +13,7 @@ import gradio as gr
 from engine import Cell, Failed, Finished, Preview, Progress
 from ui import status
 
-FRAME_GAP = 0.05  # seconds between two frames of one image's previews, and of the step count: ~20 a second at most
+FRAME_GAP = 0.03  # seconds between two frames of one image's previews, and of the step count: ~30 a second at most
 
 Frame = Callable[[Any, status.StatusTracker], tuple]
 _PLAIN = (str, int, float, bool, type(None))
@@ -46,10 +46,11 @@ def lean(frame: Frame) -> Frame:
 
 
 class Pace:
-    """Which events are worth a frame. A tiny model on a fast CPU steps hundreds of times a second, and a frame per
-    step froze a busy page (a click waited minutes behind the queued frames); nobody sees more than ~20 a second.
-    So a preview or a step count within FRAME_GAP of the last one sent for the same image is skipped (the next one
-    carries the news); every other event (a stage's message, the last step, results, errors, the end) is sent."""
+    """Which events are worth a frame. A tiny model on a fast CPU (or a fast model on a GPU) steps tens to hundreds
+    of times a second, and every frame costs the server, the connection and the page work; nobody sees more than
+    ~30 a second. So a preview or a step count within FRAME_GAP of the last one sent for the same image is skipped
+    (the next one carries the news); every other event (a stage's message, the last step, results, errors, the
+    end) is sent."""
 
     def __init__(self, gap: float = FRAME_GAP) -> None:
         self.gap = gap
