@@ -305,6 +305,34 @@ def qwen_edit(report: Report, plan: Plan) -> None:
         common.small(plan.smoke)
 
 
+def upscale_to_print(report: Report, plan: Plan) -> None:
+    """Upscaling to print (issue 26): a 2048² image to 8192² through the tiled upscaler with a random-weight model
+    in Real-ESRGAN x4plus's shape (RRDBNet, 23 blocks): its time and peak GPU memory (target: fits a 24 GB card)."""
+    from PIL import Image
+
+    import bench_upscale
+    from engine import UpscaleRequest
+
+    side, target, tile = (32, 128, 64) if plan.smoke else (2048, 8192, 256)
+    folder = plan.models_dir / "upscale"
+    folder.mkdir(parents=True, exist_ok=True)
+    dirs = () if plan.smoke else (bench_upscale.real_size_upscaler(folder / "real-size"),)
+    studio = common.studio(outputs=folder / "out", upscaler_dirs=dirs)
+    source = folder / f"source-{side}.png"
+    Image.effect_noise((side, side), 48).convert("RGB").save(source)
+    upscaler = "" if plan.smoke else "realesrgan-x4plus-random"
+    try:
+        bench_upscale.run(studio, UpscaleRequest(image=str(source), upscaler=upscaler, factor=1.0, tile=tile))  # warm
+        common.reset_peak()
+        seconds, _, result = bench_upscale.run(studio, UpscaleRequest(
+            image=str(source), upscaler=upscaler, target="pixels", width=target, height=target, tile=tile))
+        check = f"upscale {side}² -> {result.item.image.size[0]}², tiles of {tile}"
+        report.add(check, "wall time", seconds, "s", note="demo upscaler" if plan.smoke else "Real-ESRGAN x4 shape")
+        peak_row(report, check, "peak GPU memory", "fits 24 GB")
+    finally:
+        studio.close()
+
+
 # ---- running ----
 
 def run(plan: Plan, budget: float, out: Path) -> Report:
@@ -328,6 +356,7 @@ def run(plan: Plan, budget: float, out: Path) -> Report:
         ("FLUX.2 [klein]", lambda: flux2_klein(report, plan)),
         ("SD 3.5 Medium", lambda: sd3_medium(report, plan)),
         ("Qwen-Image-Edit", lambda: qwen_edit(report, plan)),
+        ("upscale to print", lambda: upscale_to_print(report, plan)),
     ]
     print(f"GPU check on {report.meta['device']}; budget {budget:.0f} s; figures go to {out}", flush=True)
     for label, step in steps:
