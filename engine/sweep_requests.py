@@ -136,9 +136,10 @@ def apply(request: GenerationRequest, axis: Axis, value: object, catalog: Catalo
     if kind.name == "Seed":
         return replace(request, seed=int(value))
     if kind.field not in own:
-        needs = {"strength": "an image (Your image)", "controlnet_scale": "a ControlNet condition",
-                 "hires_scale": "text to image"}.get(kind.field, kind.field)
-        raise InputError(f"{kind.label} needs {needs} as the sweep's base.")
+        needs = {"strength": "your image (Start from: Your image)",
+                 "controlnet_scale": "a ControlNet condition (Start from: A sketch or lines)",
+                 "hires_scale": "text to image (Start from: A prompt)"}.get(kind.field, kind.field)
+        raise InputError(f"{kind.label} needs a sweep that starts from {needs}.")
     return replace(request, **{kind.field: value})
 
 

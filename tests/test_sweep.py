@@ -3,14 +3,16 @@ every cell's recipe, an A1111 X/Y/Z grid restoring into the Sweep tab."""
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
-from engine import (Cell, Failed, Finished, Img2ImgRequest, InputError, Loaded, Preview, Result, Studio, SweepRequest,
-                    Txt2ImgRequest, parse_axis, plan_restore, read_recipe, read_sweep_cells, restored_axes)
+from engine import (Cell, ControlRequest, Failed, Finished, Img2ImgRequest, InputError, Loaded, Preview, Result,
+                    Studio, SweepRequest, Txt2ImgRequest, parse_axis, plan_restore, read_recipe, read_sweep_cells,
+                    restored_axes)
 from tests.conftest import SD, SDXL, slow_steps
 
 BASE = Txt2ImgRequest(prompt="a linen summer dress", model=SD, width=64, height=64, steps=2, seed=7)
@@ -80,7 +82,7 @@ def test_the_cells_are_bounded_and_values_checked_against_the_base(studio: Studi
     said = " ".join(SweepRequest(base=BASE, axes=axes(("Sampler", "Euler, Bogus"))).problems(settings))
     assert "the sampler 'Bogus' is not available" in said
     said = " ".join(SweepRequest(base=BASE, axes=axes(("Denoising", "0.3, 0.6"))).problems(settings))
-    assert "Strength (Your image) needs an image" in said
+    assert "Strength (Your image) needs a sweep that starts from your image (Start from: Your image)" in said
     said = " ".join(SweepRequest(base=BASE, axes=axes(("LoRA weight", "0.5, 1"))).problems(settings))
     assert "needs a LoRA" in said
     said = " ".join(SweepRequest(base=BASE, axes=axes(("Styles", "None, Nope"))).problems(settings, studio.catalog))
@@ -92,6 +94,10 @@ def test_a_hosted_server_bounds_a_sweep_by_its_work_budget(studio: Studio, monke
     _, rest = run(studio, SweepRequest(base=BASE, axes=axes(("Seed", "1-4"), ("Steps", "2, 4"))))
     (failed,) = [e for e in rest if isinstance(e, Failed)]
     assert "megapixel-steps of work" in failed.message and failed.kind == "input"
+    photo = Image.new("RGB", (64, 64), (180, 120, 90))  # a base that follows its picture's size is counted too
+    image_base = Img2ImgRequest(prompt="a linen dress", model=SD, image=photo, steps=2, seed=5)
+    _, rest = run(studio, SweepRequest(base=image_base, axes=axes(("Seed", "1-4"), ("Steps", "2, 4"))))
+    assert "megapixel-steps of work" in next(e for e in rest if isinstance(e, Failed)).message
 
 
 def test_every_setting_kind_reaches_its_cell(studio: Studio) -> None:
@@ -142,7 +148,26 @@ def test_strength_sweeps_an_image_to_image_base(studio: Studio) -> None:
     base = Img2ImgRequest(prompt="a linen dress", model=SD, image=photo, steps=4, seed=5)
     cells, _ = run(studio, SweepRequest(base=base, axes=axes(("Denoising", "0.5, 1"))))
     assert [final(cells[(0, x)]).item.recipe.strength for x in (0, 1)] == [0.5, 1.0]
-    assert final(cells[(0, 0)]).item.recipe.task == "img2img"
+    assert {final(cells[(0, x)]).item.recipe.task for x in (0, 1)} == {"img2img"}
+    assert pixels(cells[(0, 0)]) != pixels(cells[(0, 1)])  # the same seed: only the strength differs
+
+
+def test_controlnet_weight_sweeps_a_sketch_base(studio: Studio) -> None:
+    lines = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(lines).rectangle((12, 12, 52, 52), outline="black", width=4)
+    base = ControlRequest(prompt="a linen dress", model=SD, image=lines, control_type="canny", preprocess=False,
+                          steps=2, seed=5)
+    cells, _ = run(studio, SweepRequest(base=base, axes=axes(("[ControlNet] Weight", "0, 1.5"))))
+    recipes = [final(cells[(0, x)]).item.recipe for x in (0, 1)]
+    assert [json.loads(r.control)["controlnet_scale"] for r in recipes] == [0.0, 1.5]
+    assert {r.task for r in recipes} == {"control"} and {r.seed for r in recipes} == {5}
+    assert pixels(cells[(0, 0)]) != pixels(cells[(0, 1)])
+    said = " ".join(SweepRequest(base=BASE, axes=axes(("ControlNet weight", "1, 2"))).problems(studio.settings))
+    assert "(Start from: A sketch or lines)" in said
+
+
+def pixels(events: list) -> bytes:
+    return final(events).item.image.tobytes()
 
 
 def test_one_grid_per_z_value(studio: Studio) -> None:

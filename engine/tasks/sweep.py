@@ -63,11 +63,9 @@ def _run_cell(cell: SweepCell, ctx: TaskContext, made: dict) -> None:
 
 def planned_work(cell: SweepCell) -> list[tuple[int, int, int, int]]:
     """(width, height, steps, images) of a cell as asked (its family may snap the size later), with the hires fix's
-    second pass; none where the request's size follows an image."""
+    second pass; a size that follows an image (Your image, a sketch) is counted as wildcard runs count it."""
     request = cell.request
-    width, height = getattr(request, "width", 0), getattr(request, "height", 0)
-    if not width or not height:
-        return []
+    width, height = (getattr(request, side, 0) or wildcard_runs.GUESSED_SIDE for side in ("width", "height"))
     first = (width, height, request.steps, getattr(request, "batch_count", 1))
     second = hires_run(first, getattr(request, "hires_scale", 1.0), getattr(request, "hires_strength", 0.0),
                        getattr(request, "hires_steps", 0))

@@ -1,5 +1,6 @@
-"""The Sweep tab (X/Y/Z plot): one base prompt and settings, up to three axes over any setting; the grid forms live
-cell by cell (previews, then finals), a cell's settings open with a click, and one labelled grid PNG per Z value."""
+"""The Sweep tab (X/Y/Z plot): one base prompt and settings (from a prompt, your image or a sketch: ui/sweep_base.py),
+up to three axes over any setting; the grid forms live cell by cell (previews, then finals), a cell's settings open
+with a click in the tab that made it, and one labelled grid PNG per Z value."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from PIL import Image
 from engine import (AXIS_NAMES, MAX_SWEEP_CELLS, SWEEP_AXES, Cell, Failed, Finished, InputError, Preview, Progress,
                     RestorePlan, Result, Studio, StudioError, SweepRequest, Txt2ImgRequest, cell_count,
                     parameters_from_fields, parse_axis, read_recipe, restored_axes)
-from ui import kit, status, styles_panel
+from ui import kit, status, styles_panel, sweep_base
 from ui.zerogpu import gpu_task
 
 NOTHING = "Nothing"
@@ -102,7 +103,7 @@ class _Grid(status.StatusTracker):
 
 
 def build(studio: Studio) -> kit.Tab:
-    """Build the tab inside the current gr.Tab context; a cell's settings go to Text to image."""
+    """Build the tab inside the current gr.Tab context; a cell's settings go to the tab that made it."""
     catalog, settings = studio.catalog, studio.settings
     first = catalog.models[0]
     family = catalog.families[first.family or ""]
@@ -116,6 +117,7 @@ def build(studio: Studio) -> kit.Tab:
             with kit.compose():
                 prompt = gr.Textbox(label="Prompt", lines=3, elem_id="swp-prompt",
                                     placeholder="a linen summer dress with a paisley print, studio light")
+                start = sweep_base.build(studio)  # a prompt, your image, or a sketch or lines
                 rows = []
                 for index, name in enumerate(AXIS_NAMES):
                     with gr.Row(equal_height=True, elem_classes=["swp-axis"]):
@@ -134,11 +136,12 @@ def build(studio: Studio) -> kit.Tab:
                             elem_classes=["studio-note-text"])
                 negative_prompt = gr.Textbox("", label="Negative prompt", lines=1, max_lines=4)
                 model = kit.model_picker(studio, catalog.models, "Model", elem_id="swp-model")
-                with gr.Row():
+                with gr.Row() as size_row:  # hidden when the sweep starts from a picture (cells keep its shape)
                     width = gr.Slider(min(sides), max(sides), value=width0, step=8, label="Width",
                                       elem_id="swp-width")
                     height = gr.Slider(min(sides), max(sides), value=height0, step=8, label="Height",
                                        elem_id="swp-height")
+                start.wire(size_row)
                 sampler = kit.sampler(Txt2ImgRequest, settings, first, "swp",
                                       seed_info="Every cell's seed unless an axis sweeps it; -1 = random once.")
                 style = gr.Dropdown([s.name for s in catalog.styles], value="None", label="Style preset",
@@ -153,7 +156,7 @@ def build(studio: Studio) -> kit.Tab:
                 recipe_text = gr.Textbox(label="Settings of the clicked cell", lines=2, max_lines=4,
                                          interactive=False, buttons=["copy"], elem_id="swp-recipe",
                                          placeholder="Click a finished cell to see its settings.")
-                open_cell = gr.Button("Open the clicked cell in Text to image", size="sm", elem_id="swp-open")
+                open_cell = gr.Button("Open the clicked cell in its tab", size="sm", elem_id="swp-open")
             grids = gr.Gallery(label="Grid PNGs (one per Z value, every cell's recipe inside)", format="png",
                                columns=1, height=360, object_fit="contain", elem_id="swp-grids", visible=False,
                                buttons=["download", "fullscreen"])
@@ -168,9 +171,12 @@ def build(studio: Studio) -> kit.Tab:
               height: int = height0, scheduler: str = first.scheduler, style: str = "None",
               x_type: str = DEFAULTS[0][0], x_values: str = DEFAULTS[0][1], y_type: str = DEFAULTS[1][0],
               y_values: str = DEFAULTS[1][1], z_type: str = NOTHING, z_values: str = "", loras: str = "",
-              tiling: str = "none", request: gr.Request | None = None) -> Iterator[tuple]:
+              tiling: str = "none", start: str = "txt2img", image: Any = None, strength: float = 0.6,
+              control_type: str = "canny", as_is: bool = False, controlnet_scale: float = 1.0,
+              request: gr.Request | None = None) -> Iterator[tuple]:
         """Run the base settings once per combination of the X, Y and Z values; streams every cell's previews
-        and returns the cells, then one grid PNG per Z value."""
+        and returns the cells, then one grid PNG per Z value. `start`: txt2img, or img2img from `image` (at
+        `strength`), or control (a ControlNet of `control_type` following `image`, at `controlnet_scale`)."""
         tracker = _Grid()
         gallery: Any = gr.skip()
         shown_items: list | None = None
@@ -192,13 +198,13 @@ def build(studio: Studio) -> kit.Tab:
                     if isinstance(event, (Finished, Failed)) else gr.skip(), finals)
 
         def job() -> SweepRequest:
-            base = Txt2ImgRequest(
+            base = sweep_base.base_request(
+                start, image, strength, control_type, as_is, controlnet_scale, width, height,
                 prompt=kit.text(prompt, "prompt"), negative_prompt=kit.text(negative_prompt, "negative prompt"),
                 model=kit.text(model, "model") or first.id, scheduler=kit.text(scheduler, "scheduler") or "Default",
                 style="" if (kit.text(style, "style") or "None") == "None" else style,
                 loras=styles_panel.lora_choices(loras), tiling=styles_panel.tiling_choice(tiling),
-                **kit.numbers(Txt2ImgRequest, width=width, height=height, steps=steps,
-                              guidance_scale=guidance_scale, seed=seed))
+                **kit.numbers(Txt2ImgRequest, steps=steps, guidance_scale=guidance_scale, seed=seed))
             axes = _axes(x_type, x_values, y_type, y_values, z_type, z_values)
             if all(axis is None for axis in axes):
                 raise InputError("Every axis is Nothing: pick what an axis sweeps (e.g. Seed) and type its values.")
@@ -209,7 +215,7 @@ def build(studio: Studio) -> kit.Tab:
         yield from controls.stream(studio, request, job, frame, tracker)
 
     inputs = [prompt, negative_prompt, model, sampler.seed, sampler.steps, sampler.guidance_scale, width, height,
-              sampler.scheduler, style, *rows, *panel.inputs]
+              sampler.scheduler, style, *rows, *panel.inputs, *start.inputs]
     controls.wire(sweep, inputs, [grid, progress, grids, cells_state], progress, settings, api_name="sweep")
 
     def pick(state: dict, evt: gr.SelectData) -> tuple:
@@ -242,4 +248,4 @@ def build(studio: Studio) -> kit.Tab:
         return path
 
     return kit.Tab(inbox=kit.Inbox(restore, [], restore_outputs, progress),
-                   sends=[kit.Send(open_cell, "txt2img", [selected], pick=chosen), drop])
+                   sends=[kit.Send(open_cell, None, [selected], pick=chosen), drop])
