@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -65,6 +66,23 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         pass  # not glibc (macOS, Windows): nothing to cap
 
 
+def stop_as_ctrl_c() -> None:
+    """SIGTERM (docker stop, systemd, `timeout`) stops the app as Ctrl+C does: the server closes, then the studio,
+    and the process exits 0. The first of them wins: later ones are ignored rather than breaking the close halfway.
+    Without this, a Ray driver's own SIGTERM handler (sys.exit in whatever code ran) skipped Gradio's close and left
+    Ray to shut down at interpreter teardown, which aborted the process (exit status -6)."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread sets signal handlers (main() called from a script's thread: nothing to do)
+
+    def stop(signum: int, frame: object) -> None:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)  # stopping: a second signal waits for the close
+        raise KeyboardInterrupt
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, stop)  # after the workers started: replaces the handlers Ray installed
+
+
 def main(argv: list[str] | None = None) -> None:
     limit_malloc_arenas()
     args = parse_args(argv)
@@ -95,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     # with it (STUDIO_MAX_SCRATCH_MB) and deleted on exit; every component reads this when it is made.
     os.environ["GRADIO_TEMP_DIR"] = str(studio.outputs.web_cache)
     app = build_app(studio, reason)
+    stop_as_ctrl_c()
     try:
         launch(app, studio)
         # Warm up once the first visitor's page is up (ui/layout.py), or after WARM_UP_AFTER seconds with no

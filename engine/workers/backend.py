@@ -72,6 +72,7 @@ class RayBackend:
         self._count, self._close = count, close
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._flags: set[threading.Event] = set()  # the cancel flags of the runs under way
         self.replicas: dict[str, dict[str, Any]] = {}  # replica id -> what it said at its last run's start
         self._counted: tuple[float, int] = (0.0, workers)
 
@@ -86,8 +87,13 @@ class RayBackend:
             yield Failed(problem, "input")
             yield Finished()
             return
-        yield from stream(lambda run: self._dispatch(request, live, coalesce_previews, run), failure,
-                          cancel or threading.Event(), coalesce_previews, None, wanted)
+        flag = cancel or threading.Event()
+        self._flags.add(flag)
+        try:
+            yield from stream(lambda run: self._dispatch(request, live, coalesce_previews, run), failure, flag,
+                              coalesce_previews, None, wanted)
+        finally:
+            self._flags.discard(flag)
 
     @property
     def running(self) -> int:
@@ -200,6 +206,13 @@ class RayBackend:
                 "replicas": [{"replica": r["replica"], "models": r.get("models", []), "busy": r["busy"],
                               "device": r.get("device", "")} for r in known]}
 
-    def close(self) -> None:
+    def close(self, patience: float = 3.0) -> None:
+        """Cancel the runs under way, wait (up to `patience` seconds) for their calls to end, then stop the workers:
+        Ray shut down under a call still streaming can abort the process."""
+        for flag in list(self._flags):
+            flag.set()
+        deadline = time.monotonic() + patience
+        while self._in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
         if self._close is not None:
             self._close()

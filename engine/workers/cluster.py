@@ -68,8 +68,8 @@ def start_backend(settings: Settings, outputs: OutputWriter, catalog: Catalog, *
                           close=lambda: handle.close.remote().result())
     started_here = not ray.is_initialized()
     if started_here:
-        address = settings.ray_address.strip() or None
-        env = {"env_vars": {"PYTHONPATH": str(ROOT)}} if address else None
+        address = settings.ray_address.strip() or "local"  # unset: a Ray of our own, never one found running
+        env = {"env_vars": {"PYTHONPATH": str(ROOT)}} if address != "local" else None
         ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env=env,
                  logging_level=logging.WARNING)
     replicas, low, high, share = scale(settings, ray.cluster_resources().get("GPU", 0.0))
