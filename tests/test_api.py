@@ -211,7 +211,7 @@ def test_edit_endpoint_edits_an_uploaded_image(client: Client, tmp_path: Path) -
     info = parameters(client, "/edit")
     assert [p["parameter_name"] for p in info] == ["image", "instruction", "negative_prompt", "seed", "steps",
                                                    "guidance_scale", "image_guidance_scale", "model", "scheduler",
-                                                   "loras", "tiling", "picture_2", "picture_3"]
+                                                   "loras", "tiling", "picture_2", "picture_3", "wildcard_mode"]
     assert all(p["parameter_has_default"] for p in info if p["parameter_name"] not in ("image", "instruction"))
     source = tmp_path / "wide.png"
     Image.new("RGB", (500, 300), (180, 40, 40)).save(source)

@@ -1,6 +1,7 @@
 """Text to image's "Wildcards & variations": how a wildcard prompt is expanded (a random pick per image, or every
 combination), the variation seed and strength (A1111's), and "More like this" — several variations of a result at
-once at a chosen strength. The wildcard count under a prompt box is `wildcard_note`."""
+once at a chosen strength. The wildcard count under a prompt box is `wildcard_note`; `wildcard_choice` puts it, with
+the same choice of a random pick or every combination, under any other tab's prompt box."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ HELP = """Write `{linen|silk|denim}` for a choice, `{2::linen|silk}` to weight o
 and `__fabrics__` for a word list. Each image picks by its own seed, so the same seed gives the same choice; the
 recipe keeps your template, and restoring an image brings it back. Lists here: {lists}."""
 MORE_MAX = 8
-COUNTED = 1000  # combinations counted under a prompt box in tabs that pick randomly only ("more than" past it)
 
 
 @dataclass
@@ -42,9 +42,7 @@ def build(studio: Studio, prefix: str) -> ExplorePanel:
     lists = ", ".join(f"`__{name}__`" for name in word_lists(settings).names()[:20]) or "none"
     with gr.Accordion("Wildcards & variations", open=False, elem_id=f"{prefix}-explore") as accordion:
         gr.Markdown(HELP.replace("{lists}", lists), elem_classes=["studio-note-text"], latex_delimiters=[])
-        mode = gr.Radio([list(pair) for pair in WILDCARD_MODE_LABELS], value="random", label="Wildcards make",
-                        info=f"Every combination makes one image each (times the batch count), at most "
-                             f"{settings.max_combinations}.", elem_id=f"{prefix}-wildcard-mode")
+        mode = mode_choice(settings, prefix)
         strength_bound = bound(Txt2ImgRequest, "variation_strength")
         variation = gr.Textbox("", label="Variation seed and strength", max_lines=1, elem_id=f"{prefix}-variation",
                                placeholder="off when empty · 0.2 · 1234:0.2",
@@ -58,14 +56,26 @@ def build(studio: Studio, prefix: str) -> ExplorePanel:
 
 
 def wildcard_note(settings: Settings, text: str, every: bool = True) -> str:
-    """The line under a prompt box for a wildcard prompt (its combinations, or what is wrong); "" otherwise.
-    `every`: the tab offers "Every combination"."""
+    """The line under a prompt box for a wildcard prompt (its combinations, what every combination makes where
+    `every` is offered, or what is wrong); "" otherwise."""
     if not has_wildcards(text):
         return ""
-    limit = settings.max_combinations if every else COUNTED  # (what "Every combination" may make, else a bound)
-    counted = count_combinations(text, limit, word_lists(settings))
+    counted = count_combinations(text, settings.max_combinations, word_lists(settings))
     css = "bad" if counted.problem else ""
     return f'<br><span class="{css}">{html.escape(counted.describe(every=every))}</span>'
+
+
+def mode_choice(settings: Settings, prefix: str, **options: Any) -> gr.Radio:
+    """Whether wildcards make a random pick per image or every combination (one image each, at most so many)."""
+    budget = " and this server's work budget" if settings.hosted else ""
+    return gr.Radio([list(pair) for pair in WILDCARD_MODE_LABELS], value="random", label="Wildcards make",
+                    info=f"Every combination makes one image each (times the batch count), at most "
+                         f"{settings.max_combinations}{budget}.", elem_id=f"{prefix}-wildcard-mode", **options)
+
+
+def mode_of(value: Any) -> str:
+    """The wildcard mode a run was sent ("random" when none)."""
+    return kit.text(value, "wildcard mode") or "random"
 
 
 def variation_fields(value: Any) -> dict[str, Any]:
@@ -105,15 +115,19 @@ def wire_more_like_this(studio: Studio, button: Any, panel: ExplorePanel, picked
     run(event)
 
 
-def wildcard_counter(studio: Studio, box: Any, elem_id: str) -> gr.HTML:
-    """A note under `box` (any tab's prompt) with its wildcard combinations as it changes; hidden without
-    wildcards. Outside the queue: capped and cheap, so typing never waits behind a run."""
-    note = gr.HTML("", visible=False, elem_id=elem_id)
+def wildcard_choice(studio: Studio, box: Any, prefix: str, every: bool = True) -> gr.Radio | None:
+    """Under `box` (any tab's prompt): its wildcard combinations as it changes, and the choice of a random pick per
+    image or every combination; both hidden while the prompt has no wildcards. The radio is an input of the tab's
+    run (`mode_of` reads it); `every=False` (Compare, whose rows are its variants): the note alone, no radio.
+    Outside the queue: capped and cheap, so typing never waits behind a run."""
+    note = gr.HTML("", visible=False, elem_id=f"{prefix}-wildcards")
+    mode = mode_choice(studio.settings, prefix, visible=False) if every else None
 
     def count(text: Any) -> Any:
-        line = wildcard_note(studio.settings, text if isinstance(text, str) else "", every=False)
-        return gr.update(value=f'<div class="studio-tokens">{line.removeprefix("<br>")}</div>', visible=bool(line))
+        line = wildcard_note(studio.settings, text if isinstance(text, str) else "", every)
+        shown = gr.update(value=f'<div class="studio-tokens">{line.removeprefix("<br>")}</div>', visible=bool(line))
+        return (shown, gr.update(visible=bool(line))) if every else shown
 
-    box.change(count, box, note, show_progress="hidden", trigger_mode="always_last", api_visibility="private",
-               queue=False)
-    return note
+    box.change(count, box, [note, mode] if mode else [note], show_progress="hidden", trigger_mode="always_last",
+               api_visibility="private", queue=False)
+    return mode

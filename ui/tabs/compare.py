@@ -108,7 +108,7 @@ def build(studio: Studio) -> kit.Tab:
             with kit.compose():
                 prompt = gr.Textbox(label="Prompt", lines=3, elem_id="cmp-prompt",
                                     placeholder="a terrazzo floor pattern with (brass inlays)1.2")
-                explore_panel.wildcard_counter(studio, prompt, "cmp-wildcards")  # its combinations
+                explore_panel.wildcard_choice(studio, prompt, "cmp", every=False)  # its combinations
                 controls = kit.RunControls("Compare", "cmp-run", "cmp-cancel")
             with kit.settings_column():
                 intro = gr.Column()  # the examples, once the fields they set exist

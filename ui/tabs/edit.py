@@ -70,7 +70,7 @@ def build(studio: Studio) -> kit.Tab:
                                   sources=["upload", "clipboard"], elem_id="edit-source")
                 instruction = gr.Textbox(label="Instruction", lines=2, elem_id="edit-instruction",
                                          placeholder="make the dress (red velvet)1.2")
-                explore_panel.wildcard_counter(studio, instruction, "edit-wildcards")  # its combinations
+                wildcards = explore_panel.wildcard_choice(studio, instruction, "edit")  # random or every one
                 controls = kit.RunControls("Apply edit", "edit-apply", "edit-cancel")
             with kit.settings_column():
                 negative_prompt = gr.Textbox("", label="Negative prompt", lines=1, placeholder="blurry, distorted")
@@ -187,7 +187,7 @@ def build(studio: Studio) -> kit.Tab:
     def request_from(image: Any, instruction: str, negative: str, model: str, seed: Any, steps: Any,
                      guidance: Any, image_guidance: Any, scheduler: str, seeds: Any = 1,
                      values: str = "", keep_size: Any = False, loras: Any = "", tiling: Any = "none",
-                     pictures: tuple[Any, ...] = ()) -> EditRequest:
+                     pictures: tuple[Any, ...] = (), wildcard_mode: Any = "random") -> EditRequest:
         """The request of the page's Apply and of the API: one edit of `image`, or variations of it."""
         return EditRequest(image=image, prompt=kit.text(instruction, "instruction"),
                            negative_prompt=kit.text(negative, "negative prompt"),
@@ -196,6 +196,7 @@ def build(studio: Studio) -> kit.Tab:
                            image_guidance_values=_values(values), keep_size=keep_size is True,
                            loras=styles_panel.lora_choices(loras), tiling=styles_panel.tiling_choice(tiling),
                            edit_images=edit_pictures.chosen(pictures),
+                           wildcard_mode=explore_panel.mode_of(wildcard_mode),
                            **kit.numbers(EditRequest, seed=seed, steps=steps, guidance_scale=guidance,
                                          image_guidance_scale=image_guidance, seeds=seeds))
 
@@ -203,7 +204,8 @@ def build(studio: Studio) -> kit.Tab:
     def apply_edit(payload: Any, instruction: str, negative: str, model: str, seed: Any, steps: Any, guidance: Any,
                    image_guidance: Any, scheduler: str, seeds: Any, values: str, keep_size: Any,
                    history: EditHistory, loras: Any = "", tiling: Any = "none", picture_2: Any = None,
-                   picture_3: Any = None, request: gr.Request | None = None) -> Iterator[tuple]:
+                   picture_3: Any = None, wildcard_mode: Any = "random",
+                   request: gr.Request | None = None) -> Iterator[tuple]:
         """The page's Apply: edit the current step of the history; results become its children."""
         made: list[int] = []
         parent: EditStep | None = None
@@ -216,7 +218,8 @@ def build(studio: Studio) -> kit.Tab:
                 raise InputError("Upload an image first, then type what to change.")
             parent = history.get(history.current)
             return request_from(str(parent.path), instruction, negative, model, seed, steps, guidance, image_guidance,
-                                scheduler, seeds, values, keep_size, loras, tiling, (picture_2, picture_3))
+                                scheduler, seeds, values, keep_size, loras, tiling, (picture_2, picture_3),
+                                wildcard_mode)
 
         previewed = False
 
@@ -239,7 +242,8 @@ def build(studio: Studio) -> kit.Tab:
     def edit(image: Any, instruction: str, negative_prompt: str = "", seed: int = -1, steps: int = first.steps,
              guidance_scale: float = first.guidance_scale, image_guidance_scale: float = first.image_guidance_scale,
              model: str = first.id, scheduler: str = first.scheduler, loras: str = "", tiling: str = "none",
-             picture_2: Any = None, picture_3: Any = None, request: gr.Request | None = None) -> Iterator[tuple]:
+             picture_2: Any = None, picture_3: Any = None, wildcard_mode: str = "random",
+             request: gr.Request | None = None) -> Iterator[tuple]:
         """Edit `image` by `instruction`, streaming previews; returns (image, status). `picture_2`/`picture_3`: more
         images the instruction may name, for an editor that reads several (Qwen-Image-Edit)."""
         shown = Shown()
@@ -249,15 +253,17 @@ def build(studio: Studio) -> kit.Tab:
 
         yield from controls.stream(studio, request, lambda: request_from(
             kit.file_path(image), instruction, negative_prompt, model, seed, steps, guidance_scale,
-            image_guidance_scale, scheduler, loras=loras, tiling=tiling, pictures=(picture_2, picture_3)), frame)
+            image_guidance_scale, scheduler, loras=loras, tiling=tiling, pictures=(picture_2, picture_3),
+            wildcard_mode=wildcard_mode), frame)
 
     controls.wire(apply_edit, [source, instruction, negative_prompt, model, sampler.seed, sampler.steps,
                                sampler.guidance_scale, image_guidance, sampler.scheduler, seeds,
-                               image_guidance_values, keep_size, history_state, *panel.inputs, *extras.pictures],
+                               image_guidance_values, keep_size, history_state, *panel.inputs, *extras.pictures,
+                               wildcards],
                   [compare, progress, variations, strip, history_state, result_id, variation_ids], progress,
                   settings, api_visibility="private")
     api_inputs = [api_image, instruction, negative_prompt, sampler.seed, sampler.steps, sampler.guidance_scale,
-                  image_guidance, model, sampler.scheduler, *panel.inputs, *extras.pictures]
+                  image_guidance, model, sampler.scheduler, *panel.inputs, *extras.pictures, wildcards]
     api_button.click(edit, api_inputs, [api_result, progress], api_name="edit",
                      **kit.gpu_event(progress, settings, edit))
     source.upload(on_upload, [source, history_state], step_outputs[1:], api_name="edit_upload",

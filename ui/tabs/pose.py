@@ -83,7 +83,7 @@ def build(studio: Studio) -> kit.Tab:
                                          "added to it.", elem_id="pose-model")
                 prompt = gr.Textbox(label="Prompt", lines=2, elem_id="pose-prompt",
                                     placeholder="a model in a (linen suit)1.2 on a runway, studio light")
-                explore_panel.wildcard_counter(studio, prompt, "pose-wildcards")  # its combinations
+                wildcards = explore_panel.wildcard_choice(studio, prompt, "pose")  # random or every one
                 controls = kit.RunControls("Generate", "pose-generate", "pose-cancel")
             with kit.settings_column():
                 strip = pose_editor.preset_strip(presets, "pose-presets")
@@ -243,7 +243,7 @@ def build(studio: Studio) -> kit.Tab:
              guidance_scale: float = first.guidance_scale, controlnet_scale: float = 1.0,
              guidance_start: float = 0.0, guidance_end: float = 1.0, guess_mode: bool = False, width: int = 0,
              height: int = 0, scheduler: str = first.scheduler, loras: str = "", tiling: str = "none",
-             reference_image_1: Any = None, reference_role_1: str = "style",
+             wildcard_mode: str = "random", reference_image_1: Any = None, reference_role_1: str = "style",
              reference_weight_1: float = references_panel.WEIGHT_DEFAULT,
              reference_image_2: Any = None, reference_role_2: str = "style",
              reference_weight_2: float = references_panel.WEIGHT_DEFAULT,
@@ -272,6 +272,7 @@ def build(studio: Studio) -> kit.Tab:
                                    reference_image_2, reference_role_2, reference_weight_2,
                                    reference_image_3, reference_role_3, reference_weight_3,
                                    reference_image_4, reference_role_4, reference_weight_4),
+                               wildcard_mode=explore_panel.mode_of(wildcard_mode),
                                **kit.numbers(PoseRequest, seed=seed, steps=steps, guidance_scale=guidance_scale,
                                              controlnet_scale=controlnet_scale, guidance_start=guidance_start,
                                              guidance_end=guidance_end, width=width, height=height))
@@ -280,7 +281,7 @@ def build(studio: Studio) -> kit.Tab:
 
     controls.wire(pose, [prompt, negative_prompt, editor, photo, model, sampler.seed, sampler.steps,
                          sampler.guidance_scale, controlnet_scale, guidance_start, guidance_end, guess_mode, width,
-                         height, sampler.scheduler, *panel.inputs, *references.inputs],
+                         height, sampler.scheduler, *panel.inputs, wildcards, *references.inputs],
                   [image, progress, last_path], progress, settings, api_name="pose")
     # (every edit reaches the table, the last one last: the default would drop edits made while one is handled)
     quiet = {"api_visibility": "private", "show_progress": "hidden", "trigger_mode": "always_last"}

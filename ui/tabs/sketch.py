@@ -87,7 +87,7 @@ def build(studio: Studio) -> kit.Tab:
                                               layers=False, elem_id="sketch-pad")
                 prompt = gr.Textbox(label="Prompt", lines=3, elem_id="sketch-prompt",
                                     placeholder="a bright Scandinavian living room, oak floor, linen sofa, daylight")
-                explore_panel.wildcard_counter(studio, prompt, "sketch-wildcards")  # its combinations
+                wildcards = explore_panel.wildcard_choice(studio, prompt, "sketch")  # random or every one
                 controls = kit.RunControls("Generate", "sketch-generate", "sketch-cancel")
             with kit.settings_column():
                 intro = gr.Column()  # the examples, once the fields they set exist
@@ -147,7 +147,7 @@ def build(studio: Studio) -> kit.Tab:
     def request_from(picked: str | None, kind: Any, preprocess: Any, prompt: Any, negative: Any, model: Any,
                      seed: Any, steps: Any, guidance: Any, scale: Any, start: Any, end: Any, low: Any, high: Any,
                      width: Any, height: Any, scheduler: Any, pose: Any, pose_scale: Any, loras: Any = "",
-                     tiling: Any = "none", references: tuple = ()) -> ControlRequest:
+                     tiling: Any = "none", references: tuple = (), wildcard_mode: Any = "random") -> ControlRequest:
         """The request of the page and of the API."""
         if not isinstance(preprocess, bool):
             raise InputError(f"Preprocess must be true or false, got {preprocess!r}.")
@@ -157,6 +157,7 @@ def build(studio: Studio) -> kit.Tab:
             model=kit.text(model, "model") or first.id, scheduler=kit.text(scheduler, "scheduler") or "Default",
             conditions=_pose_condition(pose, pose_scale, presets), loras=styles_panel.lora_choices(loras),
             tiling=styles_panel.tiling_choice(tiling), reference_images=references,
+            wildcard_mode=explore_panel.mode_of(wildcard_mode),
             **kit.numbers(ControlRequest, seed=seed, steps=steps, guidance_scale=guidance, controlnet_scale=scale,
                           guidance_start=start, guidance_end=end, low_threshold=low, high_threshold=high,
                           width=width, height=height))
@@ -168,7 +169,7 @@ def build(studio: Studio) -> kit.Tab:
                 guidance_start: float = 0.0, guidance_end: float = 1.0, low_threshold: int = 100,
                 high_threshold: int = 200, width: int = 0, height: int = 0, scheduler: str = first.scheduler,
                 pose: str = "", pose_scale: float = 1.0, loras: str = "", tiling: str = "none",
-                reference_image_1: Any = None, reference_role_1: str = "style",
+                wildcard_mode: str = "random", reference_image_1: Any = None, reference_role_1: str = "style",
                 reference_weight_1: float = references_panel.WEIGHT_DEFAULT,
                 reference_image_2: Any = None, reference_role_2: str = "style",
                 reference_weight_2: float = references_panel.WEIGHT_DEFAULT,
@@ -198,7 +199,7 @@ def build(studio: Studio) -> kit.Tab:
                 reference_image_1, reference_role_1, reference_weight_1,
                 reference_image_2, reference_role_2, reference_weight_2,
                 reference_image_3, reference_role_3, reference_weight_3,
-                reference_image_4, reference_role_4, reference_weight_4)), frame)
+                reference_image_4, reference_role_4, reference_weight_4), wildcard_mode), frame)
 
     def on_page(image: Any, sketch: Any, kind: Any, used_as_is: Any, prompt: Any, negative: Any, model: Any,
                 seed: Any, steps: Any, guidance: Any, scale: Any, start: Any, end: Any, low: Any, high: Any,
@@ -206,13 +207,13 @@ def build(studio: Studio) -> kit.Tab:
                 tiling: Any = "none", image_1: Any = None, role_1: Any = None, weight_1: Any = None,
                 image_2: Any = None, role_2: Any = None, weight_2: Any = None, image_3: Any = None, role_3: Any = None,
                 weight_3: Any = None, image_4: Any = None, role_4: Any = None, weight_4: Any = None,
-                request: gr.Request | None = None) -> Iterator[tuple]:
+                wildcard_mode: Any = "random", request: gr.Request | None = None) -> Iterator[tuple]:
         """The page's Generate: the checkbox says "use as is"; the session gallery and the newest result are kept."""
         for shown, html, made in control(image, kind, used_as_is is not True, prompt, negative, model, seed, steps,
                                          guidance, scale, start, end, low, high, width, height, scheduler, pose,
                                          pose_scale, loras, tiling, image_1, role_1, weight_1, image_2, role_2,
                                          weight_2, image_3, role_3, weight_3, image_4, role_4, weight_4,
-                                         sketch=sketch, items=items, request=request):
+                                         wildcard_mode=wildcard_mode, sketch=sketch, items=items, request=request):
             newest = made[0][0] if isinstance(made, list) and made else gr.skip()  # made: a skip when unchanged
             yield shown, html, made, made, newest
 
@@ -220,11 +221,11 @@ def build(studio: Studio) -> kit.Tab:
                        controlnet_scale, guidance_start, guidance_end, low_threshold, high_threshold, width, height,
                        sampler.scheduler, pose, pose_scale]
     controls.wire(on_page, [image, sketch, control_type, as_is, *settings_inputs, history, *panel.inputs,
-                            *references.inputs],
+                            *references.inputs, wildcards],
                   [result, progress, gallery, history, last_path], progress, settings, api_visibility="private")
     api_button = gr.Button(visible=False)
     api_button.click(control, [image, control_type, gr.Checkbox(True, visible=False), *settings_inputs,
-                               *panel.inputs, *references.inputs],  # the references: the endpoint's last
+                               *panel.inputs, wildcards, *references.inputs],  # the references: the endpoint's last
                      [result, progress, gallery], api_name="control",
                      **kit.gpu_event(progress, settings, control))
 
