@@ -94,7 +94,7 @@ def build(studio: Studio) -> kit.Tab:
                     clear = gr.Button("Clear mask", size="sm", elem_id="img-clear")
                 prompt = gr.Textbox(label="Prompt", lines=2, elem_id="img-prompt",
                                     placeholder="a sunlit Scandinavian living room, linen sofa, oak floor")
-                explore_panel.wildcard_counter(studio, prompt, "img-wildcards")  # its combinations
+                wildcards = explore_panel.wildcard_choice(studio, prompt, "img")  # random or every one
                 controls = kit.RunControls("Generate", "img-generate", "img-cancel")
             with kit.settings_column():
                 example_strip = image_examples.strip()
@@ -162,8 +162,9 @@ def build(studio: Studio) -> kit.Tab:
 
     def img2img_request(image: str | Image.Image | None, prompt: Any, negative: Any, model: Any, style: Any,
                         scheduler: Any, loras: Any = "", tiling: Any = "none", references: tuple = (),
-                        **raw: Any) -> Img2ImgRequest:
+                        wildcard_mode: Any = "random", **raw: Any) -> Img2ImgRequest:
         return Img2ImgRequest(image=image, prompt=kit.text(prompt, "prompt"), loras=styles_panel.lora_choices(loras),
+                              wildcard_mode=explore_panel.mode_of(wildcard_mode),
                               tiling=styles_panel.tiling_choice(tiling), reference_images=references,
                               negative_prompt=kit.text(negative, "negative prompt"),
                               model=kit.text(model, "model") or first.id, style=kit.text(style, "style") or "None",
@@ -172,7 +173,7 @@ def build(studio: Studio) -> kit.Tab:
 
     def inpaint_request(image: str | None, mask: Any, prompt: Any, negative: Any, model: Any, style: Any,
                         scheduler: Any, paste: Any, chosen: Any, loras: Any = "", tiling: Any = "none",
-                        references: tuple = (), **raw: Any) -> InpaintRequest:
+                        references: tuple = (), wildcard_mode: Any = "random", **raw: Any) -> InpaintRequest:
         if not isinstance(paste, bool):
             paste = str(paste).strip().lower() in ("true", "1", "yes")
         return InpaintRequest(image=image, mask=mask, prompt=kit.text(prompt, "prompt"),
@@ -181,6 +182,7 @@ def build(studio: Studio) -> kit.Tab:
                               model=kit.text(model, "model") or first.id, style=kit.text(style, "style") or "None",
                               scheduler=kit.text(scheduler, "scheduler") or first.scheduler, paste_back=paste,
                               inpaint_model=kit.text(chosen, "inpaint model") or "base",
+                              wildcard_mode=explore_panel.mode_of(wildcard_mode),
                               **kit.numbers(InpaintRequest, **raw))
 
     @gpu_task(duration=120)
@@ -190,10 +192,12 @@ def build(studio: Studio) -> kit.Tab:
                  items: list, loras: Any = "", tiling: Any = "none", image_1: Any = None, role_1: Any = None,
                  weight_1: Any = None, image_2: Any = None, role_2: Any = None, weight_2: Any = None,
                  image_3: Any = None, role_3: Any = None, weight_3: Any = None, image_4: Any = None,
-                 role_4: Any = None, weight_4: Any = None, request: gr.Request | None = None) -> Iterator[tuple]:
+                 role_4: Any = None, weight_4: Any = None, wildcard_mode: Any = "random",
+                 request: gr.Request | None = None) -> Iterator[tuple]:
         """The page's Generate: the mode decides the request; the editor gives the image and the painted mask."""
         shared = dict(strength=strength, seed=seed, steps=steps, guidance_scale=guidance, batch_count=batch,
                       width=width, height=height, preview_every=every, loras=loras, tiling=tiling,
+                      wildcard_mode=wildcard_mode,
                       references=references_panel.chosen(image_1, role_1, weight_1, image_2, role_2, weight_2,
                                                          image_3, role_3, weight_3, image_4, role_4, weight_4))
 
@@ -215,7 +219,7 @@ def build(studio: Studio) -> kit.Tab:
                 seed: int = -1, steps: int = first.steps, guidance_scale: float = first.guidance_scale,
                 width: int = 0, height: int = 0, scheduler: str = first.scheduler, batch_count: int = 1,
                 style: str = "None", preview_every: int = 1, loras: str = "", tiling: str = "none",
-                reference_image_1: Any = None, reference_role_1: str = "style",
+                wildcard_mode: str = "random", reference_image_1: Any = None, reference_role_1: str = "style",
                 reference_weight_1: float = references_panel.WEIGHT_DEFAULT,
                 reference_image_2: Any = None, reference_role_2: str = "style",
                 reference_weight_2: float = references_panel.WEIGHT_DEFAULT,
@@ -232,7 +236,8 @@ def build(studio: Studio) -> kit.Tab:
                     reference_image_1, reference_role_1, reference_weight_1,
                     reference_image_2, reference_role_2, reference_weight_2,
                     reference_image_3, reference_role_3, reference_weight_3,
-                    reference_image_4, reference_role_4, reference_weight_4)), [], request):
+                    reference_image_4, reference_role_4, reference_weight_4),
+                wildcard_mode=wildcard_mode), [], request):
             yield shown, html
 
     @gpu_task(duration=120)
@@ -241,7 +246,7 @@ def build(studio: Studio) -> kit.Tab:
                 outpaint_right: int = 0, outpaint_up: int = 0, outpaint_down: int = 0, inpaint_model: str = "base",
                 seed: int = -1, steps: int = first.steps, guidance_scale: float = first.guidance_scale,
                 scheduler: str = first.scheduler, batch_count: int = 1, style: str = "None", preview_every: int = 1,
-                loras: str = "", tiling: str = "none",
+                loras: str = "", tiling: str = "none", wildcard_mode: str = "random",
                 reference_image_1: Any = None, reference_role_1: str = "style",
                 reference_weight_1: float = references_panel.WEIGHT_DEFAULT,
                 reference_image_2: Any = None, reference_role_2: str = "style",
@@ -262,23 +267,25 @@ def build(studio: Studio) -> kit.Tab:
                     reference_image_1, reference_role_1, reference_weight_1,
                     reference_image_2, reference_role_2, reference_weight_2,
                     reference_image_3, reference_role_3, reference_weight_3,
-                    reference_image_4, reference_role_4, reference_weight_4)), [], request):
+                    reference_image_4, reference_role_4, reference_weight_4),
+                wildcard_mode=wildcard_mode), [], request):
             yield shown, html
 
     page_inputs = [mode, editor, uploaded, prompt, negative_prompt, model, strength, sampler.seed, sampler.steps,
                    sampler.guidance_scale, sampler.scheduler, batch_count, style, width, height, preview_every,
-                   mask_blur, paste_back, inpaint_model, *sides, history, *panel.inputs, *references.inputs]
+                   mask_blur, paste_back, inpaint_model, *sides, history, *panel.inputs, *references.inputs,
+                   wildcards]
     controls.wire(generate, page_inputs, [result, progress, gallery, history], progress, settings,
                   api_visibility="private")
     api_img2img.click(img2img, [api_image, prompt, negative_prompt, model, strength, sampler.seed, sampler.steps,
                                 sampler.guidance_scale, width, height, sampler.scheduler, batch_count, style,
-                                preview_every, *panel.inputs, *references.inputs], [api_result, progress],
+                                preview_every, *panel.inputs, wildcards, *references.inputs], [api_result, progress],
                       api_name="img2img",
                       **kit.gpu_event(progress, settings, img2img))
     api_inpaint.click(inpaint, [api_image, api_mask, prompt, negative_prompt, model, api_strength, mask_blur,
                                 paste_back, *sides, inpaint_model, sampler.seed, sampler.steps, sampler.guidance_scale,
                                 sampler.scheduler, batch_count, style, preview_every, *panel.inputs,
-                                *references.inputs], [api_result, progress], api_name="inpaint",
+                                wildcards, *references.inputs], [api_result, progress], api_name="inpaint",
                       **kit.gpu_event(progress, settings, inpaint))
 
     def on_mode(chosen: str) -> tuple:
