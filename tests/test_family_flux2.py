@@ -210,13 +210,13 @@ def test_image_to_image_and_the_hires_fix_run_on_its_inpainting_pipeline(flux_st
     assert {e.model for e in detail["Loaded"]} == {FLUX}  # the tiles are refined by the recipe's model
 
 
-def test_controlnets_loras_and_the_edit_tab_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:
+def test_controlnets_other_loras_and_the_edit_tab_say_plainly_they_do_not_apply(flux_studio: Studio) -> None:
     image = Image.new("RGB", (64, 64), "white")
     (failed,) = collect(flux_studio.run(ControlRequest(prompt="x", model=FLUX, image=image, steps=2)))["Failed"]
     assert "FLUX.2 [klein] model, which has no canny ControlNet here" in failed.message
-    events = run(flux_studio, loras=(("demo-pattern", 0.8),), steps=2)  # a demo LoRA (made for SD 1.5)
+    events = run(flux_studio, loras=(("demo-pattern", 0.8),), steps=2)  # a demo LoRA made for SD 1.5 (not FLUX.2's)
     (failed,) = events["Failed"]
-    assert "FLUX.2 [klein] models cannot use LoRAs here" in failed.message
+    assert "(its layers are a UNet's), but the model is FLUX.2 [klein]" in failed.message
     (failed,) = collect(flux_studio.run(EditRequest(prompt="make it blue", model=FLUX, image=image, steps=2)))["Failed"]
     assert "is a FLUX.2 [klein] model, which cannot edit from an instruction here" in failed.message
 

@@ -14,11 +14,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-DEMO_STYLES_VERSION = "2"
+DEMO_STYLES_VERSION = "4"
 MARKER_NAME = ".demo-styles-complete"
 _RANK = 4
 _UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 _TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+_MMDIT_TARGETS = _UNET_TARGETS + ["add_q_proj", "add_k_proj", "add_v_proj", "to_add_out"]  # diffusers' SD3 trainer's
+# demo family -> (its denoiser, the denoiser's LoRA targets, whether its LoRAs also hold text encoders, a gain on the
+# up matrices so the random LoRA visibly changes a 2-step demo image)
+_PARTS: dict[str, tuple[str, list[str], bool, float]] = {
+    "sd15": ("unet", _UNET_TARGETS, True, 1.0), "sdxl": ("unet", _UNET_TARGETS, True, 1.0),
+    "sd3": ("transformer", _MMDIT_TARGETS, False, 1.0),  # (3.5 Medium's second attention too: attn2.to_q, ...)
+    "flux2": ("transformer", _MMDIT_TARGETS + ["to_qkv_mlp_proj"], False, 4.0)}  # FLUX.2's fused single-block layer
 # name: (demo family, layout, seed, side-car)
 LORAS: dict[str, tuple[str, str, int, dict[str, Any]]] = {
     "demo-pattern": ("sd15", "diffusers", 1, {"activation text": "repeating pattern, textile print",
@@ -30,6 +37,10 @@ LORAS: dict[str, tuple[str, str, int, dict[str, Any]]] = {
                                              "description": "Demo SDXL LoRA (random weights)."}),
     "demo-silk-xl": ("sdxl", "diffusers", 4, {"activation text": "silk", "preferred weight": 1.0,
                                               "description": "Demo SDXL LoRA in diffusers layout (random weights)."}),
+    "demo-pattern-sd3": ("sd3", "diffusers", 5, {"activation text": "repeating pattern", "preferred weight": 0.8,
+                                                 "description": "Demo SD 3.5 LoRA (random weights)."}),
+    "demo-pattern-flux2": ("flux2", "diffusers", 6, {"activation text": "repeating pattern", "preferred weight": 0.8,
+                                                     "description": "Demo FLUX.2 [klein] LoRA (random weights)."}),
 }
 EMBEDDINGS: dict[str, tuple[str, int]] = {"demo-negative": ("sd15", 2), "demo-negative-xl": ("sdxl", 2)}
 
@@ -67,11 +78,13 @@ def _kohya(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def _lora_state(pipe: Any, seed: int) -> dict[str, torch.Tensor]:
-    state = {f"unet.{k}": v for k, v in _adapter_weights(pipe.unet, _UNET_TARGETS, seed).items()}
+def _lora_state(pipe: Any, family: str, seed: int) -> dict[str, torch.Tensor]:
+    part, targets, text_too, gain = _PARTS[family]
+    state = {f"{part}.{k}": v * (gain if ".lora_B." in k else 1.0)
+             for k, v in _adapter_weights(getattr(pipe, part), targets, seed).items()}
     for index, name in enumerate(("text_encoder", "text_encoder_2")):
         encoder = getattr(pipe, name, None)
-        if encoder is not None:
+        if encoder is not None and text_too:
             weights = _adapter_weights(encoder, _TEXT_TARGETS, seed * 10 + index)
             state.update({f"{name}.{k}": v for k, v in weights.items()})
     return state
@@ -94,12 +107,15 @@ def build_demo_styles(target: Path) -> None:
     from safetensors.torch import save_file
 
     from engine.models.demo import build_sd15_pipeline, build_sdxl_pipeline
+    from engine.models.demo_flux2 import build_flux2_klein_pipeline
+    from engine.models.demo_sd3 import build_sd3_pipeline
 
-    pipes = {"sd15": build_sd15_pipeline(), "sdxl": build_sdxl_pipeline()}
+    pipes = {"sd15": build_sd15_pipeline(), "sdxl": build_sdxl_pipeline(), "sd3": build_sd3_pipeline(),
+             "flux2": build_flux2_klein_pipeline()}
     (target / "loras").mkdir(parents=True, exist_ok=True)
     (target / "embeddings").mkdir(parents=True, exist_ok=True)
     for name, (family, layout, seed, sidecar) in LORAS.items():
-        state = _lora_state(pipes[family], seed)
+        state = _lora_state(pipes[family], family, seed)
         words = sidecar["activation text"]
         if layout == "kohya":  # trigger words in the file's own metadata (as kohya's trainer writes them)
             sidecar = {k: v for k, v in sidecar.items() if k != "activation text"}

@@ -3,7 +3,8 @@ disabled afterwards, so the base weights are never changed and the next run (ano
 
 Adapters live in the modules themselves (UNet, text encoders), which derived pipelines share (ControlNet, editors
 sharing the base's text encoders): what one pipeline loads, the others see, and disabling through any of them
-disables it for all. At most `MAX_RESIDENT` adapters stay loaded per UNet; the least recently used is deleted.
+disables it for all. At most `MAX_RESIDENT` adapters stay loaded per denoiser (UNet or transformer); the least
+recently used is deleted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from engine.models.families import Family
 
 MAX_RESIDENT = 8
+_COMPONENTS = ("unet", "transformer", "text_encoder", "text_encoder_2")  # where LoRA layers can live
 _recent: "weakref.WeakKeyDictionary[Any, list[str]]" = weakref.WeakKeyDictionary()  # UNet -> adapters, oldest first
 _layers: "weakref.WeakKeyDictionary[Any, tuple[Any, list[Any]]]" = weakref.WeakKeyDictionary()  # UNet -> LoRA layers
 
@@ -48,9 +50,11 @@ def read_keys(path: Path, what: str = "LoRA") -> list[str]:
 
 
 def lora_family(families: Sequence[Family], keys: Sequence[str]) -> Family | None:
-    """The family a LoRA was made for, when its tensor names tell (e.g. a second text encoder means SDXL)."""
-    matches = [f for f in families if f.lora_markers and any(k.startswith(f.lora_markers) for k in keys)]
-    return matches[0] if len(matches) == 1 else None
+    """The family a LoRA was made for, when its tensor names tell (e.g. a second text encoder means SDXL); of
+    several, those whose names prove more (`lora_precedence`) first."""
+    matches = [f for f in families if f.made_lora(keys)]
+    best = [f for f in matches if f.lora_precedence == max((m.lora_precedence for m in matches), default=0)]
+    return best[0] if len(best) == 1 else None
 
 
 def check_fits(file: StyleFile, family: Family, families: Sequence[Family]) -> list[str]:
@@ -60,8 +64,14 @@ def check_fits(file: StyleFile, family: Family, families: Sequence[Family]) -> l
         raise ModelError(f"LoRA file '{file.path.name}' holds no weights; download it again.")
     made_for = lora_family(families, keys)
     if made_for is not None and made_for.name != family.name:
-        raise ModelError(f"LoRA '{file.name}' was made for {made_for.label}, but the model is {family.label}: choose "
+        raise InputError(f"LoRA '{file.name}' was made for {made_for.label}, but the model is {family.label}: choose "
                          f"a {made_for.label} model or a LoRA made for {family.label}.")
+    others = {k.split(".", 1)[0] for k in keys} & {f.lora_denoiser for f in families} - {family.lora_denoiser}
+    takers = [f.label for f in families if f.takes_loras and f.lora_denoiser in others]
+    if made_for is None and takers:  # diffusers' names start with the component (a UNet LoRA on a transformer)
+        parts = " and ".join("a UNet" if part == "unet" else f"a {part}" for part in sorted(others))
+        raise InputError(f"LoRA '{file.name}' was made for {' or '.join(takers)} (its layers are {parts}'s), but the "
+                         f"model is {family.label}: choose such a model or a LoRA made for {family.label}.")
     return keys
 
 
@@ -74,8 +84,9 @@ def active_loras(pipe: Any, family: Family, families: Sequence[Family],
         yield
         return
     if not hasattr(pipe, "load_lora_weights") or not family.takes_loras:
-        raise InputError(f"{family.label} models cannot use LoRAs here; choose a Stable Diffusion 1.5 or SDXL model, "
-                         "or remove the LoRAs.")
+        takers = [f.label for f in families if f.takes_loras] or ["Stable Diffusion 1.5", "SDXL"]
+        raise InputError(f"{family.label} models cannot use LoRAs here; choose a {', '.join(takers[:-1])} or "
+                         f"{takers[-1]} model, or remove the LoRAs.")
     names = [_ensure_loaded(pipe, family, families, file, digest) for file, _, digest in chosen]
     layers = lora_layers(pipe)
     try:
@@ -92,13 +103,18 @@ def lora_layers(pipe: Any) -> list[Any]:
     from peft.tuners.lora.layer import LoraLayer
 
     signature = tuple(sorted((k, tuple(v)) for k, v in _loaded(pipe).items()))
-    components = [getattr(pipe, name, None) for name in ("unet", "text_encoder", "text_encoder_2")]
+    components = [getattr(pipe, name, None) for name in _COMPONENTS]
     key = tuple(id(c) for c in components)
-    cached = _layers.get(pipe.unet)
+    cached = _layers.get(denoiser(pipe))
     if cached is None or cached[0] != (key, signature):
         found = [m for c in components if c is not None for m in c.modules() if isinstance(m, LoraLayer)]
-        _layers[pipe.unet] = cached = ((key, signature), found)
+        _layers[denoiser(pipe)] = cached = ((key, signature), found)
     return cached[1]
+
+
+def denoiser(pipe: Any) -> Any:
+    """The module a pipeline denoises with (UNet or transformer; None for neither): adapters are kept per denoiser."""
+    return getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
 
 
 def switch(layers: Sequence[Any], names: list[str], weights: list[float]) -> None:
@@ -122,8 +138,8 @@ def _loaded(pipe: Any) -> dict[str, list[str]]:
 
 def _ensure_loaded(pipe: Any, family: Family, families: Sequence[Family], file: StyleFile, digest: str) -> str:
     """The adapter name of `file` on `pipe`, loading it first when its modules lack it."""
-    name = adapter_name(file, digest, pipe.unet)
-    order = _recent.setdefault(pipe.unet, [])
+    name = adapter_name(file, digest, denoiser(pipe))
+    order = _recent.setdefault(denoiser(pipe), [])
     if any(name in adapters for adapters in _loaded(pipe).values()):
         if name in order:
             order.remove(name)
@@ -136,6 +152,12 @@ def _ensure_loaded(pipe: Any, family: Family, families: Sequence[Family], file: 
     except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence naming the file
         _forget(pipe, name)
         raise _load_error(exc, file, family) from exc
+    if not any(name in adapters for part, adapters in _loaded(pipe).items() if getattr(pipe, part, None) is
+               denoiser(pipe)):  # e.g. a UNet LoRA's text-encoder half on a transformer model: never half a LoRA
+        _forget(pipe, name)
+        raise ModelError(f"LoRA '{file.name}' does not fit {family.label}: none of its layers are in the model's "
+                         f"{'UNet' if getattr(pipe, 'unet', None) is not None else 'transformer'}, so it was made for "
+                         f"another model family. Choose a LoRA made for {family.label}.")
     order.append(name)
     while len(order) > MAX_RESIDENT:
         _forget(pipe, order.pop(0))
@@ -178,4 +200,4 @@ def unload_all(pipe: Any) -> None:
     """Remove every LoRA from `pipe`'s modules (the base weights are as loaded, bit for bit)."""
     if hasattr(pipe, "unload_lora_weights"):
         pipe.unload_lora_weights()
-    _recent.pop(getattr(pipe, "unet", None), None)
+    _recent.pop(denoiser(pipe), None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from engine.models.embeddings import active_embeddings, named_in
-from engine.models.loras import active_loras
+from engine.models.loras import active_loras, denoiser
 from engine.models.style_files import StyleLibrary
 from engine.pipeline.tiling import repeat_tile, seamless
 from engine.pipeline.turns import Turns
@@ -98,7 +98,7 @@ def styled(model: Any, request: Any, library: StyleLibrary, families: list[Any],
                       tuple((file.name, digest) for file, _, digest in loras),
                       tuple((file.name, library.hash_of(file.path, "embedding")) for file in embeddings), tiling)
     with ExitStack() as stack:
-        turns = _exclusive(getattr(pipe, "unet", pipe))
+        turns = _exclusive(denoiser(pipe) or pipe)
         waiting = lambda: emit(Notice("Waiting for another run on this model to finish (it has LoRAs, embeddings or "  # noqa: E731
                                       "tiling on, which would change this image)."))
         alone = not styling.empty or bool(getattr(request, "reference_images", ()))  # references: on the UNet too

@@ -6,6 +6,7 @@ module branches on a family's name: it asks the family object.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -48,6 +49,8 @@ class Family:
     min_steps: ClassVar[int] = 1  # fewest steps its pipeline makes an image with
     # LoRA/embedding tensor-name prefixes only this family's files have (tells which family a LoRA was made for)
     lora_markers: ClassVar[tuple[str, ...]] = ()
+    lora_precedence: ClassVar[int] = 0  # asked first when several families' markers match (they prove more)
+    lora_denoiser: ClassVar[str] = "unet"  # the pipeline component its LoRAs' denoising layers load into
     embedding_keys: ClassVar[tuple[str, ...]] = ()  # an SDXL embedding's per-encoder keys ("clip_l", "clip_g")
     name_hints: ClassVar[tuple[str, ...]] = ()  # words in a model id that suggest this family
     unsupported_schedulers: ClassVar[frozenset[str]] = frozenset()
@@ -95,6 +98,10 @@ class Family:
             return "Default", (f"{self.label}'s pipeline does not support the {name} scheduler; its own scheduler "
                                "was used.")
         return name, None
+
+    def made_lora(self, keys: Sequence[str]) -> bool:
+        """Whether a LoRA's tensor names show it was made for this family."""
+        return bool(self.lora_markers) and any(k.startswith(self.lora_markers) for k in keys)
 
     def load_kwargs(self) -> dict[str, Any]:
         """Extra `from_pretrained` arguments for this family's pipelines."""

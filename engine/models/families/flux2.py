@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -11,6 +12,9 @@ from engine.models.families.base import Conditioning, Family
 _NOISE_SCHEDULERS = frozenset({"Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM", "UniPC"})
 DISTILLED_STEPS = 4  # what the distilled [klein] models were trained to sample in
 MAX_TEXT_TOKENS = 512  # the pipeline's text length (the chat template's tokens included)
+# Tensor names of FLUX.2's own layers (FLUX.1's single blocks have separate projections and FLUX.1's feed-forward is
+# ff.net): its fused single-block projection, its feed-forward and its shared modulation.
+_LORA_NAMES = ("to_qkv_mlp_proj", ".ff.linear_", ".ff_context.linear_", "stream_modulation")
 
 
 @dataclass(frozen=True)
@@ -24,13 +28,17 @@ class Flux2Klein(Family):
     inpaint_pipeline: ClassVar[str | None] = "Flux2KleinInpaintPipeline"
     name_hints: ClassVar[tuple[str, ...]] = ("flux.2", "flux2")
     unsupported_schedulers: ClassVar[frozenset[str]] = _NOISE_SCHEDULERS
-    takes_loras: ClassVar[bool] = False
+    lora_denoiser: ClassVar[str] = "transformer"
+    lora_precedence: ClassVar[int] = 2  # its double blocks share SD3's attention names; its own ones prove it
 
     def check_scheduler(self, name: str) -> tuple[str, str | None]:
         if name in self.unsupported_schedulers:
             return "Default", (f"{self.label} runs with its own flow-matching scheduler; {name} was not used "
                                "(it is for Stable Diffusion's noise-predicting UNets).")
         return name, None
+
+    def made_lora(self, keys: Sequence[str]) -> bool:
+        return any(name in key for key in keys for name in _LORA_NAMES)
 
     def call_inputs(self, pipe: Any, call: dict[str, Any]) -> dict[str, Any]:
         """Image to image on the inpainting pipeline: a mask that repaints the whole image."""

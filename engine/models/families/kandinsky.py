@@ -37,6 +37,7 @@ class Kandinsky22(Family):
     img2img_pipeline: ClassVar[str | None] = "KandinskyV22Img2ImgPipeline"
     # (inpainting needs its own 9-channel decoder, kandinsky-2-2-decoder-inpaint: not derived from the base)
     name_hints: ClassVar[tuple[str, ...]] = ("kandinsky",)
+    takes_loras: ClassVar[bool] = False  # its pipelines have no LoRA loader
     # Its decoder pipeline never calls `scale_model_input` (the Euler ones need it: images come out wrong) and
     # passes a `generator` to `step()` (UniPC's does not take one: it fails).
     unsupported_schedulers: ClassVar[frozenset[str]] = frozenset({"Euler", "Euler a", "UniPC"})

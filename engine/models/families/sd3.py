@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -10,6 +11,10 @@ from engine.models.families.base import Conditioning, Family
 
 _BARE_QUOTE = re.compile(r'(?<!\\)"')
 _SPACE_BEFORE_MARK = re.compile(r"\s+(?=[,.;:!?])")  # left where a weighted group ended before a comma
+# Tensor names only SD3 LoRAs have: Kohya's joint blocks and third encoder, SAI's own names, diffusers' names of the
+# MMDiT parts FLUX's double blocks lack (3.5 Medium's second attention, SD3's norm and feed-forward names).
+_LORA_NAMES = re.compile(r"(lora_unet_joint_blocks_|lora_te3_|text_encoder_3\.|(diffusion_model\.)?joint_blocks\.\d|"
+                         r"(transformer\.)?transformer_blocks\.\d+\.(attn2\.|norm1_context\.|ff(_context)?\.net\.))")
 # What each CLIP encoder reads (75 tokens between its start and end marks); T5 reads on up to this many tokens.
 T5_TOKENS = 256
 
@@ -37,7 +42,8 @@ class StableDiffusion3(Family):
     single_file_markers: ClassVar[tuple[str, ...]] = ("model.diffusion_model", "model.diffusion_model.joint_blocks")
     img2img_pipeline: ClassVar[str | None] = "StableDiffusion3Img2ImgPipeline"
     inpaint_pipeline: ClassVar[str | None] = "StableDiffusion3InpaintPipeline"  # runs the base transformer
-    takes_loras: ClassVar[bool] = False  # its LoRAs load into the transformer, which the LoRA switcher does not know
+    lora_denoiser: ClassVar[str] = "transformer"
+    lora_precedence: ClassVar[int] = 1  # its Kohya files also hold SDXL's lora_te1_/lora_te2_ names
     name_hints: ClassVar[tuple[str, ...]] = ("stable-diffusion-3", "sd3", "sd3.5")
     past_limit: ClassVar[str] = (f"its two CLIP encoders read the first 75, its T5 encoder reads on (up to "
                                  f"{T5_TOKENS} T5 tokens, counted a little differently)")
@@ -50,6 +56,10 @@ class StableDiffusion3(Family):
             return "Default", (f"{self.label} is a flow-matching model: the {name} scheduler does not apply to it, so "
                                "its own scheduler (FlowMatch Euler) was used.")
         return name, None
+
+    def made_lora(self, keys: Sequence[str]) -> bool:
+        """SD3's names, in a file with no single-stream blocks (FLUX's double blocks share some of SD3's names)."""
+        return any(_LORA_NAMES.match(k) for k in keys) and not any("single_" in k for k in keys)
 
     def encode(self, model: Any, prompt: str, negative: str, generator: Any = None,
                prior_callback: Any = None) -> Conditioning:
