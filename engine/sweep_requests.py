@@ -36,6 +36,8 @@ class SweepRequest:
 
     base: GenerationRequest = Txt2ImgRequest()
     axes: tuple[Axis | None, ...] = ()
+    only: tuple[int, ...] = ()  # run only these cells (numbers in `cells()` order) and make no grid: workers run a
+    # sweep's parts apart and the app makes the grids from their cells; empty: every cell, then the grids
 
     def axis(self, index: int) -> Axis | None:
         return self.axes[index] if index < len(self.axes) else None
@@ -60,6 +62,9 @@ class SweepRequest:
             bounded_count(list(self.axes))
         except InputError as exc:
             return [exc.message]
+        if not isinstance(self.only, tuple) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and 0 <= n < self.count for n in self.only):
+            return [f"The cells to run must be cell numbers from 0 to {self.count - 1}."]
         found = list(self.base.problems(settings))
         if found:
             return found
@@ -105,6 +110,15 @@ class SweepRequest:
                 if axis is not None:
                     request = apply(request, axis, axis.values[value_index], catalog)
             yield SweepCell(x, y, z, request)
+
+
+def first_model(request: SweepRequest) -> str:
+    """The model of the first cell `request` runs (its base's when the axes cannot be read)."""
+    try:
+        cells = list(request.cells())
+        return getattr(cells[request.only[0] if request.only else 0].request, "model", "")
+    except (InputError, IndexError, ValueError, TypeError):
+        return getattr(request.base, "model", "")
 
 
 def apply(request: GenerationRequest, axis: Axis, value: object, catalog: Catalog | None = None) -> GenerationRequest:
@@ -154,4 +168,4 @@ def _sampler(name: str) -> str:
     return ours
 
 
-__all__ = ["MAX_CELLS", "SweepCell", "SweepRequest", "apply"]
+__all__ = ["MAX_CELLS", "SweepCell", "SweepRequest", "apply", "first_model"]

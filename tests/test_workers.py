@@ -341,6 +341,24 @@ def test_a_comparisons_columns_run_on_both_workers_at_once(cluster_workers: Stud
 
 
 @needs_ray
+def test_a_sweeps_cells_run_on_both_workers_at_once_each_on_the_worker_holding_its_model(
+        cluster_workers: Studio) -> None:
+    from engine import Cell, Loaded, SweepRequest, parse_axis
+
+    sweep = SweepRequest(base=request(), axes=(parse_axis("Checkpoint name", f"{SD}, {SDXL}", "X"),
+                                               parse_axis("Seed", "1-2", "Y")))
+    in_flight, events = [], []
+    for event in cluster_workers.run(sweep):
+        in_flight.append(cluster_workers.workers.running)
+        events.append(event)
+    made = {(e.row, e.column) for e in events if isinstance(e, Cell) and isinstance(e.event, Result)}
+    assert made == {(0, 0), (0, 1), (1, 0), (1, 1)}, [e for e in events if isinstance(e, Failed)][:2]
+    (grid,) = [e for e in events if isinstance(e, Result)]
+    assert grid.item.path.is_file() and max(in_flight) == 2  # both parts were on workers at once
+    assert [e.event.cached for e in events if isinstance(e, Cell) and isinstance(e.event, Loaded)] == [True] * 4
+
+
+@needs_ray
 def test_a_worker_killed_mid_run_fails_that_run_with_a_sentence(cluster_workers: Studio) -> None:
     events, killed = [], []
     for event in cluster_workers.run(request(steps=150)):

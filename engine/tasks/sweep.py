@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib
 import time
 from dataclasses import replace
+from typing import Iterator
 
 from engine.media.grid import GridCell
+from engine.media.outputs import OutputWriter
 from engine.preflight import hires_run
 from engine.sweep.sheet import grid_image, grid_png
 from engine.sweep_requests import SweepCell, SweepRequest
@@ -23,11 +25,13 @@ def run(request: SweepRequest, ctx: TaskContext) -> None:
     request.check(ctx.settings, ctx.models.catalog)
     request = request.fixed()
     cells = list(request.cells(ctx.models.catalog))
-    ctx.check_work(*(work for cell in cells for work in planned_work(cell)))
-    columns, rows, grids = request.shape
-    ctx.emit(Notice(f"Sweep of {len(cells)} cell{'s' if len(cells) != 1 else ''}: {columns} × {rows}"
-                    + (f" × {grids}" if grids > 1 else "") + "."))
-    made: dict[tuple[int, int, int], tuple[GeneratedImage, float]] = {}
+    ctx.check_work(*(work for cell in cells for work in planned_work(cell)))  # the whole sweep's, even for a part
+    _, rows, _ = request.shape
+    if request.only:  # a part of a sweep run on several workers: the app says the sweep and makes its grids
+        cells = [cells[number] for number in request.only]
+    else:
+        ctx.emit(notice(request))
+    made: dict[tuple[int, int, int], GeneratedImage] = {}  # each cell's first image, for the grids
     failed_models: dict[str, str] = {}
     for cell in cells:
         ctx.check()
@@ -45,7 +49,16 @@ def run(request: SweepRequest, ctx: TaskContext) -> None:
             own.emit(Failed(exc.message, exc.kind))
         except Exception as exc:  # noqa: BLE001 - one cell failing must not stop the others
             own.emit(ctx.models.explain(exc))
-    _save_grids(request, ctx, made)
+    if not request.only:
+        for result in grids(request, ctx.outputs, made):
+            ctx.emit(result)
+
+
+def notice(request: SweepRequest) -> Notice:
+    """What the sweep will run: its cell count and shape."""
+    columns, rows, grids_ = request.shape
+    return Notice(f"Sweep of {request.count} cell{'s' if request.count != 1 else ''}: {columns} × {rows}"
+                  + (f" × {grids_}" if grids_ > 1 else "") + ".")
 
 
 def _run_cell(cell: SweepCell, ctx: TaskContext, made: dict) -> None:
@@ -55,7 +68,7 @@ def _run_cell(cell: SweepCell, ctx: TaskContext, made: dict) -> None:
 
     def emit(event: Event) -> None:
         if isinstance(event, Result) and event.image_index == 0:
-            made[(cell.x, cell.y, cell.z)] = (event.item, event.seconds)
+            made[(cell.x, cell.y, cell.z)] = event.item
         outer(event)
 
     wildcard_runs.run(task.run, cell.request, replace(ctx, emit=emit))  # wildcards: each cell picks by its seed
@@ -72,11 +85,13 @@ def planned_work(cell: SweepCell) -> list[tuple[int, int, int, int]]:
     return [first, *([second] if second else [])]
 
 
-def _save_grids(request: SweepRequest, ctx: TaskContext, made: dict) -> None:
-    """One grid PNG per Z value with at least one finished cell, emitted as a Result (index = the Z value)."""
-    _, _, grids = request.shape
-    for z in range(grids):
-        done = {(x, y): item for (x, y, zz), (item, _) in made.items() if zz == z}
+def grids(request: SweepRequest, outputs: OutputWriter,
+          made: dict[tuple[int, int, int], GeneratedImage]) -> Iterator[Result]:
+    """One grid PNG per Z value with at least one finished cell (`made`: each cell's first image by its x, y, z),
+    saved to `outputs`, as a Result (index = the Z value)."""
+    _, _, grids_ = request.shape
+    for z in range(grids_):
+        done = {(x, y): item for (x, y, zz), item in made.items() if zz == z}
         if not done:
             continue
         started = time.perf_counter()
@@ -85,6 +100,5 @@ def _save_grids(request: SweepRequest, ctx: TaskContext, made: dict) -> None:
         image = grid_image(request.axes, z, cells)
         first = done[min(done, key=lambda place: (place[1], place[0]))].recipe
         recipes: dict[tuple[int, int, int], Recipe] = {(x, y, z): item.recipe for (x, y), item in done.items()}
-        path = ctx.outputs.save(grid_png(image, request.axes, first, recipes), first.seed, prefix="sweep-")
-        ctx.emit(Result(GeneratedImage(image, replace(first, task="sweep"), path), z, grids,
-                        time.perf_counter() - started))
+        path = outputs.save(grid_png(image, request.axes, first, recipes), first.seed, prefix="sweep-")
+        yield Result(GeneratedImage(image, replace(first, task="sweep"), path), z, grids_, time.perf_counter() - started)

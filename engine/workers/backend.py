@@ -13,6 +13,7 @@ from engine.models.catalog import Catalog
 from engine.preflight import output_problem, work_problem
 from engine.runner import RunContext, stream
 from engine.settings import Settings
+from engine.sweep_requests import SweepRequest, first_model
 from engine.types import Cancelled, Cell, Event, Failed, Finished, OutOfMemory, Progress, Result, StudioError, failure
 from engine.workers.codec import decode, encode, open_png
 
@@ -32,7 +33,10 @@ LOST_MEMORY = ("The GPU worker running this request ran out of memory and was st
 
 
 def model_key(request: Any) -> str:
-    """The model a request needs first (a comparison's first column): the worker holding it is preferred."""
+    """The model a request needs first (a comparison's first column, a sweep's first cell): the worker holding it is
+    preferred."""
+    if isinstance(request, SweepRequest):
+        return first_model(request).strip()[:400]
     models, columns = getattr(request, "models", None), getattr(request, "columns", ())
     first = columns[0] if columns else 0  # a comparison's columns run apart: the first of them
     chosen = models[first] if isinstance(models, (tuple, list)) and models else getattr(request, "model", "")

@@ -11,10 +11,13 @@ from engine.models.catalog import Catalog
 from engine.requests import CompareRequest, GenerationRequest
 from engine.settings import Settings
 from engine.studio import Studio
+from engine.sweep_requests import SweepRequest
 from engine.types import Event
 from engine.workers.backend import RayBackend, refusal
 from engine.workers.cluster import start_backend
 from engine.workers.columns import run_columns
+from engine.workers.sweeps import refusal as sweep_refusal
+from engine.workers.sweeps import run_sweep
 
 
 class WorkerStudio(Studio):
@@ -30,10 +33,16 @@ class WorkerStudio(Studio):
     def run(self, request: GenerationRequest, cancel: threading.Event | None = None,
             coalesce_previews: bool = True, live: bool = False,
             wanted: Callable[[], bool] | None = None) -> Iterator[Event]:
-        """`Studio.run`, on a worker; a comparison's columns on several workers at once when there are several."""
-        if isinstance(request, CompareRequest) and self.workers.workers() > 1 and not request.columns \
+        """`Studio.run`, on a worker; a comparison's columns, or a sweep's cells, on several workers at once when there
+        are several."""
+        workers = self.workers.workers()
+        if isinstance(request, CompareRequest) and workers > 1 and not request.columns \
                 and refusal(request, self.settings, self.catalog) is None:
             return run_columns(self.workers.run, request, cancel, coalesce_previews, live, wanted)
+        if isinstance(request, SweepRequest) and workers > 1 and not request.only and request.count > 1 \
+                and sweep_refusal(request, self.settings, self.catalog) is None:
+            return run_sweep(self.workers.run, request, workers, self.outputs, cancel, coalesce_previews, live, wanted,
+                             self.catalog)
         return self.workers.run(request, cancel, coalesce_previews, live, wanted)
 
     @property
