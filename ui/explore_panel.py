@@ -120,8 +120,8 @@ def wildcard_choice(studio: Studio, box: Any, prefix: str, every: bool = True) -
     image or every combination; both hidden while the prompt has no wildcards. The radio is an input of the tab's
     run (`mode_of` reads it); `every=False` (Compare, whose rows are its variants): the note alone, no radio.
     Outside the queue: capped and cheap, so typing never waits behind a run."""
+    mode = mode_choice(studio.settings, prefix, visible=False) if every else None  # (in the prompt's own panel)
     note = gr.HTML("", visible=False, elem_id=f"{prefix}-wildcards")
-    mode = mode_choice(studio.settings, prefix, visible=False) if every else None
 
     def count(text: Any) -> Any:
         line = wildcard_note(studio.settings, text if isinstance(text, str) else "", every)

@@ -29,7 +29,7 @@ class StartFrom:
     control_type: gr.Dropdown
     as_is: gr.Checkbox
     controlnet_scale: gr.Slider
-    shown: list[Any]  # the hint, the picture's group, image to image's row, the ControlNet's row
+    shown: list[Any]  # the hint, the picture's group, image to image's row, the ControlNet's rows
 
     @property
     def inputs(self) -> list[Any]:
@@ -39,8 +39,7 @@ class StartFrom:
     def wire(self, size_row: Any) -> None:
         """Show what the chosen start needs; `size_row` (width and height) only for a prompt."""
         def shown(chosen: str) -> tuple:
-            hint = HINTS.get(chosen, "")
-            return (gr.update(value=hint, visible=bool(hint)), gr.update(visible=chosen != "txt2img"),
+            return (HINTS.get(chosen, ""), gr.update(visible=chosen != "txt2img"),
                     gr.update(visible=chosen == "img2img"), gr.update(visible=chosen == "control"),
                     gr.update(visible=chosen == "txt2img"))
 
@@ -52,20 +51,21 @@ def build(studio: Studio) -> StartFrom:
     """The choice and its inputs (hidden while the sweep starts from a prompt); then `wire` the size row."""
     kinds = served_kinds(studio)
     start = gr.Radio(STARTS, value="txt2img", label="Start from", elem_id="swp-start")
-    hint = gr.Markdown("", visible=False, elem_classes=["studio-note-text"])
     with gr.Group(visible=False) as picture:
+        hint = gr.Markdown("", elem_classes=["studio-note-text"])
         image = gr.Image(type="filepath", label="Your picture (a photo, or a drawing for lines)", height=200,
                          format="png", sources=["upload", "clipboard"], elem_id="swp-image")
         with gr.Row(visible=False) as img2img_row:
             strength = kit.slider(Img2ImgRequest, "strength", studio.settings, 0.6, 0.05, elem_id="swp-strength")
-        with gr.Row(visible=False) as control_row:
-            control_type = gr.Dropdown(kind_choices(studio, kinds), value=kinds[0] if kinds else None,
-                                       label="The image should follow its…", elem_id="swp-kind")
-            as_is = gr.Checkbox(False, label=AS_IS_LABEL, elem_id="swp-as-is")
+        with gr.Column(visible=False) as control_rows:
+            with gr.Row():
+                control_type = gr.Dropdown(kind_choices(studio, kinds), value=kinds[0] if kinds else None,
+                                           label="The image should follow its…", elem_id="swp-kind")
+                as_is = gr.Checkbox(False, label=AS_IS_LABEL, elem_id="swp-as-is")
             controlnet_scale = kit.slider(ControlRequest, "controlnet_scale", studio.settings, 1.0, 0.05,
                                           elem_id="swp-control-weight")
     return StartFrom(start, image, strength, control_type, as_is, controlnet_scale,
-                     [hint, picture, img2img_row, control_row])
+                     [hint, picture, img2img_row, control_rows])
 
 
 def base_request(start: Any, image: Any, strength: Any, control_type: Any, as_is: Any, controlnet_scale: Any,
