@@ -92,6 +92,9 @@ def plan_restore(loaded: LoadedRecipe, catalog: Catalog, hashes: HashIndex | Non
     for key in ("steps", "guidance_scale", "image_guidance_scale", "scheduler"):
         if fields.get(key) is not None:
             out[key] = fields[key]
+    family = catalog.families.get(spec.family) if spec is not None else None
+    if family is not None and out.get("scheduler") == family.a1111_sampler[0] in family.unsupported_schedulers:
+        out["scheduler"] = "Default"  # A1111's name for its own one (SD3's flow-matching Euler, as Forge writes it)
     _seed(fields, out, notes)
     if isinstance(fields.get("sweep"), str):
         out["sweep"] = fields["sweep"]

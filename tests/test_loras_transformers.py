@@ -5,6 +5,7 @@ them; a LoRA for another family gets a sentence before loading, a UNet LoRA leav
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,23 @@ def test_the_recipe_records_the_lora_as_a1111_does_and_restores_it(studio: Studi
         plan = plan_restore(loaded, both_catalog, styles=studio.models.styles)
         assert plan.fields["loras"] == f"{SD3_LORA}:0.7" and plan.fields["model"] == MEDIUM
         assert "<lora:" not in plan.fields["prompt"]
+
+
+def test_flow_matching_recipes_name_the_sampler_as_forge_does_and_restore(studio: Studio,
+                                                                         both_catalog: Catalog) -> None:
+    for model in (MEDIUM, FLUX):
+        item = run(studio, model)["Result"][0].item
+        assert item.recipe.scheduler == "Default"
+        text = to_parameters_text(item.recipe)
+        assert "Sampler: Euler, Schedule type: Simple," in text and "Default" not in text
+        plan = plan_restore(LoadedRecipe(parse_parameters_text(text)[0], "a1111"), both_catalog)
+        assert plan.fields["scheduler"] == "Default" and plan.fields["model"] == model
+        assert not any("Sampler" in note for note in plan.notes)
+    old = "a fox\nSteps: 2, Sampler: Default, CFG scale: 4.5, Seed: 1, Size: 64x64, Model: stable-diffusion-3.5-medium"
+    plan = plan_restore(LoadedRecipe(parse_parameters_text(old)[0], "a1111"), both_catalog)  # our PNGs before
+    assert (plan.fields["scheduler"], plan.fields["model"]) == ("Default", MEDIUM) and not plan.notes
+    sd = to_parameters_text(replace(item.recipe, family="sd15", model="runwayml/stable-diffusion-v1-5"))
+    assert "Sampler: Default," in sd  # other families' own scheduler: as before
 
 
 def test_image_to_image_on_the_derived_pipeline_takes_the_lora(studio: Studio) -> None:

@@ -14,6 +14,7 @@ from engine.media.image_recipe import IMAGE_KEYS, image_pairs, image_task, read_
 from engine.media.reference_recipe import REFERENCE_KEYS, read_reference_settings, reference_pairs
 from engine.media.refiner_recipe import REFINER_KEYS, read_refiner_settings, refiner_pairs
 from engine.media.samplers import A1111_SAMPLERS, scheduler_from_a1111
+from engine.models.families import FAMILY_TYPES
 from engine.media.style_recipe import STYLE_KEYS, read_style_settings, style_pairs, with_lora_tags
 from engine.prompts.a1111 import is_a1111_syntax
 from engine.prompts.to_a1111 import compel_to_a1111
@@ -51,6 +52,9 @@ def parameters_from_fields(fields: Mapping[str, object]) -> str:
         pairs.append(("Steps", fields["steps"]))
     if fields.get("scheduler"):
         sampler, schedule = A1111_SAMPLERS.get(str(fields["scheduler"]), (fields["scheduler"], None))
+        family = FAMILY_TYPES.get(str(fields.get("family") or ""))
+        if fields["scheduler"] == "Default" and family is not None:  # e.g. SD3's flow-matching Euler, as Forge names it
+            sampler, schedule = family.a1111_sampler
         pairs += [("Sampler", sampler)] + ([("Schedule type", schedule)] if schedule else [])
     if isinstance(fields.get("guidance_scale"), (int, float)):
         pairs.append(("CFG scale", _format_number(fields["guidance_scale"])))

@@ -54,6 +54,8 @@ class Family:
     embedding_keys: ClassVar[tuple[str, ...]] = ()  # an SDXL embedding's per-encoder keys ("clip_l", "clip_g")
     name_hints: ClassVar[tuple[str, ...]] = ()  # words in a model id that suggest this family
     unsupported_schedulers: ClassVar[frozenset[str]] = frozenset()
+    # What A1111/Forge call its own ("Default") scheduler in a recipe: Sampler and Schedule type (None: not written)
+    a1111_sampler: ClassVar[tuple[str, str | None]] = ("Default", None)
     counts_tokens: ClassVar[bool] = True  # has a CLIP tokenizer whose count the prompt box can show
     past_limit: ClassVar[str] = ""  # what the counter says of tokens past its limit ("": sent as Compel's chunks)
     seeded_conditioning: ClassVar[bool] = False  # the conditioning depends on the seed: encode per image

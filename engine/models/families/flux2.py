@@ -27,6 +27,7 @@ class Flux2Klein(Family):
     img2img_pipeline: ClassVar[str | None] = "Flux2KleinInpaintPipeline"
     inpaint_pipeline: ClassVar[str | None] = "Flux2KleinInpaintPipeline"
     name_hints: ClassVar[tuple[str, ...]] = ("flux.2", "flux2")
+    a1111_sampler: ClassVar[tuple[str, str | None]] = ("Euler", "Simple")  # Forge's flow-matching Euler
     unsupported_schedulers: ClassVar[frozenset[str]] = _NOISE_SCHEDULERS
     lora_denoiser: ClassVar[str] = "transformer"
     lora_precedence: ClassVar[int] = 2  # its double blocks share SD3's attention names; its own ones prove it

@@ -48,6 +48,7 @@ class StableDiffusion3(Family):
     past_limit: ClassVar[str] = (f"its two CLIP encoders read the first 75, its T5 encoder reads on (up to "
                                  f"{T5_TOKENS} T5 tokens, counted a little differently)")
     # Flow matching: its FlowMatchEuler scheduler; the app's other schedulers are made for noise prediction.
+    a1111_sampler: ClassVar[tuple[str, str | None]] = ("Euler", "Simple")  # Forge's flow-matching Euler
     unsupported_schedulers: ClassVar[frozenset[str]] = frozenset(
         {"Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM", "UniPC"})
 
