@@ -153,6 +153,10 @@ def test_the_family_is_told_from_the_tensor_names(studio: Studio) -> None:
     assert told("transformer.single_transformer_blocks.0.attn.to_qkv_mlp_proj.lora_A.weight",
                 "transformer.transformer_blocks.0.ff.linear_in.lora_A.weight") == "flux2"
     assert told("transformer.transformer_blocks.0.attn.to_q.lora_A.weight") is None  # SD3, FLUX or Qwen: loading tells
+    assert told("text_encoder_2.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight",  # SD 3.5 Large's, with
+                "transformer.transformer_blocks.0.attn.to_q.lora_A.weight") is None  # its CLIPs: not SDXL's
+    assert told("text_encoder_2.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight",
+                "unet.down_blocks.1.attentions.0.proj_in.lora_A.weight") == "sdxl"
     assert told("lora_te1_text_model_encoder_layers_0_mlp_fc1.alpha") == "sdxl"
     assert told("lora_te_text_model_encoder_layers_0_mlp_fc1.alpha") == "sd15"
 

@@ -51,8 +51,10 @@ def read_keys(path: Path, what: str = "LoRA") -> list[str]:
 
 def lora_family(families: Sequence[Family], keys: Sequence[str]) -> Family | None:
     """The family a LoRA was made for, when its tensor names tell (e.g. a second text encoder means SDXL); of
-    several, those whose names prove more (`lora_precedence`) first."""
-    matches = [f for f in families if f.made_lora(keys)]
+    several, those whose names prove more (`lora_precedence`) first. A family is never told where diffusers' names
+    show another denoiser (an SD3 LoRA's text_encoder_2 is not SDXL's when it has transformer layers)."""
+    foreign = {k.split(".", 1)[0] for k in keys} & {f.lora_denoiser for f in families}
+    matches = [f for f in families if f.made_lora(keys) and not foreign - {f.lora_denoiser}]
     best = [f for f in matches if f.lora_precedence == max((m.lora_precedence for m in matches), default=0)]
     return best[0] if len(best) == 1 else None
 
