@@ -107,6 +107,7 @@ class ControlSpec:
     family: str
     kind: str
     demo: str | None = None
+    models: tuple[str, ...] = ()  # ids of the base models it fits (empty: every model of its family)
     about: ClassVar[str] = ""  # (no licence or memory stated beside a ControlNet's name)
 
 
@@ -155,6 +156,20 @@ class Catalog:
     def controlnet(self, family: str | None, kind: str) -> ControlSpec | None:
         """The `kind` ControlNet for base models of `family`, or None when the catalog has none."""
         return next((c for c in self.controlnets if c.family == family and c.kind == kind), None)
+
+    def control_for(self, model: ModelSpec, family: Family, kind: str) -> ControlSpec:
+        """The `kind` ControlNet for `model` (of `family`); InputError naming the families or models that have one."""
+        spec = self.controlnet(family.name, kind)
+        names = sorted({c.family for c in self.controlnets if c.kind == kind})
+        labels = " or ".join(self.families[n].label for n in names)
+        if spec is None:
+            raise InputError(f"{model.name} is a {family.label} model, which has no {kind} ControlNet here: choose a "
+                             f"{labels} base model.")
+        if spec.models and model.id not in spec.models:
+            fits = " or ".join(m.name for m in self.models if m.id in spec.models)
+            raise InputError(f"The {spec.name} ControlNet fits only {fits}, not {model.name}: choose {fits} (or a "
+                             f"{labels} base model of another family).")
+        return spec
 
     def find(self, model: str) -> ModelSpec | None:
         """The catalog entry whose name or id is `model`, or None."""
@@ -245,7 +260,8 @@ def load_catalog(presets_dir: Path = PRESETS_DIR) -> Catalog:
         if "{prompt}" not in style.prompt:
             raise ValueError(f"presets/styles.json: style '{style.name}' has no {{prompt}} placeholder.")
         styles.append(style)
-    controlnets = [ControlSpec(**entry) for entry in raw.get("controlnets", [])]
+    controlnets = [ControlSpec(**{**entry, "models": tuple(entry.get("models", ()))})
+                   for entry in raw.get("controlnets", [])]
     for control in controlnets:
         if control.family not in families:
             raise ValueError(f"presets/models.json: ControlNet '{control.name}' has unknown family '{control.family}'.")

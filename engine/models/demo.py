@@ -27,7 +27,7 @@ from engine.models.demo_kandinsky import build_kandinsky_decoder_pipeline, build
 from engine.models.demo_parts import HIDDEN, build_clip_tokenizer, text_config
 from engine.models.demo_qwen import build_qwen_edit_plus_pipeline
 from engine.models.demo_refiner import build_sdxl_refiner
-from engine.models.demo_sd3 import build_sd3_pipeline
+from engine.models.demo_sd3 import build_sd3_controlnet, build_sd3_pipeline
 
 DEMO_VERSION = "2"
 MARKER_NAME = ".demo-complete"
@@ -215,6 +215,7 @@ _BUILDERS: dict[str, Callable[[int], DiffusionPipeline | ControlNetModel]] = {
     "sdxl-refiner": lambda seed: build_sdxl_refiner(build_sdxl_pipeline(seed), seed),
 }
 _BUILDERS["sd3"] = build_sd3_pipeline
+_BUILDERS["sd3-controlnet-canny"] = build_sd3_controlnet
 _BUILDERS["flux2-klein"] = build_flux2_klein_pipeline
 _BUILDERS["qwen-image-edit"] = build_qwen_edit_plus_pipeline
 _BUILDERS.update(control_builders({"sd15": lambda seed: build_sd15_pipeline(seed).unet,

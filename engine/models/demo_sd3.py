@@ -9,7 +9,8 @@ flow-matching Euler scheduler with shift 3.0.
 from __future__ import annotations
 
 import torch
-from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3ControlNetModel, SD3Transformer2DModel,
+                       StableDiffusion3Pipeline)
 from transformers import CLIPTextModelWithProjection, T5Config, T5EncoderModel, T5Tokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
@@ -55,3 +56,20 @@ def build_sd3_pipeline(seed: int = 0) -> StableDiffusion3Pipeline:
         transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler.from_config(SD3_SCHEDULER), vae=vae,
         text_encoder=text_encoder, tokenizer=tokenizer, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2,
         text_encoder_3=text_encoder_3, tokenizer_3=tokenizer_3)
+
+
+def build_sd3_controlnet(seed: int = 0) -> SD3ControlNetModel:
+    """A ControlNet shaped like SD 3.5 Large's (one joint block, the transformer's position embedding shared, the
+    condition's VAE latents patch-embedded) for the demo transformer; its zero-initialised condition embedding and
+    output projections made non-zero, as if trained, so that what is drawn changes the image."""
+    torch.manual_seed(seed)
+    controlnet = SD3ControlNetModel(
+        sample_size=128, patch_size=2, in_channels=16, out_channels=16, num_layers=1, attention_head_dim=8,
+        num_attention_heads=4, joint_attention_dim=T5_WIDTH, caption_projection_dim=32, pooled_projection_dim=2 * HIDDEN,
+        pos_embed_max_size=128, qk_norm="rms_norm", pos_embed_type=None, use_pos_embed=False,
+        force_zeros_for_pooled_projection=False)
+    generator = torch.Generator().manual_seed(seed + 300)
+    with torch.no_grad():
+        for weight in [*controlnet.controlnet_blocks.parameters(), *controlnet.pos_embed_input.parameters()]:
+            weight.copy_(torch.randn(weight.shape, generator=generator) * (0.5 if weight.ndim > 1 else 0.05))
+    return controlnet

@@ -229,7 +229,7 @@ def derive_controlnet(base: LoadedModel, control: ControlSpec, placement: Placem
 
     source = str(demo_paths[control.demo]) if demo_paths is not None and control.demo else control.id
     try:
-        controlnet = diffusers.ControlNetModel.from_pretrained(
+        controlnet = getattr(diffusers, base.family.controlnet_model).from_pretrained(
             source, **safe_load_kwargs([source], allow_pickle, placement.dtype))
     except ModelError:
         raise

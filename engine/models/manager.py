@@ -327,14 +327,8 @@ class ModelManager:
         return model
 
     def control_spec(self, model: ModelSpec, family: Family, kind: str) -> ControlSpec:
-        """The catalog's `kind` ControlNet for `family`; InputError naming the families that have one."""
-        spec = self.catalog.controlnet(family.name, kind)
-        if spec is None:
-            names = sorted({c.family for c in self.catalog.controlnets if c.kind == kind})
-            labels = " or ".join(self.catalog.families[n].label for n in names)
-            raise InputError(f"{model.name} is a {family.label} model, which has no {kind} ControlNet here: choose a "
-                             f"{labels} base model.")
-        return spec
+        """The catalog's `kind` ControlNet for `model`; InputError naming the families or models that have one."""
+        return self.catalog.control_for(model, family, kind)
 
     def _get(self, ref: ModelRef, key: Any, emit: Emit, fetch: Callable[[Any], tuple[Any, bool]]) -> Any:
         cache = self.cache

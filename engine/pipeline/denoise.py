@@ -6,6 +6,8 @@ from __future__ import annotations
 import inspect
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Callable
 
 from engine.pipeline import fast
@@ -47,7 +49,9 @@ def denoise(model: Any, call: dict, *, steps: int, scheduler: str, generator: An
     # No hooks on a compiled UNet (or one being compiled): they would force a recompile; cancel lands per step.
     watches = [] if compiled is not None or fast.busy(model) else _cancel_points(run, check)
     try:
-        output = run(**model.family.call_inputs(run, call), num_inference_steps=steps, generator=generator, **hooks)
+        with _seeded_global_rng(generator):
+            output = run(**model.family.call_inputs(run, call), num_inference_steps=steps, generator=generator,
+                         **hooks)
     finally:
         for handle in watches:
             handle.remove()
@@ -102,3 +106,19 @@ def _components(pipe: Any, scheduler: Any) -> dict[str, Any]:
         if name not in components and name in pipe.config:
             components[name] = pipe.config[name]
     return components
+
+
+@contextmanager
+def _seeded_global_rng(generator: Any) -> Iterator[None]:
+    """torch's global random state seeded from the run's generator for the call, and put back after it: what a
+    pipeline draws without the generator (SD3's ControlNet samples the condition's VAE latents) then repeats with
+    the seed too."""
+    import torch
+
+    seed = generator.initial_seed() if isinstance(generator, torch.Generator) else None
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_initialized() else []):
+        torch.manual_seed(seed)
+        yield

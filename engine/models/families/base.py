@@ -40,6 +40,7 @@ class Family:
     pipeline_class: ClassVar[str] = ""  # diffusers class of its text-to-image pipeline
     single_file_markers: ClassVar[tuple[str, ...]] = ()  # state-dict key prefixes a single-file checkpoint has
     controlnet_pipeline: ClassVar[str | None] = None
+    controlnet_model: ClassVar[str] = "ControlNetModel"  # diffusers class of its ControlNets
     editor_pipeline: ClassVar[str | None] = None  # InstructPix2Pix pipeline class
     img2img_pipeline: ClassVar[str | None] = None  # image-to-image pipeline class (from_pipe of the base)
     inpaint_pipeline: ClassVar[str | None] = None  # inpainting pipeline class; runs the base UNet or a 9-channel one

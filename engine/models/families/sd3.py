@@ -40,6 +40,8 @@ class StableDiffusion3(Family):
     pipeline_class: ClassVar[str] = "StableDiffusion3Pipeline"
     # A single-file SD3 checkpoint holds MMDiT joint blocks under SD's prefix (SD 1.x/SDXL ones do not).
     single_file_markers: ClassVar[tuple[str, ...]] = ("model.diffusion_model", "model.diffusion_model.joint_blocks")
+    controlnet_pipeline: ClassVar[str | None] = "StableDiffusion3ControlNetPipeline"
+    controlnet_model: ClassVar[str] = "SD3ControlNetModel"  # SD 3.5 Large's (8B) ControlNets: canny, depth, blur
     img2img_pipeline: ClassVar[str | None] = "StableDiffusion3Img2ImgPipeline"
     inpaint_pipeline: ClassVar[str | None] = "StableDiffusion3InpaintPipeline"  # runs the base transformer
     lora_denoiser: ClassVar[str] = "transformer"
@@ -57,6 +59,14 @@ class StableDiffusion3(Family):
             return "Default", (f"{self.label} is a flow-matching model: the {name} scheduler does not apply to it, so "
                                "its own scheduler (FlowMatch Euler) was used.")
         return name, None
+
+    def call_inputs(self, pipe: Any, call: dict[str, Any]) -> dict[str, Any]:
+        """Its ControlNet pipeline reads the condition as `control_image` and has no guess mode."""
+        import inspect
+
+        if "image" not in call or "control_image" not in inspect.signature(type(pipe).__call__).parameters:
+            return call
+        return {**{k: v for k, v in call.items() if k not in ("image", "guess_mode")}, "control_image": call["image"]}
 
     def made_lora(self, keys: Sequence[str]) -> bool:
         """SD3's names, in a file with no single-stream blocks (FLUX's double blocks share some of SD3's names)."""

@@ -1,0 +1,86 @@
+"""SD 3.5 ControlNets in Sketch & lines (issue 29): the catalog's Canny ControlNet for SD 3.5 Large on its tiny demo
+twin (an SD3ControlNetModel built in code) follows what is drawn and records its ControlNet; SD 3.5 Medium (which
+SAI's 8B ControlNets do not fit) and kinds without an SD3 ControlNet get sentences before anything loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import Catalog, ControlRequest, Settings, Studio, load_catalog, plan_restore, read_recipe
+from engine.models.catalog import PRESETS_DIR
+from tests.conftest import TEST_CATALOG, collect
+from tests.test_control import drawing
+
+MEDIUM, LARGE = "stabilityai/stable-diffusion-3.5-medium", "stabilityai/stable-diffusion-3.5-large"
+
+
+@pytest.fixture(scope="module")
+def sd3_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    """The tests' catalog plus the real SD 3.5 family, models and ControlNets, at 64² like every test family."""
+    raw = json.loads((TEST_CATALOG / "models.json").read_text(encoding="utf-8"))
+    real = json.loads((PRESETS_DIR / "models.json").read_text(encoding="utf-8"))
+    family = real["families"]["sd3"]
+    raw["families"]["sd3"] = {**family, "min_side": 64, "aspect_ratios": {k: [64, 64] for k in family["aspect_ratios"]}}
+    raw["models"] += [m for m in real["models"] if m["family"] == "sd3"]
+    raw["controlnets"] += [c for c in real["controlnets"] if c["family"] == "sd3"]
+    folder = tmp_path_factory.mktemp("sd3-control-catalog")
+    (folder / "models.json").write_text(json.dumps(raw), encoding="utf-8")
+    (folder / "styles.json").write_text((TEST_CATALOG / "styles.json").read_text(encoding="utf-8"), encoding="utf-8")
+    return load_catalog(folder)
+
+
+@pytest.fixture(scope="module")
+def studio(cache_dir: Path, sd3_catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Studio:
+    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("outputs"), memory_budget_gb=8.0)
+    made = Studio(settings, demo=True, online=False, catalog=sd3_catalog)
+    yield made
+    made.close()
+
+
+def run(studio: Studio, **fields) -> dict[str, list]:
+    fields = {"prompt": "a house", "model": LARGE, "image": drawing(size=(64, 64)), "width": 64, "height": 64,
+              "steps": 2, "seed": 3, "guidance_scale": 3.5, "scheduler": "Default", **fields}
+    return collect(studio.run(ControlRequest(**fields)))
+
+
+def pixels(events: dict[str, list]) -> np.ndarray:
+    assert "Failed" not in events, events.get("Failed")
+    return np.asarray(events["Result"][0].item.image, dtype=np.float32)
+
+
+def test_the_canny_controlnet_follows_what_is_drawn_and_is_recorded(studio: Studio, sd3_catalog: Catalog) -> None:
+    box, cross = pixels(run(studio)), pixels(run(studio, image=drawing("cross", (64, 64))))
+    assert np.abs(box - cross).mean() > 2.0
+    weak = pixels(run(studio, controlnet_scale=0.2))
+    assert np.abs(weak - box).mean() > 0.5  # the strength is passed on
+    assert np.array_equal(pixels(run(studio)), box)  # same settings, same image
+    item = run(studio)["Result"][0].item
+    control = json.loads(item.recipe.control)
+    assert control["control_type"] == "canny" and control["model"] == sd3_catalog.controlnet("sd3", "canny").id
+    plan = plan_restore(read_recipe(item.path), sd3_catalog)
+    assert plan.tab == "control" and plan.fields["model"] == LARGE and plan.fields["control_type"] == "canny"
+
+
+def test_models_and_kinds_without_an_sd3_controlnet_get_sentences_before_loading(studio: Studio) -> None:
+    events = run(studio, model=MEDIUM)
+    (failed,) = events["Failed"]
+    assert failed.kind == "input" and "Loaded" not in events
+    assert ("The Canny edges (SD 3.5 Large) ControlNet fits only Stable Diffusion 3.5 Large or Stable Diffusion 3.5 "
+            "Large Turbo, not Stable Diffusion 3.5 Medium") in failed.message
+    (failed,) = run(studio, control_type="depth")["Failed"]
+    assert "is a Stable Diffusion 3.5 model, which has no depth ControlNet here" in failed.message
+
+
+def test_the_demo_controlnet_is_shaped_like_sd35_larges() -> None:
+    from engine.models.demo_sd3 import build_sd3_controlnet
+
+    config = build_sd3_controlnet().config
+    # As diffusers' scripts/convert_sd3_controlnet_to_diffusers.py builds SAI's 8B ones: no position embedding of
+    # their own (the transformer's is shared), pooled projections used, no extra condition channels.
+    assert (config.use_pos_embed, config.pos_embed_type, config.force_zeros_for_pooled_projection) == (False, None,
+                                                                                                        False)
+    assert config.extra_conditioning_channels == 0 and config.in_channels == 16
