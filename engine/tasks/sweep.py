@@ -101,4 +101,5 @@ def grids(request: SweepRequest, outputs: OutputWriter,
         first = done[min(done, key=lambda place: (place[1], place[0]))].recipe
         recipes: dict[tuple[int, int, int], Recipe] = {(x, y, z): item.recipe for (x, y), item in done.items()}
         path = outputs.save(grid_png(image, request.axes, first, recipes), first.seed, prefix="sweep-")
-        yield Result(GeneratedImage(image, replace(first, task="sweep"), path), z, grids_, time.perf_counter() - started)
+        yield Result(GeneratedImage(image, replace(first, task="sweep"), path), z, grids_,
+                     time.perf_counter() - started)
