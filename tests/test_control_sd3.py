@@ -84,3 +84,15 @@ def test_the_demo_controlnet_is_shaped_like_sd35_larges() -> None:
     assert (config.use_pos_embed, config.pos_embed_type, config.force_zeros_for_pooled_projection) == (False, None,
                                                                                                         False)
     assert config.extra_conditioning_channels == 0 and config.in_channels == 16
+
+
+def test_the_canny_condition_is_scaled_as_sais_controlnet_reads_it(sd3_catalog: Catalog) -> None:
+    from PIL import Image
+
+    edges = Image.new("RGB", (32, 16))
+    edges.putpixel((3, 2), (255, 255, 255))
+    condition = sd3_catalog.families["sd3"].control_condition("canny", edges)
+    assert tuple(condition.shape) == (1, 3, 16, 32)  # a tensor: the pipeline's own -1..1 preprocessing is skipped
+    assert condition.min() == 0.5 and condition[0, :, 2, 3].tolist() == [128.0] * 3
+    assert sd3_catalog.families["sd3"].control_condition("depth", edges) is edges
+    assert sd3_catalog.families["sd15"].control_condition("canny", edges) is edges

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from PIL import Image
 
@@ -33,14 +33,19 @@ class Control:
         """The ControlNet of each condition, in order."""
         return tuple(c.kind for c in self.conditions)
 
-    def call_arguments(self, width: int, height: int) -> dict:
-        """The ControlNet pipeline's keyword arguments for an image of `width` x `height` (lists when several)."""
+    def call_arguments(self, width: int, height: int, family: Any = None) -> dict:
+        """The ControlNet pipeline's keyword arguments for an image of `width` x `height` (lists when several); each
+        condition as `family`'s ControlNet of its kind reads it."""
+        def condition(control: "Control") -> Any:
+            drawn = control.image(width, height)
+            return family.control_condition(control.kind, drawn) if family is not None else drawn
+
         if not self.others:
-            return {"image": self.image(width, height), "controlnet_conditioning_scale": float(self.scale),
+            return {"image": condition(self), "controlnet_conditioning_scale": float(self.scale),
                     "control_guidance_start": float(self.start), "control_guidance_end": float(self.end),
                     "guess_mode": self.guess_mode}
         items = self.conditions
-        return {"image": [c.image(width, height) for c in items],
+        return {"image": [condition(c) for c in items],
                 "controlnet_conditioning_scale": [float(c.scale) for c in items],
                 "control_guidance_start": [float(c.start) for c in items],
                 "control_guidance_end": [float(c.end) for c in items],

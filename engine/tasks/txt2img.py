@@ -86,7 +86,7 @@ def generate(request: Txt2ImgRequest, ctx: TaskContext, control: Control | None 
                 for note in conditioning.notes if index == 0 else ():
                     ctx.emit(Notice(note))
             started = time.perf_counter()
-            extra = control.call_arguments(width, height) if control else {}
+            extra = control.call_arguments(width, height, family) if control else {}
             call = {**conditioning.kwargs, **extra, "width": width, "height": height,
                     "guidance_scale": request.guidance_scale}
             if varied:

@@ -137,6 +137,10 @@ class Family:
 
         return CLIPTokenizer.from_pretrained(source, subfolder="tokenizer", local_files_only=True)
 
+    def control_condition(self, kind: str, image: Any) -> Any:
+        """The condition image as this family's `kind` ControlNet reads it (most take the drawn picture as it is)."""
+        return image
+
     def call_inputs(self, pipe: Any, call: dict[str, Any]) -> dict[str, Any]:
         """`call` completed for `pipe`'s class where this family runs a task on another pipeline's inputs (image to
         image on an inpainting pipeline, say)."""

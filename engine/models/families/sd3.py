@@ -68,6 +68,17 @@ class StableDiffusion3(Family):
             return call
         return {**{k: v for k, v in call.items() if k not in ("image", "guess_mode")}, "control_image": call["image"]}
 
+    def control_condition(self, kind: str, image: Any) -> Any:
+        """SAI's SD 3.5 Canny ControlNet reads the edges unnormalised, 0.5 to 128 (the model card's
+        SD3CannyImageProcessor) rather than -1 to 1: given as that tensor, the pipeline takes it as it is."""
+        if kind != "canny":
+            return image
+        import numpy as np
+        import torch
+
+        pixels = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+        return pixels * 255 * 0.5 + 0.5
+
     def made_lora(self, keys: Sequence[str]) -> bool:
         """SD3's names, in a file with no single-stream blocks (FLUX's double blocks share some of SD3's names)."""
         return any(_LORA_NAMES.match(k) for k in keys) and not any("single_" in k for k in keys)
