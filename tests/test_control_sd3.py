@@ -96,3 +96,22 @@ def test_the_canny_condition_is_scaled_as_sais_controlnet_reads_it(sd3_catalog: 
     assert condition.min() == 0.5 and condition[0, :, 2, 3].tolist() == [128.0] * 3
     assert sd3_catalog.families["sd3"].control_condition("depth", edges) is edges
     assert sd3_catalog.families["sd15"].control_condition("canny", edges) is edges
+
+
+def test_the_api_sketches_with_sd35_large_and_refuses_medium(cache_dir: Path, sd3_catalog: Catalog,
+                                                             tmp_path: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    from tests.test_api import failure, served
+
+    sketch = tmp_path / "box.png"
+    drawing(size=(64, 64)).save(sketch)
+    base = {"image": handle_file(str(sketch)), "control_type": "canny", "prompt": "a house", "steps": 2, "seed": 5,
+            "width": 64, "height": 64, "api_name": "/control"}
+    with served(cache_dir, sd3_catalog, tmp_path / "outputs") as (app, _):
+        client = Client(app.local_url, verbose=False)
+        image, status, _ = client.predict(model="Stable Diffusion 3.5 Large", **base)
+        fields = read_recipe(image).fields
+        assert "Done: 1 image" in status and fields["model"] == LARGE and fields["family"] == "sd3"
+        message, _ = failure(client, model="Stable Diffusion 3.5 Medium", **base)
+        assert "ControlNet fits only Stable Diffusion 3.5 Large" in message
