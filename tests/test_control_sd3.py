@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import Catalog, ControlRequest, Settings, Studio, load_catalog, plan_restore, read_recipe
+from engine import (Catalog, ControlRequest, Settings, Studio, load_catalog, load_presets, plan_restore,
+                    read_recipe)
 from engine.models.catalog import PRESETS_DIR
 from tests.conftest import TEST_CATALOG, collect
 from tests.test_control import drawing
@@ -63,6 +64,17 @@ def test_the_canny_controlnet_follows_what_is_drawn_and_is_recorded(studio: Stud
     assert control["control_type"] == "canny" and control["model"] == sd3_catalog.controlnet("sd3", "canny").id
     plan = plan_restore(read_recipe(item.path), sd3_catalog)
     assert plan.tab == "control" and plan.fields["model"] == LARGE and plan.fields["control_type"] == "canny"
+
+
+def test_two_conditions_at_once_and_a_pose_beside_them(studio: Studio) -> None:
+    from engine.control_requests import Condition
+
+    box = pixels(run(studio))
+    both = pixels(run(studio, conditions=(Condition(control_type="canny", image=drawing("cross", (64, 64))),)))
+    assert np.abs(both - box).mean() > 1.0  # the second ControlNet (multi-ControlNet) adds the cross
+    (failed,) = run(studio, conditions=(Condition(control_type="openpose", pose=load_presets()["Runway walk"]),)
+                    )["Failed"]
+    assert "which has no openpose ControlNet here" in failed.message
 
 
 def test_models_and_kinds_without_an_sd3_controlnet_get_sentences_before_loading(studio: Studio) -> None:
