@@ -131,6 +131,29 @@ def test_requests_and_events_cross_as_plain_data(tmp_path: Path) -> None:
         decode({"~type": "os:system", "fields": {}})  # only engine classes are ever built from data
 
 
+def test_a_workers_previews_travel_as_small_jpegs_and_results_as_their_pngs() -> None:
+    from PIL import Image
+
+    from engine import Cell, Preview
+    from engine.workers.codec import decode, png
+    from engine.workers.outputs import WorkerOutputs
+
+    import random
+
+    from PIL import ImageChops, ImageStat
+
+    small = Image.frombytes("RGB", (8, 8), random.Random(1).randbytes(8 * 8 * 3))  # latents' colours, upscaled as
+    image = small.resize((384, 384), Image.Resampling.BILINEAR)  # a linear preview is (to its 384 px long side)
+    shipped = WorkerOutputs().ship(Cell(0, 1, Preview(image, 2, 10)))
+    data = shipped["fields"]["event"]["fields"]["image"]["~jpeg"]
+    assert len(data) * 3 < len(png(image))  # a fraction of the bytes of the fastest PNG
+    back = decode(shipped)
+    assert (back.column, back.event.step, back.event.image.size) == (1, 2, (384, 384))
+    assert max(ImageStat.Stat(ImageChops.difference(back.event.image, image)).mean) < 3  # close: only a preview
+    odd = WorkerOutputs().ship(Preview(image.convert("RGBA"), 1, 2))  # a mode JPEG cannot keep: a PNG
+    assert "~png" in odd["fields"]["image"] and decode(odd).image.mode == "RGBA"
+
+
 # ---- the same contract on both backends ----
 
 def test_a_run_streams_progress_previews_a_saved_result_and_finished(backend: Studio, studio: Studio) -> None:

@@ -1,6 +1,6 @@
 """Requests and events as plain data (dicts, lists, text, numbers, bytes) for the trip to a worker and back: images
-as PNG bytes, uploaded files as their bytes, the engine's own dataclasses by name (only `engine.` classes are
-rebuilt)."""
+as PNG bytes (a worker's previews as JPEG: engine/workers/outputs.py), uploaded files as their bytes, the engine's
+own dataclasses by name (only `engine.` classes are rebuilt)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from typing import Any
 from PIL import Image
 
 PLAIN = (type(None), bool, int, float, str, bytes)
+JPEG_MODES = ("RGB", "L")  # image modes a JPEG keeps
+PREVIEW_QUALITY = 90
 
 
 def encode(value: Any) -> Any:
@@ -53,8 +55,8 @@ def decode(data: Any, folder: Path | None = None) -> Any:
         return [decode(item, folder) for item in data]
     if not isinstance(data, dict):
         return data
-    if "~png" in data:
-        return open_png(data["~png"])
+    if "~png" in data or "~jpeg" in data:
+        return open_png(data["~png"] if "~png" in data else data["~jpeg"])
     if "~path" in data:
         return Path(data["~path"])
     if "~tuple" in data:
@@ -92,8 +94,15 @@ def png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def jpeg(image: Image.Image, quality: int = PREVIEW_QUALITY) -> bytes:
+    """`image` (one of JPEG_MODES) as JPEG bytes: a preview, lossy and small."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
 def open_png(data: bytes) -> Image.Image:
-    """The image in PNG `data`, read at once."""
+    """The image in PNG (or JPEG) `data`, read at once."""
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
