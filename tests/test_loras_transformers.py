@@ -141,6 +141,22 @@ def test_a_unet_lora_on_a_transformer_model_is_refused_and_leaves_nothing(studio
     assert np.array_equal(pixels(run(studio, MEDIUM)), none)
 
 
+def test_a_lora_its_names_do_not_tell_is_loaded_and_taken_off_again_when_it_misses_the_transformer(
+        studio: Studio, tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    linen = studio.models.styles.find("demo-linen", "lora").path  # SD 1.5's, in Kohya's names
+    unet_only = {k: v for k, v in load_file(str(linen)).items() if k.startswith("lora_unet_")}  # no lora_te_ marker
+    save_file(unet_only, str(tmp_path / "unet-only.safetensors"))
+    none = pixels(run(studio, MEDIUM))
+    (failed,) = run(studio, MEDIUM, loras=((str(tmp_path / "unet-only.safetensors"), 0.8),))["Failed"]
+    assert ("LoRA 'unet-only' does not fit Stable Diffusion 3.5: none of its layers are in the model's transformer"
+            in failed.message)  # (diffusers loads nothing from it, silently)
+    pipe = load(studio, MEDIUM)[0].pipe
+    assert not any("unet_only" in n for names in pipe.get_list_adapters().values() for n in names)
+    assert np.array_equal(pixels(run(studio, MEDIUM)), none)
+
+
 def test_the_family_is_told_from_the_tensor_names(studio: Studio) -> None:
     families = list(studio.catalog.families.values())
 

@@ -87,8 +87,8 @@ def active_loras(pipe: Any, family: Family, families: Sequence[Family],
         return
     if not hasattr(pipe, "load_lora_weights") or not family.takes_loras:
         takers = [f.label for f in families if f.takes_loras] or ["Stable Diffusion 1.5", "SDXL"]
-        raise InputError(f"{family.label} models cannot use LoRAs here; choose a {', '.join(takers[:-1])} or "
-                         f"{takers[-1]} model, or remove the LoRAs.")
+        either = f"{', '.join(takers[:-1])} or {takers[-1]}" if len(takers) > 1 else takers[0]
+        raise InputError(f"{family.label} models cannot use LoRAs here; choose a {either} model, or remove the LoRAs.")
     names = [_ensure_loaded(pipe, family, families, file, digest) for file, _, digest in chosen]
     layers = lora_layers(pipe)
     try:
