@@ -168,15 +168,19 @@ def _ensure_loaded(pipe: Any, family: Family, families: Sequence[Family], file: 
 
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """transformers prints a load report listing every other adapter's weights as missing: not news to anyone."""
+    """transformers prints a load report listing every other adapter's weights as missing, diffusers a warning for
+    each text encoder a transformer-only LoRA (most SD3 and FLUX ones) has no layers for: not news to anyone."""
+    from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging
 
-    level = logging.get_verbosity()
+    levels = logging.get_verbosity(), diffusers_logging.get_verbosity()
     logging.set_verbosity_error()
+    diffusers_logging.set_verbosity_error()
     try:
         yield
     finally:
-        logging.set_verbosity(level)
+        logging.set_verbosity(levels[0])
+        diffusers_logging.set_verbosity(levels[1])
 
 
 def _forget(pipe: Any, name: str) -> None:
