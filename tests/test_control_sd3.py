@@ -127,3 +127,9 @@ def test_the_api_sketches_with_sd35_large_and_refuses_medium(cache_dir: Path, sd
         assert "Done: 1 image" in status and fields["model"] == LARGE and fields["family"] == "sd3"
         message, _ = failure(client, model="Stable Diffusion 3.5 Medium", **base)
         assert "ControlNet fits only Stable Diffusion 3.5 Large" in message
+
+
+def test_the_sketch_tab_offers_the_models_a_controlnet_fits(sd3_catalog: Catalog) -> None:
+    fits = {m.id for m in sd3_catalog.models if sd3_catalog.fits_controlnet(m, "canny")}
+    assert LARGE in fits and "stabilityai/stable-diffusion-3.5-large-turbo" in fits and MEDIUM not in fits
+    assert not any(sd3_catalog.fits_controlnet(m, "depth") for m in sd3_catalog.models if m.family == "sd3")

@@ -157,6 +157,11 @@ class Catalog:
         """The `kind` ControlNet for base models of `family`, or None when the catalog has none."""
         return next((c for c in self.controlnets if c.family == family and c.kind == kind), None)
 
+    def fits_controlnet(self, model: ModelSpec, kind: str) -> bool:
+        """Whether the catalog has a `kind` ControlNet that fits `model` (its family's, not limited to other models)."""
+        spec = self.controlnet(model.family, kind)
+        return spec is not None and (not spec.models or model.id in spec.models)
+
     def control_for(self, model: ModelSpec, family: Family, kind: str) -> ControlSpec:
         """The `kind` ControlNet for `model` (of `family`); InputError naming the families or models that have one."""
         spec = self.controlnet(family.name, kind)

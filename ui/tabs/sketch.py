@@ -65,7 +65,7 @@ def build(studio: Studio) -> kit.Tab:
     """Build the tab inside the current gr.Tab context; images sent from other tabs become its input."""
     settings, catalog = studio.settings, studio.catalog
     presets = load_presets()
-    bases = [m for m in catalog.models if any(catalog.controlnet(m.family, k) for k in ("canny", "depth"))]
+    bases = [m for m in catalog.models if any(catalog.fits_controlnet(m, k) for k in ("canny", "depth"))]
     first = bases[0]
     kinds = served_kinds(studio)
     history = kit.session_state([])
@@ -91,8 +91,8 @@ def build(studio: Studio) -> kit.Tab:
                 controls = kit.RunControls("Generate", "sketch-generate", "sketch-cancel")
             with kit.settings_column():
                 intro = gr.Column()  # the examples, once the fields they set exist
-                model = kit.model_picker(studio, bases, "Base model", "SD 1.5 or SDXL; the ControlNet for the chosen "
-                                         "kind is added to it.", elem_id="sketch-model")
+                model = kit.model_picker(studio, bases, "Base model", "SD 1.5, SDXL or SD 3.5 Large (edges only); the "
+                                         "ControlNet for the chosen kind is added to it.", elem_id="sketch-model")
                 negative_prompt = gr.Textbox("blurry, lowres, distorted", label="Negative prompt", lines=1)
                 with gr.Row():
                     choices = kind_choices(studio, kinds)
