@@ -211,9 +211,9 @@ def build(studio: Studio) -> kit.Tab:
         """The page's Generate: the checkbox says "use as is"; the session gallery and the newest result are kept."""
         for shown, html, made in control(image, kind, used_as_is is not True, prompt, negative, model, seed, steps,
                                          guidance, scale, start, end, low, high, width, height, scheduler, pose,
-                                         pose_scale, loras, tiling, image_1, role_1, weight_1, image_2, role_2,
-                                         weight_2, image_3, role_3, weight_3, image_4, role_4, weight_4,
-                                         wildcard_mode=wildcard_mode, sketch=sketch, items=items, request=request):
+                                         pose_scale, loras, tiling, wildcard_mode, image_1, role_1, weight_1,
+                                         image_2, role_2, weight_2, image_3, role_3, weight_3, image_4, role_4,
+                                         weight_4, sketch=sketch, items=items, request=request):
             newest = made[0][0] if isinstance(made, list) and made else gr.skip()  # made: a skip when unchanged
             yield shown, html, made, made, newest
 
