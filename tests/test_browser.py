@@ -347,10 +347,6 @@ def test_results_go_from_tab_to_tab(page) -> None:
     assert "Settings restored" in _status(page)
 
 
-@pytest.mark.xfail("PYTEST_XDIST_WORKER" in os.environ, strict=False,
-                   reason="open on issue 27: in make test's two-lane run, A's Cancel click never completes (Playwright "
-                          "waits 120 s at 'performing click action': A's page is stuck), in three runs of three; it "
-                          "passes in one process (make test LANES=)")
 def test_visitors_queue_visibly_get_only_their_images_and_a_closed_tab_stops_its_run(
         page, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Visitor A runs a long job; B waits with a visible queue position; A cancels, B's image appears only on B's
@@ -378,7 +374,9 @@ def test_visitors_queue_visibly_get_only_their_images_and_a_closed_tab_stops_its
         _set_number(visitor_b, elem_id, value)
     visitor_b.locator("#t2i-generate").click()
     _wait_for(visitor_b, "queue: 1/1", timeout=PATIENCE_MS)  # Gradio's queue position and estimate, on B's panel
-    page.locator("#t2i-cancel").click()
+    # The click as the button gets it: Playwright's own click (in an xdist worker, with B's window opened after A's)
+    # stayed at "scrolling into view" until A's run ended, in every two-lane run; A's page itself kept answering.
+    page.locator("#t2i-cancel").dispatch_event("click")
     _wait_for(visitor_b, "Done: 1 image")
     _wait_for(page, "Cancelled", timeout=PATIENCE_MS)
     assert visitor_b.locator("#t2i-gallery img").count() == 1

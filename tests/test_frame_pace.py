@@ -29,3 +29,16 @@ def test_a_preview_after_the_gap_is_sent() -> None:
     assert pace.due(Preview(picture, 1, 9))
     time.sleep(0.02)
     assert pace.due(Preview(picture, 2, 9))
+
+
+def test_by_default_pictures_come_at_most_ten_a_second_and_step_counts_thirty(monkeypatch) -> None:
+    import ui.frames as frames
+
+    clock = [100.0]
+    monkeypatch.setattr(frames.time, "monotonic", lambda: clock[0])
+    pace, picture = Pace(), Image.new("RGB", (8, 8))
+    assert pace.due(Preview(picture, 1, 99)) and pace.due(Progress(1, 99, 0.1, None))
+    clock[0] += 0.05  # half a preview gap, more than a step-count gap
+    assert not pace.due(Preview(picture, 2, 99)) and pace.due(Progress(2, 99, 0.2, None))
+    clock[0] += 0.06
+    assert pace.due(Preview(picture, 3, 99))

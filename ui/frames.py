@@ -13,7 +13,9 @@ import gradio as gr
 from engine import Cell, Failed, Finished, Preview, Progress
 from ui import status
 
-FRAME_GAP = 0.03  # seconds between two frames of one image's previews, and of the step count: ~30 a second at most
+STEP_GAP = 0.03  # seconds between two frames of one image's step count: ~30 a second at most (a line of text)
+PREVIEW_GAP = 0.1  # and between two of its previews: 10 a second (each is a picture the server encodes and the page
+# fetches and paints: at 30 a second a hosted visitor's 512² previews alone would carry megabytes a second)
 
 Frame = Callable[[Any, status.StatusTracker], tuple]
 _PLAIN = (str, int, float, bool, type(None))
@@ -48,12 +50,12 @@ def lean(frame: Frame) -> Frame:
 class Pace:
     """Which events are worth a frame. A tiny model on a fast CPU (or a fast model on a GPU) steps tens to hundreds
     of times a second, and every frame costs the server, the connection and the page work; nobody sees more than
-    ~30 a second. So a preview or a step count within FRAME_GAP of the last one sent for the same image is skipped
-    (the next one carries the news); every other event (a stage's message, the last step, results, errors, the
-    end) is sent."""
+    ~30 step counts and ~10 pictures a second. So a step count within STEP_GAP, or a preview within PREVIEW_GAP, of
+    the last one sent for the same image is skipped (the next one carries the news); every other event (a stage's
+    message, the last step, results, errors, the end) is sent. `gap` sets both gaps at once."""
 
-    def __init__(self, gap: float = FRAME_GAP) -> None:
-        self.gap = gap
+    def __init__(self, gap: float | None = None) -> None:
+        self.gaps = {Progress: STEP_GAP if gap is None else gap, Preview: PREVIEW_GAP if gap is None else gap}
         self._sent: dict[tuple, float] = {}
 
     def due(self, event: Any) -> bool:
@@ -64,7 +66,7 @@ class Pace:
             return True
         where = (getattr(event, "row", None), getattr(event, "column", None), inner.image_index)
         key, now = (type(inner), *where), time.monotonic()
-        if now - self._sent.get(key, float("-inf")) < self.gap:
+        if now - self._sent.get(key, float("-inf")) < self.gaps[type(inner)]:
             return False
         self._sent[key] = now
         return True
