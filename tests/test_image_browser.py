@@ -12,10 +12,6 @@ from tests.test_browser import _event_done, _next_paint, _set_number, _status, _
 pytestmark = pytest.mark.browser
 
 
-@pytest.mark.xfail(strict=False, reason="open on issue 27: Gradio 6's image editor keeps its stroke layer through a "
-                   "value set by the server (the layer the page sends after Clear mask is byte-identical to the one "
-                   "before, whether the clear sets no layer, a blank one, or None first), and its first export after "
-                   "an upload is sometimes the 800x800 default canvas, not the 96x64 image")
 def test_a_mask_painted_in_the_page_is_inpainted(page, tmp_path: Path) -> None:  # noqa: F811
     source = tmp_path / "look.png"
     image = Image.new("RGB", (96, 64), (200, 180, 150))
@@ -23,7 +19,7 @@ def test_a_mask_painted_in_the_page_is_inpainted(page, tmp_path: Path) -> None: 
     image.save(source)
     page.get_by_role("tab", name="Your image").click()
     page.locator("#img-editor input[type=file]").set_input_files(str(source))
-    page.wait_for_function("document.querySelectorAll('#img-editor canvas').length > 0")
+    page.wait_for_function("document.querySelector('#img-status').innerText.includes('Your image is in (96x64)')")
     page.locator("#img-mode").get_by_text("Inpaint", exact=True).click()
     page.locator("#img-editor button[title=Brush]").click()
     page.wait_for_function("document.querySelector('#img-editor button[title=Brush]').classList.contains('highlight')"

@@ -141,6 +141,11 @@ def test_painted_layers_become_one_white_mask() -> None:
     mask = mask_from_layers([layer, None, second], (40, 30))
     assert mask.getpixel((10, 10)) == mask.getpixel((25, 15)) == 255 and mask.getpixel((35, 25)) == 0
     assert mask_from_layers([Image.new("RGBA", (40, 30))], (40, 30)) is None  # nothing painted
+    faint = Image.new("RGBA", (40, 30))
+    faint.putpixel((0, 0), (0, 0, 0, 1))  # what Your image's Clear mask sends (the page keeps strokes otherwise)
+    assert mask_from_layers([faint], (40, 30)) is None
+    faint.putpixel((0, 0), (0, 0, 0, 2))
+    assert mask_from_layers([faint], (40, 30)).getpixel((0, 0)) == 255
 
 
 def test_the_recipe_round_trips_and_restores_into_the_tab(studio: Studio) -> None:

@@ -60,10 +60,6 @@ def _steps(page, prefix: str, value: int) -> None:
 def test_prompt_buttons_and_forming_image_share_one_screen(pages, tmp_path: Path, size, tab, request) -> None:
     title, prompt, run, cancel, panel, image = tab
     width, height = size
-    if title == "Your image":
-        request.applymarker(pytest.mark.xfail(strict=False, reason="open on issue 27: at either size the uploaded "
-                                              "photo sometimes never reaches the server ('No image was given'), even "
-                                              "with the image the editor's upload and change events carried kept"))
     page = pages[size]
     page.get_by_role("tab", name=title, exact=True).click()
     page.locator(f"#{prompt} textarea").wait_for()
@@ -76,7 +72,7 @@ def test_prompt_buttons_and_forming_image_share_one_screen(pages, tmp_path: Path
         if title == "Edit":
             page.wait_for_function("document.querySelector('#edit-status').innerText.includes('original (')")
         elif title == "Your image":
-            page.wait_for_function("document.querySelectorAll('#img-editor canvas').length > 0")
+            page.wait_for_function("document.querySelector('#img-status').innerText.includes('Your image is in')")
             page.wait_for_function("[...document.querySelectorAll('#img-editor canvas')].every(c => c.width > 0)")
             _next_paint(page)  # the editor's layers settle
         else:

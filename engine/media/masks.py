@@ -53,6 +53,9 @@ def check_not_empty(mask: Image.Image) -> None:
                          "extend the canvas to outpaint.")
 
 
+FAINTEST = 1  # a paint layer's alpha at or under this is no paint (invisible; Your image's "Clear mask" uses it)
+
+
 def mask_from_layers(layers: Iterable[str | Path | Image.Image | None], size: tuple[int, int]) -> Image.Image | None:
     """One mask from an image editor's paint layers: every painted pixel, whatever its colour and opacity, is white
     (the edge is softened by the mask blur, not by the brush); None when nothing was painted."""
@@ -63,7 +66,7 @@ def mask_from_layers(layers: Iterable[str | Path | Image.Image | None], size: tu
         image = layer if isinstance(layer, Image.Image) else _read(layer)
         if image.size != size:
             image = image.resize(size, Image.Resampling.NEAREST)
-        union |= np.asarray(_alpha_or_light(image)) > 0
+        union |= np.asarray(_alpha_or_light(image)) > FAINTEST
     return Image.fromarray(union.astype(np.uint8) * 255, "L") if union.any() else None
 
 

@@ -36,6 +36,9 @@ def _path(item: Any) -> str | None:
     return kit.file_path(item)
 
 
+ARRIVING = ""  # the kept upload while the page's upload event has come without its image
+
+
 def _parts(value: Any) -> tuple[str | None, list[str], str | None]:
     """(background, paint layers, composite) file paths of an image editor's raw value."""
     if not isinstance(value, dict):
@@ -51,6 +54,15 @@ def _size(path: str) -> tuple[int, int]:
             return handle.size
     except Exception as exc:  # noqa: BLE001 - PIL raises many kinds; the engine gives the full sentence
         raise InputError("The image could not be read. Upload a PNG, JPEG or WebP image.") from exc
+
+
+def _arrived(background: str) -> str:
+    """The status once the server has the uploaded image: its size, or why it cannot be used."""
+    try:
+        width, height = _size(background)
+    except InputError as exc:
+        return status.error(exc)
+    return status.idle(f"Your image is in ({width}x{height}). Choose a mode, then Generate.")
 
 
 def _painted(value: Any) -> Image.Image | None:
@@ -203,6 +215,8 @@ def build(studio: Studio) -> kit.Tab:
 
         def job() -> Img2ImgRequest:
             background, _, composite = _parts(value)
+            if background is None and uploaded == ARRIVING:
+                raise InputError("Your image is still on its way to the server: press Generate again in a moment.")
             if background is None and uploaded:  # the editor sent no image although one was uploaded (below)
                 background = composite = uploaded
             if mode_value == "img2img":
@@ -299,9 +313,25 @@ def build(studio: Studio) -> kit.Tab:
                 show_progress="hidden", queue=False)
 
     # The page's editor sometimes sends no image with a Generate clicked soon after an upload ("No image was given"
-    # with the photo on screen); its upload and change events carry it, so the server keeps it for that case.
-    gr.on([editor.upload, editor.change], lambda value: _parts(value)[0] or gr.skip(), editor, uploaded,
-          api_visibility="private", show_progress="hidden", queue=False, preprocess=False)
+    # with the photo on screen), and its upload event sometimes comes before the image (which a change event then
+    # carries). So the server keeps the uploaded image for Generate, and the status says when it has it: "on its
+    # way" from an upload event without it, "is in" (its size) from the first event with it.
+    def on_upload(value: Any) -> tuple:
+        background = _parts(value)[0]
+        if background is None:
+            return ARRIVING, status.idle("Your image is on its way…")
+        return background, _arrived(background)
+
+    def on_change(value: Any, kept: str | None) -> tuple:
+        background = _parts(value)[0]
+        if background is None:
+            return gr.skip(), gr.skip()
+        return background, _arrived(background) if kept == ARRIVING else gr.skip()
+
+    editor.upload(on_upload, editor, [uploaded, progress], api_visibility="private", show_progress="hidden",
+                  queue=False, preprocess=False)
+    editor.change(on_change, [editor, uploaded], [uploaded, progress], api_visibility="private",
+                  show_progress="hidden", queue=False, preprocess=False)
     editor.clear(lambda: None, None, uploaded, api_visibility="private", show_progress="hidden", queue=False)
 
     def on_canvas(chosen: str, value: Any, *amounts: Any) -> Any:
@@ -322,9 +352,20 @@ def build(studio: Studio) -> kit.Tab:
         flipped = ImageOps.invert(painted) if painted is not None else Image.new("L", _size(background), 255)
         return _editor_value(background, flipped if flipped.getextrema()[1] else None)
 
+    def on_clear(value: Any) -> Any:
+        """No mask: a paint layer with nothing a mask counts. The page's editor keeps its strokes through a value
+        with no layer or a wholly clear one, so one corner pixel has the faintest alpha (1/255, under the mask's
+        threshold: see mask_from_layers)."""
+        background = _parts(value)[0]
+        if not background:
+            return gr.skip()
+        image = Image.open(background).convert("RGBA")
+        layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+        layer.putpixel((0, 0), (0, 0, 0, 1))
+        return {"background": background, "layers": [layer], "composite": image}
+
     invert.click(on_invert, editor, editor, api_visibility="private", preprocess=False, queue=False)
-    clear.click(lambda value: _editor_value(_parts(value)[0]), editor, editor, api_visibility="private",
-                preprocess=False, queue=False)
+    clear.click(on_clear, editor, editor, api_visibility="private", preprocess=False, queue=False)
 
     gallery.select(kit.selected_recipe, history, [recipe_text, selected], api_visibility="private")
 
