@@ -20,6 +20,7 @@ from gradio_client.utils import Status
 from PIL import Image
 
 from engine import Catalog, Settings, Studio, read_recipe
+from ui.frames import PREVIEW_GAP
 from ui.layout import build_app, launch
 from tests.conftest import SD, load, slow_steps
 
@@ -138,8 +139,9 @@ def test_live_endpoint_drops_stale_calls(client: Client) -> None:
 
 
 def test_txt2img_streams_previews(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    studio = client.studio  # a step slower than the page's frame pace (ui/frames.py): every step is a frame
-    slow_steps(monkeypatch, studio.device_thread.submit(lambda: load(studio, SD)[0].pipe.unet).result(), 0.08)
+    studio = client.studio  # a step slower than the page's preview pace (ui/frames.py): every step a preview
+    slow_steps(monkeypatch, studio.device_thread.submit(lambda: load(studio, SD)[0].pipe.unet).result(),
+               PREVIEW_GAP * 1.2)
     job = client.submit(prompt="a (wool)1.2 coat", steps=6, seed=3, width=64, height=64, api_name="/txt2img")
     outputs = list(job)
     statuses = [o[1] for o in outputs]

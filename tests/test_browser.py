@@ -44,7 +44,7 @@ WATCH = """(ids) => {
 SERVED: dict[str, Studio] = {}  # url -> the Studio behind it (tests that slow its models' steps)
 
 
-def slow_models(studio: Studio, monkeypatch: pytest.MonkeyPatch, *models: str, seconds: float = 0.1) -> None:
+def slow_models(studio: Studio, monkeypatch: pytest.MonkeyPatch, *models: str, seconds: float = 0.12) -> None:
     """Give `models`' steps a real model's pace. Loaded on the server's device thread, as its runs load them (the
     stack's first import there is under its lock: a second thread importing diffusers beside it can fail)."""
     studio.device_thread.submit(studio.warm_up).result()
@@ -127,7 +127,12 @@ def _status(page, elem_id: str = "t2i-status") -> str:
 
 
 def _wait_for(page, text: str, elem_id: str = "t2i-status", timeout: int = 60_000) -> None:
-    page.wait_for_function(f"document.querySelector('#{elem_id}')?.innerText.includes({text!r})", timeout=timeout)
+    try:
+        page.wait_for_function(f"document.querySelector('#{elem_id}')?.innerText.includes({text!r})",
+                               timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - say what the page showed instead
+        raise AssertionError(f"no {text!r} on #{elem_id} within {timeout / 1000:.0f} s; it shows "
+                             f"{_status(page, elem_id)!r}") from exc
 
 
 def _wait_for_step(page, step: int, elem_id: str = "t2i-status", timeout: int = PATIENCE_MS) -> None:
@@ -157,7 +162,7 @@ def _shot(page, name: str) -> None:
 
 def test_generate_shows_previews_then_a_result_in_the_gallery(page, server: str,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    slow_models(SERVED[server], monkeypatch, SD, seconds=0.05)  # steps slower than the page's frame pace
+    slow_models(SERVED[server], monkeypatch, SD, seconds=0.12)  # steps slower than the page's preview pace
     page.locator("#t2i-prompt textarea").fill("a flowing (red silk)1.3 evening dress, pattern--")
     page.wait_for_function("document.querySelector('#t2i-prompt-tokens').innerText.includes('tokens')")
     for elem_id, value in (("t2i-steps", 8), ("t2i-width", 64), ("t2i-height", 64)):

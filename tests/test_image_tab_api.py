@@ -12,13 +12,17 @@ from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
 from engine import read_recipe
+from tests.conftest import SD, load, slow_steps
 from tests.test_api import failure, parameters, served
+from ui.frames import PREVIEW_GAP
 
 
 @pytest.fixture(scope="module")
 def client(cache_dir: Path, catalog, tmp_path_factory: pytest.TempPathFactory):
-    with served(cache_dir, catalog, tmp_path_factory.mktemp("outputs")) as (app, _):
-        yield Client(app.local_url, verbose=False)
+    with served(cache_dir, catalog, tmp_path_factory.mktemp("outputs")) as (app, studio):
+        made = Client(app.local_url, verbose=False)
+        made.studio = studio
+        yield made
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return str(folder / "look.png"), str(folder / "mask.png")
 
 
-def test_img2img_streams_previews_and_keeps_its_recipe(client: Client, files: tuple[str, str]) -> None:
+def test_img2img_streams_previews_and_keeps_its_recipe(client: Client, files: tuple[str, str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    studio = client.studio  # a step slower than the page's preview pace (ui/frames.py): every step a preview
+    slow_steps(monkeypatch, studio.device_thread.submit(lambda: load(studio, SD)[0].pipe.unet).result(),
+               PREVIEW_GAP * 1.2)
     info = parameters(client, "/img2img")
     names = [p["parameter_name"] for p in info]
     assert names[:5] == ["image", "prompt", "negative_prompt", "model", "strength"]

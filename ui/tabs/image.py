@@ -10,9 +10,9 @@ from typing import Any, Iterator
 import gradio as gr
 from PIL import Image, ImageOps
 
-from engine import (Img2ImgRequest, InpaintRequest, InputError, RestorePlan, Result, Studio,
-                    mask_from_layers)
-from ui import explore_panel, image_examples, kit, outpaint, references_panel, scroll, status, styles_panel
+from engine import Img2ImgRequest, InpaintRequest, InputError, RestorePlan, Result, Studio, pixel_hash
+from ui import (explore_panel, image_editor, image_examples, kit, outpaint, references_panel, scroll, status,
+                styles_panel)
 from ui.shown import Shown
 from ui.zerogpu import gpu_task
 
@@ -32,55 +32,8 @@ def bound_default(request_type: type, name: str) -> Any:
     return next(item.default for item in fields(request_type) if item.name == name)
 
 
-def _path(item: Any) -> str | None:
-    return kit.file_path(item)
-
-
-ARRIVING = ""  # the kept upload while the page's upload event has come without its image
-
-
-def _parts(value: Any) -> tuple[str | None, list[str], str | None]:
-    """(background, paint layers, composite) file paths of an image editor's raw value."""
-    if not isinstance(value, dict):
-        return _path(value), [], _path(value)
-    layers = [p for p in (_path(layer) for layer in value.get("layers") or []) if p]
-    return _path(value.get("background")), layers, _path(value.get("composite"))
-
-
-def _size(path: str) -> tuple[int, int]:
-    """An image file's size from its header (no decoding)."""
-    try:
-        with Image.open(path) as handle:
-            return handle.size
-    except Exception as exc:  # noqa: BLE001 - PIL raises many kinds; the engine gives the full sentence
-        raise InputError("The image could not be read. Upload a PNG, JPEG or WebP image.") from exc
-
-
-def _arrived(background: str) -> str:
-    """The status once the server has the uploaded image: its size, or why it cannot be used."""
-    try:
-        width, height = _size(background)
-    except InputError as exc:
-        return status.error(exc)
-    return status.idle(f"Your image is in ({width}x{height}). Choose a mode, then Generate.")
-
-
-def _painted(value: Any) -> Image.Image | None:
-    """The mask painted in the editor (white = repaint), or None when nothing was painted."""
-    background, layers, _ = _parts(value)
-    return mask_from_layers(layers, _size(background)) if background and layers else None
-
-
-def _editor_value(background: str | None, mask: Image.Image | None = None) -> Any:
-    """An editor value with `background` and, where `mask` is white, one paint layer."""
-    if background is None:
-        return None
-    if mask is None:
-        return {"background": background, "layers": [], "composite": background}
-    image = Image.open(background).convert("RGBA")
-    overlay = Image.new("RGBA", image.size, (255, 40, 120, 0))
-    overlay.putalpha(mask.point(lambda v: 153 if v else 0))
-    return {"background": background, "layers": [overlay], "composite": Image.alpha_composite(image, overlay)}
+_path, _parts, _size, _painted, _editor_value = (image_editor.path, image_editor.parts, image_editor.size_of,
+                                                 image_editor.painted, image_editor.editor_value)
 
 
 def build(studio: Studio) -> kit.Tab:
@@ -90,6 +43,7 @@ def build(studio: Studio) -> kit.Tab:
     history = kit.session_state([])
     selected = kit.session_state(None)
     uploaded = kit.session_state(None)  # the image last uploaded into the editor, as its upload event gave it
+    cleared = kit.session_state(None)  # the pixel hash of the mask Clear mask took away
     with kit.workspace():
         with kit.controls_column():
             with kit.compose():
@@ -138,7 +92,7 @@ def build(studio: Studio) -> kit.Tab:
                 drop = kit.recipe_drop("img-recipe-file", open=False)
         with kit.results_column():
             with kit.stage():
-                progress = kit.status_panel(status.idle("Upload an image (or send one from another tab), choose "
+                progress = kit.status_panel(status.idle(f"{image_editor.FIRST_WORDS} (or send one from another tab), choose "
                                                         "a mode, then Generate."), "img-status")
                 result = gr.Image(label="Result", format="png", interactive=False, height=kit.STAGE_HEIGHT,
                                   elem_id="img-result", buttons=["download", "fullscreen"])
@@ -198,7 +152,7 @@ def build(studio: Studio) -> kit.Tab:
                               **kit.numbers(InpaintRequest, **raw))
 
     @gpu_task(duration=120)
-    def generate(mode_value: str, value: Any, uploaded: str | None, prompt: str, negative: str, model: str, strength: Any, seed: Any,
+    def generate(mode_value: str, value: Any, uploaded: str | None, cleared: str | None, prompt: str, negative: str, model: str, strength: Any, seed: Any,
                  steps: Any, guidance: Any, scheduler: str, batch: Any, style: str, width: Any, height: Any,
                  every: Any, blur: Any, paste: bool, chosen: str, left: Any, right: Any, up: Any, down: Any,
                  items: list, loras: Any = "", tiling: Any = "none", image_1: Any = None, role_1: Any = None,
@@ -215,14 +169,17 @@ def build(studio: Studio) -> kit.Tab:
 
         def job() -> Img2ImgRequest:
             background, _, composite = _parts(value)
-            if background is None and uploaded == ARRIVING:
+            if background is None and uploaded == image_editor.ARRIVING:
                 raise InputError("Your image is still on its way to the server: press Generate again in a moment.")
             if background is None and uploaded:  # the editor sent no image although one was uploaded (below)
                 background = composite = uploaded
             if mode_value == "img2img":
                 return img2img_request(composite or background, prompt, negative, model, style, scheduler, **shared)
             amounts = dict(zip(SIDES, (left, right, up, down) if mode_value == "outpaint" else (0, 0, 0, 0)))
-            return inpaint_request(background, _painted(value), prompt, negative, model, style, scheduler, paste,
+            mask = _painted(value)
+            if mask is not None and pixel_hash(mask) == cleared:  # Clear mask's layer had not reached the editor yet
+                mask = None
+            return inpaint_request(background, mask, prompt, negative, model, style, scheduler, paste,
                                    chosen, mask_blur=blur, **shared, **amounts)
 
         for shown, html, gallery_items in streamed(job, items, request):
@@ -285,7 +242,7 @@ def build(studio: Studio) -> kit.Tab:
                 wildcard_mode=wildcard_mode), [], request):
             yield shown, html
 
-    page_inputs = [mode, editor, uploaded, prompt, negative_prompt, model, strength, sampler.seed, sampler.steps,
+    page_inputs = [mode, editor, uploaded, cleared, prompt, negative_prompt, model, strength, sampler.seed, sampler.steps,
                    sampler.guidance_scale, sampler.scheduler, batch_count, style, width, height, preview_every,
                    mask_blur, paste_back, inpaint_model, *sides, history, *panel.inputs, *references.inputs,
                    wildcards]
@@ -312,26 +269,7 @@ def build(studio: Studio) -> kit.Tab:
     mode.change(on_mode, mode, [outpaint_box, inpaint_box, invert, hint], api_visibility="private",
                 show_progress="hidden", queue=False)
 
-    # The page's editor sometimes sends no image with a Generate clicked soon after an upload ("No image was given"
-    # with the photo on screen), and its upload event sometimes comes before the image (which a change event then
-    # carries). So the server keeps the uploaded image for Generate, and the status says when it has it: "on its
-    # way" from an upload event without it, "is in" (its size) from the first event with it.
-    def on_upload(value: Any) -> tuple:
-        background = _parts(value)[0]
-        if background is None:
-            return ARRIVING, status.idle("Your image is on its way…")
-        return background, _arrived(background)
-
-    def on_change(value: Any, kept: str | None) -> tuple:
-        background = _parts(value)[0]
-        if background is None:
-            return gr.skip(), gr.skip()
-        return background, _arrived(background) if kept == ARRIVING else gr.skip()
-
-    editor.upload(on_upload, editor, [uploaded, progress], api_visibility="private", show_progress="hidden",
-                  queue=False, preprocess=False)
-    editor.change(on_change, [editor, uploaded], [uploaded, progress], api_visibility="private",
-                  show_progress="hidden", queue=False, preprocess=False)
+    image_editor.keep_uploads(editor, uploaded, progress)
     editor.clear(lambda: None, None, uploaded, api_visibility="private", show_progress="hidden", queue=False)
 
     def on_canvas(chosen: str, value: Any, *amounts: Any) -> Any:
@@ -352,20 +290,8 @@ def build(studio: Studio) -> kit.Tab:
         flipped = ImageOps.invert(painted) if painted is not None else Image.new("L", _size(background), 255)
         return _editor_value(background, flipped if flipped.getextrema()[1] else None)
 
-    def on_clear(value: Any) -> Any:
-        """No mask: a paint layer with nothing a mask counts. The page's editor keeps its strokes through a value
-        with no layer or a wholly clear one, so one corner pixel has the faintest alpha (1/255, under the mask's
-        threshold: see mask_from_layers)."""
-        background = _parts(value)[0]
-        if not background:
-            return gr.skip()
-        image = Image.open(background).convert("RGBA")
-        layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
-        layer.putpixel((0, 0), (0, 0, 0, 1))
-        return {"background": background, "layers": [layer], "composite": image}
-
     invert.click(on_invert, editor, editor, api_visibility="private", preprocess=False, queue=False)
-    clear.click(on_clear, editor, editor, api_visibility="private", preprocess=False, queue=False)
+    clear.click(image_editor.on_clear, editor, [editor, cleared], api_visibility="private", preprocess=False, queue=False)
 
     gallery.select(kit.selected_recipe, history, [recipe_text, selected], api_visibility="private")
 
