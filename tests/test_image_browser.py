@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.test_browser import _event_done, _next_paint, _set_number, _status, _wait_for, page, server  # noqa: F401
+from tests.test_browser import _event_done, _image_in, _next_paint, _set_number, _status, _wait_for, page, server  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +19,7 @@ def test_a_mask_painted_in_the_page_is_inpainted(page, tmp_path: Path) -> None: 
     image.save(source)
     page.get_by_role("tab", name="Your image").click()
     page.locator("#img-editor input[type=file]").set_input_files(str(source))
-    page.wait_for_function("document.querySelector('#img-status').innerText.includes('Your image is in (96x64)')")
+    _image_in(page, "(96x64)")
     page.locator("#img-mode").get_by_text("Inpaint", exact=True).click()
     page.locator("#img-editor button[title=Brush]").click()
     page.wait_for_function("document.querySelector('#img-editor button[title=Brush]').classList.contains('highlight')"

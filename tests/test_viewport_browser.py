@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.test_browser import CHROMIUM, FLAGS, LONG, PATIENCE_MS, _next_paint, open_page, server  # noqa: F401 - the module's own server
+from tests.test_browser import CHROMIUM, FLAGS, LONG, PATIENCE_MS, _image_in, _next_paint, open_page, server  # noqa: F401 - the module's own server
 
 pytestmark = pytest.mark.browser
 
@@ -72,7 +72,7 @@ def test_prompt_buttons_and_forming_image_share_one_screen(pages, tmp_path: Path
         if title == "Edit":
             page.wait_for_function("document.querySelector('#edit-status').innerText.includes('original (')")
         elif title == "Your image":
-            page.wait_for_function("document.querySelector('#img-status').innerText.includes('Your image is in')")
+            _image_in(page)
             page.wait_for_function("[...document.querySelectorAll('#img-editor canvas')].every(c => c.width > 0)")
             _next_paint(page)  # the editor's layers settle
         else:
