@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import threading
@@ -122,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
         timer.daemon = True
         timer.start()
         app.block_thread()
+    except KeyboardInterrupt:  # a stop while the server was still starting (block_thread handles later ones)
+        with contextlib.suppress(Exception):
+            app.close()
     finally:
         studio.close()  # Ctrl+C during a run: stop it within a step instead of waiting for it to finish
 
