@@ -3,11 +3,13 @@ catalog, where every family's sizes are 64x64 (diffusers tests its pipelines at 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import pytest
 
@@ -19,6 +21,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from engine import Catalog, Event, Loaded, Settings, Studio, load_catalog  # noqa: E402
+from engine.models.catalog import PRESETS_DIR  # noqa: E402
 
 TEST_CATALOG = Path(__file__).parent / "fixtures" / "catalog"
 SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -44,6 +47,37 @@ def studio(cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathF
     made = Studio(settings, demo=True, online=False, catalog=catalog)
     yield made
     made.close()
+
+
+def catalog_with_real(tmp_path_factory: pytest.TempPathFactory, families: tuple[str, ...],
+                      controlnets: bool = False) -> Catalog:
+    """The tests' catalog plus the real catalog's `families` and their models (and ControlNets when asked), every
+    size made 64² like the test families'."""
+    raw = json.loads((TEST_CATALOG / "models.json").read_text(encoding="utf-8"))
+    real = json.loads((PRESETS_DIR / "models.json").read_text(encoding="utf-8"))
+    for name in families:
+        family = real["families"][name]
+        raw["families"][name] = {**family, "min_side": 64,
+                                 "aspect_ratios": {k: [64, 64] for k in family["aspect_ratios"]}}
+        raw["models"] = [m for m in raw["models"] if m["family"] != name] + [
+            m for m in real["models"] if m["family"] == name]
+        if controlnets:
+            raw["controlnets"] += [c for c in real["controlnets"] if c["family"] == name]
+    folder = tmp_path_factory.mktemp("-".join(families) + "-catalog")
+    (folder / "models.json").write_text(json.dumps(raw), encoding="utf-8")
+    (folder / "styles.json").write_text((TEST_CATALOG / "styles.json").read_text(encoding="utf-8"), encoding="utf-8")
+    return load_catalog(folder)
+
+
+@contextmanager
+def demo_studio(cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    """A demo Studio on `catalog` with its own outputs folder, closed after."""
+    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("outputs"), memory_budget_gb=8.0)
+    made = Studio(settings, demo=True, online=False, catalog=catalog)
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 def collect(events: Iterable[Event]) -> dict[str, list]:

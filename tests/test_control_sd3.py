@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import (Catalog, ControlRequest, Settings, Studio, load_catalog, load_presets, plan_restore,
+from engine import (Catalog, ControlRequest, Studio, load_presets, plan_restore,
                     read_recipe)
-from engine.models.catalog import PRESETS_DIR
-from tests.conftest import TEST_CATALOG, collect
+from tests.conftest import catalog_with_real, collect, demo_studio
 from tests.test_control import drawing
 
 MEDIUM, LARGE = "stabilityai/stable-diffusion-3.5-medium", "stabilityai/stable-diffusion-3.5-large"
@@ -22,24 +21,13 @@ MEDIUM, LARGE = "stabilityai/stable-diffusion-3.5-medium", "stabilityai/stable-d
 @pytest.fixture(scope="module")
 def sd3_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     """The tests' catalog plus the real SD 3.5 family, models and ControlNets, at 64² like every test family."""
-    raw = json.loads((TEST_CATALOG / "models.json").read_text(encoding="utf-8"))
-    real = json.loads((PRESETS_DIR / "models.json").read_text(encoding="utf-8"))
-    family = real["families"]["sd3"]
-    raw["families"]["sd3"] = {**family, "min_side": 64, "aspect_ratios": {k: [64, 64] for k in family["aspect_ratios"]}}
-    raw["models"] += [m for m in real["models"] if m["family"] == "sd3"]
-    raw["controlnets"] += [c for c in real["controlnets"] if c["family"] == "sd3"]
-    folder = tmp_path_factory.mktemp("sd3-control-catalog")
-    (folder / "models.json").write_text(json.dumps(raw), encoding="utf-8")
-    (folder / "styles.json").write_text((TEST_CATALOG / "styles.json").read_text(encoding="utf-8"), encoding="utf-8")
-    return load_catalog(folder)
+    return catalog_with_real(tmp_path_factory, ("sd3",), controlnets=True)
 
 
 @pytest.fixture(scope="module")
 def studio(cache_dir: Path, sd3_catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Studio:
-    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("outputs"), memory_budget_gb=8.0)
-    made = Studio(settings, demo=True, online=False, catalog=sd3_catalog)
-    yield made
-    made.close()
+    with demo_studio(cache_dir, sd3_catalog, tmp_path_factory) as made:
+        yield made
 
 
 def run(studio: Studio, **fields) -> dict[str, list]:

@@ -15,13 +15,13 @@ import pytest
 from PIL import Image
 
 from engine import (Catalog, Cell, CompareRequest, ControlRequest, EditRequest, Failed, Finished, Img2ImgRequest,
-                    InpaintRequest, Progress, Result, Settings, Studio, SweepRequest, Txt2ImgRequest, UpscaleRequest,
+                    InpaintRequest, Progress, Result, Studio, SweepRequest, Txt2ImgRequest, UpscaleRequest,
                     load_catalog, parse_axis, read_recipe)
 from engine.media.infotext import parse_parameters_text
 from engine.media.recipe import LoadedRecipe
 from engine.models.families.flux2 import plain_words
 from engine.restore import plan_restore
-from tests.conftest import SD, TEST_CATALOG, collect, load, slow_steps
+from tests.conftest import SD, TEST_CATALOG, collect, demo_studio, load, slow_steps
 
 FLUX = "black-forest-labs/FLUX.2-klein-4B"
 PRESETS = Path(__file__).resolve().parents[1] / "presets" / "models.json"
@@ -54,10 +54,8 @@ def flux_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 @pytest.fixture(scope="module")
 def flux_studio(cache_dir: Path, flux_catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Studio:
-    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("outputs"), memory_budget_gb=8.0)
-    made = Studio(settings, demo=True, online=False, catalog=flux_catalog)
-    yield made
-    made.close()
+    with demo_studio(cache_dir, flux_catalog, tmp_path_factory) as made:
+        yield made
 
 
 def run(studio: Studio, **fields) -> dict[str, list]:

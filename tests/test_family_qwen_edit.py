@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from engine import (Catalog, EditRequest, Failed, Finished, InputError, Progress, Result, Settings, Studio,
+from engine import (Catalog, EditRequest, Failed, Finished, InputError, Progress, Result, Studio,
                     load_catalog, pixel_hash, read_recipe, to_parameters_text)
 from engine.media.recipe import parse_parameters_text
 from engine.restore import plan_restore
-from tests.conftest import IP2P, TEST_CATALOG, collect, load, slow_steps
+from tests.conftest import IP2P, TEST_CATALOG, collect, demo_studio, load, slow_steps
 
 QWEN = "Qwen/Qwen-Image-Edit-2509"
 PRESETS = Path(__file__).resolve().parents[1] / "presets" / "models.json"
@@ -53,10 +53,8 @@ def qwen_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 @pytest.fixture(scope="module")
 def qwen_studio(cache_dir: Path, qwen_catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Studio:
-    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("outputs"), memory_budget_gb=8.0)
-    made = Studio(settings, demo=True, online=False, catalog=qwen_catalog)
-    yield made
-    made.close()
+    with demo_studio(cache_dir, qwen_catalog, tmp_path_factory) as made:
+        yield made
 
 
 def dress(width: int = 320, height: int = 256) -> Image.Image:

@@ -13,12 +13,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from engine import (Catalog, EditRequest, Finished, Img2ImgRequest, InpaintRequest, LiveSessions,
-                    PoseRequest, Progress, Result, Settings, Studio, Txt2ImgRequest, load_catalog, load_presets,
+                    PoseRequest, Progress, Result, Studio, Txt2ImgRequest, load_catalog, load_presets,
                     plan_restore, read_recipe)
 from engine.live_models import full_model, live_job, live_models
 from engine.media.recipe import LoadedRecipe, parse_parameters_text
-from engine.models.catalog import PRESETS_DIR
-from tests.conftest import SD, TEST_CATALOG, collect, load
+from tests.conftest import SD, catalog_with_real, collect, demo_studio, load
 
 MEDIUM = "stabilityai/stable-diffusion-3.5-medium"
 LARGE = "stabilityai/stable-diffusion-3.5-large"
@@ -40,24 +39,13 @@ HUB_LAYOUT = {
 @pytest.fixture(scope="module")
 def sd3_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     """The tests' catalog plus the real catalog's SD 3.5 family and entries, at 64² like every test family."""
-    raw = json.loads((TEST_CATALOG / "models.json").read_text(encoding="utf-8"))
-    real = json.loads((PRESETS_DIR / "models.json").read_text(encoding="utf-8"))
-    family = real["families"]["sd3"]
-    raw["families"]["sd3"] = {**family, "min_side": 64, "aspect_ratios": {k: [64, 64] for k in family["aspect_ratios"]}}
-    raw["models"] = [m for m in raw["models"] if m["family"] != "sd3"] + [
-        m for m in real["models"] if m["family"] == "sd3"]
-    folder = tmp_path_factory.mktemp("sd3-catalog")
-    (folder / "models.json").write_text(json.dumps(raw), encoding="utf-8")
-    (folder / "styles.json").write_text((TEST_CATALOG / "styles.json").read_text(encoding="utf-8"), encoding="utf-8")
-    return load_catalog(folder)
+    return catalog_with_real(tmp_path_factory, ("sd3",))
 
 
 @pytest.fixture(scope="module")
 def sd3(cache_dir: Path, sd3_catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Studio:
-    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("outputs"), memory_budget_gb=8.0)
-    made = Studio(settings, demo=True, online=False, catalog=sd3_catalog)
-    yield made
-    made.close()
+    with demo_studio(cache_dir, sd3_catalog, tmp_path_factory) as made:
+        yield made
 
 
 def run(studio: Studio, request: type = Txt2ImgRequest, **fields) -> dict[str, list]:

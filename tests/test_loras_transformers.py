@@ -4,19 +4,17 @@ them; a LoRA for another family gets a sentence before loading, a UNet LoRA leav
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine import (Catalog, Img2ImgRequest, Settings, Studio, Txt2ImgRequest, load_catalog, plan_restore,
+from engine import (Catalog, Img2ImgRequest, Studio, Txt2ImgRequest, plan_restore,
                     read_recipe, to_parameters_text)
 from engine.media.recipe import LoadedRecipe, parse_parameters_text
-from engine.models.catalog import PRESETS_DIR
 from engine.models.loras import lora_family
-from tests.conftest import TEST_CATALOG, collect, load
+from tests.conftest import catalog_with_real, collect, demo_studio, load
 
 MEDIUM, FLUX = "stabilityai/stable-diffusion-3.5-medium", "black-forest-labs/FLUX.2-klein-4B"
 SD3_LORA, FLUX_LORA = "demo-pattern-sd3", "demo-pattern-flux2"
@@ -26,26 +24,13 @@ DEFAULTS = {MEDIUM: {"guidance_scale": 4.5, "steps": 2}, FLUX: {"guidance_scale"
 @pytest.fixture(scope="module")
 def both_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     """The tests' catalog plus the real SD 3.5 and FLUX.2 entries, their sizes made 64² like every test family."""
-    raw = json.loads((TEST_CATALOG / "models.json").read_text(encoding="utf-8"))
-    real = json.loads((PRESETS_DIR / "models.json").read_text(encoding="utf-8"))
-    for name in ("sd3", "flux2"):
-        family = real["families"][name]
-        raw["families"][name] = {**family, "min_side": 64,
-                                 "aspect_ratios": {k: [64, 64] for k in family["aspect_ratios"]}}
-        raw["models"] = [m for m in raw["models"] if m["family"] != name] + [
-            m for m in real["models"] if m["family"] == name]
-    folder = tmp_path_factory.mktemp("transformer-catalog")
-    (folder / "models.json").write_text(json.dumps(raw), encoding="utf-8")
-    (folder / "styles.json").write_text((TEST_CATALOG / "styles.json").read_text(encoding="utf-8"), encoding="utf-8")
-    return load_catalog(folder)
+    return catalog_with_real(tmp_path_factory, ("sd3", "flux2"))
 
 
 @pytest.fixture(scope="module")
 def studio(cache_dir: Path, both_catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Studio:
-    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("outputs"), memory_budget_gb=8.0)
-    made = Studio(settings, demo=True, online=False, catalog=both_catalog)
-    yield made
-    made.close()
+    with demo_studio(cache_dir, both_catalog, tmp_path_factory) as made:
+        yield made
 
 
 def run(studio: Studio, model: str, **fields) -> dict[str, list]:

@@ -99,11 +99,14 @@ def on_clear(value: Any) -> tuple:
     faintest alpha (1/255, under the mask's threshold: see mask_from_layers). The mask taken away is remembered:
     a Generate clicked before the editor shows the new layer still sends the old strokes, which count as cleared."""
     background = parts(value)[0]
-    if not background:
+    try:
+        size = size_of(background) if background else None  # from the header: the image is not decoded here
+        mask = painted(value)
+    except InputError:
+        size = None
+    if size is None:
         return gr.skip(), gr.skip()
-    image = Image.open(background).convert("RGBA")
-    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    layer = Image.new("RGBA", size, (0, 0, 0, 0))
     layer.putpixel((0, 0), (0, 0, 0, 1))
-    mask = painted(value)
-    return ({"background": background, "layers": [layer], "composite": image},
+    return ({"background": background, "layers": [layer], "composite": background},
             pixel_hash(mask) if mask is not None else None)
