@@ -403,3 +403,50 @@ def test_a_run_waits_for_a_gpu_worker_when_all_are_busy(local_workers: Studio,
     monkeypatch.setattr(local_workers.workers, "workers", lambda: 0)  # as if every worker were taken
     events = collect(local_workers.run(request()))
     assert events["Progress"][0].message == WAITING and len(events["Result"]) == 1
+
+
+# ---- the library: results made on workers are recorded and marked as embedded ones are ----
+
+def library_marks(backend: Studio, job: Any) -> list[tuple]:
+    """What the library holds for each image `job` made on `backend` (fields and recipe, not the file's name or time),
+    its run's task, and how many of the run's other images it lists: all of them, and only them."""
+    from engine import Cell, lineage_of
+
+    events = list(backend.run(job, coalesce_previews=False))
+    paths = [inner.item.path for inner in (e.event if isinstance(e, Cell) else e for e in events)
+             if isinstance(inner, Result)]
+    library = backend.library
+    entries = [library.entry(library.shown_id(path)) for path in paths]
+    assert paths and None not in [library.shown_id(path) for path in paths], "a result was not recorded"
+    marks = []
+    for entry in entries:
+        lineage = lineage_of(library, entry)
+        assert {e.id for e in lineage.siblings} == {e.id for e in entries} - {entry.id}, "the run's images differ"
+        marks.append((entry.tab, entry.model, entry.seed, entry.prompt, entry.size, entry.task,
+                      repr(sorted(entry.recipe.items())), lineage.run, len(lineage.siblings)))
+    return sorted(marks)
+
+
+def library_jobs() -> list[Any]:
+    from engine import CompareRequest, SweepRequest, parse_axis
+
+    compare = CompareRequest(prompt="a library test of woven rattan", models=(SD, SDXL), steps=1, seed=8,
+                             forced_size=(64, 64))
+    sweep = SweepRequest(base=request(prompt="a library test of a sweep", steps=1),
+                         axes=(parse_axis("Checkpoint name", f"{SD}, {SDXL}", "X"), parse_axis("Seed", "1-2", "Y")))
+    return [compare, sweep]
+
+
+def test_a_compare_and_a_sweep_on_a_worker_leave_the_library_entries_embedded_ones_do(
+        local_workers: Studio, studio: Studio) -> None:
+    for job in library_jobs():
+        expected = library_marks(studio, job)
+        assert {mark[7] for mark in expected} == {job.task}
+        assert library_marks(local_workers, job) == expected
+
+
+@needs_ray
+def test_a_compare_and_a_sweep_split_over_two_workers_leave_the_library_entries_embedded_ones_do(
+        cluster_workers: Studio, studio: Studio) -> None:
+    for job in library_jobs():
+        assert library_marks(cluster_workers, job) == library_marks(studio, job)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Iterator
 
+from engine.library.opening import marked_runs
 from engine.models.catalog import Catalog
 from engine.requests import CompareRequest, GenerationRequest
 from engine.settings import Settings
@@ -34,7 +35,12 @@ class WorkerStudio(Studio):
             coalesce_previews: bool = True, live: bool = False,
             wanted: Callable[[], bool] | None = None) -> Iterator[Event]:
         """`Studio.run`, on a worker; a comparison's columns, or a sweep's cells, on several workers at once when there
-        are several."""
+        are several. Results are saved here and marked in the library as one run, as the embedded studio marks them."""
+        return marked_runs(self.library, request.task, self._dispatched(request, cancel, coalesce_previews, live,
+                                                                         wanted))
+
+    def _dispatched(self, request: GenerationRequest, cancel: threading.Event | None, coalesce_previews: bool,
+                    live: bool, wanted: Callable[[], bool] | None) -> Iterator[Event]:
         workers = self.workers.workers()
         if isinstance(request, CompareRequest) and workers > 1 and not request.columns \
                 and refusal(request, self.settings, self.catalog) is None:
