@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from engine import Catalog, Event, Loaded, Settings, Studio, load_catalog  # noqa: E402
 from engine.models.catalog import PRESETS_DIR  # noqa: E402
+# The browser tests' shared app and Chromium, and the hook that stops them once no test needs them.
+from tests.browser_fixtures import SERVED, browser, pytest_runtest_teardown, server  # noqa: E402,F401
 
 TEST_CATALOG = Path(__file__).parent / "fixtures" / "catalog"
 SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -51,8 +52,8 @@ def studio(cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathF
 
 def catalog_with_real(tmp_path_factory: pytest.TempPathFactory, families: tuple[str, ...],
                       controlnets: bool = False) -> Catalog:
-    """The tests' catalog plus the real catalog's `families` and their models (and ControlNets when asked), every
-    size made 64² like the test families'."""
+    """The tests' catalog plus the real catalog's `families`, their models and editors (and ControlNets when asked),
+    every size made 64² like the test families' (an editor's working area 128²)."""
     raw = json.loads((TEST_CATALOG / "models.json").read_text(encoding="utf-8"))
     real = json.loads((PRESETS_DIR / "models.json").read_text(encoding="utf-8"))
     for name in families:
@@ -61,6 +62,8 @@ def catalog_with_real(tmp_path_factory: pytest.TempPathFactory, families: tuple[
                                  "aspect_ratios": {k: [64, 64] for k in family["aspect_ratios"]}}
         raw["models"] = [m for m in raw["models"] if m["family"] != name] + [
             m for m in real["models"] if m["family"] == name]
+        raw["editors"] = [e for e in raw["editors"] if e["family"] != name] + [
+            {**e, "working_side": 128} for e in real["editors"] if e["family"] == name]
         if controlnets:
             raw["controlnets"] += [c for c in real["controlnets"] if c["family"] == name]
     folder = tmp_path_factory.mktemp("-".join(families) + "-catalog")
@@ -119,9 +122,8 @@ def no_run_left_going(request: pytest.FixtureRequest) -> Iterable[None]:
     """After a browser test, stop whatever run it left going on the module's server (a test that failed before its
     Cancel left a 999-step run holding the one generation slot, and every later test of the module timed out)."""
     yield
-    served = sys.modules.get("tests.test_browser")
-    if request.node.get_closest_marker("browser") and served is not None:
-        for studio in list(served.SERVED.values()):
+    if request.node.get_closest_marker("browser"):
+        for studio in list(SERVED.values()):
             studio.cancel_all()
 
 

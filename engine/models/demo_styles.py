@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-DEMO_STYLES_VERSION = "4"
+DEMO_STYLES_VERSION = "5"
 MARKER_NAME = ".demo-styles-complete"
 _RANK = 4
 _UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -25,7 +25,8 @@ _MMDIT_TARGETS = _UNET_TARGETS + ["add_q_proj", "add_k_proj", "add_v_proj", "to_
 _PARTS: dict[str, tuple[str, list[str], bool, float]] = {
     "sd15": ("unet", _UNET_TARGETS, True, 1.0), "sdxl": ("unet", _UNET_TARGETS, True, 1.0),
     "sd3": ("transformer", _MMDIT_TARGETS, False, 1.0),  # (3.5 Medium's second attention too: attn2.to_q, ...)
-    "flux2": ("transformer", _MMDIT_TARGETS + ["to_qkv_mlp_proj"], False, 4.0)}  # FLUX.2's fused single-block layer
+    "flux2": ("transformer", _MMDIT_TARGETS + ["to_qkv_mlp_proj"], False, 4.0),  # FLUX.2's fused single-block layer
+    "qwen_edit": ("transformer", _MMDIT_TARGETS + ["img_mlp.net.2", "txt_mlp.net.2"], False, 4.0)}  # + its MLPs
 # name: (demo family, layout, seed, side-car)
 LORAS: dict[str, tuple[str, str, int, dict[str, Any]]] = {
     "demo-pattern": ("sd15", "diffusers", 1, {"activation text": "repeating pattern, textile print",
@@ -41,6 +42,8 @@ LORAS: dict[str, tuple[str, str, int, dict[str, Any]]] = {
                                                  "description": "Demo SD 3.5 LoRA (random weights)."}),
     "demo-pattern-flux2": ("flux2", "diffusers", 6, {"activation text": "repeating pattern", "preferred weight": 0.8,
                                                      "description": "Demo FLUX.2 [klein] LoRA (random weights)."}),
+    "demo-pattern-qwen": ("qwen_edit", "diffusers", 7, {"activation text": "repeating pattern", "preferred weight": 0.8,
+                                                        "description": "Demo Qwen-Image-Edit LoRA (random weights)."}),
 }
 EMBEDDINGS: dict[str, tuple[str, int]] = {"demo-negative": ("sd15", 2), "demo-negative-xl": ("sdxl", 2)}
 
@@ -108,10 +111,11 @@ def build_demo_styles(target: Path) -> None:
 
     from engine.models.demo import build_sd15_pipeline, build_sdxl_pipeline
     from engine.models.demo_flux2 import build_flux2_klein_pipeline
+    from engine.models.demo_qwen import build_qwen_edit_plus_pipeline
     from engine.models.demo_sd3 import build_sd3_pipeline
 
     pipes = {"sd15": build_sd15_pipeline(), "sdxl": build_sdxl_pipeline(), "sd3": build_sd3_pipeline(),
-             "flux2": build_flux2_klein_pipeline()}
+             "flux2": build_flux2_klein_pipeline(), "qwen_edit": build_qwen_edit_plus_pipeline()}
     (target / "loras").mkdir(parents=True, exist_ok=True)
     (target / "embeddings").mkdir(parents=True, exist_ok=True)
     for name, (family, layout, seed, sidecar) in LORAS.items():

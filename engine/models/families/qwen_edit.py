@@ -3,6 +3,7 @@ by its own Qwen2.5-VL encoder together with the images (no Compel weighting), a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -12,6 +13,10 @@ from engine.models.families.flux2 import plain_words
 # The A1111-named schedulers are for noise-prediction UNets; its pipeline needs its own flow-matching one.
 _NOISE_SCHEDULERS = frozenset({"Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DPM++ SDE Karras", "DDIM", "UniPC"})
 _PACKINGS = (16, 32, 64, 128)  # pixels per packed latent token: 8x VAE x 2x2 patches (a demo twin's VAE may differ)
+# Tensor names only Qwen-Image's transformer has (in diffusers', ComfyUI's diffusion_model. and Kohya/musubi's
+# lora_unet_ layouts alike): its per-stream feed-forwards and modulations. Qwen-Image's and Qwen-Image-Edit's share
+# one architecture, so their LoRAs cannot be told apart (nor need be: they load into either).
+_LORA_NAMES = ("img_mlp", "txt_mlp", "img_mod", "txt_mod")
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,11 @@ class QwenImageEdit(Family):
     name_hints: ClassVar[tuple[str, ...]] = ("qwen-image-edit", "qwen_image_edit")
     unsupported_schedulers: ClassVar[frozenset[str]] = _NOISE_SCHEDULERS
     counts_tokens: ClassVar[bool] = False  # its encoder reads the images' tokens with the words
-    takes_loras: ClassVar[bool] = False
+    lora_denoiser: ClassVar[str] = "transformer"  # (diffusers' QwenImageLoraLoaderMixin: the transformer only)
+    lora_precedence: ClassVar[int] = 2  # its own names prove it, as FLUX.2's do
+
+    def made_lora(self, keys: Sequence[str]) -> bool:
+        return any(name in key for key in keys for name in _LORA_NAMES)
 
     def check_scheduler(self, name: str) -> tuple[str, str | None]:
         if name in self.unsupported_schedulers:
