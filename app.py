@@ -10,7 +10,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from engine import Settings, Studio, load_catalog, load_settings
+from engine import Catalog, Settings, Studio, load_catalog, load_settings
 from engine.models.hub import decide_demo
 
 
@@ -84,6 +84,30 @@ def stop_as_ctrl_c() -> None:
         signal.signal(number, stop)  # after the workers started: replaces the handlers Ray installed
 
 
+STOPPED_STARTING = "Stopped while Ray was starting the GPU workers; Ray is shut down."
+
+
+def start_workers(settings: Settings, demo: bool, online: bool, catalog: Catalog) -> Studio | None:
+    """The studio generating on Ray Serve workers (Ray is imported only here, never for the embedded default). None
+    when a stop (Ctrl+C, SIGTERM) came while Ray was starting: what had started is shut down, and one line says so."""
+    from engine.workers.cluster import WorkerSetupError
+
+    stop_as_ctrl_c()  # a stop is a KeyboardInterrupt until Ray's start puts in its own SIGTERM handler (sys.exit)
+    try:
+        from engine.workers.studio import WorkerStudio
+
+        return WorkerStudio(settings, demo=demo, online=online, catalog=catalog)
+    except WorkerSetupError as exc:
+        raise SystemExit(exc.message) from None
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and exc.code != signal.SIGTERM:  # Ray's handler exits with the signal
+            raise
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)  # stopping: a second signal waits for the exit
+        print(STOPPED_STARTING, flush=True)
+        return None
+
+
 def main(argv: list[str] | None = None) -> None:
     limit_malloc_arenas()
     args = parse_args(argv)
@@ -100,22 +124,19 @@ def main(argv: list[str] | None = None) -> None:
     probe.join()
     demo, online, reason = decision[0]
 
-    if settings.uses_workers:  # Ray is imported only here, never for the embedded default
-        from engine.workers.cluster import WorkerSetupError
-        from engine.workers.studio import WorkerStudio
-
-        try:
-            studio: Studio = WorkerStudio(settings, demo=demo, online=online, catalog=catalog)
-        except WorkerSetupError as exc:
-            raise SystemExit(exc.message) from None
+    if settings.uses_workers:
+        studio: Studio | None = start_workers(settings, demo, online, catalog)
+        if studio is None:
+            return
     else:
         studio = Studio(settings, demo=demo, online=online, catalog=catalog)
+    stop_as_ctrl_c()  # (again: Ray's start replaced the SIGTERM handler)
     # Gradio's own temporary files (uploads, copies of results) go inside the scratch folder, pruned and bounded
     # with it (STUDIO_MAX_SCRATCH_MB) and deleted on exit; every component reads this when it is made.
     os.environ["GRADIO_TEMP_DIR"] = str(studio.outputs.web_cache)
-    app = build_app(studio, reason)
-    stop_as_ctrl_c()
+    app = None
     try:
+        app = build_app(studio, reason)
         launch(app, studio)
         # Warm up once the first visitor's page is up (ui/layout.py), or after WARM_UP_AFTER seconds with no
         # visitor: importing torch/diffusers takes the CPU for seconds, and the page must be usable as soon as served.
@@ -123,9 +144,10 @@ def main(argv: list[str] | None = None) -> None:
         timer.daemon = True
         timer.start()
         app.block_thread()
-    except KeyboardInterrupt:  # a stop while the server was still starting (block_thread handles later ones)
-        with contextlib.suppress(Exception):
-            app.close()
+    except KeyboardInterrupt:  # a stop while the page was built or the server started (block_thread handles later)
+        if app is not None:
+            with contextlib.suppress(Exception):
+                app.close()
     finally:
         studio.close()  # Ctrl+C during a run: stop it within a step instead of waiting for it to finish
 

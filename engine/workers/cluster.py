@@ -67,14 +67,20 @@ def start_backend(settings: Settings, outputs: OutputWriter, catalog: Catalog, *
         return RayBackend(handle, outputs, settings, catalog, workers=1, multiplexed=False,
                           close=lambda: handle.close.remote().result())
     started_here = not ray.is_initialized()
-    if started_here:
-        address = settings.ray_address.strip() or "local"  # unset: a Ray of our own, never one found running
-        env = {"env_vars": {"PYTHONPATH": str(ROOT)}} if address != "local" else None
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env=env,
-                 logging_level=logging.WARNING)
-    replicas, low, high, share = scale(settings, ray.cluster_resources().get("GPU", 0.0))
-    serve.start(proxy_location="Disabled")
-    handle = serve.run(deployment(replicas, low, high, share).bind(*arguments), name=APP_NAME, route_prefix=None)
+    try:
+        if started_here:
+            address = settings.ray_address.strip() or "local"  # unset: a Ray of our own, never one found running
+            env = {"env_vars": {"PYTHONPATH": str(ROOT)}} if address != "local" else None
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env=env,
+                     logging_level=logging.WARNING)
+        replicas, low, high, share = scale(settings, ray.cluster_resources().get("GPU", 0.0))
+        serve.start(proxy_location="Disabled")
+        handle = serve.run(deployment(replicas, low, high, share).bind(*arguments), name=APP_NAME,
+                           route_prefix=None)
+    except BaseException:  # stopped (Ctrl+C, SIGTERM) or failed while starting: a Ray started here goes too
+        if started_here:
+            ray.shutdown()
+        raise
 
     def count() -> int:
         states = serve.status().applications[APP_NAME].deployments["StudioWorker"].replica_states

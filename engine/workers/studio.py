@@ -28,8 +28,12 @@ class WorkerStudio(Studio):
                  catalog: Catalog | None = None, local_testing: bool = False,
                  step_delay: float | None = None) -> None:
         super().__init__(settings, demo=demo, online=online, catalog=catalog)
-        self.workers: RayBackend = start_backend(settings, self.outputs, self.catalog, demo=demo, online=online,
-                                                 local_testing=local_testing, step_delay=step_delay)
+        try:
+            self.workers: RayBackend = start_backend(settings, self.outputs, self.catalog, demo=demo, online=online,
+                                                     local_testing=local_testing, step_delay=step_delay)
+        except BaseException:  # stopped or failed while the workers started: this process's part closes too
+            super().close()
+            raise
 
     def run(self, request: GenerationRequest, cancel: threading.Event | None = None,
             coalesce_previews: bool = True, live: bool = False,
