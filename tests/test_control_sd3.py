@@ -1,6 +1,7 @@
-"""SD 3.5 ControlNets in Sketch & lines (issue 29): the catalog's Canny ControlNet for SD 3.5 Large on its tiny demo
-twin (an SD3ControlNetModel built in code) follows what is drawn and records its ControlNet; SD 3.5 Medium (which
-SAI's 8B ControlNets do not fit) and kinds without an SD3 ControlNet get sentences before anything loads."""
+"""SD 3.5 ControlNets in Sketch & lines (issue 29): the catalog's Canny, Depth and Blur ControlNets for SD 3.5 Large
+on their tiny demo twins (SD3ControlNetModels built in code) follow the image and record their ControlNet; the blur
+condition is the image Gaussian-blurred as SAI's model card does; SD 3.5 Medium (which SAI's 8B ControlNets do not
+fit) and kinds without an SD3 ControlNet get sentences before anything loads."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from engine import (Catalog, ControlRequest, Studio, load_presets, plan_restore,
                     read_recipe)
-from tests.conftest import catalog_with_real, collect, demo_studio
+from tests.conftest import SD, catalog_with_real, collect, demo_studio
 from tests.test_control import drawing
 
 MEDIUM, LARGE = "stabilityai/stable-diffusion-3.5-medium", "stabilityai/stable-diffusion-3.5-large"
@@ -71,8 +72,12 @@ def test_models_and_kinds_without_an_sd3_controlnet_get_sentences_before_loading
     assert failed.kind == "input" and "Loaded" not in events
     assert ("The Canny edges (SD 3.5 Large) ControlNet fits only Stable Diffusion 3.5 Large or Stable Diffusion 3.5 "
             "Large Turbo, not Stable Diffusion 3.5 Medium") in failed.message
-    (failed,) = run(studio, control_type="depth")["Failed"]
-    assert "is a Stable Diffusion 3.5 model, which has no depth ControlNet here" in failed.message
+    (failed,) = run(studio, control_type="lineart")["Failed"]
+    assert "is a Stable Diffusion 3.5 model, which has no lineart ControlNet here" in failed.message
+    (failed,) = run(studio, model=MEDIUM, control_type="blur")["Failed"]
+    assert "The Blur (SD 3.5 Large) ControlNet fits only Stable Diffusion 3.5 Large" in failed.message
+    (failed,) = run(studio, model=SD, control_type="blur")["Failed"]  # a kind only SD 3.5 Large has
+    assert "which has no blur ControlNet here: choose a Stable Diffusion 3.5 base model" in failed.message
 
 
 def test_the_demo_controlnet_is_shaped_like_sd35_larges() -> None:
@@ -120,4 +125,42 @@ def test_the_api_sketches_with_sd35_large_and_refuses_medium(cache_dir: Path, sd
 def test_the_sketch_tab_offers_the_models_a_controlnet_fits(sd3_catalog: Catalog) -> None:
     fits = {m.id for m in sd3_catalog.models if sd3_catalog.fits_controlnet(m, "canny")}
     assert LARGE in fits and "stabilityai/stable-diffusion-3.5-large-turbo" in fits and MEDIUM not in fits
-    assert not any(sd3_catalog.fits_controlnet(m, "depth") for m in sd3_catalog.models if m.family == "sd3")
+    for kind in ("depth", "blur"):
+        assert {m.id for m in sd3_catalog.models if sd3_catalog.fits_controlnet(m, kind) and m.family == "sd3"} == {
+            LARGE, "stabilityai/stable-diffusion-3.5-large-turbo"}
+
+
+@pytest.mark.parametrize("kind", ["depth", "blur"])
+def test_depth_and_blur_follow_the_image_through_their_own_controlnets(studio: Studio, sd3_catalog: Catalog,
+                                                                      kind: str) -> None:
+    from PIL import Image
+    from skimage import data
+
+    photo, other = Image.fromarray(data.astronaut()).resize((64, 64)), Image.fromarray(data.coffee()).resize((64, 64))
+    made = pixels(run(studio, control_type=kind, image=photo))
+    assert np.abs(made - pixels(run(studio, control_type=kind, image=other))).mean() > 2.0
+    assert np.abs(made - pixels(run(studio, control_type="canny", image=photo))).mean() > 1.0  # its own ControlNet
+    assert np.array_equal(pixels(run(studio, control_type=kind, image=photo)), made)
+    item = run(studio, control_type=kind, image=photo)["Result"][0].item
+    control = json.loads(item.recipe.control)
+    assert (control["control_type"], control["model"]) == (kind, sd3_catalog.controlnet("sd3", kind).id)
+    assert f"stable-diffusion-3.5-large-controlnet-{kind}" in control["model"]
+    plan = plan_restore(read_recipe(item.path), sd3_catalog)
+    assert plan.fields["control_type"] == kind and plan.fields["model"] == LARGE
+
+
+def test_the_blur_condition_is_the_image_gaussian_blurred_as_the_model_card_does(sd3_catalog: Catalog) -> None:
+    from PIL import Image, ImageFilter
+    from skimage import data
+
+    from engine.control.detectors import BLUR_SIGMA, detect
+
+    photo = Image.fromarray(data.astronaut())  # 512²
+    condition = detect("blur", photo, 512, 512)
+    expected = photo.filter(ImageFilter.GaussianBlur(BLUR_SIGMA * 512 / 1024))
+    assert np.abs(np.asarray(condition, dtype=np.float32) - np.asarray(expected, dtype=np.float32)).mean() < 1.0
+    sharp, soft = (np.abs(np.diff(np.asarray(i.convert("L"), dtype=np.float32), axis=1)).mean() for i in (photo,
+                                                                                                        condition))
+    assert soft < sharp / 2  # much smoother, the colours kept
+    assert abs(np.asarray(condition, dtype=np.float32).mean() - np.asarray(photo, dtype=np.float32).mean()) < 2.0
+    assert sd3_catalog.families["sd3"].control_condition("blur", condition) is condition  # read as -1..1, as is

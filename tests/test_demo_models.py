@@ -44,7 +44,8 @@ def test_folders_are_versioned_and_complete(demo_paths: dict[str, Path]) -> None
                                "sd15-inpaint", "sdxl-inpaint", "sdxl-refiner",
                                *(f"sd15-controlnet-{kind}" for kind in ("canny", "mlsd", "lineart", "scribble", "depth")),
                                "sdxl-controlnet-canny", "sdxl-controlnet-depth",
-                               "sd3", "sd3-controlnet-canny", "flux2-klein", "qwen-image-edit"}
+                               "sd3", *(f"sd3-controlnet-{kind}" for kind in ("canny", "depth", "blur")),
+                               "flux2-klein", "qwen-image-edit"}
     for name, folder in demo_paths.items():
         assert folder.name == name
         assert folder.parent.name == demo_models.DEMO_VERSION

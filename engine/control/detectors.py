@@ -1,5 +1,6 @@
 """Condition images from photos and drawings with controlnet-aux: Canny edges (no weights), line art, M-LSD
-straight lines, HED scribbles and MiDaS depth (weights from `lllyasviel/Annotators` or a configured folder)."""
+straight lines, HED scribbles and MiDaS depth (weights from `lllyasviel/Annotators` or a configured folder); and a
+Gaussian blur (no weights) for SD 3.5 Large's blur ControlNet."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from engine.types import InputError, ModelError
 DEFAULT_SOURCE = "lllyasviel/Annotators"
 DETECT_MAX_SIDE = 1024  # detectors see at most this (their cost grows with pixels); the result is resized after
 MIN_SIDE = 64  # controlnet-aux rounds sides to multiples of 64
+# The blur condition's sigma in pixels at 1024²: about the blur of SAI's own example condition for its SD 3.5 Large
+# blur ControlNet (inputs/blur.png of Stability-AI/sd3.5: sigma 5.5-6.5 estimated from how its sharpest edges fade
+# under more blur).
+BLUR_SIGMA = 6.0
 _log = logging.getLogger(__name__)
 
 
@@ -124,6 +129,8 @@ def detect(kind: str, image: Image.Image, width: int, height: int, detector: Any
 
         found = CannyDetector()(work, low_threshold, high_threshold, detect_resolution=resolution,
                                 image_resolution=resolution, output_type="pil")
+    elif kind == "blur":
+        found = blurred(work)
     elif kind in DETECTORS:
         if detector is None:
             raise ValueError(f"the {kind} detector is needed")
@@ -132,6 +139,15 @@ def detect(kind: str, image: Image.Image, width: int, height: int, detector: Any
     else:
         raise InputError(f"{CONTROL_LABELS.get(kind, kind)} has no detector here: use your image as the condition.")
     return found.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
+
+
+def blurred(image: Image.Image) -> Image.Image:
+    """`image` Gaussian-blurred for SAI's blur ControlNet (SD 3.5 Large), BLUR_SIGMA pixels at 1024² scaled with the
+    image's side (the detector works on a copy at most 1024 px a side; the map is resized to the output)."""
+    from PIL import ImageFilter
+
+    side = (image.width * image.height) ** 0.5
+    return image.filter(ImageFilter.GaussianBlur(BLUR_SIGMA * side / 1024))
 
 
 def as_condition(kind: str, image: Image.Image, width: int, height: int) -> tuple[Image.Image, bool]:

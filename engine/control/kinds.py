@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-CONTROL_TYPES = ("canny", "lineart", "scribble", "mlsd", "depth", "openpose")
+CONTROL_TYPES = ("canny", "lineart", "scribble", "mlsd", "depth", "blur", "openpose")
 CONTROL_LABELS = {
     "canny": "Edges (Canny)",
     "lineart": "Line art",
     "scribble": "Hand sketch (scribble)",
     "mlsd": "Straight lines (M-LSD) — buildings and interiors",
     "depth": "Depth",
+    "blur": "Blurred image (its colours and layout)",
     "openpose": "Pose (OpenPose)",
 }
 # Conditions drawn as white lines on black: a dark-on-light drawing used as is gets inverted to match.

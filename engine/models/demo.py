@@ -216,6 +216,8 @@ _BUILDERS: dict[str, Callable[[int], DiffusionPipeline | ControlNetModel]] = {
 }
 _BUILDERS["sd3"] = build_sd3_pipeline
 _BUILDERS["sd3-controlnet-canny"] = build_sd3_controlnet
+_BUILDERS["sd3-controlnet-depth"] = lambda seed: build_sd3_controlnet(seed + 1)  # each kind its own weights
+_BUILDERS["sd3-controlnet-blur"] = lambda seed: build_sd3_controlnet(seed + 2)
 _BUILDERS["flux2-klein"] = build_flux2_klein_pipeline
 _BUILDERS["qwen-image-edit"] = build_qwen_edit_plus_pipeline
 _BUILDERS.update(control_builders({"sd15": lambda seed: build_sd15_pipeline(seed).unet,

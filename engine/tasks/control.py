@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from PIL import Image
 
-from engine.control.detectors import as_condition, detect
+from engine.control.detectors import DETECTORS, as_condition, detect
 from engine.control.kinds import CONTROL_LABELS
 from engine.media.images import open_image, pixel_hash
 from engine.pipeline.control import Control
@@ -81,8 +81,8 @@ def _condition(condition: Condition, request: ControlRequest, ctx: TaskContext,
         entry["pose"] = json.loads(to_json(found.pose))
         return _control(kind, lambda w, h: draw(found.pose, w, h), found.pose.aspect, condition), entry
     entry["module"] = kind
-    detector = ctx.models.condition_detector(kind, ctx.emit) if kind != "canny" else None
-    if kind != "canny":
+    detector = ctx.models.condition_detector(kind, ctx.emit) if kind in DETECTORS else None  # (those with weights)
+    if detector is not None:
         ctx.check()
 
     def detected(width: int, height: int) -> Image.Image:

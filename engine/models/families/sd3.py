@@ -70,7 +70,8 @@ class StableDiffusion3(Family):
 
     def control_condition(self, kind: str, image: Any) -> Any:
         """SAI's SD 3.5 Canny ControlNet reads the edges unnormalised, 0.5 to 128 (the model card's
-        SD3CannyImageProcessor) rather than -1 to 1: given as that tensor, the pipeline takes it as it is."""
+        SD3CannyImageProcessor) rather than -1 to 1: given as that tensor, the pipeline takes it as it is. Its depth
+        and blur ControlNets read the -1 to 1 the pipeline makes of the image (as SAI's sd3_infer.py encodes them)."""
         if kind != "canny":
             return image
         import numpy as np
