@@ -179,8 +179,8 @@ def build(studio: Studio) -> kit.Tab:
                 reference_weight_4: float = references_panel.WEIGHT_DEFAULT, sketch: Any = None,
                 items: list | None = None, request: gr.Request | None = None) -> Iterator[tuple]:
         """Generate an image that follows `image` (a photo or drawing; `control_type` says what of it: canny,
-        lineart, scribble, mlsd, depth or openpose; `preprocess=False` uses it as the condition itself), optionally
-        with a pose as a second condition, streaming previews; returns (image, status, gallery)."""
+        lineart, scribble, mlsd, depth, blur or openpose; `preprocess=False` uses it as the condition itself),
+        optionally with a pose as a second condition, streaming previews; returns (image, status, gallery)."""
         shown = Shown()
         made = list(items or [])
 
