@@ -46,6 +46,7 @@ from engine.sweep.axes import AXIS_NAMES, KINDS as SWEEP_AXES, MAX_CELLS as MAX_
 from engine.sweep.axes import Axis, cell_count, parse_axis
 from engine.sweep.recipe import restored_axes
 from engine.sweep.sheet import SWEEP_KEY, read_sweep_cells
+from engine.sweep.start_recipe import picture_note, same_picture
 from engine.sweep_requests import SweepRequest
 from engine.types import (Cancelled, Cell, Event, Failed, Finished, GeneratedImage, InputError, Loaded, ModelError,
                           Notice, OutOfMemory, Preview, Progress, Recipe, Result, StudioError)
@@ -80,6 +81,6 @@ __all__ = [
     "LIVE_GUIDANCE", "LiveDefaults", "full_model", "live_defaults", "live_models", "render_plan",
     "LIVE_MAX_STEPS", "LiveJob", "live_job", "output_problem", "outpaint_size",
     "AXIS_NAMES", "SWEEP_AXES", "MAX_SWEEP_CELLS", "Axis", "cell_count", "parse_axis", "restored_axes", "SWEEP_KEY",
-    "read_sweep_cells", "SweepRequest",
+    "read_sweep_cells", "SweepRequest", "picture_note", "same_picture",
     "Board", "Entry", "Library", "Lineage", "Page", "Query", "export_board", "lineage_of",
 ]

@@ -26,6 +26,7 @@ from engine.prompts.embeddings import embedding_notes
 from engine.prompts.loras import LORA_TAG, strip_lora_tags
 from engine.prompts.scan import MAX_PROMPT_CHARS
 from engine.requests import SEED_MAX
+from engine.sweep.start_recipe import picture_note, restore_start
 
 TAB_OF_TASK = {"txt2img": "txt2img", "openpose": "pose", "pose": "pose", "edit": "edit", "compare": "compare",
                "control": "control", "img2img": "image", "inpaint": "image", "sweep": "sweep"}
@@ -47,7 +48,8 @@ TAB_FIELDS: dict[str, tuple[str, ...]] = {
                 "low_threshold", "high_threshold", "pose", "pose_scale"),
     "image": IMAGE_FIELDS,
     "sweep": ("prompt", "negative_prompt", "model", "width", "height", "steps", "guidance_scale", "scheduler",
-              "seed", "style", "sweep"),  # sweep: its X/Y/Z axes (engine/sweep/recipe.py)
+              "seed", "style", "start", "sweep"),  # start: what it starts from (engine/sweep/start_recipe.py);
+    # sweep: its X/Y/Z axes (engine/sweep/recipe.py)
 }
 _LABELS = {"negative_prompt": "negative prompt", "guidance_scale": "guidance scale", "image_guidance_scale":
            "image guidance", "controlnet_scale": "conditioning scale", "guidance_start": "control start",
@@ -104,10 +106,13 @@ def plan_restore(loaded: LoadedRecipe, catalog: Catalog, hashes: HashIndex | Non
         _pose(fields, out, notes)
     if target == "control":
         restore_control(fields, out, notes)
+    started = restore_start(fields) if target == "sweep" else {}  # the start and a picture start's own values
+    if started.get("start", "txt2img") != "txt2img":
+        notes.append(picture_note(str(started["start"]), str(started.get("picture_hash", ""))))
     if target == "image":
         restore_image(fields, out, notes, {item.name: item.default for item in dataclass_fields(InpaintRequest)})
     wanted = TAB_FIELDS[target]
-    restored = {key: value for key, value in out.items() if key in wanted}
+    restored = {key: value for key, value in out.items() if key in wanted} | started
     missing = tuple(key for key in wanted if key not in restored)
     unexplained = [key for key in missing if key not in ("style", "sweep")
                    and not (key == "model" and fields.get("model"))

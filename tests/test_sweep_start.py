@@ -5,13 +5,14 @@ value; a start that cannot be made is one sentence."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pytest
 from PIL import Image, ImageDraw
 
-from engine import ControlRequest, Img2ImgRequest, InputError, Studio, Txt2ImgRequest, read_recipe
+from engine import ControlRequest, Img2ImgRequest, InputError, Studio, Txt2ImgRequest, plan_restore, read_recipe
 from tests.conftest import SD
 from ui.layout import build_app
 from ui.sweep_base import base_request
@@ -86,3 +87,90 @@ def test_the_page_says_the_missing_picture(app: gr.Blocks) -> None:
         for frame in found.fn(prompt="a dress", model=SD, start="img2img", x_type="Seed", x_values="1, 2"):
             frames.append(frame)
     assert "No picture was given" in str(raised.value) and "No picture was given" in frames[-1][1]  # the panel
+
+
+def newest_grid(studio: Studio) -> str:
+    """The grid PNG the last sweep saved."""
+    return str(max(Path(studio.settings.outputs_dir).rglob("sweep-*.png"), key=lambda path: path.stat().st_mtime))
+
+
+def restore(app: gr.Blocks, grid: str, picture: str | None = None) -> dict[str, Any]:
+    """The Sweep tab's "Restore settings from a PNG" run as the page runs it, with `picture` under Start from."""
+    def on(elem_id: str, event: str, name: str | None = None) -> Any:
+        return next(f for f in app.fns.values() if (name is None or f.name == name) and any(
+            getattr(app.blocks.get(target[0]), "elem_id", None) == elem_id and target[1] == event
+            for target in f.targets))
+
+    given = on("swp-image", "change").outputs[0]  # the picture as the server got it, by the image's change
+    fn = on("swp-recipe-file", "upload", "deliver")
+    values = [picture if c is given else c.value for c in fn.inputs[1:]]
+    shown = {}
+    for component, value in zip(fn.outputs, fn.fn(grid, *values), strict=True):
+        if value != gr.skip() and getattr(component, "elem_id", None):
+            shown[component.elem_id] = value.get("value") if isinstance(value, dict) else value
+    return shown
+
+
+def test_a_grid_from_your_image_restores_its_start_and_strength(app: gr.Blocks, studio: Studio,
+                                                                 drawing: str) -> None:
+    sweep(app, start="img2img", image=drawing, strength=0.9, x_type="Seed", x_values="1, 2")
+    shown = restore(app, newest_grid(studio), picture=None)
+    assert (shown["swp-start"], shown["swp-strength"], shown["swp-image"]) == ("img2img", 0.9, None)
+    assert "swp-kind" not in shown and "swp-control-weight" not in shown  # the ControlNet's settings stay
+    said = shown["swp-status"]
+    assert "start from" in said.split("Not restored")[0] and "not kept in the grid PNG" in said
+    assert "drop it in again under Start from" in said
+
+
+def test_the_grids_own_picture_stays_and_another_is_emptied(app: gr.Blocks, studio: Studio, drawing: str,
+                                                            tmp_path: Path) -> None:
+    sweep(app, start="img2img", image=drawing, strength=0.9, x_type="Seed", x_values="1, 2")
+    copy = tmp_path / "same.png"  # the same pixels in another file: the picture is known by its pixels
+    Image.open(drawing).save(copy)
+    kept = restore(app, newest_grid(studio), picture=str(copy))
+    assert "swp-image" not in kept and "has the same pixels: it stayed" in kept["swp-status"]
+    assert "drop it in again" not in kept["swp-status"]
+    other = tmp_path / "other.png"
+    Image.new("RGB", (64, 64), "navy").save(other)
+    emptied = restore(app, newest_grid(studio), picture=str(other))
+    assert emptied["swp-image"] is None and "drop it in again" in emptied["swp-status"]
+
+
+def test_a_grid_from_a_sketch_restores_its_controlnet_and_weight(app: gr.Blocks, studio: Studio,
+                                                                 drawing: str) -> None:
+    sweep(app, start="control", image=drawing, control_type="canny", as_is=True,
+          x_type="ControlNet weight", x_values="0.5, 1.5")
+    shown = restore(app, newest_grid(studio))
+    assert (shown["swp-start"], shown["swp-kind"], shown["swp-as-is"], shown["swp-control-weight"]) == (
+        "control", "canny", True, 0.5)  # the weight of the first cell; the axis holds the others
+    assert shown["swp-x-type"] == "[ControlNet] Weight" and shown["swp-x-values"] == "0.5, 1.5"
+    assert "swp-strength" not in shown and "a sketch or lines, but the picture is not kept" in shown["swp-status"]
+
+
+def test_a_grid_from_a_prompt_restores_a_prompt_start_and_says_nothing_of_pictures(app: gr.Blocks,
+                                                                                   studio: Studio) -> None:
+    sweep(app, width=64, height=64, x_type="Seed", x_values="1, 2")
+    shown = restore(app, newest_grid(studio), picture=None)
+    assert shown["swp-start"] == "txt2img" and "swp-image" not in shown and "swp-strength" not in shown
+    restored, _, kept = shown["swp-status"].partition("Not restored")
+    assert "start from" in restored and "start from" not in kept and "picture" not in shown["swp-status"]
+
+
+def test_an_a1111_img2img_xyz_grid_starts_from_your_image(studio: Studio, tmp_path: Path) -> None:
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("parameters", "a linen dress\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 3, Size: 512x512, "
+                                "Denoising strength: 0.45, Script: X/Y/Z plot, X Type: Seed, X Values: \"3, 4\"")
+    path = tmp_path / "xyz_grid-0001-3.png"
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    plan = plan_restore(read_recipe(path), studio.catalog)
+    assert (plan.tab, plan.fields["start"], plan.fields["strength"]) == ("sweep", "img2img", 0.45)
+    assert "picture_hash" not in plan.fields and any("not kept in the grid PNG:" in n for n in plan.notes)
+
+
+def test_a_picture_is_hashed_as_its_start_opens_it() -> None:
+    from engine.sweep.start_recipe import CONDITION_SIDE
+    from engine.tasks.control import MAX_CONDITION_SIDE
+
+    assert CONDITION_SIDE == MAX_CONDITION_SIDE

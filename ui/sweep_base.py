@@ -4,12 +4,13 @@ and its inputs, and the base request they make with the tab's shared settings.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gradio as gr
 
-from engine import ControlRequest, GenerationRequest, Img2ImgRequest, InputError, Studio, Txt2ImgRequest
+from engine import (CONTROL_LABELS, ControlRequest, GenerationRequest, Img2ImgRequest, InputError, RestorePlan, Studio,
+                    Txt2ImgRequest, picture_note, same_picture)
 from ui import kit
 from ui.tabs.sketch import AS_IS_LABEL, kind_choices, served_kinds
 
@@ -30,11 +31,35 @@ class StartFrom:
     as_is: gr.Checkbox
     controlnet_scale: gr.Slider
     shown: list[Any]  # the hint, the picture's group, image to image's row, the ControlNet's rows
+    kinds: list[str]  # the ControlNet kinds this server serves
+    given: gr.State  # the picture's file as the server got it (a restore compares it to the grid's, by its pixels)
 
     @property
     def inputs(self) -> list[Any]:
         """In the order `/sweep` takes them (after the LoRAs and tiling)."""
         return [self.start, self.image, self.strength, self.control_type, self.as_is, self.controlnet_scale]
+
+    def restore(self, plan: RestorePlan, picture: str | None) -> tuple[tuple, RestorePlan]:
+        """Values for `inputs` from a grid's plan, and the plan with its sentences. The picture in place (the file
+        `picture`, from `given`) stays only when its pixels are those the grid was made from; otherwise it is
+        emptied, so a sweep never runs on another picture with the grid's settings."""
+        fields, skip = plan.fields, gr.skip()
+        chosen = str(fields.get("start") or "txt2img")
+        if chosen == "txt2img":
+            return (chosen, *(skip,) * 5), plan
+        digest = str(fields.get("picture_hash") or "")
+        kept = same_picture(picture, chosen, digest)
+        notes = [picture_note(chosen, digest, kept=True) if kept and note == picture_note(chosen, digest) else note
+                 for note in plan.notes]
+        kind = fields.get("control_type")
+        if kind is not None and kind not in self.kinds:
+            notes.append(f"The grid followed its picture's {CONTROL_LABELS.get(str(kind), kind)}, which this server "
+                         "has no ControlNet for: the current kind stayed.")
+            kind = None
+        as_is = (fields["preprocess"] is False) if isinstance(fields.get("preprocess"), bool) else skip
+        values = (chosen, skip if kept else None, fields.get("strength", skip), skip if kind is None else kind, as_is,
+                  fields.get("controlnet_scale", skip))
+        return values, replace(plan, notes=tuple(notes))
 
     def wire(self, size_row: Any) -> None:
         """Show what the chosen start needs; `size_row` (width and height) only for a prompt."""
@@ -45,6 +70,8 @@ class StartFrom:
 
         self.start.change(shown, self.start, [*self.shown, size_row], api_visibility="private", queue=False,
                           show_progress="hidden")
+        self.image.change(kit.file_path, self.image, self.given, api_visibility="private", queue=False,
+                          show_progress="hidden", preprocess=False)
 
 
 def build(studio: Studio) -> StartFrom:
@@ -65,7 +92,7 @@ def build(studio: Studio) -> StartFrom:
             controlnet_scale = kit.slider(ControlRequest, "controlnet_scale", studio.settings, 1.0, 0.05,
                                           elem_id="swp-control-weight")
     return StartFrom(start, image, strength, control_type, as_is, controlnet_scale,
-                     [hint, picture, img2img_row, control_rows])
+                     [hint, picture, img2img_row, control_rows], kinds, kit.session_state(None))
 
 
 def base_request(start: Any, image: Any, strength: Any, control_type: Any, as_is: Any, controlnet_scale: Any,

@@ -230,22 +230,24 @@ def build(studio: Studio) -> kit.Tab:
     grid.select(pick, cells_state, [recipe_text, selected], api_visibility="private", queue=False)
 
     restore_outputs = [prompt, negative_prompt, model, width, height, sampler.steps, sampler.guidance_scale,
-                       sampler.scheduler, sampler.seed, style, *rows, progress]
+                       sampler.scheduler, sampler.seed, style, *rows, *start.inputs, progress]
 
-    def restore(path: str | None, plan: RestorePlan | None) -> tuple:
-        """A sweep grid's settings (ours or an A1111 X/Y/Z grid's): the base and the axes, in one update."""
+    def restore(path: str | None, plan: RestorePlan | None, picture: str | None = None) -> tuple:
+        """A sweep grid's settings (ours or an A1111 X/Y/Z grid's): the base, what it starts from and the axes, in
+        one update. The grid PNG holds no picture: the one in place stays only when its pixels are the grid's."""
         if plan is None:
             return (*(gr.skip(),) * (len(restore_outputs) - 1), status.idle())
         fields = plan.fields
         axes = [value for pair in restored_axes(fields.get("sweep")) for value in pair]
         style_name = fields.get("style") or "None"
+        started, plan = start.restore(plan, picture)
         return (*kit.planned(plan, ("prompt", "negative_prompt", "model", "width", "height", "steps",
                                     "guidance_scale", "scheduler", "seed")),
-                style_name if catalog.style(str(style_name)) else "None", *axes,
-                status.restored(plan, labels={"sweep": "axes"}))
+                style_name if catalog.style(str(style_name)) else "None", *axes, *started,
+                status.restored(plan, labels={"sweep": "axes", "start": "start from"}))
 
     def chosen(path: str | None) -> str | None:
         return path
 
-    return kit.Tab(inbox=kit.Inbox(restore, [], restore_outputs, progress),
+    return kit.Tab(inbox=kit.Inbox(restore, [start.given], restore_outputs, progress),
                    sends=[kit.Send(open_cell, None, [selected], pick=chosen), drop])
