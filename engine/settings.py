@@ -58,6 +58,7 @@ class Settings:
     cache_dir: Path = Path.home() / ".cache" / "diffusion-studio"
     memory_budget_gb: float = 0.0  # 0: automatic (most of the free device memory)
     memory_mode: str = "auto"  # auto (from the device's free memory) or a mode of engine/models/memory.py
+    quantize: str = "off"  # off or int8: the big transformers' weights (engine/models/quantize.py parses it)
     fast_mode: str = "auto"  # auto: compile the UNet in the background on CUDA (engine/pipeline/fast.py); off
     device: str = ""  # "" = automatic: cuda, mps or cpu
     dtype: str = ""  # "" = automatic: float16 on GPUs, float32 on CPU
@@ -132,6 +133,7 @@ def load_settings() -> Settings:
         cache_dir=Path(os.environ.get("STUDIO_CACHE_DIR", Path.home() / ".cache" / "diffusion-studio")),
         memory_budget_gb=_float("STUDIO_MEMORY_BUDGET_GB", 0.0, 0.0, 4096.0),
         memory_mode=os.environ.get("STUDIO_MEMORY_MODE", "auto").strip().lower() or "auto",
+        quantize=os.environ.get("STUDIO_QUANTIZE", "off").strip().lower() or "off",
         fast_mode="off" if os.environ.get("STUDIO_FAST_MODE", "").strip().lower() in {"off", "0", "false", "no"}
         else "auto",
         device=os.environ.get("STUDIO_DEVICE", "").strip().lower(),

@@ -18,6 +18,7 @@ class Placement:
     device: str
     dtype: torch.dtype
     memory: str = "none"  # memory mode pipelines are placed under (engine/models/memory.py)
+    quantize: str = "off"  # how its denoiser's weights load (engine/models/quantize.py): "off" = as stored
 
     @property
     def dtype_name(self) -> str:

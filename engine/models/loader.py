@@ -12,6 +12,7 @@ from engine.models.catalog import ControlSpec, ModelSpec
 from engine.models.devices import Placement
 from engine.models.families import Family, family_of_editor, family_of_pipeline, single_file_family
 from engine.models.pickles import is_pickle, pickle_policy
+from engine.models.quantize import quantize_kwargs
 from engine.models.sources import check_local_model
 from engine.types import ModelError
 
@@ -149,7 +150,7 @@ def _load(spec: ModelSpec, families: list[Family], placement: Placement, demo_pa
     if demo_paths is not None and spec.demo:
         family = next(f for f in families if f.name == spec.family)
         folders = [str(demo_paths[name]) for name in family.demo_folders(spec.demo)]
-        kwargs = safe_load_kwargs(folders, allow_pickle, dtype)
+        kwargs = {**safe_load_kwargs(folders, allow_pickle, dtype), **quantize_kwargs(family, placement.quantize)}
         pipe, prior = family.load_pipelines(folders[-1], kwargs, folders[0] if len(folders) > 1 else None)
         return _ready(spec, family, pipe, prior, placement)
 
@@ -163,7 +164,8 @@ def _load(spec: ModelSpec, families: list[Family], placement: Placement, demo_pa
     kwargs = safe_load_kwargs([spec.id, spec.prior], allow_pickle, dtype)
     config = diffusers.DiffusionPipeline.load_config(spec.id)
     family = _family_of(families, config.get("_class_name", "?"), spec.id)
-    pipe, prior = family.load_pipelines(spec.id, {**kwargs, **family.load_kwargs()}, spec.prior)
+    pipe, prior = family.load_pipelines(spec.id, {**kwargs, **family.load_kwargs(),
+                                                  **quantize_kwargs(family, placement.quantize)}, spec.prior)
     return _ready(spec, family, pipe, prior, placement)
 
 
@@ -262,7 +264,8 @@ def load_editor(spec: ModelSpec, families: list[Family], placement: Placement,
             raise ModelError(f"Model '{spec.id}' is a {class_name}, not an instruction-editing model. Choose an "
                              "InstructPix2Pix model (SD 1.5 or SDXL), e.g. timbrooks/instruct-pix2pix, or "
                              "Qwen-Image-Edit (Qwen/Qwen-Image-Edit-2509).")
-        pipe = diffusers.DiffusionPipeline.from_pretrained(source, **kwargs, **family.load_kwargs())
+        pipe = diffusers.DiffusionPipeline.from_pretrained(source, **kwargs, **family.load_kwargs(),
+                                                           **quantize_kwargs(family, placement.quantize))
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - every loader failure becomes one clear sentence

@@ -198,7 +198,8 @@ class ModelManager:
         from engine.models.memory import placement_for
 
         family = ref.family or max(self.catalog.families.values(), key=lambda f: f.parameters_millions)
-        return placement_for(self.placement, self.settings.memory_mode, family, ref.spec.parameters_millions)
+        return placement_for(self.placement, self.settings.memory_mode, family, ref.spec.parameters_millions,
+                             self.settings.quantize)
 
     def get(self, model: str) -> Any:
         """The loaded base pipeline of `model` (a name, Hub id or path), for scripts and benches."""

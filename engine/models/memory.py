@@ -20,7 +20,7 @@ LABELS = {
 OFFLOADS = ("model-offload", "sequential-offload")
 GB = 2**30
 _RESERVE = GB // 2  # kept free for the CUDA context, the scheduler, previews and fragmentation
-_UNET_SHARE = 0.8  # the denoiser's share of a pipeline's weights (SD 1.5: 0.81, SDXL: 0.74)
+DENOISER_SHARE = 0.8  # the denoiser's share of a pipeline's weights (SD 1.5: 0.81, SDXL: 0.74)
 # Working memory per output pixel at 2 bytes per value (fp16): the UNet's activations with SDPA (batch 2 for
 # guidance; about 1 GB at 1024²) and the VAE decoder's at full size (about 3 GB at 1024²).
 _UNET_BYTES_PER_PIXEL = 1000
@@ -48,7 +48,7 @@ def needs(mode: str, parameters_millions: int, pixels: int, dtype_bytes: int = 2
     if mode == "attention-slicing":
         unet //= 2
     if mode == "model-offload":
-        weights = int(weights * _UNET_SHARE)  # the largest module, alone on the device
+        weights = int(weights * DENOISER_SHARE)  # the largest module, alone on the device
     if mode == "sequential-offload":
         weights = weights // 20  # a block at a time
         unet //= 2
@@ -137,13 +137,21 @@ def tiled_vae(vae: Any, on: bool = True) -> Iterator[None]:
         vae.disable_tiling()
 
 
-def placement_for(placement: Any, requested: str, family: Any, parameters_millions: int = 0) -> tuple[Any, str]:
+def placement_for(placement: Any, requested: str, family: Any, parameters_millions: int = 0,
+                  quantize: str = "off") -> tuple[Any, str]:
     """`placement` with the memory mode a model of `family` (of `parameters_millions` when its catalog entry says,
     else the family's typical size) loads under now (chosen from the device's free memory unless STUDIO_MEMORY_MODE
-    names one), and a sentence for the status when it is not "none"."""
+    names one, counting quantized weights at their size: engine/models/quantize.py), and a sentence for the status
+    when it is not "none" or the weights are quantized."""
     from dataclasses import replace
 
-    family = replace(family, parameters_millions=parameters_millions) if parameters_millions else family
+    from engine.models.quantize import LABELS as QUANTIZED, applies, parse_quantize
+
+    quantize = parse_quantize(quantize)
+    size = parameters_millions or family.parameters_millions
+    quantized = applies(family, quantize)  # the denoiser's share of the weights at one byte a weight
+    share = 1.0 - DENOISER_SHARE + DENOISER_SHARE / placement.dtype.itemsize if quantized else 1.0
+    family = replace(family, parameters_millions=int(size * share)) if size else family
 
     free = free_device_bytes(placement.device)
     mode, note = effective_mode(parse_mode(requested), free, family, placement.device, placement.dtype.itemsize)
@@ -151,7 +159,10 @@ def placement_for(placement: Any, requested: str, family: Any, parameters_millio
         why = (f"chosen from the {free / GB:.1f} GB free on the GPU" if parse_mode(requested) == "auto"
                else "set by STUDIO_MEMORY_MODE")
         note = f"Memory mode: {LABELS[mode]} ({why})."
-    return replace(placement, memory=mode), note
+    if quantized:
+        note = " ".join(part for part in (note, f"The {family.quantized_part} loads with {QUANTIZED[quantize]} "
+                                                "(STUDIO_QUANTIZE).") if part)
+    return replace(placement, memory=mode, quantize=quantize if quantized else "off"), note
 
 
 def cache_budget(requested: str, device: str, dtype_bytes: int, families: list[Any]) -> int:

@@ -61,6 +61,7 @@ class Family:
     past_limit: ClassVar[str] = ""  # what the counter says of tokens past its limit ("": sent as Compel's chunks)
     seeded_conditioning: ClassVar[bool] = False  # the conditioning depends on the seed: encode per image
     takes_loras: ClassVar[bool] = True  # LoRA files load into its UNet and text encoders here
+    quantized_part: ClassVar[str | None] = None  # the component STUDIO_QUANTIZE=int8 loads quantized (none: full)
 
     @property
     def default_size(self) -> tuple[int, int]:

@@ -30,6 +30,7 @@ class Flux2Klein(Family):
     a1111_sampler: ClassVar[tuple[str, str | None]] = ("Euler", "Simple")  # Forge's flow-matching Euler
     unsupported_schedulers: ClassVar[frozenset[str]] = _NOISE_SCHEDULERS
     lora_denoiser: ClassVar[str] = "transformer"
+    quantized_part: ClassVar[str | None] = "transformer"  # (STUDIO_QUANTIZE: most of its weights)
     lora_precedence: ClassVar[int] = 2  # its double blocks share SD3's attention names; its own ones prove it
 
     def check_scheduler(self, name: str) -> tuple[str, str | None]:

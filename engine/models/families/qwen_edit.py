@@ -33,6 +33,7 @@ class QwenImageEdit(Family):
     unsupported_schedulers: ClassVar[frozenset[str]] = _NOISE_SCHEDULERS
     counts_tokens: ClassVar[bool] = False  # its encoder reads the images' tokens with the words
     lora_denoiser: ClassVar[str] = "transformer"  # (diffusers' QwenImageLoraLoaderMixin: the transformer only)
+    quantized_part: ClassVar[str | None] = "transformer"  # (STUDIO_QUANTIZE: most of its weights)
     lora_precedence: ClassVar[int] = 2  # its own names prove it, as FLUX.2's do
 
     def made_lora(self, keys: Sequence[str]) -> bool:

@@ -45,6 +45,7 @@ class StableDiffusion3(Family):
     img2img_pipeline: ClassVar[str | None] = "StableDiffusion3Img2ImgPipeline"
     inpaint_pipeline: ClassVar[str | None] = "StableDiffusion3InpaintPipeline"  # runs the base transformer
     lora_denoiser: ClassVar[str] = "transformer"
+    quantized_part: ClassVar[str | None] = "transformer"  # (STUDIO_QUANTIZE: most of its weights)
     lora_precedence: ClassVar[int] = 1  # its Kohya files also hold SDXL's lora_te1_/lora_te2_ names
     name_hints: ClassVar[tuple[str, ...]] = ("stable-diffusion-3", "sd3", "sd3.5")
     past_limit: ClassVar[str] = (f"its two CLIP encoders read the first 75, its T5 encoder reads on (up to "
