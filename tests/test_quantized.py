@@ -1,7 +1,8 @@
 """Quantized weights (issue 29, STUDIO_QUANTIZE=int8) on the CPU: the SD 3.5, FLUX.2 [klein] and Qwen-Image-Edit demo
 twins load their transformer with torchao's int8 weight-only quantization (every Linear weight an int8 tensor, the
 text encoders and VAE untouched), still make the image they make unquantized (within int8's rounding), and say so;
-SD 1.5 loads as before; the memory mode counts quantized weights at their size; without torchao, one sentence."""
+SD 1.5 loads as before; a LoRA still applies; the memory mode counts quantized weights at their size; without torchao,
+one sentence."""
 
 from __future__ import annotations
 
@@ -67,6 +68,16 @@ def test_the_transformer_loads_in_int8_and_makes_its_image(studios: dict[str, St
     assert quantized_layers(load(studios["off"], model)[0].pipe.transformer)[0] == 0
     image, reference = pixels(quantized), pixels(full)
     assert 0 < np.abs(image - reference).mean() < 6.0  # the same model, rounded to int8: close, not identical
+
+
+def test_a_lora_applies_on_the_int8_transformer_and_comes_off_again(studios: dict[str, Studio]) -> None:
+    def make(**fields) -> np.ndarray:
+        return pixels(collect(studios["int8"].run(Txt2ImgRequest(prompt="a print", model=MEDIUM, width=64, height=64,
+                                                                 steps=2, seed=2, scheduler="Default", **fields))))
+
+    plain = make()
+    assert np.abs(make(loras=(("demo-pattern-sd3", 0.8),)) - plain).mean() > 1.0  # (PEFT's torchao LoRA layers)
+    assert np.array_equal(make(), plain)
 
 
 def test_qwen_image_edit_edits_with_an_int8_transformer(studios: dict[str, Studio]) -> None:
