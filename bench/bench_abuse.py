@@ -131,7 +131,7 @@ def upload_sessions(url: str, pid: int, sessions: int) -> tuple[float, float]:
     before = rss_mb(pid)
     for index in range(sessions):
         session(index)
-    time.sleep(2)
+    time.sleep(abuse_serving._scaled(2, 0))
     return before, rss_mb(pid)
 
 
@@ -177,7 +177,7 @@ def neighbour_slowdown(url: str, repeats: int, pause: float) -> tuple[float, flo
     abusers = [multiprocessing.Process(target=_abuse_loop, args=(url, pause, stop), daemon=True) for _ in range(2)]
     for abuser in abusers:
         abuser.start()
-    time.sleep(3)
+    time.sleep(abuse_serving._scaled(3, 1))
     busy = normal_requests()
     stop.set()
     for abuser in abusers:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from engine import Catalog, Event, Loaded, Settings, Studio, load_catalog  # noqa: E402
 from engine.models.catalog import PRESETS_DIR  # noqa: E402
+# The browser tests' shared app and Chromium, and the hook that stops them once no test needs them.
+from tests.browser_fixtures import SERVED, browser, long_runs, pytest_runtest_teardown, server  # noqa: E402,F401
 
 TEST_CATALOG = Path(__file__).parent / "fixtures" / "catalog"
 SD = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -118,12 +119,11 @@ def slow_steps(monkeypatch: pytest.MonkeyPatch, unet: Any, seconds: float = 0.05
 
 @pytest.fixture(autouse=True)
 def no_run_left_going(request: pytest.FixtureRequest) -> Iterable[None]:
-    """After a browser test, stop whatever run it left going on the module's server (a test that failed before its
-    Cancel left a 999-step run holding the one generation slot, and every later test of the module timed out)."""
+    """After a browser test, stop whatever run it left going on the shared server (a test that failed before its
+    Cancel left a 999-step run holding the one generation slot, and every later test timed out)."""
     yield
-    served = sys.modules.get("tests.test_browser")
-    if request.node.get_closest_marker("browser") and served is not None:
-        for studio in list(served.SERVED.values()):
+    if request.node.get_closest_marker("browser"):
+        for studio in list(SERVED.values()):
             studio.cancel_all()
 
 

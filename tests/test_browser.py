@@ -1,29 +1,25 @@
 """End to end in a real browser: the app served in-process on the tests' catalog (64² images in a fraction of a
-second) and launched as `app.py` launches it, driven by Playwright in Debian's headless Chromium. Its own Studio: the
-server needs a port of its own, and runs long enough to cancel need more steps than the default limit."""
+second) and launched as `app.py` launches it, driven by Playwright in Debian's headless Chromium. The app and the
+browser are shared by every browser module of the process (tests/browser_fixtures.py); each module opens its own
+page."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
-import socket
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from engine import Catalog, Recipe, Settings, Studio, load_presets, png_bytes, to_json, to_rows
+from engine import Recipe, Studio, load_presets, png_bytes, to_json, to_rows
+from tests.browser_fixtures import CHROMIUM, FLAGS, LONG, SERVED, browser, server  # noqa: F401 - shared, re-exported
 from tests.conftest import KANDINSKY, SD, SDXL, load, slow_steps
-from ui.layout import build_app, launch
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]
-LONG = 999  # steps of a run that is cancelled long before it ends (the most a 1000-timestep schedule takes)
 # The longest a test waits for a state (an element, a text, a class): a bound, never a pause. A busy 2-core CI machine
 # may take long; a passing test never waits it out.
 PATIENCE_MS = 120_000
@@ -41,9 +37,6 @@ WATCH = """(ids) => {
 }"""
 
 
-SERVED: dict[str, Studio] = {}  # url -> the Studio behind it (tests that slow its models' steps)
-
-
 def slow_models(studio: Studio, monkeypatch: pytest.MonkeyPatch, *models: str, seconds: float = 0.12) -> None:
     """Give `models`' steps a real model's pace. Loaded on the server's device thread, as its runs load them (the
     stack's first import there is under its lock: a second thread importing diffusers beside it can fail)."""
@@ -53,46 +46,13 @@ def slow_models(studio: Studio, monkeypatch: pytest.MonkeyPatch, *models: str, s
                    seconds)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathFactory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium).")
-    os.environ["GRADIO_HEARTBEAT_INTERVAL"] = "5"  # as app.py sets it: a closed tab is noticed within 5 s
-    settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("out"), memory_budget_gb=8.0,
-                        port=_free_port(), max_steps=LONG)
-    studio = Studio(settings, demo=True, online=False, catalog=catalog)
-    app = build_app(studio, "Test catalog.")
-    launch(app, studio, quiet=True)
-    # The demo models (every family's twin) are built before any test's clock starts: a first page queues that build
-    # ahead of its first run, and on a busy machine it outlasted a test's patience.
-    studio.device_thread.submit(studio.warm_up).result()
-    url = f"http://127.0.0.1:{settings.port}"
-    SERVED[url] = studio
-    try:
-        yield url
-    finally:
-        SERVED.pop(url, None)
-        app.close()
-        studio.close()
-
-
-@pytest.fixture(scope="module")
-def page(server: str):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = open_page(browser, viewport={"width": 1440, "height": 1100})
-        page.goto(server, wait_until="domcontentloaded")
-        page.wait_for_selector("#t2i-generate", timeout=PATIENCE_MS)
-        yield page
-        browser.close()
+def page(browser, server: str):  # noqa: F811 - the shared app and Chromium (tests/browser_fixtures.py)
+    page = open_page(browser, viewport={"width": 1440, "height": 1100})
+    page.goto(server, wait_until="domcontentloaded")
+    page.wait_for_selector("#t2i-generate", timeout=PATIENCE_MS)
+    yield page
+    page.close()
 
 
 def open_page(browser, **options):
@@ -133,6 +93,41 @@ def _wait_for(page, text: str, elem_id: str = "t2i-status", timeout: int = 60_00
     except Exception as exc:  # noqa: BLE001 - say what the page showed instead
         raise AssertionError(f"no {text!r} on #{elem_id} within {timeout / 1000:.0f} s; it shows "
                              f"{_status(page, elem_id)!r}") from exc
+
+
+def cancel_run(page, cancel_id: str = "t2i-cancel", panel_id: str = "t2i-status", dom: bool = False) -> None:
+    """Press Cancel on a running job until its panel says "Cancelled". A press that stops nothing within 20 s
+    (seen in loaded two-lane runs) is pressed again as a DOM click, with a warning that says whether the server got
+    the press at all; "Nothing to cancel" while a run was going fails the test, quoting the panel. `dom` presses as
+    a DOM click from the start."""
+    from ui.runs import ActiveRuns
+
+    got: list[bool] = []  # each press the server got: whether it found a run of the visitor to stop
+    original = ActiveRuns.cancel
+
+    def counted(self: ActiveRuns, session: str) -> bool:
+        found = original(self, session)
+        got.append(found)
+        return found
+
+    ActiveRuns.cancel = counted  # (the app's own stop looks the method up at each press)
+    try:
+        for attempt in range(PATIENCE_MS // 20_000):
+            button = page.locator(f"#{cancel_id}")
+            try:
+                button.click(timeout=20_000) if attempt == 0 and not dom else button.dispatch_event("click")
+                page.wait_for_function(f"/Cancelled|Nothing to cancel/.test("
+                                       f"document.querySelector('#{panel_id}')?.innerText)", timeout=20_000)
+            except Exception:  # noqa: BLE001 - the press stopped nothing: press again
+                warnings.warn(f"#{cancel_id} pressed again: the server got {len(got)} press(es) (found a run: {got});"
+                              f" the panel still showed {_status(page, panel_id)!r}")
+                continue
+            assert "Cancelled" in _status(page, panel_id), f"Cancel found no run: {_status(page, panel_id)!r}"
+            return
+    finally:
+        ActiveRuns.cancel = original
+    raise AssertionError(f"no 'Cancelled' on #{panel_id}; the server got {len(got)} press(es) (found a run: {got}); "
+                         f"it shows {_status(page, panel_id)!r}")
 
 
 def _image_in(page, size: str = "") -> None:
@@ -186,12 +181,11 @@ def test_generate_shows_previews_then_a_result_in_the_gallery(page, server: str,
     assert _frames(page, "t2i-image") >= 3, "expected at least two preview frames and the final image"
 
 
-def test_cancel_a_long_run(page) -> None:
+def test_cancel_a_long_run(page, long_runs) -> None:
     _set_number(page, "t2i-steps", LONG)
     page.locator("#t2i-generate").click()
     _wait_for_step(page, 2)
-    page.locator("#t2i-cancel").click()
-    _wait_for(page, "Cancelled", timeout=PATIENCE_MS)
+    cancel_run(page)
     _shot(page, "txt2img-cancelled")
     _set_number(page, "t2i-steps", 2)  # the app keeps serving: the next run completes
     before = page.locator("#t2i-gallery img").count()
@@ -392,9 +386,8 @@ def test_visitors_queue_visibly_get_only_their_images_and_a_closed_tab_stops_its
     _wait_for(visitor_b, "queue: 1/1", timeout=PATIENCE_MS)  # Gradio's queue position and estimate, on B's panel
     # The click as the button gets it: Playwright's own click (in an xdist worker, with B's window opened after A's)
     # stayed at "scrolling into view" until A's run ended, in every two-lane run; A's page itself kept answering.
-    page.locator("#t2i-cancel").dispatch_event("click")
+    cancel_run(page, dom=True)
     _wait_for(visitor_b, "Done: 1 image")
-    _wait_for(page, "Cancelled", timeout=PATIENCE_MS)
     assert visitor_b.locator("#t2i-gallery img").count() == 1
     assert page.locator("#t2i-gallery img").count() == a_before  # B's image never reaches A's page
 

@@ -14,7 +14,8 @@ from PIL import Image
 
 from engine import Recipe, load_presets, png_bytes, to_json
 from tests.conftest import SD
-from tests.test_browser import LONG, _set_number, _wait_for, _wait_for_step, server  # noqa: F401 - module server
+from tests.test_browser import (LONG, _set_number, _wait_for, _wait_for_step, cancel_run,  # noqa: F401
+                                server)  # the module server
 from tests.test_viewport_browser import pages  # noqa: F401 - one laptop and one phone page on this module's server
 
 pytestmark = pytest.mark.browser
@@ -32,7 +33,8 @@ def _scrolled_up_to_the_tab(page) -> None:
     page.wait_for_function(f"window.scrollY <= {TABS_TOP} + 1", timeout=10_000)
 
 
-def test_a_cancelled_run_leaves_no_result_and_a_restore_lands_at_the_top(pages, tmp_path: Path) -> None:  # noqa: F811
+def test_a_cancelled_run_leaves_no_result_and_a_restore_lands_at_the_top(pages, tmp_path: Path,  # noqa: F811
+                                                                         long_runs) -> None:
     page = pages[LAPTOP]
     page.get_by_role("tab", name="Text to image", exact=True).click()
     page.locator("#t2i-prompt textarea").fill("a linen dress")
@@ -41,8 +43,7 @@ def test_a_cancelled_run_leaves_no_result_and_a_restore_lands_at_the_top(pages, 
     page.locator("#t2i-generate").click()
     _wait_for_step(page, 2, timeout=120_000)  # the first run builds the demo model
     page.wait_for_selector("#t2i-image img", timeout=30_000)  # a noisy preview
-    page.locator("#t2i-cancel").click()
-    _wait_for(page, "Cancelled")
+    cancel_run(page)
     page.wait_for_function("!document.querySelector('#t2i-image img')", timeout=10_000)
     assert page.locator("#t2i-image [data-testid=download-link]").count() == 0
 

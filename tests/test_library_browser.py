@@ -12,7 +12,7 @@ from PIL import Image
 from engine import Catalog, Recipe, Settings, Studio, open_image, pixel_hash
 from tests.conftest import SD
 from tests.test_api import free_port
-from tests.test_browser import CHROMIUM, FLAGS, open_page
+from tests.test_browser import browser, open_page  # noqa: F401 - the shared Chromium
 from ui.layout import build_app, launch
 
 pytestmark = pytest.mark.browser
@@ -21,23 +21,19 @@ BASE = Recipe(prompt="", negative_prompt="", model=SD, width=64, height=64, step
 
 
 @pytest.fixture(scope="module")
-def served(cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathFactory):
-    """The app on its own Studio (its own library) and a page on it."""
-    from playwright.sync_api import sync_playwright
-
+def served(browser, cache_dir: Path, catalog: Catalog, tmp_path_factory: pytest.TempPathFactory):  # noqa: F811
+    """The app on its own Studio (its own library) and a page on it (in the shared Chromium)."""
     settings = Settings(cache_dir=cache_dir, outputs_dir=tmp_path_factory.mktemp("library-out"),
                         memory_budget_gb=8.0, port=free_port())
     studio = Studio(settings, demo=True, online=False, catalog=catalog)
     app = build_app(studio)
     launch(app, studio, quiet=True)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-            page = open_page(browser, viewport={"width": 1440, "height": 1100})
-            page.goto(app.local_url, wait_until="domcontentloaded")
-            page.wait_for_selector("#t2i-generate")
-            yield studio, page
-            browser.close()
+        page = open_page(browser, viewport={"width": 1440, "height": 1100})
+        page.goto(app.local_url, wait_until="domcontentloaded")
+        page.wait_for_selector("#t2i-generate")
+        yield studio, page
+        page.close()
     finally:
         app.close()
         studio.close()

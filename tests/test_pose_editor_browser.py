@@ -11,22 +11,12 @@ from pathlib import Path
 import pytest
 
 from engine import read_recipe
-from tests.test_browser import (CHROMIUM, FLAGS, LONG, PATIENCE_MS, _next_paint, _wait_for_step, open_page,
-                                server)  # noqa: F401 - the module's own server
+from tests.test_browser import (LONG, PATIENCE_MS, _next_paint, _wait_for_step, browser, cancel_run,  # noqa: F401
+                                open_page, server)  # the shared app and Chromium
 
 pytestmark = pytest.mark.browser
 EDITOR = "#pose-editor"
 RIGHT_ELBOW, RIGHT_WRIST = 3, 4
-
-
-@pytest.fixture(scope="module")
-def browser(server: str):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield launched
-        launched.close()
 
 
 def _open(browser, server: str, width: int, height: int, touch: bool = False):  # noqa: F811
@@ -205,7 +195,8 @@ def _touch_drag(page) -> None:
 
 
 @pytest.mark.parametrize("size", [(1440, 900), (390, 844)], ids=["laptop", "phone"])
-def test_prompt_buttons_and_forming_image_share_one_screen(browser, server: str, page, size) -> None:  # noqa: F811
+def test_prompt_buttons_and_forming_image_share_one_screen(browser, server: str, page, size,  # noqa: F811
+                                                          long_runs) -> None:
     width, height = size
     laptop = page  # the module's page is 1440x900: a phone gets its own
     page = laptop if width > 800 else _open(browser, server, width, height, touch=True)
@@ -224,9 +215,7 @@ def test_prompt_buttons_and_forming_image_share_one_screen(browser, server: str,
         for elem_id in ("pose-prompt", "pose-generate", "pose-cancel", "pose-image"):
             box = page.locator(f"#{elem_id}").bounding_box()
             seen[elem_id] = (box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height, box)
-        page.locator("#pose-cancel").click()
-        page.wait_for_function("document.querySelector('#pose-status').innerText.includes('Cancelled')",
-                               timeout=PATIENCE_MS)
+        cancel_run(page, "pose-cancel", "pose-status")
         assert all(inside for inside, _ in seen.values()), {k: b for k, (inside, b) in seen.items() if not inside}
         if width < 800:
             _touch_drag(page)

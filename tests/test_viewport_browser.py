@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.test_browser import CHROMIUM, FLAGS, LONG, PATIENCE_MS, _image_in, _next_paint, open_page, server  # noqa: F401 - the module's own server
+from tests.test_browser import (LONG, PATIENCE_MS, _image_in, _next_paint, browser, cancel_run,  # noqa: F401
+                                open_page, server)  # the shared app and Chromium
 
 pytestmark = pytest.mark.browser
 
@@ -27,21 +28,18 @@ SIZES = [(1440, 900), (390, 844)]
 
 
 @pytest.fixture(scope="module")
-def pages(server: str):  # noqa: F811
+def pages(browser, server: str):  # noqa: F811
     """One page per screen size, opened once (each test picks its tab)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        opened = {}
-        for width, height in SIZES:
-            page = open_page(launched, viewport={"width": width, "height": height})
-            page.goto(server, wait_until="domcontentloaded")
-            opened[(width, height)] = page
-        for page in opened.values():
-            page.wait_for_selector("#t2i-generate", timeout=PATIENCE_MS)
-        yield opened
-        launched.close()
+    opened = {}
+    for width, height in SIZES:
+        page = open_page(browser, viewport={"width": width, "height": height})
+        page.goto(server, wait_until="domcontentloaded")
+        opened[(width, height)] = page
+    for page in opened.values():
+        page.wait_for_selector("#t2i-generate", timeout=PATIENCE_MS)
+    yield opened
+    for page in opened.values():
+        page.close()
 
 
 def _in_view(page, elem_id: str, height: int) -> tuple[bool, dict]:
@@ -57,7 +55,8 @@ def _steps(page, prefix: str, value: int) -> None:
 
 @pytest.mark.parametrize("size", SIZES, ids=["laptop", "phone"])
 @pytest.mark.parametrize("tab", TABS, ids=[t[0] for t in TABS])
-def test_prompt_buttons_and_forming_image_share_one_screen(pages, tmp_path: Path, size, tab, request) -> None:
+def test_prompt_buttons_and_forming_image_share_one_screen(pages, tmp_path: Path, size, tab, request,
+                                                         long_runs) -> None:
     title, prompt, run, cancel, panel, image = tab
     width, height = size
     page = pages[size]
@@ -92,9 +91,7 @@ def test_prompt_buttons_and_forming_image_share_one_screen(pages, tmp_path: Path
         seen = {elem_id: _in_view(page, elem_id, height) for elem_id in (prompt, run, cancel, image)}
     finally:  # a run left going would hold the one generation slot for the next tests
         if "Step " in page.locator(f"#{panel}").inner_text():  # a run is going (else nothing to stop)
-            page.locator(f"#{cancel}").click()
-            page.wait_for_function(f"document.querySelector('#{panel}').innerText.includes('Cancelled')",
-                                   timeout=PATIENCE_MS)
+            cancel_run(page, cancel, panel)
     assert all(inside for inside, _ in seen.values()), {k: box for k, (inside, box) in seen.items() if not inside}
 
 
