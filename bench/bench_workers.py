@@ -7,6 +7,7 @@ Targets with the sleeping step: >= 1.8x embedded's throughput with 2 workers at 
 request, <= 1 step after a cancel, time to first preview within 1.2x of embedded at 1 client.
 Usage: python bench/bench_workers.py [--clients 1,2,4,8] [--jobs 3] [--steps 10] [--step-ms 50] [--workers 2]
        [--pairs N: the first preview of one client in N embedded/ray pairs, in turn: steadier on a shared machine]
+       [--gap S: the client waits S seconds before each of those runs, as a visitor reading the last image does]
        [--smoke: Serve's local testing mode (one replica in this process), a few seconds]
 """
 
@@ -117,21 +118,22 @@ def backends(args: argparse.Namespace, step_seconds: float | None) -> list[tuple
     return [("embedded", embedded, None), (f"ray ({args.workers} workers)", workers, counted)]
 
 
-def first_preview_pairs(made: list[tuple[str, Studio, Any]], pairs: int, steps: int) -> None:
+def first_preview_pairs(made: list[tuple[str, Studio, Any]], pairs: int, steps: int, gap: float = 0.0) -> None:
     """Time to the first preview of one client, embedded then workers in turn `pairs` times (both see the same load
-    on a shared machine): each side's median, their ratio and the median difference of a pair."""
+    on a shared machine), waiting `gap` seconds before each run: each side's median, their ratio and the median
+    difference of a pair."""
     (_, embedded, _), (_, workers, _) = made
     for studio in (embedded, workers):
         one(studio, job(0, 0, steps, (SD,)))
     times: list[tuple[float, float]] = []
     for index in range(pairs):
-        firsts = [one(studio, job(index, 0, steps, (SD,)))[1] for studio in (embedded, workers)]
+        firsts = [time.sleep(gap) or one(studio, job(index, 0, steps, (SD,)))[1] for studio in (embedded, workers)]
         if None not in firsts:
             times.append((firsts[0], firsts[1]))
     if not times:
         raise SystemExit("no run showed a preview")
     base, other = (statistics.median(t[side] for t in times) for side in (0, 1))
-    print(f"first preview, {len(times)} pairs in turn: embedded {1000 * base:.0f} ms, ray {1000 * other:.0f} ms, "
+    print(f"first preview, {len(times)} pairs in turn{f', {gap:g} s apart' if gap else ''}: embedded {1000 * base:.0f} ms, ray {1000 * other:.0f} ms, "
           f"ratio {other / base:.2f}, median difference {1000 * statistics.median(b - a for a, b in times):.0f} ms")
 
 
@@ -141,7 +143,7 @@ def measure(args: argparse.Namespace, title: str, step_seconds: float | None) ->
     overhead = {}
     made = backends(args, step_seconds)
     if args.pairs:
-        first_preview_pairs(made, args.pairs, args.steps)
+        first_preview_pairs(made, args.pairs, args.steps, args.gap)
     for name, studio, counted in made:
         try:
             for model in args.models:  # loaded (on every worker that will hold it) before the clock starts
@@ -178,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
                       help="only the sleeping step (a) or the demo models (b)")
     made.add_argument("--pairs", type=int, default=0,
                       help="also time the first preview of one client in N embedded/ray pairs taken in turn")
+    made.add_argument("--gap", type=float, default=0.0,
+                      help="with --pairs: seconds the client waits before each run (a visitor reading the last image)")
     made.add_argument("--smoke", action="store_true", help=common.SMOKE_HELP)
     args = made.parse_args(argv)
     args.clients = [int(c) for c in str(args.clients).split(",") if c.strip()]

@@ -110,6 +110,31 @@ def test_a_request_routes_to_its_model_or_its_first_column() -> None:
     assert model_key(CompareRequest(prompt="x", models=(SDXL, SD))) == SDXL
 
 
+def test_counting_the_workers_never_holds_up_a_request(studio: Studio, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serve's status call (~20 ms, more under load) is never made on a run's way, nor while one is being sent: it
+    is made on a thread of its own when the footer or `/workers` asks, or a run ends."""
+    from engine.workers import backend as module
+
+    asked: list[float] = []
+
+    def slow_count() -> int:
+        asked.append(time.monotonic())
+        time.sleep(0.5)
+        return 3
+
+    workers = module.RayBackend(None, studio.outputs, studio.settings, studio.catalog, workers=2, count=slow_count)
+    assert workers.workers() == 2 and not asked  # what it knows, at once: the count it started with
+    started = time.monotonic()
+    assert workers.status()["workers"] == 2 and time.monotonic() - started < 0.25  # the footer: not held up either
+    wait_for(lambda: workers.workers() == 3, 5, "the new count")
+    workers.status()
+    assert len(asked) == 1  # counted lately: not asked again
+    monkeypatch.setattr(module, "COUNT_EVERY", 0.0)
+    workers.recount()
+    wait_for(lambda: len(asked) == 2, 5, "a second count")
+    workers.close()  # waits for a count under way (Ray is not stopped under a call)
+
+
 @needs_ray
 def test_requests_and_events_cross_as_plain_data(tmp_path: Path) -> None:
     from PIL import Image

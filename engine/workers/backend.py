@@ -20,6 +20,7 @@ from engine.workers.codec import decode, encode, open_png
 WAITING = "Waiting for a GPU worker"
 WAITING_EVERY = 1.0  # seconds between two "waiting" updates while every worker is busy
 WATCH_EVERY = 0.05  # seconds between two looks at the run's cancel flag and its client
+COUNT_EVERY = 2.0  # seconds a count of the workers is used before Serve is asked again
 
 
 class WorkerLost(StudioError):
@@ -79,6 +80,7 @@ class RayBackend:
         self._flags: set[threading.Event] = set()  # the cancel flags of the runs under way
         self.replicas: dict[str, dict[str, Any]] = {}  # replica id -> what it said at its last run's start
         self._counted: tuple[float, int] = (0.0, workers)
+        self._counting = threading.Lock()  # held while Serve is asked for the count
 
     # ---- running ----
 
@@ -137,6 +139,7 @@ class RayBackend:
                 self._in_flight -= 1
             if replica:
                 self._seen(replica, busy=False)
+            self.recount()
 
     def _batches(self, response: Any, run: RunContext) -> Iterator[list[Any]]:
         """The response's batches; a cancel is Cancelled, a worker that died is WorkerLost with its sentence."""
@@ -180,15 +183,26 @@ class RayBackend:
     # ---- workers ----
 
     def workers(self) -> int:
-        """How many replicas serve now (asked of Serve at most once a second)."""
-        checked, count = self._counted
-        if self._count is not None and time.monotonic() - checked > 1.0:
+        """How many replicas serve, as last counted (`recount`). Never asked of Serve on a run's way: its status call
+        takes ~20 ms, and one under way while a run is sent held up the run's trip to its worker by as much."""
+        return max(self._counted[1], 1)
+
+    def recount(self) -> None:
+        """Ask Serve how many replicas serve, on a thread of its own, when the last count is COUNT_EVERY seconds old
+        (asked when a run ends and when the footer or `/workers` asks: while a visitor reads, not as they send)."""
+        if self._count is not None and time.monotonic() - self._counted[0] > COUNT_EVERY \
+                and self._counting.acquire(False):
+            threading.Thread(target=self._recount, name="studio-worker-count", daemon=True).start()
+
+    def _recount(self) -> None:
+        try:
             try:
                 count = self._count()
             except Exception:  # noqa: BLE001 - Serve unreachable for a moment: the last count stands
-                pass
+                count = self._counted[1]
             self._counted = (time.monotonic(), count)
-        return max(count, 1)
+        finally:
+            self._counting.release()
 
     def _seen(self, info: dict[str, Any], busy: bool) -> None:
         with self._lock:
@@ -204,6 +218,7 @@ class RayBackend:
 
     def status(self) -> dict[str, Any]:
         """How many workers there are, which model each holds, whether it is busy (those that ran something)."""
+        self.recount()
         with self._lock:
             known = [dict(info) for info in self.replicas.values()]
         return {"workers": self.workers(), "running": self._in_flight,
@@ -218,5 +233,7 @@ class RayBackend:
         deadline = time.monotonic() + patience
         while self._in_flight and time.monotonic() < deadline:
             time.sleep(0.02)
+        if self._counting.acquire(timeout=max(0.0, deadline - time.monotonic())):  # no count asked as Ray stops
+            self._counting.release()
         if self._close is not None:
             self._close()
