@@ -56,10 +56,28 @@ def page(browser, server: str):  # noqa: F811 - the shared app and Chromium (tes
 
 
 def open_page(browser, **options):
-    """A new page whose every wait (clicks, fills, selectors) is bounded by PATIENCE_MS, not Playwright's 30 s."""
+    """A new page whose every wait (clicks, fills, selectors) is bounded by PATIENCE_MS, not Playwright's 30 s. It
+    keeps a log of the calls it makes to the server (`calls(page)`), for the sentences of tests that wait in vain."""
     page = browser.new_page(**options)
     page.set_default_timeout(PATIENCE_MS)
+    log: list[str] = []
+    started = time.monotonic()
+
+    def note(what: str, request) -> None:  # noqa: ANN001 - Playwright's Request
+        if "/gradio_api/" in request.url and request.method == "POST":
+            log.append(f"{time.monotonic() - started:.1f}s {what} {request.url.split('/gradio_api/')[-1][:40]}")
+            del log[:-12]
+
+    page.on("request", lambda request: note("sent", request))
+    page.on("requestfinished", lambda request: note("done", request))
+    page.on("requestfailed", lambda request: note(f"FAILED ({request.failure})", request))
+    page.studio_calls = log
     return page
+
+
+def calls(page) -> str:
+    """The page's last calls to the server (POSTs), with when they were sent and ended."""
+    return "; ".join(getattr(page, "studio_calls", [])) or "none"
 
 
 def _next_paint(page) -> None:
@@ -92,7 +110,7 @@ def _wait_for(page, text: str, elem_id: str = "t2i-status", timeout: int = 60_00
                                timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - say what the page showed instead
         raise AssertionError(f"no {text!r} on #{elem_id} within {timeout / 1000:.0f} s; it shows "
-                             f"{_status(page, elem_id)!r}") from exc
+                             f"{_status(page, elem_id)!r}; the page's calls: {calls(page)}") from exc
 
 
 def cancel_run(page, cancel_id: str = "t2i-cancel", panel_id: str = "t2i-status", dom: bool = False) -> None:
@@ -120,7 +138,7 @@ def cancel_run(page, cancel_id: str = "t2i-cancel", panel_id: str = "t2i-status"
                                        f"document.querySelector('#{panel_id}')?.innerText)", timeout=20_000)
             except Exception:  # noqa: BLE001 - the press stopped nothing: press again
                 warnings.warn(f"#{cancel_id} pressed again: the server got {len(got)} press(es) (found a run: {got});"
-                              f" the panel still showed {_status(page, panel_id)!r}")
+                              f" the panel still showed {_status(page, panel_id)!r}; the page's calls: {calls(page)}")
                 continue
             assert "Cancelled" in _status(page, panel_id), f"Cancel found no run: {_status(page, panel_id)!r}"
             return
@@ -138,7 +156,8 @@ def _image_in(page, size: str = "") -> None:
         page.wait_for_function(f"document.querySelector('#img-status').innerText.includes('Your image is in {size}')",
                                timeout=30_000)
     except Exception:  # noqa: BLE001 - the known case, said as such
-        pytest.xfail(f"open on issue 27: the editor never sent the upload; the panel shows {_status(page, 'img-status')!r}")
+        pytest.xfail(f"open on issue 27: the editor never sent the upload; the panel shows {_status(page, 'img-status')!r}"
+                     f"; the page's calls: {calls(page)}")
 
 
 def _wait_for_step(page, step: int, elem_id: str = "t2i-status", timeout: int = PATIENCE_MS) -> None:
@@ -148,7 +167,7 @@ def _wait_for_step(page, step: int, elem_id: str = "t2i-status", timeout: int = 
                                f"|| [0, 0])[1]) >= {step}", timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - say what the page showed instead
         raise AssertionError(f"no step {step} on #{elem_id} within {timeout / 1000:.0f} s; it shows "
-                             f"{_status(page, elem_id)!r}") from exc
+                             f"{_status(page, elem_id)!r}; the page's calls: {calls(page)}") from exc
 
 
 def _watch(page, *elem_ids: str) -> None:
