@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.test_browser import _event_done, _image_in, _next_paint, _set_number, _status, _wait_for, page, server  # noqa: F401
+from tests.test_browser import (_event_done, _image_in, _next_paint, _set_number, _status, _wait_for, browser,  # noqa: F401
+                                open_page, page, server)
 
 pytestmark = pytest.mark.browser
 
@@ -49,3 +50,22 @@ def test_a_mask_painted_in_the_page_is_inpainted(page, tmp_path: Path) -> None: 
     page.wait_for_function(f"document.querySelector('#img-status').innerText.includes('There is no mask') || "
                            f"document.querySelectorAll('#img-gallery img').length > {made}")  # a wrong run: at once
     assert "There is no mask" in _status(page, "img-status"), _status(page, "img-status")
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_picture_given_the_moment_the_tab_opens_reaches_the_server(browser, server: str, tmp_path: Path,  # noqa: F811
+                                                                     attempt: int) -> None:
+    """A phone opens Your image and gives a picture at once, before the editor's canvas is set up (issue 27: under
+    load, the editor threw and the picture was lost, or its events carried it as an id the handlers ignored)."""
+    source = tmp_path / "at-once.png"
+    Image.new("RGB", (64, 48), (40 * attempt, 120, 90)).save(source)
+    phone = open_page(browser, viewport={"width": 390, "height": 844}, has_touch=True)
+    try:
+        phone.goto(server, wait_until="domcontentloaded")
+        phone.wait_for_selector("#t2i-generate")
+        phone.get_by_role("tab", name="Your image", exact=True).click()
+        phone.locator("#img-editor input[type=file]").first.set_input_files(str(source))
+        _image_in(phone, "(64x48)")
+        phone.wait_for_selector("#img-editor canvas")  # and the editor shows it
+    finally:
+        phone.close()

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from engine import image_problems
+from ui import editor_blobs
 
 # Inputs whose value is an uploaded file (Sketchpad is an ImageEditor). Files and upload buttons are never decoded by
 # Gradio's preprocessing; the others would be, so events taking them must skip it (`preprocess=False`).
@@ -35,7 +36,8 @@ def guard_images(app: gr.Blocks) -> int:
             raise TypeError(f"The event {event.name!r} lets Gradio decode an image before any size check: register it "
                             "with preprocess=False and read the file with kit.file_path.")
         positions = [i for i, c in enumerate(event.inputs) if isinstance(c, IMAGE_INPUTS)]
-        event.fn = checked(event.fn, positions)
+        editors = {i: c for i, c in enumerate(event.inputs) if isinstance(c, gr.ImageEditor)}
+        event.fn = checked(event.fn, positions, editors)
     return len(events)
 
 
@@ -54,35 +56,37 @@ def _payload(value: Any) -> Any:
     return [_payload(item) for item in value] if isinstance(value, list) else value
 
 
-def checked(fn: Callable, positions: list[int]) -> Callable:
-    """`fn` (plain, generator or async) with `refuse_bombs` on its arguments at `positions` first."""
-    def images(args: tuple, kwargs: dict) -> list[Any]:
-        return [args[i] for i in positions if i < len(args)] + [v for v in kwargs.values() if not isinstance(v, str)]
+def checked(fn: Callable, positions: list[int], editors: dict[int, gr.ImageEditor] | None = None) -> Callable:
+    """`fn` (plain, generator or async) with `refuse_bombs` on its arguments at `positions` first; an image
+    editor's value sent as an id (`editors`: position -> component) reaches `fn` as the files it stands for."""
+    editors = editors or {}
+
+    def prepared(args: tuple, kwargs: dict) -> tuple:
+        args = tuple(editor_blobs.resolve(editors[i], a) if i in editors else a for i, a in enumerate(args))
+        images = [args[i] for i in positions if i < len(args)]
+        refuse_bombs(images + [v for v in kwargs.values() if not isinstance(v, str)])
+        return args
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def generator(*args: Any, **kwargs: Any) -> Any:
-            refuse_bombs(images(args, kwargs))
-            return (yield from fn(*args, **kwargs))
+            return (yield from fn(*prepared(args, kwargs), **kwargs))
         wrapped: Callable = generator
     elif inspect.isasyncgenfunction(fn):
         @functools.wraps(fn)
         async def async_generator(*args: Any, **kwargs: Any) -> Any:
-            refuse_bombs(images(args, kwargs))
-            async for item in fn(*args, **kwargs):
+            async for item in fn(*prepared(args, kwargs), **kwargs):
                 yield item
         wrapped = async_generator
     elif inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)
         async def coroutine(*args: Any, **kwargs: Any) -> Any:
-            refuse_bombs(images(args, kwargs))
-            return await fn(*args, **kwargs)
+            return await fn(*prepared(args, kwargs), **kwargs)
         wrapped = coroutine
     else:
         @functools.wraps(fn)
         def plain(*args: Any, **kwargs: Any) -> Any:
-            refuse_bombs(images(args, kwargs))
-            return fn(*args, **kwargs)
+            return fn(*prepared(args, kwargs), **kwargs)
         wrapped = plain
     wrapped.studio_images_checked = True  # type: ignore[attr-defined]
     return wrapped

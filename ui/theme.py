@@ -131,5 +131,6 @@ SCRIPT = """
   document.addEventListener('change', check, true);
   document.addEventListener('keydown', (event) => { if (event.key === 'Enter') check(event); }, true);
 """ + (Path(__file__).with_name("tiled_view.js")).read_text(encoding="utf-8") + """
+""" + (Path(__file__).with_name("editor_ready.js")).read_text(encoding="utf-8") + """
 }
 """
