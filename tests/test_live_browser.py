@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import PATIENCE_MS, _wait_for, page, server  # noqa: F401 - the shared fixtures
+from tests.test_browser import PATIENCE_MS, _status, _wait_for, calls, page, server  # noqa: F401 - shared
 from tests.test_viewport_browser import SIZES, _in_view
 
 pytestmark = pytest.mark.browser
@@ -34,8 +34,12 @@ def test_typing_makes_an_image_on_one_screen_with_the_prompt_and_render(page) ->
 def test_render_this_properly_opens_text_to_image_with_the_full_model(page) -> None:  # noqa: F811
     page.get_by_role("tab", name="Live", exact=True).click()
     page.locator("#live-render").click()
-    page.wait_for_function("document.querySelector('#t2i-prompt textarea')?.value === 'a linen dress'",
-                           timeout=PATIENCE_MS)
+    try:
+        page.wait_for_function("document.querySelector('#t2i-prompt textarea')?.value === 'a linen dress'",
+                               timeout=PATIENCE_MS)
+    except Exception as exc:  # noqa: BLE001 - say what the page did instead
+        raise AssertionError(f"Text to image never got the prompt; the Live panel shows {_status(page, 'live-status')!r},"
+                             f" the page's calls: {calls(page)}") from exc
     assert page.locator("#t2i-model input").input_value().startswith("SDXL base")
     assert page.locator("#t2i-steps input[type=number]").input_value() == "30"
     _wait_for(page, "Done: 1 image", "t2i-status")  # the full render started by itself
