@@ -229,13 +229,25 @@ def test_a_cell_that_is_not_a_number_is_put_back_with_a_sentence(page) -> None:
     _open_table(page)
     shown = _table_row(page, 1, "nose")
     cell = page.locator('#pose-table [role=row]', has_text="nose").locator("[role=gridcell]").nth(2)
-    cell.dblclick()
-    page.keyboard.press("Control+A")
-    page.keyboard.type("284c")
-    page.keyboard.press("Enter")
+    _type_in_cell(page, cell, "284c")
     page.wait_for_function("document.querySelector('#pose-status').innerText.includes('284c')")
     assert "shows the pose's values again" in _status(page)
     _wait_table(page, 1, "nose", int(shown[2]), int(shown[3]), slack=0)
+
+
+def _type_in_cell(page, cell, text: str) -> None:
+    """Double-click a table cell until its editor (a textarea) has the focus, then type `text` and press Enter. (A
+    loaded page could take the keys before the editor opened: the edit never happened.)"""
+    for _ in range(5):
+        cell.dblclick()
+        try:
+            page.wait_for_function("document.activeElement?.getAttribute('aria-label') === 'Edit cell'", timeout=10_000)
+            break
+        except Exception:  # noqa: BLE001 - not open yet: double-click again
+            continue
+    page.keyboard.press("Control+A")
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
 
 
 def _drag(page, locator, dx: float, dy: float) -> None:
@@ -276,10 +288,7 @@ def test_a_joint_typed_far_outside_the_frame_stays_in_sight(page) -> None:
     _open_table(page)
     cell = page.locator('#pose-table [role=row]', has_text="right shoulder").locator("[role=gridcell]").nth(2)
     cell.scroll_into_view_if_needed()
-    cell.dblclick()
-    page.keyboard.press("Control+A")
-    page.keyboard.type("-200")  # 39% of the canvas beyond its left edge: more than the editor's usual margin
-    page.keyboard.press("Enter")
+    _type_in_cell(page, cell, "-200")  # 39% of the canvas beyond its left edge: more than the editor's usual margin
     _said(page, "Pose edited in the table")
     page.wait_for_function("""() => {
         const svg = document.querySelector('#pose-editor .pe-svg').getBoundingClientRect();
