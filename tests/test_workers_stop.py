@@ -79,6 +79,15 @@ def alive(process: psutil.Process) -> bool:
         return False
 
 
+def ended(app: subprocess.Popen, said: list[str], reader: threading.Thread) -> str:
+    """The app's whole output once it has ended (killed if it is still running: never left on a shared machine)."""
+    if app.poll() is None:
+        app.kill()
+        app.wait(30)
+    reader.join(10)
+    return "".join(said)
+
+
 @needs_ray
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
 def test_a_stop_while_ray_starts_shuts_ray_down_and_exits_0_with_one_line(tmp_path: Path,
@@ -95,11 +104,7 @@ def test_a_stop_while_ray_starts_shuts_ray_down_and_exits_0_with_one_line(tmp_pa
         app.send_signal(stop)
         code = app.wait(120)
     finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait(30)
-    reader.join(10)
-    output = "".join(said)
+        output = ended(app, said, reader)
     assert code == 0, f"exit status {code}:\n{output[-3000:]}"
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
     assert [line for line in said if line.startswith("Stopped")] == [
@@ -128,10 +133,6 @@ def test_the_app_with_workers_stops_on_sigterm_and_exits_0(tmp_path: Path) -> No
         app.send_signal(signal.SIGINT)  # a second stop while closing (a supervisor, an impatient Ctrl+C): waits
         code = app.wait(120)
     finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait(30)
-    reader.join(10)
-    output = "".join(said)
+        output = ended(app, said, reader)
     assert code == 0, f"exit status {code}:\n{output[-3000:]}"
     assert "SIGTERM received" not in output and not serving(port)
